@@ -1,0 +1,57 @@
+import protobuf from 'protobufjs';
+import { describe, expect, it } from 'vitest';
+import { Errors } from '../errors.js';
+import { createLogger } from '../kernel/logger.js';
+import { LocalAuth } from './auth.js';
+import { Contract } from './contract.js';
+import { RpcHost } from './rpc-host.js';
+
+describe('the proto contract', () => {
+  const contract = new Contract();
+
+  it('declares a permission on every method of every service', () => {
+    const names = contract.serviceNames();
+    expect(names.length).toBeGreaterThan(0);
+    const undeclared = names.flatMap((s) => contract.methods(s)).filter((m) => !m.permission).map((m) => m.fullName);
+    expect(undeclared).toEqual([]);
+  });
+
+  it('reads google.api.http routes and success statuses', () => {
+    const create = contract.methods('wanllmdb.projects.v1.ProjectService').find((m) => m.name === 'CreateProject')!;
+    expect(create.httpRoutes).toEqual([{ verb: 'POST', template: '/api/v1/projects', body: '*' }]);
+    expect(create.httpStatus).toBe(201);
+    expect(create.permission).toBe('projects:create');
+  });
+});
+
+describe('RpcHost.mount', () => {
+  const source = `
+    syntax = "proto3";
+    package wanllmdb.demo.v1;
+    message Req {}
+    message Res {}
+    service Demo {
+      rpc Declared(Req) returns (Res) { option (wanllmdb.auth.v1.permission) = "demo:read"; }
+      rpc Undeclared(Req) returns (Res);
+    }`;
+  const contract = new Contract(protobuf.parse(source, { keepCase: false }).root);
+  const host = () => new RpcHost(new LocalAuth(), createLogger('silent'), contract);
+
+  it('refuses a service with a method that declares no permission', () => {
+    const handlers = { declared: async () => ({}), undeclared: async () => ({}) };
+    try {
+      host().mount('demo', 'wanllmdb.demo.v1.Demo', handlers);
+      expect.unreachable();
+    } catch (e) {
+      expect(Errors.RPC_PERMISSION_UNDECLARED.is(e)).toBe(true);
+      expect((e as Error).message).toMatch(/wanllmdb\.demo\.v1\.Demo\/Undeclared/);
+    }
+  });
+
+  it('refuses unknown services and missing handlers', () => {
+    expect(() => host().mount('demo', 'wanllmdb.nope.v1.Nope', {})).toThrowError(/No service "wanllmdb.nope.v1.Nope"/);
+    const ok = new Contract(protobuf.parse(source.replace('rpc Undeclared(Req) returns (Res);', ''), { keepCase: false }).root);
+    const h = new RpcHost(new LocalAuth(), createLogger('silent'), ok);
+    expect(() => h.mount('demo', 'wanllmdb.demo.v1.Demo', {})).toThrowError(/without handler\(s\) declared/);
+  });
+});

@@ -1,0 +1,251 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type protobuf from 'protobufjs';
+import { Errors, toWldbError, type ErrorDetail, type WldbError } from '../errors.js';
+import type { Logger } from '../kernel/logger.js';
+import { assertNoProblems, checkJson, coerceText, normalize, toJsonForm } from './codec.js';
+import type { HttpRoute } from './contract.js';
+import type { MountedMethod, RpcHost } from './rpc-host.js';
+
+export interface HttpGatewayOptions {
+  bodyLimitBytes: number;
+}
+
+/** The design's error envelope: {"error":{code,message,details},"meta":{timestamp,requestId}}. */
+function sendError(reply: FastifyReply, e: WldbError, requestId: string): FastifyReply {
+  return reply
+    .code(e.httpStatus)
+    .header('content-type', 'application/json; charset=utf-8')
+    .send({ error: e.toJSON(), meta: { timestamp: new Date().toISOString(), requestId } });
+}
+
+/** `/api/v1/projects/{id}` → `/api/v1/projects/:id` (a literal `:` is escaped as `::`). */
+export function toFastifyPath(template: string): { path: string; params: Map<string, string> } {
+  const params = new Map<string, string>();
+  let path = '';
+  const re = /\{([A-Za-z0-9_.]+)\}/g;
+  let last = 0;
+  for (let m = re.exec(template); m; m = re.exec(template)) {
+    path += template.slice(last, m.index).replace(/:/g, '::');
+    const field = m[1]!;
+    const param = field.replace(/\./g, '__');
+    params.set(param, field);
+    path += `:${param}`;
+    last = m.index + m[0].length;
+  }
+  path += template.slice(last).replace(/:/g, '::');
+  if (path.includes('{')) throw Errors.PLUGIN_INVALID(`HTTP path template ${template} uses a pattern the gateway does not support; use plain {field} segments.`);
+  return { path, params };
+}
+
+const snakeToCamel = (s: string) => s.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+
+/** Sets `a.b.c` in a nested object. */
+function setPath(obj: Record<string, unknown>, dotted: string, value: unknown): void {
+  const keys = dotted.split('.');
+  let cur = obj;
+  for (const k of keys.slice(0, -1)) cur = (cur[k] ??= {}) as Record<string, unknown>;
+  cur[keys.at(-1)!] = value;
+}
+
+function fieldAt(type: protobuf.Type, dotted: string): protobuf.Field | undefined {
+  let t: protobuf.Type | undefined = type;
+  let f: protobuf.Field | undefined;
+  for (const k of dotted.split('.')) {
+    f = t?.fields[snakeToCamel(k)];
+    if (!f) return undefined;
+    f.resolve();
+    t = f.resolvedType && 'fields' in f.resolvedType ? (f.resolvedType as protobuf.Type) : undefined;
+  }
+  return f;
+}
+
+/**
+ * The HTTP/JSON face: routes come from each method's `(google.api.http)`
+ * annotation and call the same handlers as gRPC, through RpcHost.invoke.
+ * Server streams are served as Server-Sent Events.
+ */
+export class HttpGateway {
+  readonly app: FastifyInstance;
+
+  constructor(
+    private readonly host: RpcHost,
+    private readonly logger: Logger,
+    opts: HttpGatewayOptions,
+  ) {
+    this.app = Fastify({
+      logger: false,
+      bodyLimit: opts.bodyLimitBytes,
+      genReqId: (req) => {
+        const given = req.headers['x-request-id'];
+        return typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : randomUUID();
+      },
+      // Malformed URLs and the like, before routing.
+      frameworkErrors: (err, req, reply) => {
+        sendError(reply, Errors.VALIDATION(`The request URL or headers are malformed (${err.message}). Fix the request.`), String(req.id));
+      },
+      forceCloseConnections: 'idle',
+      return503OnClosing: true,
+    });
+    this.app.setErrorHandler((err: Error & { code?: string; statusCode?: number }, req, reply) => {
+      sendError(reply, this.mapError(err), String(req.id));
+    });
+    this.app.setNotFoundHandler((req, reply) => {
+      sendError(reply, Errors.ROUTE_NOT_FOUND(`No route ${req.method} ${req.url.split('?')[0]}. See the API reference in docs/api.md for the routes this server serves.`), String(req.id));
+    });
+    this.app.addHook('onSend', async (req, reply, payload) => {
+      reply.header('x-request-id', String(req.id));
+      return payload;
+    });
+    this.app.get('/healthz', async (_req, reply) => {
+      const serving = !this.host.isDraining;
+      return reply.code(serving ? 200 : 503).send({ status: serving ? 'SERVING' : 'NOT_SERVING' });
+    });
+  }
+
+  private mapError(err: Error & { code?: string; statusCode?: number }): WldbError {
+    switch (err.code) {
+      case 'FST_ERR_CTP_BODY_TOO_LARGE':
+        return Errors.BODY_TOO_LARGE(`The request body is larger than this server's limit. Send less per request (split the batch) or raise --body-limit / WANLLMDB_BODY_LIMIT.`);
+      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+        return Errors.UNSUPPORTED_MEDIA_TYPE('The request body must be JSON. Send it with "Content-Type: application/json".');
+      case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+        return Errors.MALFORMED_JSON('The request says it carries JSON but its body is empty. Send a JSON object, e.g. {}.');
+      case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+        return Errors.VALIDATION('The Content-Length header does not match the body. Fix the client.');
+    }
+    if (err instanceof SyntaxError || (err.statusCode === 400 && /JSON/i.test(err.message))) {
+      return Errors.MALFORMED_JSON(`The request body is not valid JSON (${err.message}). Fix the body and retry.`);
+    }
+    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500 && !('grpcStatus' in err)) {
+      return Errors.VALIDATION(`The request was refused: ${err.message}.`);
+    }
+    const e = toWldbError(err);
+    if (e.code === Errors.INTERNAL.code) this.logger.error({ err }, 'unexpected error in the HTTP gateway');
+    return e;
+  }
+
+  /** Adds a route for every `(google.api.http)` binding of every mounted method. */
+  mountRoutes(): void {
+    for (const m of this.host.mounted()) {
+      if (m.requestStream) continue; // client streams are gRPC-only; HTTP clients use the batch routes
+      for (const route of m.httpRoutes) this.addRoute(m, route);
+    }
+  }
+
+  private addRoute(m: MountedMethod, route: HttpRoute): void {
+    const { path, params } = toFastifyPath(route.template);
+    const type = m.requestType;
+    const boundFields = new Set([...params.values()].map((f) => snakeToCamel(f.split('.')[0]!)));
+    if (route.body && route.body !== '*') boundFields.add(snakeToCamel(route.body));
+    this.app.route({
+      method: route.verb,
+      url: path,
+      handler: async (req: FastifyRequest, reply: FastifyReply) => {
+        const request = this.buildRequest(m, route, type, params, boundFields, req);
+        const gone = new AbortController();
+        req.raw.once('close', () => {
+          if (!reply.raw.writableEnded) gone.abort();
+        });
+        const origin = { transport: 'http' as const, headers: req.headers as Record<string, string | undefined>, requestId: String(req.id), signal: gone.signal };
+        if (m.responseStream) return this.serveSse(m, request, origin, req, reply);
+        const result = await this.host.invoke(m, request, origin);
+        const empty = m.responseType.fullName === '.google.protobuf.Empty';
+        const status = m.httpStatus || (empty ? 204 : 200);
+        if (status === 204) return reply.code(204).send();
+        return reply.code(status).send(toJsonForm(m.responseType, result));
+      },
+    });
+  }
+
+  private buildRequest(
+    m: MountedMethod,
+    route: HttpRoute,
+    type: protobuf.Type,
+    params: Map<string, string>,
+    boundFields: Set<string>,
+    req: FastifyRequest,
+  ): unknown {
+    const problems: ErrorDetail[] = [];
+    let merged: Record<string, unknown> = {};
+    const body = req.body;
+    if (route.body === '*') {
+      if (body !== undefined && body !== null) {
+        if (typeof body !== 'object' || Array.isArray(body)) {
+          throw Errors.VALIDATION('The request body must be a JSON object. Wrap the values in {…}.', [{ field: '(body)', message: 'not an object' }]);
+        }
+        merged = { ...(body as Record<string, unknown>) };
+      }
+    } else if (route.body) {
+      if (body !== undefined) merged[route.body] = body;
+    } else if (body !== undefined && body !== null && !(typeof body === 'object' && Object.keys(body).length === 0)) {
+      throw Errors.VALIDATION(`${route.verb} ${route.template} takes no body. Send the values as query parameters.`, [{ field: '(body)', message: 'not allowed' }]);
+    }
+    // Query parameters fill fields the path and body don't (google.api.http semantics).
+    if (route.body !== '*') {
+      for (const [key, raw] of Object.entries((req.query ?? {}) as Record<string, string | string[]>)) {
+        const field = fieldAt(type, key);
+        if (!field) {
+          problems.push({ field: key, message: `unknown query parameter; ${m.name} takes ${Object.keys(type.fields).filter((f) => !boundFields.has(f)).join(', ') || 'none'}` });
+          continue;
+        }
+        if (boundFields.has(snakeToCamel(key.split('.')[0]!))) {
+          problems.push({ field: key, message: 'is set by the path or body, not a query parameter' });
+          continue;
+        }
+        const texts = (Array.isArray(raw) ? raw : [raw]).flatMap((t) => (field.repeated ? t.split(',') : [t]));
+        setPath(merged, key, field.repeated ? texts.map((t) => coerceText(field, t)) : coerceText(field, texts.at(-1)!));
+      }
+    }
+    for (const [param, fieldPath] of params) {
+      const text = (req.params as Record<string, string>)[param] ?? '';
+      const field = fieldAt(type, fieldPath);
+      if (!field) throw Errors.PLUGIN_INVALID(`Route ${route.template} binds {${fieldPath}}, which ${type.name} does not have.`);
+      setPath(merged, fieldPath, coerceText(field, text));
+    }
+    const checked = checkJson(type, merged);
+    problems.push(...checked.problems);
+    assertNoProblems(problems, 'The request is invalid');
+    return normalize(type, checked.value);
+  }
+
+  private async serveSse(m: MountedMethod, request: unknown, origin: Parameters<RpcHost['invoke']>[2], req: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const raw = reply.raw;
+    reply.hijack();
+    raw.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      'x-request-id': String(req.id),
+    });
+    raw.write(': stream open\n\n');
+    const write = (text: string) =>
+      new Promise<void>((resolve) => {
+        if (raw.destroyed || raw.writableEnded) return resolve();
+        if (raw.write(text)) resolve();
+        else raw.once('drain', () => resolve());
+      });
+    const keepAlive = setInterval(() => void write(': ping\n\n'), 15_000);
+    try {
+      await this.host.invoke(m, request, origin, (msg) => write(`data: ${JSON.stringify(toJsonForm(m.responseType, msg))}\n\n`));
+      await write('event: end\ndata: {}\n\n');
+    } catch (err) {
+      const e = toWldbError(err);
+      await write(`event: error\ndata: ${JSON.stringify({ error: e.toJSON() })}\n\n`);
+    } finally {
+      clearInterval(keepAlive);
+      raw.end();
+    }
+  }
+
+  async listen(host: string, port: number): Promise<number> {
+    await this.app.listen({ host, port });
+    const addr = this.app.server.address();
+    return typeof addr === 'object' && addr ? addr.port : port;
+  }
+
+  /** Stops accepting connections; waits for requests in flight. */
+  async close(): Promise<void> {
+    await this.app.close();
+  }
+}

@@ -1,0 +1,157 @@
+import { randomUUID } from 'node:crypto';
+import type { StreamSender } from '@wanllmdb/proto';
+import { Errors, toWldbError, type WldbError } from '../errors.js';
+import type { Logger } from '../kernel/logger.js';
+import type { Auth, Principal } from './auth.js';
+import type { CallContext } from './call-context.js';
+import { Contract, type MethodInfo } from './contract.js';
+
+export type AnyHandler = (request: any, ctx: CallContext, send?: StreamSender<any>) => Promise<unknown>;
+
+export interface MountedMethod extends MethodInfo {
+  plugin: string;
+  handler: AnyHandler;
+}
+
+/** What a transport knows about a call before dispatch. */
+export interface CallOrigin {
+  transport: CallContext['transport'];
+  headers: Readonly<Record<string, string | undefined>>;
+  requestId?: string;
+  /** Aborted by the transport when the caller goes away. */
+  signal?: AbortSignal;
+}
+
+/**
+ * The dispatcher all transports share: it owns the mounted services, checks
+ * that every method declares a permission, authenticates and authorises each
+ * call, tracks calls in flight, and drains them on shutdown. gRPC, HTTP and
+ * in-process callers all come through `invoke`, so a handler is written once.
+ */
+export class RpcHost {
+  readonly contract: Contract;
+  private readonly methods = new Map<string, MountedMethod>();
+  private readonly services = new Map<string, string>();
+  private readonly inflight = new Set<{ done: Promise<unknown>; abort: AbortController; streaming: boolean }>();
+  private draining = false;
+
+  constructor(
+    private readonly auth: Auth,
+    private readonly logger: Logger,
+    contract?: Contract,
+  ) {
+    this.contract = contract ?? new Contract();
+  }
+
+  /**
+   * Mounts a service. Refused — the server does not start — when the service
+   * is not in the contract, a method declares no permission, or a handler is
+   * missing.
+   */
+  mount(plugin: string, serviceFullName: string, handlers: Record<string, unknown>): void {
+    if (this.services.has(serviceFullName)) {
+      throw Errors.PLUGIN_DUPLICATE(`Service ${serviceFullName} is mounted by both "${this.services.get(serviceFullName)}" and "${plugin}". Mount each service once.`);
+    }
+    const methods = this.contract.methods(serviceFullName);
+    const undeclared = methods.filter((m) => !m.permission);
+    if (undeclared.length) {
+      throw Errors.RPC_PERMISSION_UNDECLARED(
+        `Plugin "${plugin}": ${undeclared.map((m) => m.fullName).join(', ')} declare no permission. Add option (wanllmdb.auth.v1.permission) = "<area>:<verb>" to each method in the .proto.`,
+        undeclared.map((m) => ({ field: m.fullName, message: 'no (wanllmdb.auth.v1.permission) option' })),
+      );
+    }
+    const missing = methods.filter((m) => typeof handlers[m.handlerName] !== 'function');
+    if (missing.length) {
+      throw Errors.RPC_HANDLER_MISSING(
+        `Plugin "${plugin}" mounts ${serviceFullName} without handler(s) ${missing.map((m) => m.handlerName).join(', ')}. Implement every method of the service.`,
+      );
+    }
+    const bidi = methods.find((m) => m.requestStream && m.responseStream);
+    if (bidi) throw Errors.RPC_HANDLER_MISSING(`${bidi.fullName} is a bidirectional stream, which the RPC host does not serve yet.`);
+    this.services.set(serviceFullName, plugin);
+    for (const m of methods) {
+      const fn = handlers[m.handlerName] as AnyHandler;
+      this.methods.set(m.fullName, { ...m, plugin, handler: fn.bind(handlers) });
+    }
+  }
+
+  /** Every mounted method (transports build their routes from this). */
+  mounted(): MountedMethod[] {
+    return [...this.methods.values()];
+  }
+
+  serviceNames(): string[] {
+    return [...this.services.keys()];
+  }
+
+  method(fullName: string): MountedMethod | undefined {
+    return this.methods.get(fullName);
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  /**
+   * Runs one call: authenticate, authorise against the method's declared
+   * permission, then the handler. `request` is already in object form.
+   * Errors come out as WldbErrors safe to show the caller.
+   */
+  async invoke(method: MountedMethod, request: unknown, origin: CallOrigin, send?: StreamSender<unknown>): Promise<unknown> {
+    if (this.draining) throw Errors.SHUTTING_DOWN('The server is shutting down and takes no new calls. Retry against another replica or after it restarts.');
+    const abort = new AbortController();
+    const onCallerGone = () => abort.abort(origin.signal?.reason);
+    origin.signal?.addEventListener('abort', onCallerGone, { once: true });
+    const requestId = origin.requestId ?? randomUUID();
+    const run = async () => {
+      const principal: Principal = await this.auth.authenticate(origin.headers);
+      await this.auth.authorize({ principal, permission: method.permission, method: method.fullName });
+      const ctx: CallContext = {
+        transport: origin.transport,
+        method: method.fullName,
+        permission: method.permission,
+        principal,
+        requestId,
+        signal: abort.signal,
+        logger: this.logger,
+        header: (name) => origin.headers[name.toLowerCase()],
+      };
+      return method.handler(request, ctx, send);
+    };
+    const done = run();
+    const entry = { done, abort, streaming: method.responseStream };
+    this.inflight.add(entry);
+    try {
+      return await done;
+    } catch (err) {
+      throw this.publicError(err, method.fullName, requestId);
+    } finally {
+      this.inflight.delete(entry);
+      origin.signal?.removeEventListener('abort', onCallerGone);
+    }
+  }
+
+  /** Logs what the caller must not see, returns what it may. */
+  publicError(err: unknown, where: string, requestId: string): WldbError {
+    const e = toWldbError(err);
+    if (e.code === Errors.INTERNAL.code) this.logger.error({ err, method: where, requestId }, 'unexpected error in a call');
+    return e;
+  }
+
+  /**
+   * Stops taking calls, tells streams to end (their signal aborts), and waits
+   * for calls in flight, at most `timeoutMs`. Resolves to the number of calls
+   * that were still running when it gave up.
+   */
+  async drain(timeoutMs: number): Promise<number> {
+    this.draining = true;
+    // Unary calls finish their work; streams never end by themselves, so they are told to stop.
+    for (const c of this.inflight) if (c.streaming) c.abort.abort(Errors.SHUTTING_DOWN('The server is shutting down.'));
+    const all = Promise.allSettled([...this.inflight].map((c) => c.done));
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), timeoutMs)));
+    const outcome = await Promise.race([all, timedOut]);
+    clearTimeout(timer);
+    return outcome === 'timeout' ? this.inflight.size : 0;
+  }
+}

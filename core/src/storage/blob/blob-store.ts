@@ -1,0 +1,39 @@
+import type { Readable } from 'node:stream';
+
+/**
+ * BlobStore: content-addressed objects. An object's key is the lowercase hex
+ * sha256 of its bytes (64 chars). Writes stream (never a whole file in
+ * memory) and are atomic: a reader never sees a partial object, even after
+ * a crash mid-write.
+ */
+export interface BlobInfo {
+  digest: string;
+  size: number;
+}
+
+export type BlobSource = Readable | AsyncIterable<Uint8Array> | Uint8Array | string;
+
+export interface ByteRange {
+  /** First byte, inclusive. */
+  start: number;
+  /** Last byte, inclusive (as in HTTP Range). Omitted: to the end. */
+  end?: number;
+}
+
+export interface BlobStore {
+  readonly kind: 'file' | 's3';
+  /**
+   * Streams `source` in, hashing as it goes. If `expectedDigest` is given and
+   * differs, nothing is stored and WLDB_ERR_BLOB_DIGEST_MISMATCH is thrown.
+   */
+  put(source: BlobSource, opts?: { expectedDigest?: string }): Promise<BlobInfo>;
+  /** Streams the object (or a byte range of it). WLDB_ERR_BLOB_NOT_FOUND if absent. */
+  get(digest: string, range?: ByteRange): Promise<Readable>;
+  stat(digest: string): Promise<BlobInfo | null>;
+  exists(digest: string): Promise<boolean>;
+  /** Resolves true if an object was deleted, false if there was none. */
+  delete(digest: string): Promise<boolean>;
+  /** Every object whose digest starts with `prefix` (all when empty), in digest order. */
+  list(prefix?: string): AsyncIterable<BlobInfo>;
+  close(): Promise<void>;
+}
