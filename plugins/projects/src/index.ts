@@ -1,0 +1,2 @@
+export { projectsPlugin } from './projects-plugin.js';
+export { slugify, PROJECT_EVENTS } from './project-service.js';

@@ -1,0 +1,107 @@
+import type { JsonObject, projects } from '@wanllmdb/proto';
+import type { MetadataStore, SqlExecutor } from '@wanllmdb/core';
+
+type Project = projects.v1.Project;
+
+interface ProjectRow {
+  [k: string]: unknown;
+  id: string;
+  name: string;
+  slug: string;
+  description: string;
+  visibility: string;
+  settings: string;
+  created_by: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface NewProject {
+  id: string;
+  name: string;
+  slug: string;
+  description: string;
+  visibility: 'public' | 'private';
+  settings: JsonObject;
+  createdBy: string;
+  now: number;
+}
+
+export interface ProjectChanges {
+  name?: string;
+  description?: string;
+  visibility?: 'public' | 'private';
+  settings?: JsonObject;
+}
+
+const COLUMNS = 'id, name, slug, description, visibility, settings, created_by, created_at, updated_at';
+
+function toProject(r: ProjectRow): Project {
+  return {
+    id: r.id,
+    name: r.name,
+    slug: r.slug,
+    description: r.description,
+    visibility: r.visibility,
+    settings: JSON.parse(r.settings) as JsonObject,
+    createdBy: r.created_by,
+    createdAt: new Date(Number(r.created_at)).toISOString(),
+    updatedAt: new Date(Number(r.updated_at)).toISOString(),
+  };
+}
+
+/** `%` and `_` match themselves in a user's search text. */
+const likeEscape = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+/** SQL for projects; the only code that knows the table. */
+export class ProjectRepository {
+  constructor(private readonly db: MetadataStore) {}
+
+  async insert(p: NewProject): Promise<Project> {
+    await this.db.run(
+      `INSERT INTO projects (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [p.id, p.name, p.slug, p.description, p.visibility, JSON.stringify(p.settings), p.createdBy, p.now, p.now],
+    );
+    return (await this.get(p.id))!;
+  }
+
+  async get(id: string, tx: SqlExecutor = this.db): Promise<Project | undefined> {
+    const rows = await tx.query<ProjectRow>(`SELECT ${COLUMNS} FROM projects WHERE id = ?`, [id]);
+    return rows[0] && toProject(rows[0]);
+  }
+
+  async slugExists(slug: string): Promise<boolean> {
+    return (await this.db.query('SELECT 1 AS one FROM projects WHERE slug = ?', [slug])).length > 0;
+  }
+
+  async list(opts: { offset: number; limit: number; search: string }): Promise<{ items: Project[]; total: number }> {
+    const where = opts.search ? `WHERE LOWER(name) LIKE ? ESCAPE '\\'` : '';
+    const params = opts.search ? [`%${likeEscape(opts.search.toLowerCase())}%`] : [];
+    const [count] = await this.db.query<{ n: number }>(`SELECT COUNT(*) AS n FROM projects ${where}`, params);
+    const rows = await this.db.query<ProjectRow>(
+      `SELECT ${COLUMNS} FROM projects ${where} ORDER BY created_at DESC, id LIMIT ? OFFSET ?`,
+      [...params, opts.limit, opts.offset],
+    );
+    return { items: rows.map(toProject), total: Number(count?.n ?? 0) };
+  }
+
+  /** Applies the changes; resolves to the updated project, or undefined if there is none. */
+  async update(id: string, changes: ProjectChanges, now: number): Promise<Project | undefined> {
+    const sets: string[] = [];
+    const params: (string | number)[] = [];
+    if (changes.name !== undefined) (sets.push('name = ?'), params.push(changes.name));
+    if (changes.description !== undefined) (sets.push('description = ?'), params.push(changes.description));
+    if (changes.visibility !== undefined) (sets.push('visibility = ?'), params.push(changes.visibility));
+    if (changes.settings !== undefined) (sets.push('settings = ?'), params.push(JSON.stringify(changes.settings)));
+    sets.push('updated_at = ?');
+    params.push(now);
+    return this.db.transaction(async (tx) => {
+      const { changes: n } = await tx.run(`UPDATE projects SET ${sets.join(', ')} WHERE id = ?`, [...params, id]);
+      return n ? this.get(id, tx) : undefined;
+    });
+  }
+
+  async delete(id: string): Promise<boolean> {
+    return (await this.db.run('DELETE FROM projects WHERE id = ?', [id])).changes > 0;
+  }
+}

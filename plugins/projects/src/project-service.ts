@@ -1,0 +1,146 @@
+import { assertId, Errors, newId, type CallContext, type Clock, type ErrorDetail, type EventBus } from '@wanllmdb/core';
+import type { JsonObject, projects } from '@wanllmdb/proto';
+import type { ProjectChanges, ProjectRepository } from './project-repository.js';
+
+type Handlers = projects.v1.ProjectServiceHandlers<CallContext>;
+type ProjectEvent = projects.v1.ProjectEvent;
+
+export const PROJECT_EVENTS = 'projects';
+const MAX_NAME = 255;
+const MAX_DESCRIPTION = 10_000;
+const MAX_SETTINGS_BYTES = 64 * 1024;
+const MAX_PAGE_SIZE = 100;
+const VISIBILITIES = ['public', 'private'] as const;
+
+/** URL-safe slug from a name: "My Project 2" → "my-project-2". */
+export function slugify(name: string): string {
+  return name
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 100);
+}
+
+function checkName(name: string, problems: ErrorDetail[]): string {
+  const n = name.trim();
+  if (!n) problems.push({ field: 'name', message: 'is required' });
+  else if (n.length > MAX_NAME) problems.push({ field: 'name', message: `is longer than ${MAX_NAME} characters` });
+  else if (/[\u0000-\u001f\u007f]/.test(n)) problems.push({ field: 'name', message: 'contains control characters' });
+  return n;
+}
+
+function checkVisibility(v: string, problems: ErrorDetail[]): 'public' | 'private' {
+  if (!(VISIBILITIES as readonly string[]).includes(v)) problems.push({ field: 'visibility', message: 'must be "public" or "private"' });
+  return v as 'public' | 'private';
+}
+
+function checkDescription(d: string, problems: ErrorDetail[]): string {
+  if (d.length > MAX_DESCRIPTION) problems.push({ field: 'description', message: `is longer than ${MAX_DESCRIPTION} characters` });
+  return d;
+}
+
+function checkSettings(s: JsonObject, problems: ErrorDetail[]): JsonObject {
+  if (Buffer.byteLength(JSON.stringify(s)) > MAX_SETTINGS_BYTES) problems.push({ field: 'settings', message: `is larger than ${MAX_SETTINGS_BYTES} bytes` });
+  return s;
+}
+
+function throwIfProblems(problems: ErrorDetail[]): void {
+  if (problems.length) {
+    const summary = problems.map((p) => `${p.field} ${p.message}`).join('; ');
+    throw Errors.VALIDATION(`The project is invalid: ${summary}. Fix these fields and retry.`, problems);
+  }
+}
+
+const notFound = (id: string) => Errors.NOT_FOUND(`Project ${id} does not exist. List projects with GET /api/v1/projects.`, [{ field: 'id', message: 'no such project' }]);
+
+/** The ProjectService handlers: one implementation behind gRPC, HTTP and in-process calls. */
+export function projectHandlers(repo: ProjectRepository, bus: EventBus, clock: Clock): Handlers {
+  const announce = (kind: ProjectEvent['kind'], project: projects.v1.Project) =>
+    bus.publish(`${PROJECT_EVENTS}.${kind}`, { kind, project } satisfies ProjectEvent);
+
+  return {
+    async createProject(req, ctx) {
+      const problems: ErrorDetail[] = [];
+      const name = checkName(req.name, problems);
+      const slug = req.slug ? req.slug : slugify(name);
+      if (req.slug && !/^[a-z0-9]+(-[a-z0-9]+)*$/.test(req.slug)) problems.push({ field: 'slug', message: 'must be lower-case letters, digits and single dashes' });
+      else if (!slug && name) problems.push({ field: 'name', message: 'needs at least one letter or digit (or give a slug)' });
+      const visibility = checkVisibility(req.visibility || 'private', problems);
+      const description = checkDescription(req.description, problems);
+      const settings = checkSettings(req.settings ?? {}, problems);
+      throwIfProblems(problems);
+      if (await repo.slugExists(slug)) {
+        throw Errors.ALREADY_EXISTS(`A project with slug "${slug}" already exists. Choose another name or pass a different slug.`, [{ field: 'slug', message: 'taken' }]);
+      }
+      const project = await repo
+        .insert({ id: newId(), name, slug, description, visibility, settings, createdBy: ctx.principal.id, now: clock.now() })
+        .catch(async (e) => {
+          // Two creators raced for one slug: the unique index decided.
+          if (await repo.slugExists(slug)) throw Errors.ALREADY_EXISTS(`A project with slug "${slug}" already exists. Choose another name.`, [{ field: 'slug', message: 'taken' }]);
+          throw e;
+        });
+      await announce('created', project);
+      return { data: project };
+    },
+
+    async listProjects(req) {
+      const page = req.page || 1;
+      const pageSize = req.pageSize || 20;
+      const problems: ErrorDetail[] = [];
+      if (page < 1) problems.push({ field: 'page', message: 'must be 1 or more' });
+      if (pageSize < 1 || pageSize > MAX_PAGE_SIZE) problems.push({ field: 'pageSize', message: `must be from 1 to ${MAX_PAGE_SIZE}` });
+      if (req.search.length > MAX_NAME) problems.push({ field: 'search', message: `is longer than ${MAX_NAME} characters` });
+      if (problems.length) throw Errors.VALIDATION(`The list request is invalid: ${problems.map((p) => `${p.field} ${p.message}`).join('; ')}.`, problems);
+      const { items, total } = await repo.list({ offset: (page - 1) * pageSize, limit: pageSize, search: req.search });
+      return { data: items, meta: { total, page, pageSize, totalPages: Math.ceil(total / pageSize) } };
+    },
+
+    async getProject(req) {
+      const id = assertId(req.id);
+      const project = await repo.get(id);
+      if (!project) throw notFound(id);
+      return { data: project };
+    },
+
+    async updateProject(req) {
+      const id = assertId(req.id);
+      const problems: ErrorDetail[] = [];
+      const changes: ProjectChanges = {};
+      if (req.name !== undefined) changes.name = checkName(req.name, problems);
+      if (req.description !== undefined) changes.description = checkDescription(req.description, problems);
+      if (req.visibility !== undefined) changes.visibility = checkVisibility(req.visibility, problems);
+      if (req.settings !== undefined) changes.settings = checkSettings(req.settings, problems);
+      throwIfProblems(problems);
+      const project = await repo.update(id, changes, clock.now());
+      if (!project) throw notFound(id);
+      await announce('updated', project);
+      return { data: project };
+    },
+
+    async deleteProject(req) {
+      const id = assertId(req.id);
+      const project = await repo.get(id);
+      if (!project || !(await repo.delete(id))) throw notFound(id);
+      await announce('deleted', project);
+      return {};
+    },
+
+    async watchProjects(_req, ctx, send) {
+      // Forward events in order; a slow client applies backpressure to its own queue only.
+      let chain = Promise.resolve();
+      const sub = await bus.subscribe(`${PROJECT_EVENTS}.*`, (data) => {
+        chain = chain.then(() => send(data as ProjectEvent)).catch(() => undefined);
+      });
+      try {
+        await new Promise<void>((resolve) => {
+          if (ctx.signal.aborted) return resolve();
+          ctx.signal.addEventListener('abort', () => resolve(), { once: true });
+        });
+      } finally {
+        await sub.unsubscribe();
+      }
+    },
+  };
+}

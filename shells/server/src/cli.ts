@@ -1,0 +1,45 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { WldbError } from '@wanllmdb/core';
+import { serve } from './serve.js';
+
+const program = new Command('wanllmdb')
+  .description('wanLLMDB: track experiments, version artifacts, register, tune and serve models.')
+  .showHelpAfterError();
+
+const port = (name: string) => (v: string) => {
+  if (!/^\d+$/.test(v) || Number(v) > 65535) throw new InvalidArgumentError(`${name} must be a port number (0–65535).`);
+  return Number(v);
+};
+
+program
+  .command('serve')
+  .description('Serve gRPC and HTTP/JSON over the data folder (embedded SQLite + files by default).')
+  .option('--data <dir>', 'data folder for the embedded defaults [env WANLLMDB_DATA]', undefined)
+  .option('--port <port>', 'gRPC port [env WANLLMDB_GRPC_PORT, default 50051]', port('--port'))
+  .option('--http-port <port>', 'HTTP port [env WANLLMDB_HTTP_PORT, default 8080]', port('--http-port'))
+  .option('--host <address>', 'address to bind [env WANLLMDB_HOST, default 127.0.0.1]')
+  .option('--db <url>', 'sqlite:///path.db | postgres://… [env WANLLMDB_DB]')
+  .option('--blobs <url>', 'file:///dir | s3://bucket?endpoint=… [env WANLLMDB_BLOBS]')
+  .option('--bus <url>', 'memory | nats://host:4222 [env WANLLMDB_BUS]')
+  .option('--body-limit <bytes>', 'largest HTTP request body [env WANLLMDB_BODY_LIMIT]')
+  .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent [env WANLLMDB_LOG_LEVEL]')
+  .option('--config <file>', 'JSON config file [env WANLLMDB_CONFIG]')
+  .action(async (o: Record<string, string | number | undefined>) => {
+    const { kernel } = await serve({
+      configFile: o.config as string | undefined,
+      flags: {
+        dataDir: o.data, grpcPort: o.port, httpPort: o.httpPort, host: o.host,
+        db: o.db, blobs: o.blobs, bus: o.bus, bodyLimitBytes: o.bodyLimit, logLevel: o.logLevel,
+      },
+    });
+    kernel.handleSignals();
+  });
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof WldbError) {
+    console.error(`wanllmdb: ${err.message} [${err.code}]`);
+    process.exit(2);
+  }
+  console.error(err);
+  process.exit(1);
+});
