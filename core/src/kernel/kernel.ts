@@ -207,8 +207,8 @@ export class Kernel {
     const own = <T extends { close(): Promise<void> }>(x: T) => (this.owned.push(x), x);
     const metadataStore = s.metadataStore ?? own(await createMetadataStore(c.db));
     const blobStore = s.blobStore ?? own(await createBlobStore(c.blobs));
-    const eventBus = s.eventBus ?? own(await createEventBus(c.bus));
-    const jobQueue = s.jobQueue ?? own(await createJobQueue(c.bus));
+    const eventBus = s.eventBus ?? own(await createEventBus(c.bus, { logger: this.logger }));
+    const jobQueue = s.jobQueue ?? own(await createJobQueue(c.bus, { logger: this.logger }));
     this.container.register(Tokens.Config, { useValue: c });
     this.container.register(Tokens.Logger, { useValue: this.logger });
     this.container.register(Tokens.Clock, { useValue: s.clock ?? systemClock });

@@ -1,0 +1,17 @@
+export type { EventBus, EventHandler, Subscription } from './event-bus.js';
+export type { Job, JobHandler, JobQueue, Worker, WorkerOptions } from './job-queue.js';
+export { MemoryEventBus, type MemoryEventBusOptions } from './memory-event-bus.js';
+export { NatsEventBus, type NatsEventBusOptions } from './nats-event-bus.js';
+export { MemoryJobQueue, type MemoryJobQueueOptions } from './memory-job-queue.js';
+export { JetStreamJobQueue, jobStreamName, type JetStreamJobQueueOptions } from './jetstream-job-queue.js';
+export {
+  BUS_SETTING,
+  DEFAULT_SUBJECT_PREFIX,
+  createEventBus,
+  createJobQueue,
+  parseBusSetting,
+  type BusConfig,
+  type MessagingOptions,
+} from './create-messaging.js';
+export { assertPublishSubject, assertQueueName, assertSubscribePattern, subjectMatches } from './subjects.js';
+export { WORKER_DEFAULTS } from './worker-policy.js';
