@@ -4,7 +4,17 @@
  * Portable conventions every plugin follows:
  * - ids are TEXT (UUIDs), times are BIGINT epoch milliseconds,
  *   booleans are INTEGER 0/1, JSON is TEXT, bytes need a per-dialect migration.
- * - BIGINT columns come back as JS numbers on both adapters.
+ * - BIGINT columns come back as JS numbers on both adapters (exact up to
+ *   2^53); NUMERIC, and SUM() of integers on PostgreSQL, come back as strings:
+ *   CAST(SUM(x) AS BIGINT) when a number is wanted.
+ * - one statement per query()/run() call; table and column names in SQL are
+ *   unquoted lower_snake_case so both dialects fold them alike.
+ * - after a failed statement inside a transaction, stop and let it roll back:
+ *   PostgreSQL refuses further statements in it (a nested transaction() is a
+ *   savepoint and may fail on its own).
+ * Driver errors become WLDB_ERR_DB_QUERY_FAILED (bad SQL),
+ * WLDB_ERR_DB_CONSTRAINT_VIOLATION (UNIQUE, FOREIGN KEY, NOT NULL, CHECK) or
+ * WLDB_ERR_DB_UNAVAILABLE (unreachable, locked for too long, closed).
  */
 export type SqlValue = string | number | bigint | boolean | null | Uint8Array;
 export type Row = Record<string, unknown>;
@@ -14,7 +24,7 @@ export interface SqlExecutor {
   readonly dialect: Dialect;
   /** Runs a statement that returns rows (SELECT, or INSERT … RETURNING). */
   query<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
-  /** Runs a statement that returns no rows; resolves to the number of rows changed. */
+  /** Runs a statement that returns no rows; resolves to the number of rows an INSERT, UPDATE or DELETE changed. */
   run(sql: string, params?: readonly SqlValue[]): Promise<{ changes: number }>;
   /**
    * Inserts many rows of the same shape as few multi-row statements.
@@ -32,7 +42,15 @@ export interface Migration {
 }
 
 export interface MetadataStore extends SqlExecutor {
-  /** Runs `fn` in one transaction: commit when it resolves, roll back when it throws. */
+  /**
+   * Runs `fn` in one transaction: commit when it resolves, roll back when it
+   * throws (the error is rethrown). Use the `tx` given to `fn`, and await every
+   * statement before `fn` resolves; `tx` refuses work once the transaction has
+   * ended. Calls on the store itself made from inside `fn` join the same
+   * transaction, and a nested `transaction()` runs as a savepoint (rolled back
+   * alone when its callback throws), so neither deadlocks. Callers outside `fn`
+   * never see or join it.
+   */
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
   /**
    * Applies the plugin's migrations that are not yet applied, each in its own
