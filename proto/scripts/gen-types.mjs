@@ -42,7 +42,7 @@ const collect = (ns) => {
   for (const child of ns.nestedArray) {
     if (child instanceof protobuf.Type || child instanceof protobuf.Enum || child instanceof protobuf.Service) {
       const pkg = packageOf(child);
-      if (!pkg.startsWith('wanllmdb.')) continue;
+      if (!pkg.startsWith('wanllmdb.') && pkg !== 'google.api') continue;
       if (!byPackage.has(pkg)) byPackage.set(pkg, []);
       byPackage.get(pkg).push(child);
     }
@@ -128,7 +128,8 @@ for (const [pkg, items] of [...byPackage.entries()].sort()) {
 // One namespace per proto package: `import { projects } from '@wanllmdb/proto'` → projects.v1.Project.
 const tree = {};
 for (const { pkg, mod } of modules) {
-  const parts = pkg.split('.').slice(1);
+  // wanllmdb.projects.v1 → projects.v1; other packages keep their full path (google.api).
+  const parts = pkg.startsWith('wanllmdb.') ? pkg.split('.').slice(1) : pkg.split('.');
   let node = tree;
   for (const p of parts.slice(0, -1)) node = node[p] ??= {};
   node[parts.at(-1)] = mod;

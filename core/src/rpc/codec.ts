@@ -10,18 +10,20 @@ installStructWrapper();
  * lists defaulted, absent sub-messages and proto3 `optional`s left absent.
  */
 export const OBJECT_FORM: protobuf.IConversionOptions = { longs: Number, enums: String, defaults: true, arrays: true, objects: true, oneofs: false };
-/** The JSON form of an HTTP answer: as above, bytes as base64. */
-export const JSON_FORM: protobuf.IConversionOptions = { ...OBJECT_FORM, bytes: String };
+/** The JSON form of an HTTP answer: as above, bytes as base64, NaN/±Infinity as "NaN"/"Infinity"/"-Infinity". */
+export const JSON_FORM: protobuf.IConversionOptions = { ...OBJECT_FORM, bytes: String, json: true };
 
 export function decodeMessage(type: protobuf.Type, bytes: Uint8Array): Record<string, unknown> {
   return dropAbsentMessages(type, type.toObject(type.decode(bytes), OBJECT_FORM));
 }
 
+/** Well-known types whose object form is plain JSON (see struct-wrapper.ts). */
+const JSON_TYPES = new Set(['.google.protobuf.Struct', '.google.protobuf.Value', '.google.protobuf.ListValue']);
 const messageFieldsCache = new WeakMap<protobuf.Type, protobuf.Field[]>();
 function messageFields(type: protobuf.Type): protobuf.Field[] {
   let list = messageFieldsCache.get(type);
   if (!list) {
-    list = type.fieldsArray.filter((f) => (f.resolve(), f.resolvedType instanceof protobuf.Type && f.resolvedType.fullName !== '.google.protobuf.Struct'));
+    list = type.fieldsArray.filter((f) => (f.resolve(), f.resolvedType instanceof protobuf.Type && !JSON_TYPES.has(f.resolvedType.fullName)));
     messageFieldsCache.set(type, list);
   }
   return list;
@@ -81,9 +83,15 @@ export function checkJson(type: protobuf.Type, value: unknown, path = ''): { val
 }
 
 function checkMessage(type: protobuf.Type, value: unknown, path: string, problems: ErrorDetail[]): unknown {
-  if (type.fullName === '.google.protobuf.Struct') {
-    if (!isPlainObject(value)) problems.push({ field: path || '(body)', message: `must be a JSON object, not ${describe(value)}` });
-    return value;
+  switch (type.fullName) {
+    case '.google.protobuf.Value':
+      return value;
+    case '.google.protobuf.ListValue':
+      if (!Array.isArray(value)) problems.push({ field: path || '(body)', message: `must be an array, not ${describe(value)}` });
+      return value;
+    case '.google.protobuf.Struct':
+      if (!isPlainObject(value)) problems.push({ field: path || '(body)', message: `must be a JSON object, not ${describe(value)}` });
+      return value;
   }
   if (!isPlainObject(value)) {
     problems.push({ field: path || '(body)', message: `must be a JSON object, not ${describe(value)}` });

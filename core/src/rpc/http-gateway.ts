@@ -38,6 +38,9 @@ export function toFastifyPath(template: string): { path: string; params: Map<str
   return { path, params };
 }
 
+/** Answers of this type are served as raw bytes with their own content type (downloads, exports). */
+const HTTP_BODY = '.google.api.HttpBody';
+
 const snakeToCamel = (s: string) => s.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 
 /** Sets `a.b.c` in a nested object. */
@@ -148,6 +151,7 @@ export class HttpGateway {
           if (!reply.raw.writableEnded) gone.abort();
         });
         const origin = { transport: 'http' as const, headers: req.headers as Record<string, string | undefined>, requestId: String(req.id), signal: gone.signal };
+        if (m.responseType.fullName === HTTP_BODY) return this.serveRaw(m, request, origin, req, reply);
         if (m.responseStream) return this.serveSse(m, request, origin, req, reply);
         const result = await this.host.invoke(m, request, origin);
         const empty = m.responseType.fullName === '.google.protobuf.Empty';
@@ -235,6 +239,39 @@ export class HttpGateway {
     } finally {
       clearInterval(keepAlive);
       raw.end();
+    }
+  }
+
+  /**
+   * google.api.HttpBody answers: the first message's content type becomes the
+   * response's, and each message's bytes are written as they come (a stream
+   * of HttpBody is one download). An error before the first byte is an
+   * ordinary error envelope; after it, the connection is cut so the client
+   * sees an incomplete download rather than a silently truncated one.
+   */
+  private async serveRaw(m: MountedMethod, request: unknown, origin: Parameters<RpcHost['invoke']>[2], req: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const raw = reply.raw;
+    let started = false;
+    const send = async (msg: unknown) => {
+      const body = msg as { contentType?: string; data?: Uint8Array };
+      if (!started) {
+        reply.hijack();
+        raw.writeHead(200, { 'content-type': body.contentType || 'application/octet-stream', 'x-request-id': String(req.id) });
+        started = true;
+      }
+      if (body.data?.length && !raw.destroyed && !raw.write(body.data)) await new Promise((r) => raw.once('drain', r));
+    };
+    try {
+      if (m.responseStream) await this.host.invoke(m, request, origin, send);
+      else await send(await this.host.invoke(m, request, origin));
+      if (!started) {
+        reply.hijack();
+        raw.writeHead(200, { 'content-type': 'application/octet-stream', 'x-request-id': String(req.id) });
+      }
+      raw.end();
+    } catch (err) {
+      if (!started) throw err;
+      raw.destroy(toWldbError(err));
     }
   }
 

@@ -1,61 +1,80 @@
 import protobuf from 'protobufjs';
 
 /**
- * google.protobuf.Struct travels as plain JSON in both directions, as in the
- * proto3 JSON mapping: handlers see `{ lr: 0.001 }`, not `{ fields: { lr:
- * { numberValue: 0.001 } } }`. protobufjs consults `wrappers` when a type is
- * first used, so this must be installed before any encode/decode.
+ * google.protobuf.Struct, Value and ListValue travel as plain JSON in both
+ * directions, as in the proto3 JSON mapping: handlers see `{ lr: 0.001 }`,
+ * not `{ fields: { lr: { numberValue: 0.001 } } }`. protobufjs consults
+ * `wrappers` when a type is first used, so this runs before any
+ * encode/decode. The three wrappers lean on each other: Struct's fields and
+ * ListValue's values are Values, and a Value holds a Struct or a ListValue.
+ * Inside a wrapper, `this.fromObject` / `this.toObject` are protobufjs's own
+ * generated converters.
  */
-type ValueMsg = {
-  nullValue?: number; numberValue?: number; stringValue?: string; boolValue?: boolean;
-  // Nested Structs pass through this same wrapper, so inside a Value they are already plain JSON.
-  structValue?: Record<string, unknown>; listValue?: { values?: ValueMsg[] };
+type Converter = {
+  fromObject(o: unknown): protobuf.Message;
+  toObject(m: protobuf.Message, o?: protobuf.IConversionOptions): Record<string, unknown>;
+  lookupType(path: string): protobuf.Type;
 };
 
-const has = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
+/**
+ * Generated converters insist that map values and list items of message type
+ * are objects before they call the wrapper, so Struct and ListValue turn
+ * their plain JSON members into Value messages themselves.
+ */
+const toValue = (self: Converter, v: unknown) => self.lookupType('.google.protobuf.Value').fromObject(v as Record<string, unknown>);
 
-function toValueObject(v: unknown): ValueMsg {
-  if (v === null || v === undefined) return { nullValue: 0 };
-  if (typeof v === 'number') return { numberValue: v };
-  if (typeof v === 'string') return { stringValue: v };
-  if (typeof v === 'boolean') return { boolValue: v };
-  if (Array.isArray(v)) return { listValue: { values: v.map(toValueObject) } };
-  if (typeof v === 'object') return { structValue: v as Record<string, unknown> };
-  throw new TypeError(`A ${typeof v} cannot be stored in a JSON object`);
-}
-function toFieldsObject(o: Record<string, unknown>): Record<string, ValueMsg> {
-  const fields: Record<string, ValueMsg> = {};
-  for (const [k, v] of Object.entries(o)) if (v !== undefined) fields[k] = toValueObject(v);
-  return fields;
-}
-function fromValue(v: ValueMsg | undefined): unknown {
-  if (!v) return null;
-  if (has(v, 'numberValue')) return v.numberValue;
-  if (has(v, 'stringValue')) return v.stringValue;
-  if (has(v, 'boolValue')) return v.boolValue;
-  if (has(v, 'structValue')) return v.structValue ?? {};
-  if (has(v, 'listValue')) return (v.listValue?.values ?? []).map(fromValue);
-  return null;
-}
-function fromFields(fields: Record<string, ValueMsg> | undefined): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(fields ?? {})) out[k] = fromValue(v);
-  return out;
-}
+const has = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
+const isMessage = (o: unknown): o is protobuf.Message => o instanceof protobuf.Message;
+const plain = (o?: protobuf.IConversionOptions): protobuf.IConversionOptions => ({ ...o, defaults: false, oneofs: false });
+
+const valueWrapper = {
+  fromObject(this: Converter, v: unknown) {
+    if (isMessage(v)) return v;
+    if (v === null || v === undefined) return this.fromObject({ nullValue: 0 });
+    if (typeof v === 'number') return this.fromObject({ numberValue: v });
+    if (typeof v === 'string') return this.fromObject({ stringValue: v });
+    if (typeof v === 'boolean') return this.fromObject({ boolValue: v });
+    if (Array.isArray(v)) return this.fromObject({ listValue: v });
+    if (typeof v === 'object') return this.fromObject({ structValue: v });
+    throw new TypeError(`A ${typeof v} cannot be stored as a JSON value`);
+  },
+  toObject(this: Converter, m: protobuf.Message, o?: protobuf.IConversionOptions) {
+    const p = this.toObject(m, plain(o));
+    if (has(p, 'numberValue')) return p.numberValue;
+    if (has(p, 'stringValue')) return p.stringValue;
+    if (has(p, 'boolValue')) return p.boolValue;
+    if (has(p, 'structValue')) return p.structValue ?? {};
+    if (has(p, 'listValue')) return p.listValue ?? [];
+    return null;
+  },
+};
+
+const structWrapper = {
+  fromObject(this: Converter, o: unknown) {
+    if (isMessage(o)) return o;
+    const fields: Record<string, protobuf.Message> = {};
+    for (const [k, v] of Object.entries((o ?? {}) as Record<string, unknown>)) if (v !== undefined) fields[k] = toValue(this, v);
+    return this.fromObject({ fields });
+  },
+  toObject(this: Converter, m: protobuf.Message, o?: protobuf.IConversionOptions) {
+    return this.toObject(m, plain(o)).fields ?? {};
+  },
+};
+
+const listWrapper = {
+  fromObject(this: Converter, o: unknown) {
+    return isMessage(o) ? o : this.fromObject({ values: ((o ?? []) as unknown[]).map((v) => toValue(this, v)) });
+  },
+  toObject(this: Converter, m: protobuf.Message, o?: protobuf.IConversionOptions) {
+    return this.toObject(m, { ...plain(o), arrays: true }).values ?? [];
+  },
+};
 
 let installed = false;
 export function installStructWrapper(): void {
   if (installed) return;
   installed = true;
-  protobuf.wrappers['.google.protobuf.Struct'] = {
-    fromObject(this: protobuf.Type, object: { [k: string]: unknown }) {
-      // Already in message form (e.g. decoded and re-encoded): leave it to the generated converter.
-      if (object instanceof protobuf.Message) return object as protobuf.Message;
-      return this.fromObject({ fields: toFieldsObject(object) });
-    },
-    toObject(this: protobuf.Type, message: protobuf.Message, options?: protobuf.IConversionOptions) {
-      const plain = this.toObject(message, { ...options, defaults: false, json: false }) as { fields?: Record<string, ValueMsg> };
-      return fromFields(plain.fields);
-    },
-  } as protobuf.IWrapper;
+  protobuf.wrappers['.google.protobuf.Value'] = valueWrapper as unknown as protobuf.IWrapper;
+  protobuf.wrappers['.google.protobuf.Struct'] = structWrapper as unknown as protobuf.IWrapper;
+  protobuf.wrappers['.google.protobuf.ListValue'] = listWrapper as unknown as protobuf.IWrapper;
 }
