@@ -70,6 +70,11 @@ export class ProjectRepository {
     return rows[0] && toProject(rows[0]);
   }
 
+  async getBySlug(slug: string): Promise<Project | undefined> {
+    const rows = await this.db.query<ProjectRow>(`SELECT ${COLUMNS} FROM projects WHERE slug = ?`, [slug]);
+    return rows[0] && toProject(rows[0]);
+  }
+
   async slugExists(slug: string): Promise<boolean> {
     return (await this.db.query('SELECT 1 AS one FROM projects WHERE slug = ?', [slug])).length > 0;
   }

@@ -1,6 +1,7 @@
 import { assertId, Errors, newId, type CallContext, type Clock, type ErrorDetail, type EventBus } from '@wanllmdb/core';
 import type { JsonObject, projects } from '@wanllmdb/proto';
 import type { ProjectChanges, ProjectRepository } from './project-repository.js';
+import type { ProjectsApi } from './projects-api.js';
 
 type Handlers = projects.v1.ProjectServiceHandlers<CallContext>;
 type ProjectEvent = projects.v1.ProjectEvent;
@@ -140,6 +141,37 @@ export function projectHandlers(repo: ProjectRepository, bus: EventBus, clock: C
         });
       } finally {
         await sub.unsubscribe();
+      }
+    },
+  };
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+
+/** The in-process API over the same repository and handlers (so events and checks are shared). */
+export function projectsApi(ready: () => { repo: ProjectRepository; handlers: Handlers }): ProjectsApi {
+  return {
+    get: (id) => ready().repo.get(id),
+    getBySlug: (slug) => ready().repo.getBySlug(slug),
+    async ensure(idOrName, createdBy) {
+      const { repo, handlers } = ready();
+      if (UUID.test(idOrName)) {
+        const byId = await repo.get(idOrName.toLowerCase());
+        if (!byId) throw notFound(idOrName);
+        return byId;
+      }
+      const slug = slugify(idOrName);
+      const existing = slug ? await repo.getBySlug(slug) : undefined;
+      if (existing) return existing;
+      const ctx = { principal: { id: createdBy, kind: 'user', name: createdBy } } as CallContext;
+      try {
+        const made = await handlers.createProject({ name: idOrName, slug: '', description: '', visibility: '' }, ctx);
+        return made.data!;
+      } catch (e) {
+        // Another writer created it first.
+        const raced = slug ? await repo.getBySlug(slug) : undefined;
+        if (raced) return raced;
+        throw e;
       }
     },
   };

@@ -2,7 +2,8 @@ import { definePlugin, Tokens } from '@wanllmdb/core';
 import { projects } from '@wanllmdb/proto';
 import { projectMigrations } from './migrations.js';
 import { ProjectRepository } from './project-repository.js';
-import { projectHandlers } from './project-service.js';
+import { projectHandlers, projectsApi } from './project-service.js';
+import { ProjectsApiToken } from './projects-api.js';
 
 /** Projects: the first service, which every other plugin's data hangs on. */
 export const projectsPlugin = definePlugin({
@@ -10,8 +11,14 @@ export const projectsPlugin = definePlugin({
   version: '0.1.0',
   register(r) {
     r.migrations(projectMigrations);
-    r.service(projects.v1.ProjectService, () =>
-      projectHandlers(new ProjectRepository(r.resolve(Tokens.MetadataStore)), r.resolve(Tokens.EventBus), r.resolve(Tokens.Clock)),
-    );
+    let handlers: ReturnType<typeof projectHandlers> | undefined;
+    let repo: ProjectRepository | undefined;
+    const ready = () => {
+      repo ??= new ProjectRepository(r.resolve(Tokens.MetadataStore));
+      handlers ??= projectHandlers(repo, r.resolve(Tokens.EventBus), r.resolve(Tokens.Clock));
+      return { repo, handlers };
+    };
+    r.service(projects.v1.ProjectService, () => ready().handlers);
+    r.provide(ProjectsApiToken, projectsApi(ready));
   },
 });

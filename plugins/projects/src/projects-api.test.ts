@@ -1,0 +1,32 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Kernel } from '@wanllmdb/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { projectsPlugin } from './projects-plugin.js';
+import { ProjectsApiToken } from './projects-api.js';
+
+describe('ProjectsApi (in process)', () => {
+  let kernel: Kernel;
+  beforeAll(async () => {
+    kernel = new Kernel({
+      plugins: [projectsPlugin],
+      config: { db: 'sqlite::memory:', blobs: `file://${mkdtempSync(join(tmpdir(), 'wldb-p-'))}`, bus: 'memory', logLevel: 'silent' },
+    });
+    await kernel.start();
+  });
+  afterAll(() => kernel.stop());
+
+  it('ensures a project by name (creating it once) and finds it by id and slug', async () => {
+    const api = kernel.resolve(ProjectsApiToken);
+    const a = await api.ensure('My MNIST', 'local');
+    const b = await api.ensure('My MNIST', 'local');
+    expect(b.id).toBe(a.id);
+    expect(a.slug).toBe('my-mnist');
+    expect((await api.ensure(a.id, 'local')).id).toBe(a.id);
+    expect((await api.getBySlug('my-mnist'))?.id).toBe(a.id);
+    await expect(api.ensure('00000000-0000-4000-8000-000000000000', 'local')).rejects.toThrow(/does not exist/);
+    const both = await Promise.all([api.ensure('raced', 'local'), api.ensure('raced', 'local')]);
+    expect(both[0].id).toBe(both[1].id);
+  });
+});
