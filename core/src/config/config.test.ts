@@ -1,0 +1,68 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Errors } from '../errors.js';
+import { loadConfig, redactUrl } from './config.js';
+
+const dir = () => mkdtempSync(join(tmpdir(), 'wldb-config-'));
+
+describe('loadConfig', () => {
+  it('defaults to the embedded store under ./.wanllmdb', () => {
+    const cwd = dir();
+    const c = loadConfig({ env: {}, cwd });
+    expect(c).toMatchObject({
+      dataDir: join(cwd, '.wanllmdb'),
+      db: `sqlite://${join(cwd, '.wanllmdb', 'wanllmdb.db')}`,
+      blobs: `file://${join(cwd, '.wanllmdb', 'blobs')}`,
+      bus: 'memory',
+      grpcPort: 50051,
+      httpPort: 8080,
+      host: '127.0.0.1',
+    });
+  });
+
+  it('takes flags over environment over the config file', () => {
+    const cwd = dir();
+    const file = join(cwd, 'wanllmdb.json');
+    writeFileSync(file, JSON.stringify({ httpPort: 7001, grpcPort: 7002, bus: 'nats://127.0.0.1:4222', dataDir: 'from-file' }));
+    const c = loadConfig({ cwd, file, env: { WANLLMDB_HTTP_PORT: '7101', WANLLMDB_GRPC_PORT: '7102' }, flags: { httpPort: 7201 } });
+    expect(c.httpPort).toBe(7201);
+    expect(c.grpcPort).toBe(7102);
+    expect(c.bus).toBe('nats://127.0.0.1:4222');
+    expect(c.dataDir).toBe(join(cwd, 'from-file'));
+  });
+
+  it('names the setting as the user wrote it when a value is bad', () => {
+    const cases: [Parameters<typeof loadConfig>[0], RegExp][] = [
+      [{ env: { WANLLMDB_DB: 'mysql://x' } }, /WANLLMDB_DB has an invalid value "mysql:\/\/x"/],
+      [{ env: {}, flags: { blobs: 'ftp://x' } }, /--blobs has an invalid value/],
+      [{ env: { WANLLMDB_HTTP_PORT: '70000' } }, /WANLLMDB_HTTP_PORT .* an integer from 0 to 65535/],
+      [{ env: { WANLLMDB_LOG_LEVEL: 'loud' } }, /WANLLMDB_LOG_LEVEL/],
+    ];
+    for (const [opts, message] of cases) {
+      try {
+        loadConfig(opts);
+        expect.unreachable();
+      } catch (e) {
+        expect(Errors.CONFIG_INVALID.is(e)).toBe(true);
+        expect((e as Error).message).toMatch(message);
+      }
+    }
+  });
+
+  it('refuses unreadable, non-JSON and unknown-key config files', () => {
+    const cwd = dir();
+    const bad = join(cwd, 'bad.json');
+    writeFileSync(bad, '{ nope');
+    expect(() => loadConfig({ env: {}, file: bad })).toThrow(/not valid JSON/);
+    writeFileSync(bad, JSON.stringify({ colour: 'red' }));
+    expect(() => loadConfig({ env: {}, file: bad })).toThrow(/unknown setting\(s\) colour/);
+    expect(() => loadConfig({ env: {}, file: join(cwd, 'missing.json') })).toThrow(/cannot be read/);
+  });
+
+  it('never shows a password from a URL', () => {
+    expect(redactUrl('postgres://me:s3cret@db:5432/x')).toBe('postgres://me:***@db:5432/x');
+    expect(() => loadConfig({ env: { WANLLMDB_DB: 'mysql://me:s3cret@db/x' } })).toThrow(/^(?!.*s3cret)/);
+  });
+});
