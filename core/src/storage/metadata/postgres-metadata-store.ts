@@ -2,6 +2,7 @@ import pg from 'pg';
 import { Errors } from '../../errors.js';
 import type { MetadataStore, Migration, Row, SqlExecutor, SqlValue } from './metadata-store.js';
 import { Migrator, migrationLockKey, type MigrationTarget, type MigrationTransaction } from './migrations.js';
+import { RoutedMetadataStore } from './routed-store.js';
 import { planMultiRowInsert } from './multi-row-insert.js';
 import { misuse, statementFailed } from './sql-errors.js';
 import { currentTransaction, inSavepoint, runInTransaction, type OpenTransaction } from './transaction-scope.js';
@@ -237,11 +238,11 @@ class PostgresExecutor implements MigrationTransaction {
   }
 }
 
-export class PostgresMetadataStore implements MetadataStore {
+export class PostgresMetadataStore extends RoutedMetadataStore {
   readonly dialect = 'postgres' as const;
   private readonly placeholders = new PlaceholderCache();
-  private readonly autocommit: PostgresExecutor;
-  private readonly migrator: Migrator;
+  protected readonly autocommit: PostgresExecutor;
+  protected readonly migrator: Migrator;
   private readonly inFlight = new Set<Promise<unknown>>();
   private closed = false;
 
@@ -299,6 +300,7 @@ export class PostgresMetadataStore implements MetadataStore {
     /** host:port and database, for messages. */
     private readonly where: string,
   ) {
+    super();
     this.autocommit = new PostgresExecutor(pool, this.placeholders, where);
     const target: MigrationTarget = {
       dialect: 'postgres',
@@ -313,29 +315,10 @@ export class PostgresMetadataStore implements MetadataStore {
     this.migrator = new Migrator(target);
   }
 
-  query<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
-    const open = currentTransaction(this);
-    if (open) return open.tx.query<T>(sql, params);
-    return this.track(() => this.autocommit.query<T>(sql, params));
-  }
-
-  run(sql: string, params?: readonly SqlValue[]): Promise<{ changes: number }> {
-    const open = currentTransaction(this);
-    if (open) return open.tx.run(sql, params);
-    return this.track(() => this.autocommit.run(sql, params));
-  }
-
-  insertMany(table: string, columns: readonly string[], rows: readonly (readonly SqlValue[])[]): Promise<number> {
-    const open = currentTransaction(this);
-    if (open) return open.tx.insertMany(table, columns, rows);
-    if (rows.length === 0) return Promise.resolve(0);
-    return this.transaction((tx) => tx.insertMany(table, columns, rows));
-  }
-
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     const open = currentTransaction(this);
     if (open) return inSavepoint(open, fn);
-    return this.track(async () => {
+    return this.admit(async () => {
       const client = await this.checkout();
       const connection = new PostgresExecutor(client, this.placeholders, this.where);
       let finished = false;
@@ -361,14 +344,6 @@ export class PostgresMetadataStore implements MetadataStore {
     });
   }
 
-  migrate(plugin: string, migrations: readonly Migration[]): Promise<number[]> {
-    return this.migrator.migrate(plugin, migrations);
-  }
-
-  appliedMigrations(plugin: string): Promise<number[]> {
-    return this.migrator.applied(plugin);
-  }
-
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -385,7 +360,7 @@ export class PostgresMetadataStore implements MetadataStore {
   }
 
   /** Runs `work` unless the store is closed, and lets close() wait for it. */
-  private track<T>(work: () => Promise<T>): Promise<T> {
+  protected admit<T>(work: () => Promise<T>): Promise<T> {
     if (this.closed) {
       return Promise.reject(Errors.DB_UNAVAILABLE('The PostgreSQL metadata store is closed; open a new one to run statements.'));
     }

@@ -4,6 +4,7 @@ import sqlite3, { type Database, type Statement } from 'sqlite3';
 import { Errors } from '../../errors.js';
 import type { MetadataStore, Migration, Row, SqlExecutor, SqlValue } from './metadata-store.js';
 import { Migrator, type MigrationTarget, type MigrationTransaction } from './migrations.js';
+import { RoutedMetadataStore } from './routed-store.js';
 import { planMultiRowInsert } from './multi-row-insert.js';
 import { misuse, statementFailed } from './sql-errors.js';
 import { currentTransaction, inSavepoint, runInTransaction, type OpenTransaction } from './transaction-scope.js';
@@ -183,11 +184,11 @@ class SqliteExecutor implements MigrationTransaction {
   }
 }
 
-export class SqliteMetadataStore implements MetadataStore {
+export class SqliteMetadataStore extends RoutedMetadataStore {
   readonly dialect = 'sqlite' as const;
   private readonly queue = new ConnectionQueue();
-  private readonly connection: SqliteExecutor;
-  private readonly migrator: Migrator;
+  protected readonly autocommit: SqliteExecutor;
+  protected readonly migrator: Migrator;
   private closed = false;
 
   /**
@@ -227,7 +228,8 @@ export class SqliteMetadataStore implements MetadataStore {
     readonly filename: string,
     private readonly busyTimeoutMs: number,
   ) {
-    this.connection = new SqliteExecutor(db, busyTimeoutMs);
+    super();
+    this.autocommit = new SqliteExecutor(db, busyTimeoutMs);
     const target: MigrationTarget = {
       dialect: 'sqlite',
       executor: this,
@@ -237,32 +239,13 @@ export class SqliteMetadataStore implements MetadataStore {
     this.migrator = new Migrator(target);
   }
 
-  query<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
-    const open = currentTransaction(this);
-    if (open) return open.tx.query<T>(sql, params);
-    return this.exclusive(() => this.connection.query<T>(sql, params));
-  }
-
-  run(sql: string, params?: readonly SqlValue[]): Promise<{ changes: number }> {
-    const open = currentTransaction(this);
-    if (open) return open.tx.run(sql, params);
-    return this.exclusive(() => this.connection.run(sql, params));
-  }
-
-  insertMany(table: string, columns: readonly string[], rows: readonly (readonly SqlValue[])[]): Promise<number> {
-    const open = currentTransaction(this);
-    if (open) return open.tx.insertMany(table, columns, rows);
-    if (rows.length === 0) return Promise.resolve(0);
-    return this.transaction((tx) => tx.insertMany(table, columns, rows));
-  }
-
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     const open = currentTransaction(this);
     if (open) return inSavepoint(open, fn);
-    return this.exclusive(async () => {
+    return this.admit(async () => {
       // IMMEDIATE takes the write lock now (waiting up to busy_timeout), so a
       // transaction never fails half-way when it first writes.
-      await this.connection.run('BEGIN IMMEDIATE');
+      await this.autocommit.run('BEGIN IMMEDIATE');
       let finished = false;
       const tx = new SqliteExecutor(this.db, this.busyTimeoutMs, () => {
         if (finished) throw misuse('This transaction has already finished; use `tx` only until the transaction callback resolves.');
@@ -271,23 +254,15 @@ export class SqliteMetadataStore implements MetadataStore {
       try {
         const result = await runInTransaction(this, scope, () => fn(tx));
         finished = true;
-        await this.connection.run('COMMIT');
+        await this.autocommit.run('COMMIT');
         return result;
       } catch (err) {
         finished = true;
         // Some errors (disk full, I/O) already rolled SQLite back; then there is nothing to undo.
-        await this.connection.run('ROLLBACK').catch(() => {});
+        await this.autocommit.run('ROLLBACK').catch(() => {});
         throw err;
       }
     });
-  }
-
-  migrate(plugin: string, migrations: readonly Migration[]): Promise<number[]> {
-    return this.migrator.migrate(plugin, migrations);
-  }
-
-  appliedMigrations(plugin: string): Promise<number[]> {
-    return this.migrator.applied(plugin);
   }
 
   async close(): Promise<void> {
@@ -297,7 +272,7 @@ export class SqliteMetadataStore implements MetadataStore {
     await this.queue.exclusive(() => driver.close(this.db));
   }
 
-  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+  protected admit<T>(fn: () => Promise<T>): Promise<T> {
     if (this.closed) {
       return Promise.reject(Errors.DB_UNAVAILABLE('The SQLite metadata store is closed; open a new one to run statements.'));
     }
