@@ -17,7 +17,7 @@ import { Errors } from '../errors.js';
 import type { JobHandler, JobQueue, Worker, WorkerOptions } from './job-queue.js';
 import { decodePayload, encodePayload } from './payload.js';
 import { assertQueueName } from './subjects.js';
-import { resolveWorkerPolicy, retryDelayMs, settledOrExpired, type WorkerPolicy } from './worker-policy.js';
+import { queueClosedError, resolveWorkerPolicy, retryDelayMs, settledOrExpired, type Delivery, type WorkerPolicy } from './worker-policy.js';
 
 export interface JetStreamJobQueueOptions {
   /** Deployment namespace, e.g. `wldb.` (see ADR 0005). Default: none. */
@@ -196,16 +196,11 @@ export class JetStreamJobQueue implements JobQueue {
 
   #assertOpen(): void {
     if (this.#closed || this.nc.isClosed()) {
-      throw Errors.BUS_UNAVAILABLE('The job queue is closed. Create a new one (the kernel does this at start-up) before enqueueing or processing.');
+      throw queueClosedError();
     }
   }
 }
 
-interface Delivery {
-  readonly settled: Promise<void>;
-  /** Epoch ms when the ack wait runs out and the server may give the job to another worker. */
-  readonly deadline: number;
-}
 
 /**
  * Pulls at most as many jobs as it has free slots, so a worker never holds

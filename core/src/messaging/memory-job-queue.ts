@@ -3,7 +3,7 @@ import { Errors } from '../errors.js';
 import type { Job, JobHandler, JobQueue, Worker, WorkerOptions } from './job-queue.js';
 import { decodePayload, encodePayload } from './payload.js';
 import { assertQueueName } from './subjects.js';
-import { resolveWorkerPolicy, retryDelayMs, settledOrExpired, type WorkerPolicy } from './worker-policy.js';
+import { queueClosedError, resolveWorkerPolicy, retryDelayMs, settledOrExpired, type Delivery, type WorkerPolicy } from './worker-policy.js';
 
 export interface MemoryJobQueueOptions {
   /** Where failed and dropped jobs are reported (default: console). */
@@ -168,16 +168,11 @@ export class MemoryJobQueue implements JobQueue {
 
   #assertOpen(): void {
     if (this.#closed) {
-      throw Errors.BUS_UNAVAILABLE('The job queue is closed. Create a new one (the kernel does this at start-up) before enqueueing or processing.');
+      throw queueClosedError();
     }
   }
 }
 
-interface Delivery {
-  readonly settled: Promise<void>;
-  /** Epoch ms when the ack wait runs out and the job goes to another worker. */
-  readonly deadline: number;
-}
 
 class MemoryWorker implements Worker {
   readonly #inFlight = new Set<Delivery>();

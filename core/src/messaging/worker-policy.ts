@@ -65,3 +65,13 @@ export async function settledOrExpired(settled: Promise<unknown>, deadline: numb
     clearTimeout(timer);
   }
 }
+
+/** A job a worker is running. */
+export interface Delivery {
+  readonly settled: Promise<void>;
+  /** Epoch ms when the ack wait runs out and the job may go to another worker. */
+  readonly deadline: number;
+}
+
+export const queueClosedError = () =>
+  Errors.BUS_UNAVAILABLE('The job queue is closed. Create a new one (the kernel does this at start-up) before enqueueing or processing.');
