@@ -188,16 +188,22 @@ describe('shutdown and restart lose nothing acknowledged', () => {
    * made; calls `onAcked` once `threshold` creates were acknowledged (so the
    * signal lands while requests are in flight). Returns the acknowledged ids.
    */
-  async function hammer(base: string, total: number, threshold: number, onAcked: () => void) {
+  async function hammer(server: ServerProcess, total: number, threshold: number, onAcked: () => void) {
     const acked: string[] = [];
     let next = 0;
     let fired = false;
-    const client = async () => {
+    const g = grpcClients(server.grpcPort);
+    // Half the clients speak HTTP, half gRPC.
+    const client = async (_: unknown, c: number) => {
       while (next < total) {
         const i = next++;
         try {
-          const r = await http(base, 'POST', '/api/v1/projects', { name: `load ${i}` });
-          if (r.status === 201) acked.push(r.json.data.id);
+          if (c % 2 === 0) {
+            const r = await http(server.base, 'POST', '/api/v1/projects', { name: `load ${i}` });
+            if (r.status === 201) acked.push(r.json.data.id);
+          } else {
+            acked.push((await g.createProject({ name: `load ${i}` })).data.id);
+          }
         } catch {
           // refused or reset: not acknowledged, so nothing is promised
         }
@@ -208,6 +214,7 @@ describe('shutdown and restart lose nothing acknowledged', () => {
       }
     };
     await Promise.all(Array.from({ length: 16 }, client));
+    g.close();
     return acked;
   }
 
@@ -216,7 +223,7 @@ describe('shutdown and restart lose nothing acknowledged', () => {
       const dir = dataDir();
       const first = await startServer(['--data', dir]);
       let exit: Promise<number | null> | undefined;
-      const acked = await hammer(first.base, 400, 40, () => (exit = first.stop(signal)));
+      const acked = await hammer(first, 400, 40, () => (exit = first.stop(signal)));
       const code = await exit;
       if (signal === 'SIGTERM') expect(code).toBe(0);
       expect(acked.length).toBeGreaterThanOrEqual(40);
