@@ -1,0 +1,252 @@
+import { Errors, newId, type MetadataStore } from '@wanllmdb/core';
+import { AggregationPool } from './aggregation-pool.js';
+import { AggregationQueue, type QueuedBatch } from './aggregation-queue.js';
+import { AppendStepCache } from './append-step-cache.js';
+import { BatchAggregator, keyStats, ownBatch, type AggregationCallbacks, type OwnedBatch } from './batch-aggregator.js';
+import { MAX_BATCH_BYTES, MAX_BATCH_POINTS, MAX_KEY_LENGTH, pointsPerKey, screenBatch } from './batch-screening.js';
+import { decodeMetricBatch, encodeMetricBatch, type MetricColumns } from './metric-batch.js';
+import { exportHistory } from './metric-export.js';
+import { METRIC_MIGRATIONS_NAMESPACE, metricMigrations } from './metric-migrations.js';
+import { MetricRepository } from './metric-repository.js';
+import type { AppendResult, MetricKeyStats, MetricQuery, MetricSeries, MetricStore, MetricsAppendedEvent, PointInput } from './metric-store.js';
+import { querySeries } from './series-query.js';
+
+/**
+ * The MetricStore over the MetadataStore port (SQLite or PostgreSQL); see
+ * docs/adr/0006-metric-history.md for the design.
+ *
+ * append: validate → one transaction under the run's lock (duplicate check,
+ * backwards steps against each key's last step, the batch as ONE row of
+ * metric_batches) → commit → answer. Then, in the background, the batch is
+ * aggregated into per-key raw chunks and min/max/mean tile levels by a
+ * piscina worker, exactly once, oldest batch of a run first (BatchAggregator).
+ */
+export interface SqlMetricStoreOptions {
+  /**
+   * Called with the statistics of the keys a batch changed, inside the
+   * aggregation transaction (as a savepoint): statements on the MetadataStore
+   * made from it join that transaction, so a run summary kept from it commits
+   * together with the history. Keep it short. If it throws, its writes are
+   * rolled back, the error is logged and the history is still written.
+   */
+  onAggregated?: (runId: string, changed: MetricKeyStats[]) => Promise<void>;
+  /** Called after a batch is aggregated with its new points per key (≤ LIVE_POINTS_PER_KEY each), for live charts. */
+  onAppended?: (e: MetricsAppendedEvent) => void;
+  logger?: AggregationCallbacks['logger'];
+  /**
+   * Aggregate in the background after each append (default true). With false,
+   * batches are stored and wait for recover() — for tools that only append,
+   * and for tests of crash recovery.
+   */
+  autoAggregate?: boolean;
+  /** Batch bytes held in memory for aggregation before appends wait (default 128 MiB). */
+  memoryBudgetBytes?: number;
+  /** @internal Key-group size of aggregation (default 32 MiB of state); tests shrink it. */
+  aggregationGroupBytes?: number;
+}
+
+const DEFAULT_MEMORY_BUDGET = 128 * 1024 * 1024;
+/** Runs aggregated side by side; the pool has at most two threads, and SQLite writes one at a time. */
+const AGGREGATION_CONCURRENCY = 4;
+const MAX_ID_LENGTH = 200;
+
+const consoleLogger: AggregationCallbacks['logger'] = {
+  warn: (details, message) => console.warn(message, details),
+  error: (details, message) => console.error(message, details),
+};
+
+function checkId(value: unknown, field: string): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_ID_LENGTH) {
+    throw Errors.VALIDATION(`${field} must be a non-empty string of at most ${MAX_ID_LENGTH} characters.`, [{ field, message: 'missing or too long' }]);
+  }
+  return value;
+}
+
+function tooLarge(what: string): Error {
+  return Errors.BODY_TOO_LARGE(
+    `The metric batch is too large: ${what}. A batch may hold at most ${MAX_BATCH_POINTS.toLocaleString('en')} points and ${MAX_BATCH_BYTES / 1024 / 1024} MiB; split it into smaller batches.`,
+  );
+}
+
+export class SqlMetricStore implements MetricStore {
+  private readonly repo: MetricRepository;
+  private readonly pool = new AggregationPool();
+  private readonly aggregator: BatchAggregator;
+  private readonly queue: AggregationQueue;
+  private readonly steps = new AppendStepCache();
+  private readonly autoAggregate: boolean;
+  private closed = false;
+
+  /** Applies the metric tables' migrations (namespace 'tracking.metrics') and returns the store. */
+  static async open(db: MetadataStore, opts: SqlMetricStoreOptions = {}): Promise<SqlMetricStore> {
+    await db.migrate(METRIC_MIGRATIONS_NAMESPACE, metricMigrations);
+    return new SqlMetricStore(db, opts);
+  }
+
+  private constructor(
+    private readonly db: MetadataStore,
+    opts: SqlMetricStoreOptions,
+  ) {
+    const logger = opts.logger ?? consoleLogger;
+    this.repo = new MetricRepository(db);
+    this.autoAggregate = opts.autoAggregate ?? true;
+    this.aggregator = new BatchAggregator(db, this.repo, this.pool, {
+      logger,
+      ...(opts.onAggregated ? { onAggregated: opts.onAggregated } : {}),
+      ...(opts.onAppended ? { onAppended: opts.onAppended } : {}),
+      ...(opts.aggregationGroupBytes ? { groupBytes: opts.aggregationGroupBytes } : {}),
+    });
+    const work = (runId: string, items: QueuedBatch[]) => {
+      const held = new Map<string, OwnedBatch>();
+      for (const item of items) if (item.batchId !== undefined && item.batch) held.set(item.batchId, item.batch);
+      return this.aggregator.drain(runId, Math.max(...items.map((i) => i.seq)), held);
+    };
+    this.queue = new AggregationQueue(work, {
+      budgetBytes: opts.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET,
+      concurrency: AGGREGATION_CONCURRENCY,
+      logger,
+    });
+  }
+
+  async append(runId: string, batchId: string, arrowIpc: Uint8Array): Promise<AppendResult> {
+    this.checkOpen();
+    checkId(runId, 'runId');
+    checkId(batchId, 'batchId');
+    if (!(arrowIpc instanceof Uint8Array)) throw Errors.VALIDATION('The metric batch must be Arrow IPC bytes.', [{ field: 'arrow_ipc', message: 'not bytes' }]);
+    if (arrowIpc.byteLength > MAX_BATCH_BYTES) throw tooLarge(`${arrowIpc.byteLength.toLocaleString('en')} bytes`);
+    const cols = decodeMetricBatch(arrowIpc);
+    if (cols.length > MAX_BATCH_POINTS) throw tooLarge(`${cols.length.toLocaleString('en')} points`);
+    return this.store(runId, batchId, cols, arrowIpc);
+  }
+
+  async appendPoints(runId: string, points: PointInput[], batchId?: string): Promise<AppendResult> {
+    this.checkOpen();
+    checkId(runId, 'runId');
+    if (batchId !== undefined) checkId(batchId, 'batchId');
+    if (!Array.isArray(points)) throw Errors.VALIDATION('points must be a list of {key, step, value, time}.', [{ field: 'points', message: 'not a list' }]);
+    if (points.length > MAX_BATCH_POINTS) throw tooLarge(`${points.length.toLocaleString('en')} points`);
+    const problems: { field: string; message: string }[] = [];
+    const n = points.length;
+    const cols: MetricColumns = { length: n, step: new Float64Array(n), value: new Float64Array(n), time: new Float64Array(n), keyIndex: new Int32Array(n), keys: [] };
+    const slots = new Map<string, number>();
+    points.forEach((p, i) => {
+      if (problems.length >= 20) return;
+      const bad = (field: string, message: string) => problems.push({ field: `points[${i}].${field}`, message });
+      if (typeof p !== 'object' || p === null) return void problems.push({ field: `points[${i}]`, message: 'must be an object {key, step, value, time}' });
+      if (typeof p.key !== 'string') bad('key', 'must be a string');
+      if (typeof p.step !== 'number') bad('step', 'must be a number');
+      if (typeof p.value !== 'number') bad('value', 'must be a number');
+      if (p.time !== undefined && p.time !== null && typeof p.time !== 'number') bad('time', 'must be a number (epoch ms) or absent');
+      let slot = slots.get(p.key);
+      if (slot === undefined) slots.set(p.key, (slot = cols.keys.push(p.key) - 1));
+      cols.keyIndex[i] = slot;
+      cols.step[i] = p.step;
+      cols.value[i] = p.value;
+      cols.time[i] = p.time ?? 0;
+    });
+    if (problems.length > 0) {
+      throw Errors.VALIDATION(`${problems.length === 20 ? 'At least 20' : problems.length} metric point(s) are malformed: ${problems.map((p) => `${p.field} ${p.message}`).join('; ')}.`, problems);
+    }
+    return this.store(runId, batchId ?? newId(), cols, undefined);
+  }
+
+  query(q: MetricQuery): Promise<MetricSeries[]> {
+    this.checkOpen();
+    return querySeries(this.repo, q);
+  }
+
+  async keys(runId: string): Promise<MetricKeyStats[]> {
+    this.checkOpen();
+    return (await this.repo.runKeys(runId)).map(keyStats);
+  }
+
+  async export(runId: string, keys: string[], format: 'csv' | 'arrow', send: (chunk: Uint8Array) => Promise<void>): Promise<void> {
+    this.checkOpen();
+    if (format !== 'csv' && format !== 'arrow') throw Errors.VALIDATION(`Export format must be "csv" or "arrow", got ${JSON.stringify(format)}.`, [{ field: 'format', message: 'csv or arrow' }]);
+    // Everything appended so far belongs in the export: aggregate what is pending first.
+    if (this.autoAggregate) await this.queue.push({ runId, seq: Infinity, bytes: 0 });
+    const names = keys.length > 0 ? keys : (await this.repo.runKeys(runId)).map((r) => r.key);
+    await exportHistory(this.repo, runId, names, format, send);
+  }
+
+  async deleteRun(runId: string): Promise<void> {
+    this.checkOpen();
+    this.queue.dropRun(runId);
+    try {
+      await this.db.transaction(async (tx) => {
+        await this.repo.lockRun(tx, runId);
+        await this.repo.deleteRun(tx, runId);
+      });
+    } finally {
+      this.steps.forget(runId);
+    }
+  }
+
+  idle(): Promise<void> {
+    return this.queue.idle();
+  }
+
+  async recover(): Promise<number> {
+    this.checkOpen();
+    const runs = await this.repo.runsWithPending();
+    const claimed = await Promise.all(runs.map((runId) => this.queue.push({ runId, seq: Infinity, bytes: 0 })));
+    return claimed.reduce((a, b) => a + b, 0);
+  }
+
+  /** Waits for the aggregations running now, then stops the workers. Batches not yet aggregated stay pending for recover(). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.queue.stop();
+    await this.pool.destroy();
+  }
+
+  /** Stores a screened batch durably; queues it for aggregation once committed. */
+  private async store(runId: string, batchId: string, cols: MetricColumns, ipc: Uint8Array | undefined): Promise<AppendResult> {
+    const reserved = this.autoAggregate ? (ipc?.byteLength ?? cols.length * 28) : 0;
+    await this.queue.reserve(reserved);
+    const used = pointsPerKey(cols.keyIndex, cols.length, cols.keys.length);
+    let queued: QueuedBatch | undefined;
+    let result: AppendResult;
+    try {
+      const now = Date.now();
+      result = await this.db.transaction(async (tx) => {
+        queued = undefined;
+        await this.repo.lockRun(tx, runId);
+        if (await this.repo.batchExists(tx, runId, batchId)) return { batchId, accepted: 0, duplicate: true, warnings: [] } satisfies AppendResult;
+        const lastSeq = await this.repo.lastSeq(tx, runId);
+        const seq = lastSeq + 1;
+        const known = this.steps.at(runId, lastSeq);
+        // Only keys with points in this batch, and not those refused anyway, are looked up.
+        const unknown = cols.keys.filter((k, e) => used[e]! > 0 && !known.has(k) && k.length > 0 && k.length <= MAX_KEY_LENGTH);
+        if (unknown.length > 0) {
+          const loaded = await this.repo.appendSteps(tx, runId, unknown);
+          for (const key of unknown) known.set(key, loaded.get(key) ?? -Infinity);
+        }
+        const screened = screenBatch(cols, (key) => known.get(key), now);
+        const bytes = screened.accepted === 0 ? null : screened.changed || !ipc ? encodeMetricBatch(screened.cols) : ipc;
+        await this.repo.insertBatch(tx, { runId, batchId, seq, points: screened.accepted, data: bytes, aggregated: bytes === null, createdAt: now });
+        if (screened.lastSteps.size > 0) await this.repo.upsertAppendSteps(tx, runId, screened.lastSteps);
+        this.steps.advance(runId, seq, known, screened.lastSteps);
+        if (bytes && this.autoAggregate) {
+          // Re-encoded bytes are decoded again (no copy) so the columns live in the buffer that moves to the worker.
+          const batch = bytes === ipc ? ownBatch(cols, ipc) : ownBatch(decodeMetricBatch(bytes), bytes);
+          queued = { runId, batchId, seq, batch, bytes: reserved };
+        }
+        return { batchId, accepted: screened.accepted, duplicate: false, warnings: screened.warnings } satisfies AppendResult;
+      });
+    } catch (err) {
+      // The cache may hold the steps of a batch that did not commit.
+      this.steps.forget(runId);
+      this.queue.release(reserved);
+      throw err;
+    }
+    if (queued) void this.queue.push(queued);
+    else this.queue.release(reserved);
+    return result;
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw Errors.SHUTTING_DOWN('The metric store is closed; it accepts no more work. Retry against a running server.');
+  }
+}
