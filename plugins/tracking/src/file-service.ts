@@ -1,0 +1,113 @@
+import { Errors, type BlobStore, type CallContext, type Clock } from '@wanllmdb/core';
+import type { tracking } from '@wanllmdb/proto';
+import { contentTypeOf } from './content-types.js';
+import type { FileRepository } from './file-repository.js';
+import { runId, runNotFound } from './request-checks.js';
+import type { RunRepository } from './run-repository.js';
+
+type Handlers = tracking.v1.RunFileServiceHandlers<CallContext>;
+type UploadFileChunk = tracking.v1.UploadFileChunk;
+
+export const MAX_FILE_PATH = 1024;
+
+/**
+ * A run file's path: relative, "/"-separated, at most 1024 characters, no
+ * empty, "." or ".." segments, no backslashes, drive letters or control
+ * characters — so it can never name anything outside the run when files
+ * are written back to disk (e.g. by a download-all or sync).
+ */
+export function checkFilePath(path: unknown, field = 'path'): string {
+  const invalid = (why: string): never => {
+    throw Errors.VALIDATION(`The file path ${JSON.stringify(String(path).slice(0, 100))} is invalid: ${why}. Use a relative path such as "media/images/sample.png".`, [
+      { field, message: why },
+    ]);
+  };
+  if (typeof path !== 'string' || !path) return invalid('it is required');
+  if (path.length > MAX_FILE_PATH) return invalid(`it is longer than ${MAX_FILE_PATH} characters`);
+  if (/[\u0000-\u001f\u007f]/.test(path)) return invalid('it contains control characters');
+  if (path.includes('\\')) return invalid('it contains a backslash; separate directories with "/"');
+  if (path.startsWith('/')) return invalid('it is absolute; give it relative to the run');
+  if (/^[A-Za-z]:/.test(path)) return invalid('it starts with a drive letter');
+  for (const seg of path.split('/')) {
+    if (seg === '') return invalid('it has an empty segment ("//" or a trailing "/")');
+    if (seg === '.' || seg === '..') return invalid(`it has a "${seg}" segment`);
+  }
+  return path;
+}
+
+const emptyChunkStream = () =>
+  Errors.VALIDATION('The upload carried no chunks. Send at least one chunk; the first names runId and path.', [{ field: 'runId', message: 'no chunks' }]);
+
+export function fileHandlers(deps: { files: FileRepository; runs: RunRepository; blobs: BlobStore; clock: Clock }): Handlers {
+  const { files, runs, blobs, clock } = deps;
+
+  return {
+    async uploadFile(requests, ctx) {
+      const chunks = requests[Symbol.asyncIterator]();
+      const first = await chunks.next();
+      if (first.done) throw emptyChunkStream();
+      const head: UploadFileChunk = first.value;
+      const id = runId(head.runId, 'runId');
+      const path = checkFilePath(head.path);
+      if (!(await runs.projectOf(id))) throw runNotFound(id, 'runId');
+
+      // The bytes go straight into the BlobStore, chunk by chunk: a file is never whole in memory.
+      async function* bytes(): AsyncGenerator<Uint8Array> {
+        if (head.data?.length) yield head.data;
+        for (let n = 1; ; n++) {
+          if (ctx.signal.aborted) throw Errors.VALIDATION('The upload was cancelled before its last chunk; nothing was stored.');
+          const next = await chunks.next();
+          if (next.done) return;
+          const chunk = next.value;
+          if ((chunk.runId && chunk.runId.toLowerCase() !== id) || (chunk.path && chunk.path !== path)) {
+            throw Errors.VALIDATION(`Chunk ${n} of the upload names another run or path than the first chunk. Upload one file per stream.`, [
+              { field: chunk.path && chunk.path !== path ? 'path' : 'runId', message: 'differs from the first chunk' },
+            ]);
+          }
+          if (chunk.data?.length) yield chunk.data;
+        }
+      }
+      const blob = await blobs.put(bytes());
+      try {
+        return { data: await files.put(id, { path, digest: blob.digest, size: blob.size }, clock.now()) };
+      } catch (err) {
+        if (Errors.DB_CONSTRAINT_VIOLATION.is(err)) throw runNotFound(id, 'runId'); // deleted while uploading
+        throw err;
+      }
+    },
+
+    async listFiles(req) {
+      const id = runId(req.runId, 'runId');
+      if (!(await runs.projectOf(id))) throw runNotFound(id, 'runId');
+      return { data: await files.list(id) };
+    },
+
+    async downloadFile(req, ctx, send) {
+      const id = runId(req.runId, 'runId');
+      const path = checkFilePath(req.path);
+      const file = await files.get(id, path);
+      if (!file) {
+        if (!(await runs.projectOf(id))) throw runNotFound(id, 'runId');
+        throw Errors.NOT_FOUND(`Run ${id} has no file ${JSON.stringify(path)}. List its files with GET /api/v1/runs/${id}/files.`, [{ field: 'path', message: 'no such file' }]);
+      }
+      const contentType = contentTypeOf(path);
+      const stream = await blobs.get(file.digest);
+      const stop = () => stream.destroy();
+      ctx.signal.addEventListener('abort', stop, { once: true });
+      let sent = false;
+      try {
+        for await (const chunk of stream as AsyncIterable<Buffer>) {
+          await send({ contentType, data: chunk });
+          sent = true;
+          if (ctx.signal.aborted) return;
+        }
+        if (!sent) await send({ contentType, data: new Uint8Array(0) });
+      } catch (err) {
+        if (!ctx.signal.aborted) throw err; // the caller left: not an error
+      } finally {
+        ctx.signal.removeEventListener('abort', stop);
+        stream.destroy();
+      }
+    },
+  };
+}

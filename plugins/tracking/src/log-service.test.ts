@@ -1,0 +1,101 @@
+import { randomUUID } from 'node:crypto';
+import { metadataBackends } from '@wanllmdb/core/testing';
+import type { tracking } from '@wanllmdb/proto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTrackingKernel, type TrackingKernel } from './fixtures/tracking-kernel.js';
+import { clampLine, MAX_LINE_BYTES } from './log-service.js';
+
+type GetLogsResponse = tracking.v1.GetLogsResponse;
+
+const rejection = async (p: Promise<unknown>) => {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e as { code: string; message: string; details: { field?: string; message: string }[] },
+  );
+  if (!err) throw new Error('expected the call to fail');
+  return err;
+};
+
+describe('clampLine', () => {
+  it('keeps short lines and cuts long ones at a character boundary with a marker', () => {
+    expect(clampLine('hello')).toBe('hello');
+    const long = 'é'.repeat(40_000); // 80,000 bytes
+    const cut = clampLine(long);
+    expect(Buffer.byteLength(cut)).toBeLessThanOrEqual(MAX_LINE_BYTES);
+    expect(cut).toMatch(/^é+ … \[line truncated: \d+ more bytes\]$/);
+    const dropped = Number(/(\d+) more bytes/.exec(cut)![1]);
+    expect(Buffer.byteLength(cut.replace(/ … \[.*$/, '')) + dropped).toBe(80_000);
+    expect(clampLine('a\u0000b')).toBe('a\uFFFDb');
+  });
+});
+
+describe.each(metadataBackends())('RunLogService on $name', (backend) => {
+  let t: TrackingKernel;
+  let runId = '';
+  beforeAll(async () => {
+    t = await startTrackingKernel(backend);
+    runId = (await t.call<{ data: tracking.v1.Run }>('RunService/CreateRun', { projectId: 'logs' })).data.id;
+  });
+  afterAll(() => t?.close());
+
+  it('assigns sequence numbers server-side and pages by `after`', async () => {
+    const lines = Array.from({ length: 120 }, (_, i) => ({ line: `step ${i} loss=${(1 / (i + 1)).toFixed(3)}${i % 10 === 0 ? ' WARNING: Slow' : ''}`, stream: i % 10 === 0 ? 'stderr' : 'stdout', time: 0, seq: 999 }));
+    expect(await t.call('RunLogService/AppendLogs', { runId, lines: lines.slice(0, 70) })).toEqual({ accepted: 70 });
+    expect(await t.call('RunLogService/AppendLogs', { runId, lines: lines.slice(70) })).toEqual({ accepted: 50 });
+    // Concurrent appends still get distinct, gap-free numbers.
+    await Promise.all(Array.from({ length: 5 }, (_, i) => t.call('RunLogService/AppendLogs', { runId, lines: [{ line: `parallel ${i}` }, { line: `parallel ${i}b` }] })));
+
+    const seen: number[] = [];
+    let after = 0;
+    for (;;) {
+      const page = await t.call<GetLogsResponse>('RunLogService/GetLogs', { runId, after, limit: 50 });
+      seen.push(...page.data.map((l) => l.seq));
+      expect(page.meta!.nextAfter).toBe(page.data.at(-1)?.seq ?? after);
+      after = page.meta!.nextAfter;
+      if (!page.meta!.hasMore) break;
+    }
+    expect(seen).toEqual(Array.from({ length: 130 }, (_, i) => i + 1));
+    const first = await t.call<GetLogsResponse>('RunLogService/GetLogs', { runId, limit: 1 });
+    expect(first.data[0]).toMatchObject({ seq: 1, stream: 'stderr', line: 'step 0 loss=1.000 WARNING: Slow' });
+    expect(first.data[0]!.time).toBeGreaterThan(Date.now() - 60_000);
+    const end = await t.call<GetLogsResponse>('RunLogService/GetLogs', { runId, after: 130 });
+    expect(end).toEqual({ data: [], meta: { nextAfter: 130, hasMore: false } });
+  });
+
+  it('filters by stream and by case-insensitive search (with % and _ taken literally)', async () => {
+    const errors = await t.call<GetLogsResponse>('RunLogService/GetLogs', { runId, stream: 'stderr', limit: 5000 });
+    expect(errors.data.map((l) => l.seq)).toEqual([1, 11, 21, 31, 41, 51, 61, 71, 81, 91, 101, 111]);
+    const warnings = await t.call<GetLogsResponse>('RunLogService/GetLogs', { runId, search: 'warning: SLOW', after: 20 });
+    expect(warnings.data.map((l) => l.seq)).toEqual([21, 31, 41, 51, 61, 71, 81, 91, 101, 111]);
+    expect((await t.call<GetLogsResponse>('RunLogService/GetLogs', { runId, search: '%' })).data).toEqual([]);
+    expect((await t.call<GetLogsResponse>('RunLogService/GetLogs', { runId, search: "' OR 1=1 --" })).data).toEqual([]);
+  });
+
+  it('truncates oversize lines and refuses bad input', async () => {
+    const other = (await t.call<{ data: tracking.v1.Run }>('RunService/CreateRun', { projectId: 'logs' })).data.id;
+    await t.call('RunLogService/AppendLogs', { runId: other, lines: [{ line: 'x'.repeat(200_000), stream: 'stdout', time: 1_700_000_000_000 }] });
+    const [line] = (await t.call<GetLogsResponse>('RunLogService/GetLogs', { runId: other })).data;
+    expect(Buffer.byteLength(line!.line)).toBeLessThanOrEqual(MAX_LINE_BYTES);
+    expect(line!.line).toMatch(/line truncated/);
+    expect(line!.time).toBe(1_700_000_000_000);
+
+    const bad = await rejection(t.call('RunLogService/AppendLogs', { runId: other, lines: [{ line: 'a', stream: 'stdwhat' }, { line: 'b', time: -5 }] }));
+    expect(bad.details.map((d) => d.field)).toEqual(['lines[0].stream', 'lines[1].time']);
+    expect((await rejection(t.call('RunLogService/AppendLogs', { runId: randomUUID(), lines: [{ line: 'a' }] }))).code).toBe('WLDB_ERR_NOT_FOUND');
+    expect((await rejection(t.call('RunLogService/AppendLogs', { runId: 'nope', lines: [] }))).code).toBe('WLDB_ERR_INVALID_ID');
+    expect((await rejection(t.call('RunLogService/GetLogs', { runId: randomUUID() }))).code).toBe('WLDB_ERR_NOT_FOUND');
+    expect((await rejection(t.call('RunLogService/GetLogs', { runId, limit: 6000 }))).details[0]!.field).toBe('limit');
+    expect((await rejection(t.call('RunLogService/GetLogs', { runId, after: -1 }))).details[0]!.field).toBe('after');
+    expect((await rejection(t.call('RunLogService/GetLogs', { runId, stream: 'both' }))).details[0]!.field).toBe('stream');
+  });
+
+  it('deletes the logs with the run', async () => {
+    const gone = (await t.call<{ data: tracking.v1.Run }>('RunService/CreateRun', { projectId: 'logs' })).data.id;
+    await t.call('RunLogService/AppendLogs', { runId: gone, lines: [{ line: 'bye' }] });
+    await t.call('RunService/DeleteRun', { id: gone });
+    expect((await rejection(t.call('RunLogService/GetLogs', { runId: gone }))).code).toBe('WLDB_ERR_NOT_FOUND');
+    // Re-created with the same id: no old lines come back.
+    await t.call('RunService/CreateRun', { projectId: 'logs', id: gone });
+    expect((await t.call<GetLogsResponse>('RunLogService/GetLogs', { runId: gone })).data).toEqual([]);
+  });
+});
