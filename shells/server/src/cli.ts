@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { WldbError } from '@wanllmdb/core';
 import { serve } from './serve.js';
+import { registerSyncCommand } from './sync-command.js';
 
 const program = new Command('wanllmdb')
   .description('wanLLMDB: track experiments, version artifacts, register, tune and serve models.')
@@ -34,6 +35,8 @@ program
     });
     kernel.handleSignals();
   });
+
+registerSyncCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof WldbError) {

@@ -1,0 +1,182 @@
+/**
+ * Sustained durable ingest through the SDK: `points` points (2 keys per
+ * log() call) from the first log() to the last flush acknowledged, in
+ * embedded mode and in remote mode (a `wanllmdb serve` process on loopback,
+ * SQLite). Next to it, in the same run and on the same disk:
+ *
+ * - storeViaKernel: the same Arrow batches appended straight through the
+ *   kernel's AppendMetricBatch handler (no SDK: what the store itself takes);
+ * - rawAppendLimit: the same Arrow batch bytes inserted as rows (one row
+ *   and one committed transaction per batch, WAL, synchronous=NORMAL) with
+ *   the raw sqlite3 driver — the physical limit of storing them durably.
+ *
+ *   npx tsx bench/sdk-ingest.ts [--points 10000000] [--modes embedded,remote] [--chunk 32768]
+ *
+ * Prints one JSON line; progress on stderr.
+ */
+import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+if (!process.execArgv.includes('--conditions=source')) {
+  const r = spawnSync(process.execPath, ['--conditions=source', ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit' });
+  process.exit(r.status ?? 1);
+}
+
+const { Kernel, loadConfig } = await import('@wanllmdb/core');
+const { projectsPlugin } = await import('@wanllmdb/plugin-projects');
+const { trackingPlugin, encodeMetricBatch } = await import('@wanllmdb/plugin-tracking');
+const sqlite3 = (await import('sqlite3')).default;
+const { init } = await import('../sdk/typescript/src/index.js');
+const { startServer } = await import('../test/e2e/server-process.js');
+
+const { values: args } = parseArgs({
+  options: {
+    points: { type: 'string', default: '10000000' },
+    modes: { type: 'string', default: 'embedded,remote' },
+    chunk: { type: 'string', default: '32768' },
+  },
+});
+const points = Number(args.points);
+const chunk = Number(args.chunk);
+const modes = args.modes.split(',');
+const log = (m: string) => process.stderr.write(`${m}\n`);
+const dirs: string[] = [];
+const tmp = () => {
+  const d = mkdtempSync(join(tmpdir(), 'wldb-bench-ingest-'));
+  dirs.push(d);
+  return d;
+};
+const rate = (n: number, ms: number) => Math.round(n / (ms / 1000));
+
+/** The batches the SDK would make: `chunk` points each, loss/acc alternating, steps 0, 1, 2 … */
+function* batches(): Generator<Uint8Array> {
+  let step = 0;
+  for (let done = 0; done < points; done += chunk) {
+    const n = Math.min(chunk, points - done);
+    const cols = { length: n, step: new Float64Array(n), value: new Float64Array(n), time: new Float64Array(n), keyIndex: new Int32Array(n), keys: ['loss', 'acc'] };
+    const now = Date.now();
+    for (let i = 0; i < n; i++) {
+      cols.step[i] = step;
+      cols.keyIndex[i] = i & 1;
+      cols.value[i] = 1 / (step + 1);
+      cols.time[i] = now;
+      if (i & 1) step++;
+    }
+    yield encodeMetricBatch(cols);
+  }
+}
+
+/** The physical limit: one row per batch, one committed transaction each, raw sqlite3 with a prepared statement. */
+async function rawAppendLimit(): Promise<{ pointsPerSec: number; ms: number }> {
+  const file = join(tmp(), 'raw.db');
+  const db = await new Promise<import('sqlite3').Database>((res, rej) => {
+    const d = new sqlite3.Database(file, (e) => (e ? rej(e) : res(d)));
+  });
+  const exec = (sql: string) => new Promise<void>((res, rej) => db.exec(sql, (e) => (e ? rej(e) : res())));
+  await exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; CREATE TABLE batches (run_id TEXT NOT NULL, batch_id TEXT NOT NULL, seq INTEGER NOT NULL, ipc BLOB NOT NULL, PRIMARY KEY (run_id, batch_id))');
+  const stmt = db.prepare('INSERT INTO batches (run_id, batch_id, seq, ipc) VALUES (?, ?, ?, ?)');
+  const run = (p: unknown[]) => new Promise<void>((res, rej) => stmt.run(p, (e: Error | null) => (e ? rej(e) : res())));
+  const runId = randomUUID();
+  let ms = 0;
+  let seq = 0;
+  for (const b of batches()) {
+    const t0 = performance.now();
+    await exec('BEGIN IMMEDIATE');
+    await run([runId, randomUUID(), seq++, Buffer.from(b.buffer, b.byteOffset, b.byteLength)]);
+    await exec('COMMIT');
+    ms += performance.now() - t0;
+  }
+  await new Promise<void>((res) => stmt.finalize(() => res()));
+  await new Promise<void>((res) => db.close(() => res()));
+  return { pointsPerSec: rate(points, ms), ms: Math.round(ms) };
+}
+
+/** The store without the SDK: the same batches through the kernel's AppendMetricBatch, one after another. */
+async function storeViaKernel(): Promise<{ pointsPerSec: number; ms: number }> {
+  const config = loadConfig({ flags: { dataDir: tmp() } });
+  config.logLevel = 'warn';
+  const kernel = new Kernel({ plugins: [projectsPlugin, trackingPlugin], config, listen: false });
+  await kernel.start();
+  try {
+    const run = (await kernel.call<{ data: { id: string } }>('wanllmdb.tracking.v1.RunService/CreateRun', { projectId: 'bench', id: randomUUID(), resume: 'never' })).data;
+    let ms = 0;
+    for (const b of batches()) {
+      const t0 = performance.now();
+      await kernel.call('wanllmdb.tracking.v1.MetricService/AppendMetricBatch', { runId: run.id, batchId: randomUUID(), arrowIpc: b });
+      ms += performance.now() - t0;
+    }
+    return { pointsPerSec: rate(points, ms), ms: Math.round(ms) };
+  } finally {
+    await kernel.stop();
+  }
+}
+
+async function sdk(mode: string, url?: string) {
+  const t0 = performance.now();
+  const run = await init({
+    project: 'bench',
+    ...(url ? { url } : { dir: tmp() }),
+    chunkPoints: chunk,
+    systemMetrics: false,
+    captureConsole: false,
+    git: false,
+    handleExit: false,
+  });
+  const initMs = Math.round(performance.now() - t0);
+  const cpu0 = process.cpuUsage();
+  const start = performance.now();
+  for (let step = 0, calls = points / 2; step < calls; step++) run.log({ loss: 1 / (step + 1), acc: step });
+  const logged = performance.now();
+  await run.flush();
+  const ms = performance.now() - start;
+  const cpu = process.cpuUsage(cpu0);
+  await run.finish();
+  return {
+    initMs,
+    pointsPerSec: rate(points, ms),
+    seconds: Math.round(ms) / 1000,
+    logLoopSeconds: Math.round(logged - start) / 1000,
+    processCpuSeconds: Math.round((cpu.user + cpu.system) / 1e3) / 1000,
+  };
+}
+
+const result: Record<string, unknown> = { bench: 'sdk-ingest', points, keys: 2, chunkPoints: chunk };
+let server: Awaited<ReturnType<typeof startServer>> | undefined;
+try {
+  log(`raw sqlite3 append limit (${points.toLocaleString('en')} points as ${Math.ceil(points / chunk)} batch rows) …`);
+  const raw = await rawAppendLimit();
+  result.rawAppendLimit = raw;
+  log(`  ${JSON.stringify(raw)}`);
+  log('store via the kernel (no SDK) …');
+  const store = await storeViaKernel();
+  result.storeViaKernel = { ...store, ratioToRaw: Math.round((store.pointsPerSec / raw.pointsPerSec) * 1000) / 1000 };
+  log(`  ${JSON.stringify(result.storeViaKernel)}`);
+  for (const mode of modes) {
+    log(`SDK ${mode} …`);
+    let url: string | undefined;
+    if (mode === 'remote') {
+      server = await startServer(['--data', tmp()]);
+      url = `grpc://127.0.0.1:${server.grpcPort}`;
+    }
+    const r = await sdk(mode, url);
+    const target = mode === 'embedded' ? 2_000_000 : 1_000_000;
+    result[mode] = {
+      ...r,
+      target,
+      met: r.pointsPerSec >= target,
+      ratioToRaw: Math.round((r.pointsPerSec / raw.pointsPerSec) * 1000) / 1000,
+      ratioToStore: Math.round((r.pointsPerSec / store.pointsPerSec) * 1000) / 1000,
+    };
+    log(`  ${JSON.stringify(result[mode])}`);
+    await server?.stop();
+    server = undefined;
+  }
+} finally {
+  await server?.stop();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+}
+process.stdout.write(`${JSON.stringify(result)}\n`);

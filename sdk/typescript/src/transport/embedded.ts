@@ -1,0 +1,71 @@
+import type { Kernel, LogLevel } from '@wanllmdb/core';
+import type { tracking } from '@wanllmdb/proto';
+import type { CallMethod } from '../protocol.js';
+import { APPEND_METRIC_BATCH, fileChunks, fullMethod, type EncodedBatch, type Transport, type UploadRequest } from './transport.js';
+
+export interface EmbeddedOptions {
+  /** The data folder; `wanllmdb serve` reads the same one by default (./.wanllmdb or WANLLMDB_DATA). */
+  dataDir?: string;
+  logLevel?: string;
+}
+
+/**
+ * The local store with no server: a Kernel with the projects and tracking
+ * plugins, not listening, whose handlers are called in process. Settings come
+ * from the environment exactly as for `wanllmdb serve` (WANLLMDB_DATA,
+ * WANLLMDB_DB …), so a server started on the same folder sees every run;
+ * SQLite in WAL mode lets both write at once.
+ */
+export class EmbeddedTransport implements Transport {
+  readonly name: string;
+  readonly target: string;
+
+  private constructor(
+    private readonly kernel: Kernel,
+    redact: (url: string) => string,
+    private readonly idle: () => Promise<void>,
+  ) {
+    this.name = `embedded store in ${kernel.config.dataDir}`;
+    this.target = `embedded ${redact(kernel.config.db)}`;
+  }
+
+  static async open(opts: EmbeddedOptions = {}): Promise<EmbeddedTransport> {
+    const [{ Kernel, loadConfig, redactUrl }, { projectsPlugin }, { trackingPlugin, TrackingApiToken }] = await Promise.all([
+      import('@wanllmdb/core'),
+      import('@wanllmdb/plugin-projects'),
+      import('@wanllmdb/plugin-tracking'),
+    ]);
+    const config = loadConfig({ flags: { dataDir: opts.dataDir } });
+    // The kernel's own log lines are for operators; a training script sees only warnings unless asked.
+    if (!process.env.WANLLMDB_LOG_LEVEL) config.logLevel = (opts.logLevel ?? 'warn') as LogLevel;
+    const kernel = new Kernel({ plugins: [projectsPlugin, trackingPlugin], config, listen: false });
+    await kernel.start();
+    return new EmbeddedTransport(kernel, redactUrl, () => kernel.resolve(TrackingApiToken).metricStore().idle());
+  }
+
+  async appendBatches(runId: string, batches: readonly EncodedBatch[]): Promise<tracking.v1.MetricWarning[]> {
+    const warnings: tracking.v1.MetricWarning[] = [];
+    for (const b of batches) {
+      const res = await this.kernel.call<tracking.v1.AppendMetricsResponse>(APPEND_METRIC_BATCH, { runId, batchId: b.batchId, arrowIpc: b.bytes });
+      if (res.warnings?.length) warnings.push(...res.warnings);
+    }
+    return warnings;
+  }
+
+  call(method: CallMethod, request: unknown): Promise<unknown> {
+    if (method === 'uploadFile') return this.kernel.call(fullMethod(method), fileChunks(request as UploadRequest));
+    return this.kernel.call(fullMethod(method), request);
+  }
+
+  /**
+   * Lets the store finish aggregating what this process appended (so a server
+   * already running on the same folder shows all of it: it only aggregates
+   * other writers' batches when it starts), at most `idleMs`, then stops the kernel.
+   */
+  async close(idleMs = 30_000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.idle().catch(() => undefined), new Promise((r) => (timer = setTimeout(r, idleMs)))]);
+    clearTimeout(timer);
+    await this.kernel.stop();
+  }
+}

@@ -1,0 +1,64 @@
+import type { tracking } from '@wanllmdb/proto';
+import type { CallMethod } from '../protocol.js';
+
+/** One encoded metric batch: Arrow IPC bytes under a batch id that makes retries idempotent. */
+export interface EncodedBatch {
+  batchId: string;
+  bytes: Uint8Array;
+  /** Points in the batch (progress, statistics). */
+  points: number;
+}
+
+/** What `uploadFile` is asked: a local file to store under a name in the run. */
+export interface UploadRequest {
+  runId: string;
+  /** Name in the run, e.g. "model.pt" or "checkpoints/last.ckpt". */
+  path: string;
+  /** Absolute path of the local file. */
+  source: string;
+}
+
+/**
+ * How the sink reaches the store. The sink worker drives one; `wanllmdb sync`
+ * drives one from its own thread. Every method resolves only when the store
+ * has durably taken the data.
+ */
+export interface Transport {
+  /** For messages: "server at grpc://…", "embedded store in …". */
+  readonly name: string;
+  /** Identifies the store a sync writes to (its progress is recorded per target). */
+  readonly target: string;
+  /** Appends batches of one run in order; resolves once every one is durable. Returns the store's warnings. */
+  appendBatches(runId: string, batches: readonly EncodedBatch[]): Promise<tracking.v1.MetricWarning[]>;
+  call(method: CallMethod, request: unknown): Promise<unknown>;
+  /** Releases the store; `idleMs` bounds how long background work of the store (aggregation) may still take. */
+  close(idleMs?: number): Promise<void>;
+}
+
+/** Service and method of each call the SDK makes. */
+export const METHODS: Record<CallMethod, { service: string; method: string }> = {
+  createRun: { service: 'RunService', method: 'CreateRun' },
+  finishRun: { service: 'RunService', method: 'FinishRun' },
+  getRun: { service: 'RunService', method: 'GetRun' },
+  updateConfig: { service: 'RunService', method: 'UpdateConfig' },
+  updateSummary: { service: 'RunService', method: 'UpdateSummary' },
+  heartbeat: { service: 'RunService', method: 'Heartbeat' },
+  appendLogs: { service: 'RunLogService', method: 'AppendLogs' },
+  uploadFile: { service: 'RunFileService', method: 'UploadFile' },
+  listMetricKeys: { service: 'MetricService', method: 'ListMetricKeys' },
+};
+
+export const fullMethod = (m: CallMethod) => `wanllmdb.tracking.v1.${METHODS[m].service}/${METHODS[m].method}`;
+export const APPEND_METRIC_BATCH = 'wanllmdb.tracking.v1.MetricService/AppendMetricBatch';
+export const STREAM_METRICS = 'wanllmdb.tracking.v1.MetricService/StreamMetrics';
+
+/** Chunks of a local file for UploadFile (the first names run and path, as the contract wants). */
+export async function* fileChunks(req: UploadRequest, chunkBytes = 1 << 20): AsyncGenerator<tracking.v1.UploadFileChunk> {
+  const { createReadStream } = await import('node:fs');
+  let first = true;
+  for await (const data of createReadStream(req.source, { highWaterMark: chunkBytes })) {
+    yield { runId: req.runId, path: req.path, data: data as Buffer };
+    first = false;
+  }
+  if (first) yield { runId: req.runId, path: req.path, data: new Uint8Array(0) };
+}
