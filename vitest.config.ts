@@ -12,6 +12,8 @@ export default defineConfig({
       '@wanllmdb/core': here('./core/src/index.ts'),
       '@wanllmdb/proto': here('./proto/src/index.ts'),
       '@wanllmdb/plugin-projects': here('./plugins/projects/src/index.ts'),
+      '@wanllmdb/plugin-tracking': here('./plugins/tracking/src/index.ts'),
+      '@wanllmdb/sdk': here('./sdk/typescript/src/index.ts'),
       '@wanllmdb/server': here('./shells/server/src/index.ts'),
     },
   },
