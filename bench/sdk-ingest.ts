@@ -10,7 +10,7 @@
  *   and one committed transaction per batch, WAL, synchronous=NORMAL) with
  *   the raw sqlite3 driver — the physical limit of storing them durably.
  *
- *   npx tsx bench/sdk-ingest.ts [--points 10000000] [--modes embedded,remote] [--chunk 32768]
+ *   npx tsx bench/sdk-ingest.ts [--points 10000000] [--modes embedded,remote] [--chunk 131072]
  *
  * Prints one JSON line; progress on stderr.
  */
@@ -37,7 +37,7 @@ const { values: args } = parseArgs({
   options: {
     points: { type: 'string', default: '10000000' },
     modes: { type: 'string', default: 'embedded,remote' },
-    chunk: { type: 'string', default: '32768' },
+    chunk: { type: 'string', default: '131072' },
   },
 });
 const points = Number(args.points);

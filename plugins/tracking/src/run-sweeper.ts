@@ -7,6 +7,12 @@ export interface SweeperOptions {
   intervalMs: number;
   /** A running run without a heartbeat for this long is marked crashed. */
   timeoutMs: number;
+  /**
+   * Also run on every tick: aggregating metric batches that a writer stored
+   * but never aggregated (an embedded writer killed mid-way), so a running
+   * server picks them up without a restart.
+   */
+  recoverStaleBatches?: () => Promise<number>;
 }
 
 /**
@@ -53,6 +59,8 @@ export class RunSweeper {
       if (run) await this.events.run('state', run);
     }
     if (ids.length) this.logger.info({ runs: ids.length }, 'marked runs without heartbeats as crashed');
+    const recovered = (await this.opts.recoverStaleBatches?.()) ?? 0;
+    if (recovered) this.logger.info({ batches: recovered }, 'aggregated metric batches another writer left behind');
     return ids;
   }
 }

@@ -16,6 +16,8 @@ import { runHandlers } from './run-service.js';
 import { RunSweeper } from './run-sweeper.js';
 import { TrackingApiToken, type TrackingApi } from './tracking-api.js';
 
+/** A stored batch not aggregated after this long was left behind by a writer that died. */
+const STALE_BATCH_MS = 60_000;
 const PLUGIN = 'tracking';
 
 /**
@@ -80,7 +82,12 @@ export function createTrackingPlugin(options: TrackingPluginOptions = {}): Plugi
           metricService: metricHandlers({ runs, metrics }),
           logService: logHandlers({ logs: new LogRepository(db), runs, clock }),
           fileService: fileHandlers({ files: new FileRepository(db), runs, blobs: r.resolve(Tokens.BlobStore), clock }),
-          sweeper: new RunSweeper(runs, events, clock, r.logger, { intervalMs: sweepIntervalMs, timeoutMs: heartbeatTimeoutMs }),
+          sweeper: new RunSweeper(runs, events, clock, r.logger, {
+            intervalMs: sweepIntervalMs,
+            timeoutMs: heartbeatTimeoutMs,
+            // A batch waiting this long has no live writer aggregating it.
+            recoverStaleBatches: async () => (metricStore ? metricStore.recover(STALE_BATCH_MS) : 0),
+          }),
         };
       }
       const ready = () => (parts ??= build());

@@ -76,7 +76,7 @@ describe('remote mode without a server', () => {
   it('init() fails after its timeout with a message that says what to do', async () => {
     const started = Date.now();
     await expect(init({ url: 'grpc://127.0.0.1:1', timeoutMs: 1_500, systemMetrics: false, captureConsole: false })).rejects.toMatchObject({
-      code: 'WLDB_ERR_CONFIG_INVALID',
+      code: 'WLDB_ERR_SERVER_UNAVAILABLE',
       message: expect.stringMatching(/Cannot reach the wanLLMDB server at grpc:\/\/127\.0\.0\.1:1.*wanllmdb serve.*offline/s),
     });
     expect(Date.now() - started).toBeLessThan(15_000);

@@ -305,10 +305,10 @@ function callError(err: unknown) {
       return { code: 'WLDB_ERR_RPC_HANDLER_MISSING', message: `The ${where} does not serve experiment tracking (${err.message}). Upgrade the server or point WANLLMDB_URL at another one.`, grpcStatus: 12, httpStatus: 501, details: [] };
     }
     return {
-      code: 'WLDB_ERR_CONFIG_INVALID',
+      code: 'WLDB_ERR_SERVER_UNAVAILABLE',
       message: `Cannot reach the wanLLMDB ${where}: ${err.message}. Start it (wanllmdb serve), check WANLLMDB_URL or the url option, or log with mode 'offline' and upload later with \`wanllmdb sync\`.`,
-      grpcStatus: 3,
-      httpStatus: 400,
+      grpcStatus: 14,
+      httpStatus: 503,
       details: [{ field: 'url', message: 'unreachable' }],
     };
   }

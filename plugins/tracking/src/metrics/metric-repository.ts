@@ -204,9 +204,10 @@ export class MetricRepository {
   }
 
   /** The runs with batches waiting for aggregation, the one waiting longest first. */
-  async runsWithPending(): Promise<string[]> {
+  async runsWithPending(storedBefore = Number.MAX_SAFE_INTEGER): Promise<string[]> {
     const rows = await this.db.query<{ run_id: string }>(
-      'SELECT run_id, MIN(created_at) AS oldest FROM metric_batches WHERE aggregated = 0 GROUP BY run_id ORDER BY oldest, run_id',
+      'SELECT run_id, MIN(created_at) AS oldest FROM metric_batches WHERE aggregated = 0 AND created_at <= ? GROUP BY run_id ORDER BY oldest, run_id',
+      [storedBefore],
     );
     return rows.map((r) => r.run_id);
   }

@@ -95,7 +95,11 @@ export interface MetricStore {
   deleteRun(runId: string): Promise<void>;
   /** Resolves when every batch appended so far has been aggregated (tests, shutdown). */
   idle(): Promise<void>;
-  /** Aggregates batches that were stored but not aggregated (a crash between the two). */
-  recover(): Promise<number>;
+  /**
+   * Aggregates batches that were stored but not aggregated (a crash between
+   * the two): all of them, or those stored at least `olderThanMs` ago (so a
+   * live writer's own batches are left to it). Exactly once, whoever runs it.
+   */
+  recover(olderThanMs?: number): Promise<number>;
   close(): Promise<void>;
 }

@@ -186,9 +186,9 @@ export class SqlMetricStore implements MetricStore {
     return this.queue.idle();
   }
 
-  async recover(): Promise<number> {
+  async recover(olderThanMs = 0): Promise<number> {
     this.checkOpen();
-    const runs = await this.repo.runsWithPending();
+    const runs = await this.repo.runsWithPending(Date.now() - olderThanMs);
     const claimed = await Promise.all(runs.map((runId) => this.queue.push({ runId, seq: Infinity, bytes: 0 })));
     return claimed.reduce((a, b) => a + b, 0);
   }
