@@ -173,6 +173,8 @@ export function metricHandlers(deps: { runs: RunRepository; metrics: () => Metri
       for (const s of series) {
         data[s.key] = s.x.map((x, i): JsonValue => {
           const point: Record<string, JsonValue> = { step: encodeNumber(x), value: encodeNumber(s.value[i]!) };
+          const time = s.time[i];
+          if (time !== undefined) point.timestamp = new Date(time).toISOString();
           if (s.sampled) {
             point.min = encodeNumber(s.min[i]!);
             point.max = encodeNumber(s.max[i]!);

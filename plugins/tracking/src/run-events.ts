@@ -21,7 +21,7 @@ export type RunEventKind = 'created' | 'updated' | 'state' | 'deleted';
 export const runEventSubject = (projectId: string, kind: RunEventKind | '*') => `tracking.runs.${projectId}.${kind}`;
 export const metricEventSubject = (projectId: string, runId: string | '*') => `tracking.metrics.${projectId}.${runId}`;
 
-const NUMERIC_SERIES_FIELDS = ['x', 'value', 'min', 'max', 'count'] as const;
+const NUMERIC_SERIES_FIELDS = ['x', 'value', 'min', 'max', 'count', 'time'] as const;
 /** Well under the bus's 1 MiB payload limit (MAX_PAYLOAD_BYTES), leaving room for the envelope. */
 const MESSAGE_BUDGET_BYTES = 512 * 1024;
 
@@ -47,6 +47,7 @@ export function decodeSeries(data: unknown): MetricSeries[] {
       min: numbers('min'),
       max: numbers('max'),
       count: numbers('count'),
+      time: numbers('time'),
     };
   });
 }

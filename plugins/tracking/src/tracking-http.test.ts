@@ -67,6 +67,8 @@ describe.each(metadataBackends().filter((b) => b.name === 'sqlite'))('tracking o
 
     const got = await http('GET', `/api/v1/runs/${runId}/metrics?names=loss,weird`);
     expect(got.json.data.loss).toEqual([expect.objectContaining({ step: 1, value: 0.5 }), expect.objectContaining({ step: 2, value: 0.25 })]);
+    // The design's point shape: raw points carry their wall time as an RFC 3339 timestamp.
+    expect(Date.parse(got.json.data.loss[0].timestamp)).toBeGreaterThan(Date.now() - 600_000);
     expect(got.json.data.weird.map((p: { value: unknown }) => p.value)).toEqual(['NaN', '-Infinity']);
     expect((await http('GET', `/api/v1/runs/${runId}`)).json.data.summary).toMatchObject({ loss: 0.25, weird: '-Infinity' });
     expect((await http('PATCH', `/api/v1/runs/${runId}/summary`, { summary: { best: 'Infinity', loss: null } })).json.data).toMatchObject({ best: 'Infinity', loss: 0.25 });

@@ -422,6 +422,8 @@ function liveSeries(runId: string, group: string[], result: AggregationResult): 
       min: column(2),
       max: column(3),
       count: column(4),
+      // Live points carry no wall time (charts of live updates use step or their own clock).
+      time: [],
     });
   }
   return out;

@@ -18,6 +18,8 @@ export interface Downsampled {
   min: Float64Array;
   max: Float64Array;
   count: Float64Array;
+  /** Wall time of each raw point (absent for buckets). */
+  time?: Float64Array;
 }
 
 function output(buckets: number): Downsampled {

@@ -206,8 +206,9 @@ function toSeries(runId: string, key: string, sampled: boolean, d: Downsampled, 
     for (let i = 0; i < d.n; i++) out[i] = a[i]!;
     return out;
   };
-  if (!mapX) return { runId, key, sampled, x: column(d.x), value: column(d.value), min: column(d.min), max: column(d.max), count: column(d.count) };
-  const series: MetricSeries = { runId, key, sampled, x: [], value: [], min: [], max: [], count: [] };
+  const time = d.time ? column(d.time) : [];
+  if (!mapX) return { runId, key, sampled, x: column(d.x), value: column(d.value), min: column(d.min), max: column(d.max), count: column(d.count), time };
+  const series: MetricSeries = { runId, key, sampled, x: [], value: [], min: [], max: [], count: [], time: [] };
   for (let i = 0; i < d.n; i++) {
     const x = mapX(d.x[i]!);
     if (Number.isNaN(x)) continue;
@@ -216,6 +217,7 @@ function toSeries(runId: string, key: string, sampled: boolean, d: Downsampled, 
     series.min.push(d.min[i]!);
     series.max.push(d.max[i]!);
     series.count.push(d.count[i]!);
+    if (d.time) series.time.push(d.time[i]!);
   }
   return series;
 }
@@ -227,7 +229,7 @@ function shape(f: Fetched, domain: ChunkDomain, lo: number, hi: number, buckets:
     if (f.n <= buckets) {
       const x0 = x.subarray(0, f.n);
       const v = f.value.subarray(0, f.n);
-      return { sampled: false, d: { n: f.n, x: x0, value: v, min: v, max: v, count: new Float64Array(f.n).fill(1) } };
+      return { sampled: false, d: { n: f.n, x: x0, value: v, min: v, max: v, count: new Float64Array(f.n).fill(1), time: f.time.subarray(0, f.n) } };
     }
     const from = Number.isFinite(lo) ? lo : x[0]!;
     const to = Number.isFinite(hi) ? hi : x[f.n - 1]!;

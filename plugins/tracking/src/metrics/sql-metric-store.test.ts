@@ -78,7 +78,7 @@ describe.each(metadataBackends())('SqlMetricStore on $name', (backend) => {
       { key: 'loss', count: 2, last: 1.5, lastStep: 1, min: 1.5, max: 2, firstStep: 0 },
     ]);
     const [loss] = await store.query({ runIds: [runId], keys: ['loss'], xKey: 'step', maxPoints: 100 });
-    expect(loss).toEqual({ runId, key: 'loss', sampled: false, x: [0, 1], value: [2, 1.5], min: [2, 1.5], max: [2, 1.5], count: [1, 1] });
+    expect(loss).toEqual({ runId, key: 'loss', sampled: false, x: [0, 1], value: [2, 1.5], min: [2, 1.5], max: [2, 1.5], count: [1, 1], time: [1_700_000_000_000, 1_700_000_000_001] });
     expect(aggregated.find((a) => a.runId === runId)?.changed.map((c) => c.key).sort()).toEqual(['acc', 'loss']);
     const live = appended.find((e) => e.runId === runId);
     expect(live?.series.find((s) => s.key === 'loss')).toMatchObject({ sampled: false, x: [0, 1], value: [2, 1.5] });
