@@ -1,22 +1,14 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { metadataBackends } from '@wanllmdb/core/testing';
 import type { tracking } from '@wanllmdb/proto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { contentTypeOf } from './content-types.js';
 import { checkFilePath } from './file-service.js';
-import { startTrackingKernel, type TrackingKernel } from './fixtures/tracking-kernel.js';
+import { rejection } from './fixtures/rejection.js';
+import { useTrackingKernel } from './fixtures/tracking-kernel.js';
 
 type RunFile = tracking.v1.RunFile;
 type UploadFileChunk = tracking.v1.UploadFileChunk;
-
-const rejection = async (p: Promise<unknown>) => {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e as { code: string; message: string; details: { field?: string; message: string }[] },
-  );
-  if (!err) throw new Error('expected the call to fail');
-  return err;
-};
 
 /** `size` pseudo-random bytes in 256 KiB chunks (the first carries run and path), and their sha256. */
 function chunksOf(runId: string, path: string, size: number, seed = 1): { chunks: AsyncIterable<UploadFileChunk>; digest: () => string } {
@@ -58,7 +50,7 @@ describe('file paths and content types', () => {
 });
 
 describe.each(metadataBackends())('RunFileService on $name', (backend) => {
-  let t: TrackingKernel;
+  const t = useTrackingKernel(backend);
   let runId = '';
 
   const download = async (req: { runId: string; path: string }) => {
@@ -72,10 +64,8 @@ describe.each(metadataBackends())('RunFileService on $name', (backend) => {
   };
 
   beforeAll(async () => {
-    t = await startTrackingKernel(backend);
     runId = (await t.call<{ data: tracking.v1.Run }>('RunService/CreateRun', { projectId: 'files' })).data.id;
   });
-  afterAll(() => t?.close());
 
   it('round-trips a multi-MiB file through the blob store', async () => {
     const size = 6 * 1024 * 1024 + 123;

@@ -1,20 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { metadataBackends } from '@wanllmdb/core/testing';
 import type { tracking } from '@wanllmdb/proto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTrackingKernel, type TrackingKernel } from './fixtures/tracking-kernel.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { rejection } from './fixtures/rejection.js';
+import { useTrackingKernel } from './fixtures/tracking-kernel.js';
 import { clampLine, MAX_LINE_BYTES } from './log-service.js';
 
 type GetLogsResponse = tracking.v1.GetLogsResponse;
-
-const rejection = async (p: Promise<unknown>) => {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e as { code: string; message: string; details: { field?: string; message: string }[] },
-  );
-  if (!err) throw new Error('expected the call to fail');
-  return err;
-};
 
 describe('clampLine', () => {
   it('keeps short lines and cuts long ones at a character boundary with a marker', () => {
@@ -30,13 +22,11 @@ describe('clampLine', () => {
 });
 
 describe.each(metadataBackends())('RunLogService on $name', (backend) => {
-  let t: TrackingKernel;
+  const t = useTrackingKernel(backend);
   let runId = '';
   beforeAll(async () => {
-    t = await startTrackingKernel(backend);
     runId = (await t.call<{ data: tracking.v1.Run }>('RunService/CreateRun', { projectId: 'logs' })).data.id;
   });
-  afterAll(() => t?.close());
 
   it('assigns sequence numbers server-side and pages by `after`', async () => {
     const lines = Array.from({ length: 120 }, (_, i) => ({ line: `step ${i} loss=${(1 / (i + 1)).toFixed(3)}${i % 10 === 0 ? ' WARNING: Slow' : ''}`, stream: i % 10 === 0 ? 'stderr' : 'stdout', time: 0, seq: 999 }));

@@ -1,22 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { metadataBackends } from '@wanllmdb/core/testing';
 import type { tracking } from '@wanllmdb/proto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTrackingKernel, type TrackingKernel } from './fixtures/tracking-kernel.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { rejection } from './fixtures/rejection.js';
+import { useTrackingKernel } from './fixtures/tracking-kernel.js';
 import { encodeMetricBatch } from './metrics/metric-batch.js';
 import { TrackingApiToken } from './tracking-api.js';
 
 type AppendMetricsResponse = tracking.v1.AppendMetricsResponse;
 type MetricBatch = tracking.v1.MetricBatch;
-
-const rejection = async (p: Promise<unknown>) => {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e as { code: string; message: string; details: { field?: string; message: string }[] },
-  );
-  if (!err) throw new Error('expected the call to fail');
-  return err;
-};
 
 /** An Arrow IPC batch of `n` points of `keys`, steps from `from`. */
 function arrowBatch(keys: string[], from: number, n: number): Uint8Array {
@@ -38,15 +30,13 @@ function arrowBatch(keys: string[], from: number, n: number): Uint8Array {
 }
 
 describe.each(metadataBackends())('MetricService on $name', (backend) => {
-  let t: TrackingKernel;
+  const t = useTrackingKernel(backend);
   let runId = '';
   const idle = () => t.kernel.resolve(TrackingApiToken).metricStore().idle();
 
   beforeAll(async () => {
-    t = await startTrackingKernel(backend);
     runId = (await t.call<{ data: tracking.v1.Run }>('RunService/CreateRun', { projectId: 'metrics' })).data.id;
   });
-  afterAll(() => t?.close());
 
   it('logs points in the design JSON shape and reads them back', async () => {
     const res = await t.call<AppendMetricsResponse>('MetricService/LogMetrics', {

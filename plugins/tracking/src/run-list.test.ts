@@ -1,7 +1,8 @@
 import { metadataBackends } from '@wanllmdb/core/testing';
 import type { JsonObject, tracking } from '@wanllmdb/proto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTrackingKernel, type TrackingKernel } from './fixtures/tracking-kernel.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { rejection } from './fixtures/rejection.js';
+import { useTrackingKernel } from './fixtures/tracking-kernel.js';
 
 type Run = tracking.v1.Run;
 type ListRunsResponse = tracking.v1.ListRunsResponse;
@@ -19,19 +20,10 @@ interface Made {
   summary: JsonObject;
 }
 
-const rejection = async (p: Promise<unknown>) => {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e as { code: string; message: string; details: { field?: string; message: string }[] },
-  );
-  if (!err) throw new Error('expected the call to fail');
-  return err;
-};
-
 const num = (v: unknown) => (typeof v === 'number' ? v : v === 'Infinity' ? Infinity : v === '-Infinity' ? -Infinity : undefined);
 
 describe.each(metadataBackends())('ListRuns on $name', (backend) => {
-  let t: TrackingKernel;
+  const t = useTrackingKernel(backend);
   const made: Made[] = [];
   let projectId = '';
 
@@ -53,7 +45,6 @@ describe.each(metadataBackends())('ListRuns on $name', (backend) => {
   }
 
   beforeAll(async () => {
-    t = await startTrackingKernel(backend);
     for (let i = 0; i < RUNS; i++) {
       const config: JsonObject = { lr: [0.1, 0.01, 0.001, 0.0001][i % 4]!, batch: 16 * (1 + (i % 3)), model: { layers: i % 7, name: `m${i % 5}` }, opt: i % 2 ? 'adam' : 'sgd' };
       if (i % 10 === 0) config.lr = 'auto'; // a string where most runs have a number
@@ -78,7 +69,6 @@ describe.each(metadataBackends())('ListRuns on $name', (backend) => {
     // A run in another project never shows up.
     await t.call('RunService/CreateRun', { projectId: 'other-list-project', name: 'elsewhere', config: { lr: 0.1 } });
   }, 120_000);
-  afterAll(() => t?.close());
 
   it('pages through every run by the default sort (newest first) with cursors', async () => {
     const { ids, totals } = await all({});

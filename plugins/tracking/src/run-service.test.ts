@@ -2,29 +2,16 @@ import { randomUUID } from 'node:crypto';
 import { metadataBackends } from '@wanllmdb/core/testing';
 import { ProjectsApiToken } from '@wanllmdb/plugin-projects';
 import type { tracking } from '@wanllmdb/proto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTrackingKernel, type TrackingKernel } from './fixtures/tracking-kernel.js';
+import { describe, expect, it } from 'vitest';
+import { rejection } from './fixtures/rejection.js';
+import { useTrackingKernel } from './fixtures/tracking-kernel.js';
 import { TrackingApiToken } from './tracking-api.js';
 
 type Run = tracking.v1.Run;
 
-const rejection = async (p: Promise<unknown>) => {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e as { code: string; message: string; details: { field?: string; message: string }[] },
-  );
-  if (!err) throw new Error('expected the call to fail');
-  return err;
-};
-
 describe.each(metadataBackends())('RunService on $name', (backend) => {
-  let t: TrackingKernel;
+  const t = useTrackingKernel(backend, { plugin: { sweepIntervalMs: 50, heartbeatTimeoutMs: 60_000 } });
   const create = (req: Record<string, unknown>) => t.call<{ data: Run }>('RunService/CreateRun', { projectId: 'run-service', ...req }).then((r) => r.data);
-
-  beforeAll(async () => {
-    t = await startTrackingKernel(backend, { plugin: { sweepIntervalMs: 50, heartbeatTimeoutMs: 60_000 } });
-  });
-  afterAll(() => t?.close());
 
   it('creates a run in a project named by name (creating the project) with a generated name', async () => {
     const run = await create({
@@ -219,11 +206,7 @@ describe.each(metadataBackends())('RunService on $name', (backend) => {
 });
 
 describe.each(metadataBackends())('the heartbeat sweeper on $name', (backend) => {
-  let t: TrackingKernel;
-  beforeAll(async () => {
-    t = await startTrackingKernel(backend, { plugin: { sweepIntervalMs: 40, heartbeatTimeoutMs: 300 } });
-  });
-  afterAll(() => t?.close());
+  const t = useTrackingKernel(backend, { plugin: { sweepIntervalMs: 40, heartbeatTimeoutMs: 300 } });
 
   it('marks silent running runs crashed, and a late heartbeat revives them', async () => {
     const silent = (await t.call<{ data: Run }>('RunService/CreateRun', { projectId: 'sweeper' })).data;

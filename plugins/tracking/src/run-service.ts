@@ -5,7 +5,7 @@ import type { MetricStore } from './metrics/metric-store.js';
 import { findProject } from './project-ref.js';
 import { CONFIG_LIMITS, LIMITS, Problems, runId, runNotFound, SUMMARY_LIMITS } from './request-checks.js';
 import { diffConfigs } from './run-config.js';
-import { decodeSeries, metricEventSubject, runEventSubject, type RunEvents } from './run-events.js';
+import { decodeSeries, metricEventSubject, runEventSubject, type RunEventKind, type RunEvents } from './run-events.js';
 import type { RunState } from './run-fields.js';
 import { parseRunFilter } from './run-filter.js';
 import { generateRunName } from './run-names.js';
@@ -70,6 +70,12 @@ export function runHandlers(deps: RunServiceDeps): Handlers {
     const run = await repo.get(id);
     if (!run) throw runNotFound(id, field);
     return run;
+  };
+
+  /** Publishes a `kind` event with the run as it is now (none when it is gone by then). */
+  const publishCurrent = async (id: string, kind: Exclude<RunEventKind, 'deleted'>): Promise<void> => {
+    const run = await repo.get(id);
+    if (run) await events.run(kind, run);
   };
 
   async function resumeExisting(existing: Run, projectId: string, changes: RunChanges, config: JsonObject): Promise<Run> {
@@ -198,10 +204,7 @@ export function runHandlers(deps: RunServiceDeps): Handlers {
       const id = runId(req.id);
       const beat = await repo.heartbeat(id, clock.now());
       if (!beat) throw runNotFound(id);
-      if (beat.revived) {
-        const run = await repo.get(id);
-        if (run) await events.run('state', run);
-      }
+      if (beat.revived) await publishCurrent(id, 'state');
       return { state: beat.state };
     },
 
@@ -230,10 +233,7 @@ export function runHandlers(deps: RunServiceDeps): Handlers {
       p.throwIfAny();
       const result = await repo.updateConfig(id, config, Boolean(req.replace), clock.now());
       if (!result) throw runNotFound(id);
-      if (result.changed) {
-        const run = await repo.get(id);
-        if (run) await events.run('updated', run);
-      }
+      if (result.changed) await publishCurrent(id, 'updated');
       return { data: result.version };
     },
 
@@ -260,8 +260,7 @@ export function runHandlers(deps: RunServiceDeps): Handlers {
       p.throwIfAny();
       const summary = await repo.setUserSummary(id, patch, clock.now());
       if (!summary) throw runNotFound(id);
-      const run = await repo.get(id);
-      if (run) await events.run('updated', run);
+      await publishCurrent(id, 'updated');
       return { data: summary };
     },
 

@@ -34,8 +34,9 @@ export interface Chunk {
   value: Float64Array;
   time: Float64Array;
   keyIndex: Int32Array;
+  /** Keys first seen since the previous chunk, in index order (the worker keeps the whole list). */
   newKeys: string[];
-  /** Bytes of the four buffers (what the chunk weighs while in flight). */
+  /** Bytes of the four buffers (what the chunk weighs while in flight, counted in BYTES_IN_FLIGHT). */
   bytes: number;
 }
 
@@ -133,47 +134,13 @@ export class MetricBuffer {
       return;
     }
     const time = this.now();
-    for (const key in data) {
-      const v = data[key];
-      let num: number;
-      if (typeof v === 'number') num = v;
-      else if (typeof v === 'boolean') num = v ? 1 : 0;
-      else if (typeof v === 'bigint') num = Number(v);
-      else {
-        if (v !== null && typeof v === 'object' && !Array.isArray(v)) this.nested(key, v as MetricData, step, time);
-        else if (v !== undefined && v !== null) this.refuseValue(key, v);
-        continue;
-      }
-      let index = this.keyMap.get(key);
-      if (index === undefined) {
-        index = this.addKey(key);
-        if (index < 0) continue;
-      }
-      const i = this.length;
-      this.steps[i] = step;
-      this.values[i] = num;
-      this.times[i] = time;
-      this.keyIndex[i] = index;
-      this.points++;
-      if (++this.length === this.chunkPoints) this.shipFull();
-    }
+    for (const key in data) this.logValue(key, data[key], step, time, 1);
     if (commit) this.step = step + 1;
   }
 
   /** One point with its own step and time (system metrics), outside the step counter. */
   logAt(key: string, step: number, value: number, time: number): void {
-    let index = this.keyMap.get(key);
-    if (index === undefined) {
-      index = this.addKey(key, true);
-      if (index < 0) return;
-    }
-    const i = this.length;
-    this.steps[i] = step;
-    this.values[i] = value;
-    this.times[i] = time;
-    this.keyIndex[i] = index;
-    this.points++;
-    if (++this.length === this.chunkPoints) this.shipFull();
+    this.append(key, step, value, time, true);
   }
 
   /**
@@ -228,36 +195,37 @@ export class MetricBuffer {
     return out;
   }
 
-  private nested(prefix: string, obj: MetricData, step: number, time: number, depth = 1): void {
+  private nested(prefix: string, obj: MetricData, step: number, time: number, depth: number): void {
     if (depth > 8) {
       this.refuseValue(prefix, obj);
       return;
     }
-    for (const k in obj) {
-      const key = `${prefix}/${k}`;
-      const v = obj[k];
-      let num: number;
-      if (typeof v === 'number') num = v;
-      else if (typeof v === 'boolean') num = v ? 1 : 0;
-      else if (typeof v === 'bigint') num = Number(v);
-      else {
-        if (v !== null && typeof v === 'object' && !Array.isArray(v)) this.nested(key, v as MetricData, step, time, depth + 1);
-        else if (v !== undefined && v !== null) this.refuseValue(key, v);
-        continue;
-      }
-      let index = this.keyMap.get(key);
-      if (index === undefined) {
-        index = this.addKey(key);
-        if (index < 0) continue;
-      }
-      const i = this.length;
-      this.steps[i] = step;
-      this.values[i] = num;
-      this.times[i] = time;
-      this.keyIndex[i] = index;
-      this.points++;
-      if (++this.length === this.chunkPoints) this.shipFull();
+    for (const k in obj) this.logValue(`${prefix}/${k}`, obj[k], step, time, depth + 1);
+  }
+
+  /** One value of `run.log()` as a point of `key`; an object is logged as "key/…" keys `depth` levels down. */
+  private logValue(key: string, v: MetricValue | MetricData | null | undefined, step: number, time: number, depth: number): void {
+    if (typeof v === 'number') this.append(key, step, v, time);
+    else if (typeof v === 'boolean') this.append(key, step, v ? 1 : 0, time);
+    else if (typeof v === 'bigint') this.append(key, step, Number(v), time);
+    else if (v !== null && typeof v === 'object' && !Array.isArray(v)) this.nested(key, v as MetricData, step, time, depth);
+    else if (v !== undefined && v !== null) this.refuseValue(key, v);
+  }
+
+  /** Writes one point into the columns (skipped when its key is refused); ships the chunk when it is full. */
+  private append(key: string, step: number, value: number, time: number, internal = false): void {
+    let index = this.keyMap.get(key);
+    if (index === undefined) {
+      index = this.addKey(key, internal);
+      if (index < 0) return;
     }
+    const i = this.length;
+    this.steps[i] = step;
+    this.values[i] = value;
+    this.times[i] = time;
+    this.keyIndex[i] = index;
+    this.points++;
+    if (++this.length === this.chunkPoints) this.shipFull();
   }
 
   /** Validates a new key; returns its index, or -1 (with a warning, once) when refused. */

@@ -9,6 +9,7 @@
  * slow, even inside a loop that never yields to the event loop.
  */
 import type { tracking } from '@wanllmdb/proto';
+import type { Chunk } from './metric-buffer.js';
 
 /** Slots of the shared Int32Array. */
 export const Slot = {
@@ -57,18 +58,9 @@ export interface SinkConfig {
 }
 
 /** One chunk of points: only the first `length` entries count. Buffers are transferred. */
-export interface ChunkMessage {
+export interface ChunkMessage extends Chunk {
   type: 'chunk';
   seq: number;
-  length: number;
-  step: Float64Array;
-  value: Float64Array;
-  time: Float64Array;
-  keyIndex: Int32Array;
-  /** Keys first seen since the previous chunk, in index order (the worker keeps the whole list). */
-  newKeys: string[];
-  /** Bytes counted in BYTES_IN_FLIGHT for this chunk. */
-  bytes: number;
 }
 
 export type CallMethod =

@@ -40,52 +40,76 @@ function bucketOf(x: number, lo: number, width: number, buckets: number): number
   return b < 0 ? 0 : b >= buckets ? buckets - 1 : b;
 }
 
-/** Closes the output bucket `o` from its running sums. */
-function finish(out: Downsampled, o: number, sum: number, nan: number, min: number, max: number): void {
-  const real = out.count[o]! - nan;
-  out.value[o] = real > 0 ? sum / real : NaN;
-  out.min[o] = real > 0 ? min : NaN;
-  out.max[o] = real > 0 ? max : NaN;
+/** The output being filled: its open (last) bucket and that bucket's running sums. */
+class Filling {
+  readonly out: Downsampled;
+  /** The input bucket the open output bucket stands for (-1: none open yet). */
+  private current = -1;
+  /** Index of the open output bucket in `out`. */
+  o = -1;
+  sum = 0;
+  nan = 0;
+  min = Infinity;
+  max = -Infinity;
+
+  constructor(buckets: number) {
+    this.out = output(buckets);
+  }
+
+  /** Opens a new output bucket at position `x` when input bucket `b` is right of the open one (closing it); returns the open bucket. */
+  enter(b: number, x: number): number {
+    // Only ever move right, so unsorted x can never make more than `buckets` outputs.
+    if (b > this.current) {
+      if (this.o >= 0) this.close();
+      this.current = b;
+      const o = (this.o = this.out.n++);
+      this.out.x[o] = x;
+      this.out.count[o] = 0;
+      this.sum = 0;
+      this.nan = 0;
+      this.min = Infinity;
+      this.max = -Infinity;
+    }
+    return this.o;
+  }
+
+  /** Closes the open bucket and returns the output. */
+  done(): Downsampled {
+    if (this.o >= 0) this.close();
+    return this.out;
+  }
+
+  /** Closes the open output bucket from its running sums. */
+  private close(): void {
+    const { out, o, nan } = this;
+    const real = out.count[o]! - nan;
+    out.value[o] = real > 0 ? this.sum / real : NaN;
+    out.min[o] = real > 0 ? this.min : NaN;
+    out.max[o] = real > 0 ? this.max : NaN;
+  }
 }
 
 /** Raw points [from, to) with positions `x` and values `value`. */
 export function downsamplePoints(x: Float64Array, value: Float64Array, from: number, to: number, lo: number, hi: number, buckets: number): Downsampled {
-  const out = output(Math.min(buckets, Math.max(0, to - from)));
+  const f = new Filling(Math.min(buckets, Math.max(0, to - from)));
+  const count = f.out.count;
   const width = (hi - lo) / buckets;
-  let current = -1;
-  let o = -1;
-  let sum = 0;
-  let nan = 0;
-  let min = Infinity;
-  let max = -Infinity;
   const scale = width > 0 ? 1 / width : 0;
   for (let i = from; i < to; i++) {
     // The bucket of x[i], clamped (bucketOf, inlined: this loop runs over every point).
     let b = Math.floor((x[i]! - lo) * scale);
     b = b < 0 ? 0 : b >= buckets ? buckets - 1 : b;
-    // Only ever move right, so unsorted x can never make more than `buckets` outputs.
-    if (b > current) {
-      if (o >= 0) finish(out, o, sum, nan, min, max);
-      current = b;
-      o = out.n++;
-      out.x[o] = x[i]!;
-      out.count[o] = 0;
-      sum = 0;
-      nan = 0;
-      min = Infinity;
-      max = -Infinity;
-    }
+    const o = f.enter(b, x[i]!);
     const v = value[i]!;
-    out.count[o]!++;
-    if (v !== v) nan++;
+    count[o]!++;
+    if (v !== v) f.nan++;
     else {
-      sum += v;
-      if (v < min) min = v;
-      if (v > max) max = v;
+      f.sum += v;
+      if (v < f.min) f.min = v;
+      if (v > f.max) f.max = v;
     }
   }
-  if (o >= 0) finish(out, o, sum, nan, min, max);
-  return out;
+  return f.done();
 }
 
 /** Tile buckets [from, to) of one decoded chunk. */
@@ -101,14 +125,9 @@ export interface TileSegment {
  */
 export function downsampleTiles(segments: readonly TileSegment[], by: 'step' | 'time', lo: number, hi: number, buckets: number): Downsampled {
   const inputs = segments.reduce((sum, s) => sum + s.to - s.from, 0);
-  const out = output(Math.min(buckets, inputs));
+  const f = new Filling(Math.min(buckets, inputs));
+  const count = f.out.count;
   const width = (hi - lo) / buckets;
-  let current = -1;
-  let o = -1;
-  let sum = 0;
-  let nan = 0;
-  let min = Infinity;
-  let max = -Infinity;
   for (const { tiles, from, to } of segments) {
     const x = by === 'step' ? tiles.firstStep : tiles.firstTime;
     const tMin = tiles.min;
@@ -117,25 +136,13 @@ export function downsampleTiles(segments: readonly TileSegment[], by: 'step' | '
     const tCount = tiles.count;
     const tNan = tiles.nanCount;
     for (let i = from; i < to; i++) {
-      const b = bucketOf(x[i]!, lo, width, buckets);
-      if (b > current) {
-        if (o >= 0) finish(out, o, sum, nan, min, max);
-        current = b;
-        o = out.n++;
-        out.x[o] = x[i]!;
-        out.count[o] = 0;
-        sum = 0;
-        nan = 0;
-        min = Infinity;
-        max = -Infinity;
-      }
-      out.count[o]! += tCount[i]!;
-      nan += tNan[i]!;
-      sum += tSum[i]!;
-      if (tMin[i]! < min) min = tMin[i]!;
-      if (tMax[i]! > max) max = tMax[i]!;
+      const o = f.enter(bucketOf(x[i]!, lo, width, buckets), x[i]!);
+      count[o]! += tCount[i]!;
+      f.nan += tNan[i]!;
+      f.sum += tSum[i]!;
+      if (tMin[i]! < f.min) f.min = tMin[i]!;
+      if (tMax[i]! > f.max) f.max = tMax[i]!;
     }
   }
-  if (o >= 0) finish(out, o, sum, nan, min, max);
-  return out;
+  return f.done();
 }
