@@ -8,8 +8,8 @@ import { createEventBus, createJobQueue } from '../messaging/create-messaging.js
 import type { EventBus } from '../messaging/event-bus.js';
 import type { JobQueue } from '../messaging/job-queue.js';
 import { LocalAuth, type Auth } from '../rpc/auth.js';
-import { GrpcServer } from '../rpc/grpc-server.js';
-import { HttpGateway } from '../rpc/http-gateway.js';
+import type { GrpcServer } from '../rpc/grpc-server.js';
+import type { HttpGateway } from '../rpc/http-gateway.js';
 import { RpcHost } from '../rpc/rpc-host.js';
 import type { BlobStore } from '../storage/blob/blob-store.js';
 import { createBlobStore } from '../storage/blob/create-blob-store.js';
@@ -170,6 +170,8 @@ export class Kernel {
 
   private async listen(): Promise<Listening> {
     const c = this.config;
+    // The transports (grpc-js, Fastify) load only when the kernel serves, not in embedded use.
+    const [{ GrpcServer }, { HttpGateway }] = await Promise.all([import('../rpc/grpc-server.js'), import('../rpc/http-gateway.js')]);
     this.grpc = new GrpcServer(this.rpcHost, this.logger);
     this.http = new HttpGateway(this.rpcHost, this.logger, { bodyLimitBytes: c.bodyLimitBytes });
     this.http.mountRoutes();

@@ -1,11 +1,9 @@
-import { connect, type NatsConnection } from 'nats';
+import type { NatsConnection } from 'nats';
 import { Errors } from '../errors.js';
 import type { EventBus } from './event-bus.js';
-import { JetStreamJobQueue } from './jetstream-job-queue.js';
 import type { JobQueue } from './job-queue.js';
 import { MemoryEventBus } from './memory-event-bus.js';
 import { MemoryJobQueue } from './memory-job-queue.js';
-import { NatsEventBus } from './nats-event-bus.js';
 import { normaliseSubjectPrefix } from './subjects.js';
 
 /** The setting that chooses the EventBus and JobQueue adapters. */
@@ -60,6 +58,8 @@ export function parseBusSetting(value: string): BusConfig {
 }
 
 async function connectNats(config: Extract<BusConfig, { kind: 'nats' }>, name: string): Promise<NatsConnection> {
+  // The NATS client (and the adapters below) load only when NATS is configured.
+  const { connect } = await import('nats');
   try {
     return await connect({
       servers: config.hostPort,
@@ -85,6 +85,7 @@ export async function createEventBus(url: string, opts: MessagingOptions = {}): 
   const config = parseBusSetting(url);
   if (config.kind === 'memory') return new MemoryEventBus(opts);
   const nc = await connectNats(config, 'wanllmdb-events');
+  const { NatsEventBus } = await import('./nats-event-bus.js');
   return new NatsEventBus(nc, { prefix: config.prefix, ownsConnection: true, ...opts });
 }
 
@@ -94,6 +95,7 @@ export async function createJobQueue(url: string, opts: MessagingOptions = {}): 
   if (config.kind === 'memory') return new MemoryJobQueue(opts);
   const nc = await connectNats(config, 'wanllmdb-jobs');
   try {
+    const { JetStreamJobQueue } = await import('./jetstream-job-queue.js');
     return await JetStreamJobQueue.open(nc, { prefix: config.prefix, ownsConnection: true, ...opts });
   } catch (err) {
     await nc.close();

@@ -1,9 +1,10 @@
 export type { EventBus, EventHandler, Subscription } from './event-bus.js';
 export type { Job, JobHandler, JobQueue, Worker, WorkerOptions } from './job-queue.js';
 export { MemoryEventBus, type MemoryEventBusOptions } from './memory-event-bus.js';
-export { NatsEventBus, type NatsEventBusOptions } from './nats-event-bus.js';
+// NATS adapters are types here: createEventBus/createJobQueue load them only when configured.
+export type { NatsEventBus, NatsEventBusOptions } from './nats-event-bus.js';
 export { MemoryJobQueue, type MemoryJobQueueOptions } from './memory-job-queue.js';
-export { JetStreamJobQueue, jobStreamName, type JetStreamJobQueueOptions } from './jetstream-job-queue.js';
+export type { JetStreamJobQueue, JetStreamJobQueueOptions } from './jetstream-job-queue.js';
 export {
   BUS_SETTING,
   DEFAULT_SUBJECT_PREFIX,

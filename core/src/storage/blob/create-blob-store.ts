@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { Errors, type WldbError } from '../../errors.js';
 import type { BlobStore } from './blob-store.js';
 import { FsBlobStore } from './fs-blob-store.js';
-import { S3BlobStore, type S3BlobStoreOptions } from './s3-blob-store.js';
+import type { S3BlobStoreOptions } from './s3-blob-store.js';
 
 const SETTING = 'WANLLMDB_BLOBS';
 const ACCEPTED =
@@ -18,7 +18,10 @@ export type BlobStoreTarget = { kind: 'file'; root: string } | { kind: 's3'; opt
 /** Opens the blob store named by a WANLLMDB_BLOBS value (see parseBlobStoreUrl for the forms). */
 export async function createBlobStore(url: string): Promise<BlobStore> {
   const target = parseBlobStoreUrl(url);
-  return target.kind === 'file' ? FsBlobStore.open(target.root) : S3BlobStore.open(target.options);
+  if (target.kind === 'file') return FsBlobStore.open(target.root);
+  // The AWS SDK loads only when S3 is configured.
+  const { S3BlobStore } = await import('./s3-blob-store.js');
+  return S3BlobStore.open(target.options);
 }
 
 /**

@@ -1,7 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
 import { Errors } from '../../errors.js';
 import type { MetadataStore } from './metadata-store.js';
-import { PostgresMetadataStore } from './postgres-metadata-store.js';
 import { SQLITE_MEMORY, SqliteMetadataStore } from './sqlite-metadata-store.js';
 
 const ACCEPTED_FORMS = [
@@ -26,7 +25,11 @@ export async function createMetadataStore(url: string): Promise<MetadataStore> {
     const path = decodeURIComponent(text.slice('sqlite://'.length));
     if (path !== '' && path !== '/') return SqliteMetadataStore.open(isAbsolute(path) ? path : resolve(path));
   }
-  if (/^postgres(ql)?:\/\//i.test(text)) return PostgresMetadataStore.open(text);
+  if (/^postgres(ql)?:\/\//i.test(text)) {
+    // `pg` loads only when PostgreSQL is configured.
+    const { PostgresMetadataStore } = await import('./postgres-metadata-store.js');
+    return PostgresMetadataStore.open(text);
+  }
   throw Errors.CONFIG_INVALID(
     `Setting WANLLMDB_DB has an unsupported value ${JSON.stringify(redactPassword(text))}. Use one of: ${ACCEPTED_FORMS.join(', ')}.`,
     [{ field: 'WANLLMDB_DB', message: `expected one of: ${ACCEPTED_FORMS.join(', ')}` }],
