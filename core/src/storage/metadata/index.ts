@@ -3,4 +3,4 @@ export { createMetadataStore } from './create-metadata-store.js';
 export { SqliteMetadataStore, SQLITE_MEMORY, type SqliteMetadataStoreOptions } from './sqlite-metadata-store.js';
 // A type here: createMetadataStore loads the pg adapter only when configured.
 export type { PostgresMetadataStore, PostgresMetadataStoreOptions } from './postgres-metadata-store.js';
-export { MIGRATIONS_TABLE, validateMigrations } from './migrations.js';
+export { MIGRATIONS_TABLE, advisoryLockKey, validateMigrations } from './migrations.js';

@@ -41,8 +41,11 @@ export interface MigrationTarget {
 /** Lock name under which the migrations table itself is created. */
 const TABLE_LOCK = '\u0000wldb_migrations';
 
-/** A stable signed 32-bit key for an advisory lock (FNV-1a of the UTF-8 name). */
-export function migrationLockKey(lockName: string): number {
+/**
+ * A stable signed 32-bit key for a PostgreSQL advisory lock (FNV-1a of the
+ * UTF-8 name), the same in every process; plugins use it for their own locks.
+ */
+export function advisoryLockKey(lockName: string): number {
   let hash = 0x811c9dc5;
   for (const byte of new TextEncoder().encode(lockName)) {
     hash ^= byte;

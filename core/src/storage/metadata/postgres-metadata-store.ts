@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { Errors } from '../../errors.js';
 import type { MetadataStore, Migration, Row, SqlExecutor, SqlValue } from './metadata-store.js';
-import { Migrator, migrationLockKey, type MigrationTarget, type MigrationTransaction } from './migrations.js';
+import { Migrator, advisoryLockKey, type MigrationTarget, type MigrationTransaction } from './migrations.js';
 import { RoutedMetadataStore } from './routed-store.js';
 import { planMultiRowInsert } from './multi-row-insert.js';
 import { misuse, statementFailed } from './sql-errors.js';
@@ -308,7 +308,7 @@ export class PostgresMetadataStore extends RoutedMetadataStore {
       withMigrationLock: (lockName, fn) =>
         this.transaction(async (tx) => {
           // Held until this transaction ends; other migrators of the same plugin wait here.
-          await tx.query('SELECT pg_advisory_xact_lock(?, ?)', [ADVISORY_LOCK_CLASS, migrationLockKey(lockName)]);
+          await tx.query('SELECT pg_advisory_xact_lock(?, ?)', [ADVISORY_LOCK_CLASS, advisoryLockKey(lockName)]);
           return fn(tx as PostgresExecutor);
         }),
     };

@@ -1,4 +1,4 @@
-import type { MetadataStore, SqlExecutor, SqlValue } from '@wanllmdb/core';
+import { advisoryLockKey, type MetadataStore, type SqlExecutor, type SqlValue } from '@wanllmdb/core';
 
 /**
  * SQL for the metric tables (metric-migrations.ts); the only code that knows
@@ -88,15 +88,6 @@ const UPSERT_BYTES = 16 * 1024 * 1024;
 /** First key of the per-run advisory locks ("WMET"), apart from the kernel's migration locks. */
 const RUN_LOCK_CLASS = 0x574d4554;
 
-/** A stable signed 32-bit key for a run's advisory lock (FNV-1a of the UTF-8 id). */
-export function runLockKey(runId: string): number {
-  let hash = 0x811c9dc5;
-  for (const byte of new TextEncoder().encode(runId)) {
-    hash ^= byte;
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return hash | 0;
-}
 
 const placeholders = (n: number) => new Array<string>(n).fill('?').join(', ');
 
@@ -138,7 +129,7 @@ export class MetricRepository {
    * needs nothing: its transactions take the database write lock up front.
    */
   async lockRun(tx: SqlExecutor, runId: string): Promise<void> {
-    if (tx.dialect === 'postgres') await tx.query('SELECT pg_advisory_xact_lock(?, ?)', [RUN_LOCK_CLASS, runLockKey(runId)]);
+    if (tx.dialect === 'postgres') await tx.query('SELECT pg_advisory_xact_lock(?, ?)', [RUN_LOCK_CLASS, advisoryLockKey(runId)]);
   }
 
   async batchExists(tx: SqlExecutor, runId: string, batchId: string): Promise<boolean> {
