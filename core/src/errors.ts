@@ -123,6 +123,8 @@ export const Errors = {
   ALREADY_EXISTS: define('WLDB_ERR_ALREADY_EXISTS', S.ALREADY_EXISTS),
   UNAUTHENTICATED: define('WLDB_ERR_UNAUTHENTICATED', S.UNAUTHENTICATED),
   PERMISSION_DENIED: define('WLDB_ERR_PERMISSION_DENIED', S.PERMISSION_DENIED),
+  /** Carries a detail { field: 'retryAfter', message: '<seconds>' }; HTTP adds Retry-After. */
+  RATE_LIMITED: define('WLDB_ERR_RATE_LIMITED', S.RESOURCE_EXHAUSTED, 429),
   SHUTTING_DOWN: define('WLDB_ERR_SHUTTING_DOWN', S.UNAVAILABLE),
   SERVER_UNAVAILABLE: define('WLDB_ERR_SERVER_UNAVAILABLE', S.UNAVAILABLE),
   INTERNAL: define('WLDB_ERR_INTERNAL', S.INTERNAL),
@@ -136,4 +138,10 @@ export const Errors = {
 export function toWldbError(err: unknown): WldbError {
   if (err instanceof WldbError) return err;
   return Errors.INTERNAL('The server met an unexpected error. It has been logged; retry, and report it if it persists.', [], err);
+}
+
+/** The seconds a RATE_LIMITED error asks the caller to wait ('' when it names none). */
+export function retryAfterSeconds(e: WldbError): string {
+  const s = e.details.find((d) => d.field === 'retryAfter')?.message ?? '';
+  return /^\d+$/.test(s) ? s : '';
 }

@@ -1,6 +1,6 @@
 // @wanllmdb/core: the kernel and its ports. Plugins import from here only.
-export { Errors, WldbError, GrpcStatus, toWldbError, type ErrorDetail, type ErrorFactory, type ErrorJson } from './errors.js';
-export { newId, assertId } from './ids.js';
+export { Errors, WldbError, GrpcStatus, toWldbError, retryAfterSeconds, type ErrorDetail, type ErrorFactory, type ErrorJson } from './errors.js';
+export { newId, assertId, isId } from './ids.js';
 export { loadConfig, redactUrl, CONFIG_ENV_VARS, type WanllmdbConfig, type LoadConfigOptions } from './config/config.js';
 export { definePlugin, type Plugin, type PluginDefinition, type PluginRegistrar, type PluginHooks, type PluginHook } from './kernel/define-plugin.js';
 export { orderPlugins } from './kernel/plugin-order.js';
@@ -8,8 +8,12 @@ export { Kernel, type KernelOptions, type Listening } from './kernel/kernel.js';
 export { Tokens } from './kernel/tokens.js';
 export { createLogger, type Logger, type LogLevel } from './kernel/logger.js';
 export { systemClock, type Clock } from './kernel/clock.js';
-export { LocalAuth, LOCAL_PRINCIPAL, type Auth, type AuthRequest, type Principal } from './rpc/auth.js';
-export type { CallContext } from './rpc/call-context.js';
+export {
+  LocalAuth, LOCAL_PRINCIPAL, isReadPermission, permissionMatches,
+  type AccessScope, type AuditRecord, type Auth, type AuthRequest, type CallerInfo, type Principal, type ResolvedResource, type ResourceRef,
+} from './rpc/auth.js';
+export { ResourceDirectory, type ResourceResolver } from './rpc/resources.js';
+export { localCallContext, type CallContext } from './rpc/call-context.js';
 export { Contract, type MethodInfo, type HttpRoute } from './rpc/contract.js';
 export { RpcHost } from './rpc/rpc-host.js';
 export * from './storage/metadata/index.js';

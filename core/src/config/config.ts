@@ -22,6 +22,10 @@ export interface WanllmdbConfig {
   /** How long a graceful stop waits for in-flight calls before it cuts them. */
   shutdownTimeoutMs: number;
   logLevel: LogLevel;
+  /** Browser origins other than the server's own that may call the HTTP API (CORS); none by default. */
+  corsOrigins: string[];
+  /** `required`: every call signs in (the server default); `off`: one local user (loopback only). */
+  auth: 'required' | 'off';
 }
 
 /** A setting: its config-file key, its environment variable and its flag. */
@@ -64,6 +68,18 @@ const SETTINGS: Setting[] = [
   { key: 'httpPort', env: 'WANLLMDB_HTTP_PORT', flag: '--http-port', parse: int(0, 65535) },
   { key: 'bodyLimitBytes', env: 'WANLLMDB_BODY_LIMIT', flag: '--body-limit', parse: int(1024, 2 ** 31) },
   { key: 'shutdownTimeoutMs', env: 'WANLLMDB_SHUTDOWN_TIMEOUT_MS', flag: '--shutdown-timeout', parse: int(0, 600_000) },
+  {
+    key: 'corsOrigins', env: 'WANLLMDB_CORS_ORIGINS', flag: '--cors-origins',
+    parse: (raw, name) => {
+      const list = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',').map((x) => x.trim()).filter(Boolean) : bad(name, raw, 'a comma-separated list of origins');
+      for (const o of list) if (typeof o !== 'string' || !/^https?:\/\/[^/\s]+$/.test(o)) bad(name, o, 'origins such as https://ui.example.com:8443 (scheme://host[:port], no path)');
+      return list;
+    },
+  },
+  {
+    key: 'auth', env: 'WANLLMDB_AUTH', flag: '--no-auth',
+    parse: (raw, name) => (raw === 'required' || raw === 'off' ? raw : bad(name, raw, '"required" or "off"')),
+  },
   {
     key: 'logLevel', env: 'WANLLMDB_LOG_LEVEL', flag: '--log-level',
     parse: (raw, name) => (LOG_LEVELS.includes(raw as LogLevel) ? raw : bad(name, raw, LOG_LEVELS.join(' | '))),
@@ -139,6 +155,8 @@ export function loadConfig(opts: LoadConfigOptions = {}): WanllmdbConfig {
     bodyLimitBytes: parsed.bodyLimitBytes ?? 16 * 1024 * 1024,
     shutdownTimeoutMs: parsed.shutdownTimeoutMs ?? 10_000,
     logLevel: parsed.logLevel ?? 'info',
+    corsOrigins: parsed.corsOrigins ?? [],
+    auth: parsed.auth ?? 'required',
   };
 }
 

@@ -10,6 +10,7 @@ import type { JobQueue } from '../messaging/job-queue.js';
 import { LocalAuth, type Auth } from '../rpc/auth.js';
 import type { GrpcServer } from '../rpc/grpc-server.js';
 import type { HttpGateway } from '../rpc/http-gateway.js';
+import { ResourceDirectory } from '../rpc/resources.js';
 import { RpcHost } from '../rpc/rpc-host.js';
 import type { BlobStore } from '../storage/blob/blob-store.js';
 import { createBlobStore } from '../storage/blob/create-blob-store.js';
@@ -83,6 +84,8 @@ export class Kernel {
     this.plugins = orderPlugins(opts.plugins);
     this.config = { ...loadConfig(), ...opts.config } as WanllmdbConfig;
     this.logger = opts.services?.logger ?? createLogger(this.config.logLevel);
+    // Plugins define their resource types while they register.
+    this.container.register(Tokens.Resources, { useValue: new ResourceDirectory() });
   }
 
   get rpcHost(): RpcHost {
@@ -173,7 +176,7 @@ export class Kernel {
     // The transports (grpc-js, Fastify) load only when the kernel serves, not in embedded use.
     const [{ GrpcServer }, { HttpGateway }] = await Promise.all([import('../rpc/grpc-server.js'), import('../rpc/http-gateway.js')]);
     this.grpc = new GrpcServer(this.rpcHost, this.logger);
-    this.http = new HttpGateway(this.rpcHost, this.logger, { bodyLimitBytes: c.bodyLimitBytes });
+    this.http = new HttpGateway(this.rpcHost, this.logger, { bodyLimitBytes: c.bodyLimitBytes, corsOrigins: c.corsOrigins });
     this.http.mountRoutes();
     const grpcPort = await this.grpc.listen(c.host, c.grpcPort).catch((e: Error) => {
       throw Errors.CONFIG_INVALID(`Cannot serve gRPC on ${c.host}:${c.grpcPort} (${e.message}). Pick another --port or stop what uses it.`);
@@ -218,7 +221,9 @@ export class Kernel {
     this.container.register(Tokens.BlobStore, { useValue: blobStore });
     this.container.register(Tokens.EventBus, { useValue: eventBus });
     this.container.register(Tokens.JobQueue, { useValue: jobQueue });
-    this.container.register(Tokens.Auth, { useValue: s.auth ?? new LocalAuth() });
+    // A plugin (auth) may have provided Tokens.Auth in register(); otherwise one local user.
+    if (s.auth) this.container.register(Tokens.Auth, { useValue: s.auth });
+    else if (!this.container.isRegistered(Tokens.Auth)) this.container.register(Tokens.Auth, { useValue: new LocalAuth() });
   }
 
   private pluginFailure(p: Plugin, phase: string, err: unknown): WldbError {

@@ -1,5 +1,6 @@
 import type { Logger } from '../kernel/logger.js';
-import type { Principal } from './auth.js';
+import { randomUUID } from 'node:crypto';
+import { LOCAL_PRINCIPAL, type AccessScope, type Principal, type ResolvedResource, type ResourceRef } from './auth.js';
 
 /** What a handler knows about the call it serves, the same over gRPC and HTTP. */
 export interface CallContext {
@@ -8,10 +9,42 @@ export interface CallContext {
   readonly method: string;
   readonly permission: string;
   readonly principal: Principal;
+  /** The resources the method's `(wanllmdb.auth.v1.resource)` named, as authorisation resolved them. */
+  readonly resources: readonly ResolvedResource[];
+  /** The caller's IP address ('' in process). */
+  readonly address: string;
   readonly requestId: string;
   /** Aborted when the caller goes away or the server drains (end streams promptly). */
   readonly signal: AbortSignal;
   readonly logger: Logger;
   /** A request header / metadata value (lower-case name). */
   header(name: string): string | undefined;
+  /**
+   * Checks a permission on resources the handler only learns while it runs
+   * (the run of a client stream's first message). Throws as the host would.
+   */
+  authorize(permission: string, resources: ResourceRef[]): Promise<ResolvedResource[]>;
+  /** What the caller may see, for handlers that list: narrow the query to it. */
+  access(permission?: string): Promise<AccessScope>;
+}
+
+/**
+ * The context of an in-process call made by a plugin on its own behalf (the
+ * SDK's embedded API, internal fix-ups): the local user, everything allowed.
+ */
+export function localCallContext(method: string, logger: Logger, principal: Principal = LOCAL_PRINCIPAL): CallContext {
+  return {
+    transport: 'local',
+    method,
+    permission: '',
+    principal,
+    resources: [],
+    address: '',
+    requestId: randomUUID(),
+    signal: new AbortController().signal,
+    logger,
+    header: () => undefined,
+    authorize: async (_permission, resources) => resources.map((r) => ({ type: r.type, id: r.id })),
+    access: async () => ({ all: true, orgIds: [], projectIds: [], publicProjects: true }),
+  };
 }

@@ -27,7 +27,7 @@ describe('codec', () => {
   it('fills scalar defaults but leaves absent sub-messages and proto3 optionals absent', () => {
     expect(decodeMessage(update, encodeMessage(update, { id: 'a' }))).toEqual({ id: 'a' });
     expect(decodeMessage(update, encodeMessage(update, { id: 'a', name: '' }))).toEqual({ id: 'a', name: '' });
-    expect(normalize(create, { name: 'n' })).toEqual({ name: 'n', slug: '', description: '', visibility: '' });
+    expect(normalize(create, { name: 'n' })).toEqual({ name: 'n', slug: '', description: '', visibility: '', organizationId: '' });
   });
 
   it('reports every unknown field and wrong type, accepting snake_case names', () => {

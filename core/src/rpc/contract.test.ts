@@ -16,6 +16,34 @@ describe('the proto contract', () => {
     expect(undeclared).toEqual([]);
   });
 
+  /**
+   * Methods with an area permission that name no resource: each either
+   * lists/creates within what the caller may see (ctx.access) or authorises
+   * the resource itself once it knows it (ctx.authorize). A new method lands
+   * here only after a review of its handler.
+   */
+  const CHECKED_IN_HANDLER = new Set([
+    'wanllmdb.projects.v1.ProjectService/CreateProject', // the caller's own org unless organization_id names one
+    'wanllmdb.projects.v1.ProjectService/ListProjects',
+    'wanllmdb.projects.v1.ProjectService/WatchProjects',
+    'wanllmdb.tracking.v1.RunService/CreateRun', // may create the project, then runs:write on it
+    'wanllmdb.tracking.v1.MetricService/StreamMetrics', // client stream: runs named in its messages
+    'wanllmdb.tracking.v1.RunFileService/UploadFile', // client stream
+    'wanllmdb.auth.v1.OrgService/CreateOrg',
+    'wanllmdb.auth.v1.OrgService/ListOrgs',
+    'wanllmdb.auth.v1.AuditService/ListAudit',
+    'wanllmdb.auth.v1.AuditService/ExportAudit',
+  ]);
+  const SPECIAL = new Set(['public', 'self:read', 'self:write', 'site:admin']);
+
+  it('names the resources of every method whose handler does not check them itself', () => {
+    const methods = contract.serviceNames().flatMap((s) => contract.methods(s));
+    const unscoped = methods.filter((m) => !SPECIAL.has(m.permission) && !m.resources.length && !CHECKED_IN_HANDLER.has(m.fullName));
+    expect(unscoped.map((m) => m.fullName)).toEqual([]);
+    const stale = [...CHECKED_IN_HANDLER].filter((n) => !methods.some((m) => m.fullName === n));
+    expect(stale).toEqual([]);
+  });
+
   it('reads google.api.http routes and success statuses', () => {
     const create = contract.methods('wanllmdb.projects.v1.ProjectService').find((m) => m.name === 'CreateProject')!;
     expect(create.httpRoutes).toEqual([{ verb: 'POST', template: '/api/v1/projects', body: '*' }]);

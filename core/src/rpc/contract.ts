@@ -29,12 +29,23 @@ export interface MethodInfo {
   responseStream: boolean;
   /** From `(wanllmdb.auth.v1.permission)`; '' when undeclared. */
   permission: string;
+  /** From `(wanllmdb.auth.v1.resource)`: the resources a request names ([] when none). */
+  resources: ResourceSpec[];
   /** From `(wanllmdb.api.v1.http_status)`; 0 when undeclared. */
   httpStatus: number;
   httpRoutes: HttpRoute[];
 }
 
+/** One `<type>:<request field>` of a method's `(wanllmdb.auth.v1.resource)`. */
+export interface ResourceSpec {
+  type: string;
+  /** The request field (camelCase, as the decoded request holds it). */
+  field: string;
+  repeated: boolean;
+}
+
 export const PERMISSION_OPTION = '(wanllmdb.auth.v1.permission)';
+const RESOURCE_OPTION = '(wanllmdb.auth.v1.resource)';
 const HTTP_OPTION = '(google.api.http)';
 const STATUS_OPTION = '(wanllmdb.api.v1.http_status)';
 const VERBS: readonly HttpVerb[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
@@ -58,6 +69,20 @@ function routesOf(rule: HttpRuleOption | undefined): HttpRoute[] {
   return routes;
 }
 
+/** Parses `run:run_id,run:other_run_id` against the request type; a wrong field is a contract bug. */
+function resourceSpecs(m: protobuf.Method, option: unknown): ResourceSpec[] {
+  if (typeof option !== 'string' || !option.trim()) return [];
+  return option.split(',').map((part) => {
+    const [type, field] = part.trim().split(':');
+    const f = type && field ? m.resolvedRequestType!.fields[field] ?? m.resolvedRequestType!.fields[camel(field)] : undefined;
+    if (!f || f.type !== 'string') {
+      throw Errors.RPC_PERMISSION_UNDECLARED(`${m.parent!.fullName.slice(1)}/${m.name} declares resource "${part.trim()}", but its request has no string field "${field}". Use "<type>:<string field>".`);
+    }
+    return { type: type!, field: f.name, repeated: f.repeated };
+  });
+}
+
+const camel = (s: string) => s.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 const lowerFirst = (s: string) => s.charAt(0).toLowerCase() + s.slice(1);
 
 /** The loaded contract: every service and method of proto/, with its options read. */
@@ -94,6 +119,7 @@ export class Contract {
         requestStream: !!m.requestStream,
         responseStream: !!m.responseStream,
         permission: typeof opts[PERMISSION_OPTION] === 'string' ? (opts[PERMISSION_OPTION] as string) : '',
+        resources: resourceSpecs(m, opts[RESOURCE_OPTION]),
         httpStatus: typeof opts[STATUS_OPTION] === 'number' ? (opts[STATUS_OPTION] as number) : 0,
         httpRoutes: routesOf(rule),
       };

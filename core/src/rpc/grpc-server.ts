@@ -3,7 +3,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { PROTO_DIR, protoFiles } from '@wanllmdb/proto';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
-import type { WldbError } from '../errors.js';
+import { retryAfterSeconds, type WldbError } from '../errors.js';
 import type { Logger } from '../kernel/logger.js';
 import { decodeMessage, encodeMessage } from './codec.js';
 import type { CallOrigin, MountedMethod, RpcHost } from './rpc-host.js';
@@ -14,10 +14,20 @@ function headersOf(md: grpc.Metadata): Record<string, string | undefined> {
   return out;
 }
 
+/** `ipv4:127.0.0.1:50312` / `ipv6:[::1]:50312` / `127.0.0.1:50312` → the IP alone. */
+export function peerAddress(peer: string): string {
+  const p = peer.replace(/^ipv[46]:/, '');
+  const v6 = /^\[([^\]]+)\](:\d+)?$/.exec(p);
+  if (v6) return v6[1]!;
+  return p.replace(/:\d+$/, '');
+}
+
 function toServiceError(e: WldbError): Partial<grpc.StatusObject> {
   const metadata = new grpc.Metadata();
   metadata.set('wldb-error-code', e.code);
   metadata.set('wldb-error-details-bin', Buffer.from(JSON.stringify(e.details)));
+  const retryAfter = retryAfterSeconds(e);
+  if (retryAfter) metadata.set('retry-after', retryAfter);
   return { code: e.grpcStatus, details: e.message, metadata };
 }
 
@@ -35,9 +45,9 @@ export class GrpcServer {
     private readonly logger: Logger,
   ) {}
 
-  private origin(call: { metadata: grpc.Metadata }, signal: AbortSignal): CallOrigin {
+  private origin(call: { metadata: grpc.Metadata; getPeer(): string }, signal: AbortSignal): CallOrigin {
     const headers = headersOf(call.metadata);
-    return { transport: 'grpc', headers, requestId: headers['x-request-id'], signal };
+    return { transport: 'grpc', headers, requestId: headers['x-request-id'], address: peerAddress(call.getPeer()), signal };
   }
 
   private definition(methods: MountedMethod[]): grpc.ServiceDefinition {

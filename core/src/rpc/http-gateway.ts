@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import cors from '@fastify/cors';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type protobuf from 'protobufjs';
-import { Errors, toWldbError, type ErrorDetail, type WldbError } from '../errors.js';
+import { Errors, retryAfterSeconds, toWldbError, type ErrorDetail, type WldbError } from '../errors.js';
 import type { Logger } from '../kernel/logger.js';
 import { assertNoProblems, checkJson, coerceText, normalize, toJsonForm } from './codec.js';
 import type { HttpRoute } from './contract.js';
@@ -9,10 +10,14 @@ import type { MountedMethod, RpcHost } from './rpc-host.js';
 
 export interface HttpGatewayOptions {
   bodyLimitBytes: number;
+  /** Origins (scheme://host:port) other than the server's own that browsers may call from; none by default. */
+  corsOrigins?: readonly string[];
 }
 
 /** The design's error envelope: {"error":{code,message,details},"meta":{timestamp,requestId}}. */
 function sendError(reply: FastifyReply, e: WldbError, requestId: string): FastifyReply {
+  const retryAfter = retryAfterSeconds(e);
+  if (retryAfter) reply.header('retry-after', retryAfter);
   return reply
     .code(e.httpStatus)
     .header('content-type', 'application/json; charset=utf-8')
@@ -100,6 +105,15 @@ export class HttpGateway {
       reply.header('x-request-id', String(req.id));
       return payload;
     });
+    // Same-origin calls (the server's own UI) need no CORS; other origins only when listed.
+    const allowed = new Set(opts.corsOrigins ?? []);
+    void this.app.register(cors, {
+      origin: (origin, cb) => cb(null, origin !== undefined && allowed.has(origin)),
+      methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
+      allowedHeaders: ['authorization', 'content-type', 'x-request-id'],
+      exposedHeaders: ['x-request-id', 'retry-after'],
+      maxAge: 600,
+    });
     this.app.get('/healthz', async (_req, reply) => {
       const serving = !this.host.isDraining;
       return reply.code(serving ? 200 : 503).send({ status: serving ? 'SERVING' : 'NOT_SERVING' });
@@ -150,7 +164,7 @@ export class HttpGateway {
         req.raw.once('close', () => {
           if (!reply.raw.writableEnded) gone.abort();
         });
-        const origin = { transport: 'http' as const, headers: req.headers as Record<string, string | undefined>, requestId: String(req.id), signal: gone.signal };
+        const origin = { transport: 'http' as const, headers: req.headers as Record<string, string | undefined>, requestId: String(req.id), address: req.ip, signal: gone.signal };
         if (m.responseType.fullName === HTTP_BODY) return this.serveRaw(m, request, origin, req, reply);
         if (m.responseStream) return this.serveSse(m, request, origin, req, reply);
         const result = await this.host.invoke(m, request, origin);

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { StreamSender } from '@wanllmdb/proto';
 import { Errors, toWldbError, type WldbError } from '../errors.js';
 import type { Logger } from '../kernel/logger.js';
-import type { Auth, Principal } from './auth.js';
+import { isReadPermission, type Auth, type AuditRecord, type Principal, type ResolvedResource, type ResourceRef } from './auth.js';
 import type { CallContext } from './call-context.js';
 import { Contract, type MethodInfo } from './contract.js';
 
@@ -13,11 +13,26 @@ export interface MountedMethod extends MethodInfo {
   handler: AnyHandler;
 }
 
+const ANONYMOUS: Principal = Object.freeze({ id: '', kind: 'anonymous', name: 'anonymous', orgId: '', superuser: false, method: 'none' });
+
+/** The resources a request names, from the method's `(wanllmdb.auth.v1.resource)`; empty values name none. */
+function resourcesNamed(method: MethodInfo, request: unknown): ResourceRef[] {
+  const out: ResourceRef[] = [];
+  const req = (request ?? {}) as Record<string, unknown>;
+  for (const spec of method.resources) {
+    const v = req[spec.field];
+    for (const id of Array.isArray(v) ? v : [v]) if (typeof id === 'string' && id) out.push({ type: spec.type, id });
+  }
+  return out;
+}
+
 /** What a transport knows about a call before dispatch. */
 export interface CallOrigin {
   transport: CallContext['transport'];
   headers: Readonly<Record<string, string | undefined>>;
   requestId?: string;
+  /** The peer's IP address ('' in process). */
+  address?: string;
   /** Aborted by the transport when the caller goes away. */
   signal?: AbortSignal;
 }
@@ -103,29 +118,63 @@ export class RpcHost {
     const onCallerGone = () => abort.abort(origin.signal?.reason);
     origin.signal?.addEventListener('abort', onCallerGone, { once: true });
     const requestId = origin.requestId ?? randomUUID();
+    const address = origin.address ?? '';
+    let principal: Principal | undefined;
+    let named: ResourceRef[] = [];
+    let resolved: ResolvedResource[] = [];
     const run = async () => {
-      const principal: Principal = await this.auth.authenticate(origin.headers);
-      await this.auth.authorize({ principal, permission: method.permission, method: method.fullName });
+      principal = await this.auth.authenticate({ headers: origin.headers, address, permission: method.permission, method: method.fullName });
+      named = method.requestStream ? [] : resourcesNamed(method, request);
+      resolved = await this.auth.authorize({ principal, permission: method.permission, method: method.fullName, resources: named });
+      const who = principal;
       const ctx: CallContext = {
         transport: origin.transport,
         method: method.fullName,
         permission: method.permission,
-        principal,
+        principal: who,
+        resources: resolved,
+        address,
         requestId,
         signal: abort.signal,
         logger: this.logger,
         header: (name) => origin.headers[name.toLowerCase()],
+        authorize: async (permission, resources) => {
+          const more = await this.auth.authorize({ principal: who, permission, method: method.fullName, resources });
+          named.push(...resources);
+          resolved.push(...more);
+          return more;
+        },
+        access: (permission) => this.auth.access(who, permission ?? method.permission),
       };
       return method.handler(request, ctx, send);
     };
     const done = run();
     const entry = { done, abort, streaming: method.responseStream };
     this.inflight.add(entry);
+    let result = 'ok';
     try {
       return await done;
     } catch (err) {
-      throw this.publicError(err, method.fullName, requestId);
+      const e = this.publicError(err, method.fullName, requestId);
+      result = e.code;
+      throw e;
     } finally {
+      if (this.auth.audit && !isReadPermission(method.permission)) {
+        const record: AuditRecord = {
+          at: Date.now(),
+          principal: principal ?? ANONYMOUS,
+          method: method.fullName,
+          permission: method.permission,
+          targets: (resolved.length ? resolved : named).map((r) => `${r.type}:${r.id}`),
+          orgId: resolved.find((r) => r.orgId)?.orgId ?? '',
+          address,
+          transport: origin.transport,
+          result,
+          requestId,
+        };
+        // The call's outcome stands even if the audit write fails; the failure is logged.
+        await this.auth.audit(record).catch((e) => this.logger.error({ err: e, method: method.fullName, requestId }, 'audit record was not written'));
+      }
       this.inflight.delete(entry);
       origin.signal?.removeEventListener('abort', onCallerGone);
     }

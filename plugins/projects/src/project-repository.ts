@@ -1,5 +1,5 @@
 import type { JsonObject, projects } from '@wanllmdb/proto';
-import type { MetadataStore, SqlExecutor } from '@wanllmdb/core';
+import type { AccessScope, MetadataStore, SqlExecutor } from '@wanllmdb/core';
 
 type Project = projects.v1.Project;
 
@@ -8,6 +8,7 @@ interface ProjectRow {
   id: string;
   name: string;
   slug: string;
+  organization_id: string;
   description: string;
   visibility: string;
   settings: string;
@@ -20,6 +21,7 @@ export interface NewProject {
   id: string;
   name: string;
   slug: string;
+  organizationId: string;
   description: string;
   visibility: 'public' | 'private';
   settings: JsonObject;
@@ -34,13 +36,14 @@ export interface ProjectChanges {
   settings?: JsonObject;
 }
 
-const COLUMNS = 'id, name, slug, description, visibility, settings, created_by, created_at, updated_at';
+const COLUMNS = 'id, name, slug, organization_id, description, visibility, settings, created_by, created_at, updated_at';
 
 function toProject(r: ProjectRow): Project {
   return {
     id: r.id,
     name: r.name,
     slug: r.slug,
+    organizationId: r.organization_id,
     description: r.description,
     visibility: r.visibility,
     settings: JSON.parse(r.settings) as JsonObject,
@@ -59,8 +62,8 @@ export class ProjectRepository {
 
   async insert(p: NewProject): Promise<Project> {
     await this.db.run(
-      `INSERT INTO projects (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      [p.id, p.name, p.slug, p.description, p.visibility, JSON.stringify(p.settings), p.createdBy, p.now, p.now],
+      `INSERT INTO projects (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [p.id, p.name, p.slug, p.organizationId, p.description, p.visibility, JSON.stringify(p.settings), p.createdBy, p.now, p.now],
     );
     return (await this.get(p.id))!;
   }
@@ -70,18 +73,30 @@ export class ProjectRepository {
     return rows[0] && toProject(rows[0]);
   }
 
-  async getBySlug(slug: string): Promise<Project | undefined> {
-    const rows = await this.db.query<ProjectRow>(`SELECT ${COLUMNS} FROM projects WHERE slug = ?`, [slug]);
+  /** Slugs are unique per organisation ('' = no organisation, embedded mode). */
+  async getBySlug(slug: string, orgId: string): Promise<Project | undefined> {
+    const rows = await this.db.query<ProjectRow>(`SELECT ${COLUMNS} FROM projects WHERE organization_id = ? AND slug = ?`, [orgId, slug]);
     return rows[0] && toProject(rows[0]);
   }
 
-  async slugExists(slug: string): Promise<boolean> {
-    return (await this.db.query('SELECT 1 AS one FROM projects WHERE slug = ?', [slug])).length > 0;
+  async slugExists(slug: string, orgId: string): Promise<boolean> {
+    return (await this.db.query('SELECT 1 AS one FROM projects WHERE organization_id = ? AND slug = ?', [orgId, slug])).length > 0;
   }
 
-  async list(opts: { offset: number; limit: number; search: string }): Promise<{ items: Project[]; total: number }> {
-    const where = opts.search ? `WHERE LOWER(name) LIKE ? ESCAPE '\\'` : '';
-    const params = opts.search ? [`%${likeEscape(opts.search.toLowerCase())}%`] : [];
+  /** The page of projects the scope lets the caller see. */
+  async list(opts: { offset: number; limit: number; search: string; scope: AccessScope }): Promise<{ items: Project[]; total: number }> {
+    const conds: string[] = [];
+    const params: string[] = [];
+    if (opts.search) (conds.push(`LOWER(name) LIKE ? ESCAPE '\\'`), params.push(`%${likeEscape(opts.search.toLowerCase())}%`));
+    if (!opts.scope.all) {
+      const visible: string[] = [];
+      const marks = (n: number) => Array.from({ length: n }, () => '?').join(', ');
+      if (opts.scope.orgIds.length) (visible.push(`organization_id IN (${marks(opts.scope.orgIds.length)})`), params.push(...opts.scope.orgIds));
+      if (opts.scope.projectIds.length) (visible.push(`id IN (${marks(opts.scope.projectIds.length)})`), params.push(...opts.scope.projectIds));
+      if (opts.scope.publicProjects) visible.push(`visibility = 'public'`);
+      conds.push(visible.length ? `(${visible.join(' OR ')})` : '1 = 0');
+    }
+    const where = conds.length ? `WHERE ${conds.join(' AND ')}` : '';
     const [count] = await this.db.query<{ n: number }>(`SELECT COUNT(*) AS n FROM projects ${where}`, params);
     const rows = await this.db.query<ProjectRow>(
       `SELECT ${COLUMNS} FROM projects ${where} ORDER BY created_at DESC, id LIMIT ? OFFSET ?`,

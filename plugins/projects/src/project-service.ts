@@ -1,4 +1,4 @@
-import { assertId, Errors, newId, type CallContext, type Clock, type ErrorDetail, type EventBus } from '@wanllmdb/core';
+import { assertId, Errors, isId, newId, type AccessScope, type CallContext, type Clock, type ErrorDetail, type EventBus, type Principal, type ResolvedResource } from '@wanllmdb/core';
 import type { JsonObject, projects } from '@wanllmdb/proto';
 import type { ProjectChanges, ProjectRepository } from './project-repository.js';
 import type { ProjectsApi } from './projects-api.js';
@@ -72,21 +72,24 @@ export function projectHandlers(repo: ProjectRepository, bus: EventBus, clock: C
       const description = checkDescription(req.description, problems);
       const settings = checkSettings(req.settings ?? {}, problems);
       throwIfProblems(problems);
-      if (await repo.slugExists(slug)) {
+      // An organisation the request names was authorised by the host; the caller's own is checked here.
+      const organizationId = req.organizationId ? ctx.resources.find((r) => r.type === 'org')?.id ?? req.organizationId : ctx.principal.orgId;
+      if (!req.organizationId && organizationId) await ctx.authorize('projects:create', [{ type: 'org', id: organizationId }]);
+      if (await repo.slugExists(slug, organizationId)) {
         throw Errors.ALREADY_EXISTS(`A project with slug "${slug}" already exists. Choose another name or pass a different slug.`, [{ field: 'slug', message: 'taken' }]);
       }
       const project = await repo
-        .insert({ id: newId(), name, slug, description, visibility, settings, createdBy: ctx.principal.id, now: clock.now() })
+        .insert({ id: newId(), name, slug, organizationId, description, visibility, settings, createdBy: ctx.principal.id, now: clock.now() })
         .catch(async (e) => {
           // Two creators raced for one slug: the unique index decided.
-          if (await repo.slugExists(slug)) throw Errors.ALREADY_EXISTS(`A project with slug "${slug}" already exists. Choose another name.`, [{ field: 'slug', message: 'taken' }]);
+          if (await repo.slugExists(slug, organizationId)) throw Errors.ALREADY_EXISTS(`A project with slug "${slug}" already exists. Choose another name.`, [{ field: 'slug', message: 'taken' }]);
           throw e;
         });
       await announce('created', project);
       return { data: project };
     },
 
-    async listProjects(req) {
+    async listProjects(req, ctx) {
       const page = req.page || 1;
       const pageSize = req.pageSize || 20;
       const problems: ErrorDetail[] = [];
@@ -94,7 +97,8 @@ export function projectHandlers(repo: ProjectRepository, bus: EventBus, clock: C
       if (pageSize < 1 || pageSize > MAX_PAGE_SIZE) problems.push({ field: 'pageSize', message: `must be from 1 to ${MAX_PAGE_SIZE}` });
       if (req.search.length > MAX_NAME) problems.push({ field: 'search', message: `is longer than ${MAX_NAME} characters` });
       if (problems.length) throw Errors.VALIDATION(`The list request is invalid: ${problems.map((p) => `${p.field} ${p.message}`).join('; ')}.`, problems);
-      const { items, total } = await repo.list({ offset: (page - 1) * pageSize, limit: pageSize, search: req.search });
+      const scope = await ctx.access('projects:read');
+      const { items, total } = await repo.list({ offset: (page - 1) * pageSize, limit: pageSize, search: req.search, scope });
       return { data: items, meta: { total, page, pageSize, totalPages: Math.ceil(total / pageSize) } };
     },
 
@@ -129,10 +133,13 @@ export function projectHandlers(repo: ProjectRepository, bus: EventBus, clock: C
     },
 
     async watchProjects(_req, ctx, send) {
-      // Forward events in order; a slow client applies backpressure to its own queue only.
+      // Only the projects the caller may see; forward in order, a slow client backs up its own queue only.
+      const scope = await ctx.access('projects:read');
       let chain = Promise.resolve();
       const sub = await bus.subscribe(`${PROJECT_EVENTS}.*`, (data) => {
-        chain = chain.then(() => send(data as ProjectEvent)).catch(() => undefined);
+        const event = data as ProjectEvent;
+        if (!event.project || !visibleIn(scope, event.project)) return;
+        chain = chain.then(() => send(event)).catch(() => undefined);
       });
       try {
         await new Promise<void>((resolve) => {
@@ -146,30 +153,46 @@ export function projectHandlers(repo: ProjectRepository, bus: EventBus, clock: C
   };
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+function visibleIn(scope: AccessScope, p: projects.v1.Project): boolean {
+  return scope.all || scope.orgIds.includes(p.organizationId) || scope.projectIds.includes(p.id) || (scope.publicProjects && p.visibility === 'public');
+}
+
+
+/** A project by its UUID, or by its slug (or name) within the caller's own organisation. */
+async function lookup(repo: ProjectRepository, ref: string, principal: Principal): Promise<projects.v1.Project | undefined> {
+  if (isId(ref)) return repo.get(ref.toLowerCase());
+  const slug = slugify(ref);
+  return slug ? repo.getBySlug(slug, principal.orgId) : undefined;
+}
+
+/** How authorisation finds a project a request names: UUID, or slug/name in the caller's organisation. */
+export function projectResolver(ready: () => { repo: ProjectRepository }) {
+  return async (ref: string, principal: Principal): Promise<ResolvedResource | undefined> => {
+    const p = await lookup(ready().repo, ref, principal);
+    return p && { type: 'project', id: p.id, projectId: p.id, orgId: p.organizationId, visibility: p.visibility === 'public' ? 'public' : 'private' };
+  };
+}
 
 /** The in-process API over the same repository and handlers (so events and checks are shared). */
 export function projectsApi(ready: () => { repo: ProjectRepository; handlers: Handlers }): ProjectsApi {
   return {
     get: (id) => ready().repo.get(id),
-    getBySlug: (slug) => ready().repo.getBySlug(slug),
-    async ensure(idOrName, createdBy) {
+    find: (ref, principal) => lookup(ready().repo, ref, principal),
+    async ensure(idOrName, ctx) {
       const { repo, handlers } = ready();
-      if (UUID.test(idOrName)) {
+      if (isId(idOrName)) {
         const byId = await repo.get(idOrName.toLowerCase());
         if (!byId) throw notFound(idOrName);
         return byId;
       }
-      const slug = slugify(idOrName);
-      const existing = slug ? await repo.getBySlug(slug) : undefined;
+      const existing = await lookup(repo, idOrName, ctx.principal);
       if (existing) return existing;
-      const ctx = { principal: { id: createdBy, kind: 'user', name: createdBy } } as CallContext;
       try {
-        const made = await handlers.createProject({ name: idOrName, slug: '', description: '', visibility: '' }, ctx);
+        const made = await handlers.createProject({ name: idOrName, slug: '', description: '', visibility: '', organizationId: '' }, { ...ctx, resources: [] });
         return made.data!;
       } catch (e) {
         // Another writer created it first.
-        const raced = slug ? await repo.getBySlug(slug) : undefined;
+        const raced = await lookup(repo, idOrName, ctx.principal);
         if (raced) return raced;
         throw e;
       }

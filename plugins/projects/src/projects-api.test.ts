@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Kernel } from '@wanllmdb/core';
+import { Kernel, LOCAL_PRINCIPAL, localCallContext } from '@wanllmdb/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectsPlugin } from './projects-plugin.js';
 import { ProjectsApiToken } from './projects-api.js';
@@ -19,14 +19,15 @@ describe('ProjectsApi (in process)', () => {
 
   it('ensures a project by name (creating it once) and finds it by id and slug', async () => {
     const api = kernel.resolve(ProjectsApiToken);
-    const a = await api.ensure('My MNIST', 'local');
-    const b = await api.ensure('My MNIST', 'local');
+    const ctx = localCallContext('test', kernel.logger);
+    const a = await api.ensure('My MNIST', ctx);
+    const b = await api.ensure('My MNIST', ctx);
     expect(b.id).toBe(a.id);
     expect(a.slug).toBe('my-mnist');
-    expect((await api.ensure(a.id, 'local')).id).toBe(a.id);
-    expect((await api.getBySlug('my-mnist'))?.id).toBe(a.id);
-    await expect(api.ensure('00000000-0000-4000-8000-000000000000', 'local')).rejects.toThrow(/does not exist/);
-    const both = await Promise.all([api.ensure('raced', 'local'), api.ensure('raced', 'local')]);
+    expect((await api.ensure(a.id, ctx)).id).toBe(a.id);
+    expect((await api.find('my-mnist', LOCAL_PRINCIPAL))?.id).toBe(a.id);
+    await expect(api.ensure('00000000-0000-4000-8000-000000000000', ctx)).rejects.toThrow(/does not exist/);
+    const both = await Promise.all([api.ensure('raced', ctx), api.ensure('raced', ctx)]);
     expect(both[0].id).toBe(both[1].id);
   });
 });

@@ -1,4 +1,5 @@
 import type { InjectionToken } from 'tsyringe';
+import type { CallContext, Principal } from '@wanllmdb/core';
 import type { projects } from '@wanllmdb/proto';
 
 type Project = projects.v1.Project;
@@ -9,12 +10,14 @@ type Project = projects.v1.Project;
  */
 export interface ProjectsApi {
   get(id: string): Promise<Project | undefined>;
-  getBySlug(slug: string): Promise<Project | undefined>;
+  /** By UUID, or by slug (or name) within the principal's own organisation. */
+  find(ref: string, principal: Principal): Promise<Project | undefined>;
   /**
-   * The project with this id, or with this slug (or the slug of this name);
-   * creating it when it does not exist, as `wandb.init(project=…)` does.
+   * The project with this id, or with this slug (or the slug of this name) in
+   * the caller's organisation; creating it there when it does not exist, as
+   * `wandb.init(project=…)` does (which needs `projects:create`).
    */
-  ensure(idOrName: string, createdBy: string): Promise<Project>;
+  ensure(idOrName: string, ctx: CallContext): Promise<Project>;
 }
 
 export const ProjectsApiToken = 'projects.ProjectsApi' as InjectionToken<ProjectsApi>;

@@ -2,7 +2,7 @@ import { definePlugin, Tokens } from '@wanllmdb/core';
 import { projects } from '@wanllmdb/proto';
 import { projectMigrations } from './migrations.js';
 import { ProjectRepository } from './project-repository.js';
-import { projectHandlers, projectsApi } from './project-service.js';
+import { projectHandlers, projectResolver, projectsApi } from './project-service.js';
 import { ProjectsApiToken } from './projects-api.js';
 
 /** Projects: the first service, which every other plugin's data hangs on. */
@@ -20,5 +20,6 @@ export const projectsPlugin = definePlugin({
     };
     r.service(projects.v1.ProjectService, () => ready().handlers);
     r.provide(ProjectsApiToken, projectsApi(ready));
+    r.resolve(Tokens.Resources).define('projects', 'project', projectResolver(ready));
   },
 });

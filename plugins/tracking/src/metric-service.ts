@@ -129,7 +129,7 @@ export function metricHandlers(deps: { runs: RunRepository; metrics: () => Metri
       return response(await deps.metrics().append(id, batchId, req.arrowIpc));
     },
 
-    async streamMetrics(requests) {
+    async streamMetrics(requests, ctx) {
       const known = new Set<string>();
       const out = { batchIds: [] as string[], accepted: 0, duplicates: 0, warnings: [] as MetricWarning[] };
       let n = 0;
@@ -141,6 +141,8 @@ export function metricHandlers(deps: { runs: RunRepository; metrics: () => Metri
         const batchId = checkBatch(p, batch);
         p.throwIfAny();
         if (!known.has(id)) {
+          // A client stream names its runs only in its messages: each new run is authorised here.
+          await ctx.authorize('runs:write', [{ type: 'run', id }]);
           await mustExist(id);
           known.add(id);
         }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { LOCAL_PRINCIPAL } from '@wanllmdb/core';
 import { metadataBackends } from '@wanllmdb/core/testing';
 import { ProjectsApiToken } from '@wanllmdb/plugin-projects';
 import type { tracking } from '@wanllmdb/proto';
@@ -40,7 +41,7 @@ describe.each(metadataBackends())('RunService on $name', (backend) => {
     });
     expect(run.exitCode).toBeUndefined();
     expect(run.name).toMatch(/^[a-z]+-[a-z]+-1$/);
-    const project = await t.kernel.resolve(ProjectsApiToken).getBySlug('my-new-project');
+    const project = await t.kernel.resolve(ProjectsApiToken).find('my-new-project', LOCAL_PRINCIPAL);
     expect(run.projectId).toBe(project?.id);
     // The project's UUID names it too; the second run is number 2.
     const second = await create({ projectId: project!.id });

@@ -126,13 +126,15 @@ export function runHandlers(deps: RunServiceDeps): Handlers {
       }
       if (existing) {
         // Resuming never creates a project: a run of an unknown project is a run of another project.
-        const project = await findProject(projects, projectRef).catch((err: unknown) => {
+        await ctx.authorize('runs:write', [{ type: 'run', id: existing.id }]);
+        const project = await findProject(projects, projectRef, ctx.principal).catch((err: unknown) => {
           if (Errors.NOT_FOUND.is(err)) return undefined;
           throw err;
         });
         return { data: await resumeExisting(existing, project?.id ?? '', changes, config) };
       }
-      const project = await projects.ensure(projectRef, ctx.principal.id);
+      const project = await projects.ensure(projectRef, ctx);
+      await ctx.authorize('runs:write', [{ type: 'project', id: project.id }]);
 
       const now = clock.now();
       const runName = name || generateRunName((await repo.countInProject(project.id)) + 1);
@@ -208,7 +210,7 @@ export function runHandlers(deps: RunServiceDeps): Handlers {
       return { state: beat.state };
     },
 
-    async listRuns(req) {
+    async listRuns(req, ctx) {
       const p = new Problems('The run list request');
       const projectRef = p.line('projectId', req.projectId, LIMITS.projectRef, { required: true });
       const limit = p.integer('limit', req.limit, DEFAULT_PAGE, 1, MAX_PAGE);
@@ -218,7 +220,7 @@ export function runHandlers(deps: RunServiceDeps): Handlers {
       const filterText = req.filter ?? '';
       const filter = parseRunFilter(filterText);
       const sort = parseRunSort(req.sort ?? '');
-      const project = await findProject(projects, projectRef);
+      const project = await findProject(projects, projectRef, ctx.principal);
       const components = sortComponents(sort, repo.dialect);
       const after = req.cursor ? decodeCursor(req.cursor, sort, filterText, components) : undefined;
       const page = await repo.list({ projectId: project.id, filter, sort, after, limit });
@@ -276,7 +278,7 @@ export function runHandlers(deps: RunServiceDeps): Handlers {
       const only = new Set(runIds.map((r, i) => runId(r, `runIds[${i}]`)));
       const allKeys = keys.includes('*');
       const wanted = new Set(keys);
-      const project = await findProject(projects, projectRef);
+      const project = await findProject(projects, projectRef, ctx.principal);
 
       // Forward in arrival order; a slow client only backs up its own queue.
       let chain = Promise.resolve();

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Errors, type Dialect, type SqlValue } from '@wanllmdb/core';
+import { Errors, isId, type Dialect, type SqlValue } from '@wanllmdb/core';
 import { columnExpr, jsonNumber, jsonText, resolveField, type RunField } from './run-fields.js';
 import { joinSql, raw, sql, type Sql } from './sql-fragment.js';
 
@@ -107,7 +107,6 @@ export function encodeCursor(sort: RunSort, filter: string, last: Cursor): strin
   return `${payload}.${checksum(payload)}`;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 /** The position in a cursor from `encodeCursor` for the same sort and filter. Throws WLDB_ERR_VALIDATION otherwise. */
 export function decodeCursor(text: string, sort: RunSort, filter: string, components: readonly SortComponent[]): Cursor {
@@ -126,7 +125,7 @@ export function decodeCursor(text: string, sort: RunSort, filter: string, compon
     return invalid('not a cursor this server issued');
   }
   const c = parsed as { v?: unknown; q?: unknown; k?: unknown; id?: unknown };
-  if (c.v !== CURSOR_VERSION || typeof c.id !== 'string' || !UUID.test(c.id) || !Array.isArray(c.k)) return invalid('not a cursor this server issued');
+  if (c.v !== CURSOR_VERSION || typeof c.id !== 'string' || !isId(c.id) || !Array.isArray(c.k)) return invalid('not a cursor this server issued');
   if (c.q !== queryTag(sort, filter)) return invalid('it belongs to a different filter or sort');
   if (c.k.length !== components.length) return invalid('not a cursor this server issued');
   const values = c.k.map((v: unknown, i): SqlValue => {

@@ -1,5 +1,4 @@
-import { randomUUID } from 'node:crypto';
-import { definePlugin, Errors, LOCAL_PRINCIPAL, Tokens, type CallContext, type MetadataStore, type Plugin, type Subscription } from '@wanllmdb/core';
+import { definePlugin, Errors, isId, localCallContext, Tokens, type CallContext, type MetadataStore, type Plugin, type Subscription } from '@wanllmdb/core';
 import { PROJECT_EVENTS, ProjectsApiToken } from '@wanllmdb/plugin-projects';
 import { tracking, type projects } from '@wanllmdb/proto';
 import { FileRepository } from './file-repository.js';
@@ -92,6 +91,14 @@ export function createTrackingPlugin(options: TrackingPluginOptions = {}): Plugi
       }
       const ready = () => (parts ??= build());
 
+      // Authorisation places a run through its project.
+      const directory = r.resolve(Tokens.Resources);
+      directory.define(PLUGIN, 'run', async (id, principal) => {
+        if (!isId(id)) return undefined;
+        const projectId = await ready().runs.projectOf(id.toLowerCase());
+        const project = projectId ? await directory.resolve({ type: 'project', id: projectId }, principal) : undefined;
+        return project && { ...project, type: 'run', id: id.toLowerCase() };
+      });
       r.service(tracking.v1.RunService, () => ready().runService);
       r.service(tracking.v1.MetricService, () => ready().metricService);
       r.service(tracking.v1.RunLogService, () => ready().logService);
@@ -155,16 +162,7 @@ export function createTrackingPlugin(options: TrackingPluginOptions = {}): Plugi
       });
 
       /** In-process API calls run the same handlers, as the local principal, without an RPC around them. */
-      const inProcess = (method: string): CallContext => ({
-        transport: 'local',
-        method: `wanllmdb.tracking.v1.${method}`,
-        permission: '',
-        principal: LOCAL_PRINCIPAL,
-        requestId: randomUUID(),
-        signal: new AbortController().signal,
-        logger: r.logger,
-        header: () => undefined,
-      });
+      const inProcess = (method: string): CallContext => localCallContext(`wanllmdb.tracking.v1.${method}`, r.logger);
       const api: TrackingApi = {
         getRun: (id) => ready().runs.get(id),
         listRuns: (req) => ready().runService.listRuns({ filter: '', sort: '', cursor: '', limit: 0, ...req }, inProcess('RunService/ListRuns')),

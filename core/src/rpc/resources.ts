@@ -1,0 +1,39 @@
+import { Errors } from '../errors.js';
+import type { Principal, ResolvedResource, ResourceRef } from './auth.js';
+
+/**
+ * Finds one resource of a type by the id (or, for projects, the slug) a
+ * request names. Resolves to undefined when there is none. `principal`
+ * scopes names that are only unique per organisation.
+ */
+export type ResourceResolver = (id: string, principal: Principal) => Promise<ResolvedResource | undefined>;
+
+/**
+ * Where each plugin says how to find the resources it owns (projects →
+ * `project`, tracking → `run`, auth → `org`, `team`), so authorisation can
+ * place any resource a method names in the org → project tree without
+ * reading another plugin's tables. Resolve with `r.resolve(Tokens.Resources)`.
+ */
+export class ResourceDirectory {
+  private readonly resolvers = new Map<string, { plugin: string; resolve: ResourceResolver }>();
+
+  define(plugin: string, type: string, resolve: ResourceResolver): void {
+    const had = this.resolvers.get(type);
+    if (had) throw Errors.PLUGIN_DUPLICATE(`Resource type "${type}" is defined by both "${had.plugin}" and "${plugin}". Define each type once.`);
+    this.resolvers.set(type, { plugin, resolve });
+  }
+
+  has(type: string): boolean {
+    return this.resolvers.has(type);
+  }
+
+  types(): string[] {
+    return [...this.resolvers.keys()].sort();
+  }
+
+  async resolve(ref: ResourceRef, principal: Principal): Promise<ResolvedResource | undefined> {
+    const r = this.resolvers.get(ref.type);
+    if (!r) throw Errors.INTERNAL(`No plugin defines resource type "${ref.type}".`);
+    return r.resolve(ref.id, principal);
+  }
+}
