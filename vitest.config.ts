@@ -11,6 +11,7 @@ export default defineConfig({
       '@wanllmdb/core/testing': here('./core/src/testing/index.ts'),
       '@wanllmdb/core': here('./core/src/index.ts'),
       '@wanllmdb/proto': here('./proto/src/index.ts'),
+      '@wanllmdb/plugin-auth': here('./plugins/auth/src/index.ts'),
       '@wanllmdb/plugin-projects': here('./plugins/projects/src/index.ts'),
       '@wanllmdb/plugin-tracking': here('./plugins/tracking/src/index.ts'),
       '@wanllmdb/sdk': here('./sdk/typescript/src/index.ts'),

@@ -1,0 +1,20 @@
+import type { InjectionToken } from 'tsyringe';
+import type { auth } from '@wanllmdb/proto';
+
+/**
+ * What the server shell asks of auth in process: `wanllmdb admin create-user`
+ * and first-start bootstrap. Resolve with `kernel.resolve(AuthAdminToken)`
+ * after `kernel.start()`.
+ */
+export interface AuthAdmin {
+  /**
+   * Creates a user with a personal organisation. Validates like Register
+   * (WLDB_ERR_VALIDATION with field details); ALREADY_EXISTS for a taken email.
+   */
+  createUser(input: { email: string; password: string; username?: string; fullName?: string; superuser?: boolean }): Promise<auth.v1.User>;
+  /** Users that sign in (service accounts are not counted). */
+  userCount(): Promise<number>;
+  setAllowRegistration(allow: boolean): Promise<void>;
+}
+
+export const AuthAdminToken = 'auth.AuthAdmin' as InjectionToken<AuthAdmin>;

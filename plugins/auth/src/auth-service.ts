@@ -1,0 +1,149 @@
+import { Errors, type CallContext } from '@wanllmdb/core';
+import type { auth } from '@wanllmdb/proto';
+import type { AuthDeps } from './deps.js';
+import { toApiKey, toUser } from './repository.js';
+import { checkScope, patternCovers } from './roles.js';
+import { hashPassword, PASSWORD_MAX, verifyPassword } from './secrets.js';
+import { Problems, USERNAME } from './validate.js';
+
+type Handlers = auth.v1.AuthServiceHandlers<CallContext>;
+
+const WRONG = 'Email or password is wrong.';
+const MAX_SCOPES = 50;
+
+/** The caller's address ('' in process, or from a host that does not pass it yet). */
+export const addressOf = (ctx: CallContext): string => (typeof ctx.address === 'string' ? ctx.address : '');
+
+/** Validates a list of API-key scopes: default ["*:*"], deduplicated; a key may not grant more than the key that mints it. */
+export function checkScopes(p: Problems, field: string, value: unknown, caller?: readonly string[]): string[] {
+  const list = value === undefined || value === null || (Array.isArray(value) && value.length === 0) ? ['*:*'] : value;
+  if (!Array.isArray(list)) return (p.add(field, 'must be a list of scopes such as ["runs:write"]'), []);
+  if (list.length > MAX_SCOPES) p.add(field, `has more than ${MAX_SCOPES} scopes`);
+  const out: string[] = [];
+  list.slice(0, MAX_SCOPES).forEach((s, i) => {
+    const problem = checkScope(s);
+    if (problem) return p.add(`${field}[${i}]`, problem);
+    if (caller && !caller.some((c) => patternCovers(c, s as string))) return p.add(`${field}[${i}]`, 'is wider than the scopes of the API key making this call');
+    if (!out.includes(s as string)) out.push(s as string);
+  });
+  return out;
+}
+
+export function authHandlers(d: AuthDeps): Handlers {
+  const { repo, accounts, sessions, limits, clock } = d;
+
+  const me = async (ctx: CallContext) => {
+    const u = ctx.principal.id ? await repo.user(ctx.principal.id) : undefined;
+    if (!u) throw Errors.UNAUTHENTICATED('This call needs a signed-in account.');
+    return u;
+  };
+
+  return {
+    async register(req, ctx) {
+      await limits.registration(addressOf(ctx));
+      if (!(await accounts.allowRegistration())) throw Errors.PERMISSION_DENIED('Self-registration is switched off; ask an administrator to create your account.');
+      const p = new Problems('The registration');
+      const email = p.email('email', req.email);
+      const password = p.password('password', req.password);
+      const username = p.match('username', typeof req.username === 'string' ? req.username.toLowerCase() : req.username, USERNAME, 'must be 1–64 lower-case letters, digits, ".", "_" or "-", starting and ending with a letter or digit', { max: 64 });
+      const fullName = p.name('fullName', req.fullName);
+      p.throwIfAny();
+      const user = await accounts.createUser({ email, password, username, fullName, superuser: false });
+      return { data: user };
+    },
+
+    async login(req, ctx) {
+      const address = addressOf(ctx);
+      const p = new Problems('The sign-in request');
+      const email = p.email('email', req.email);
+      const password = typeof req.password === 'string' ? req.password : '';
+      if (!password) p.add('password', 'is required');
+      else if (password.length > PASSWORD_MAX) p.add('password', `must be at most ${PASSWORD_MAX} characters`);
+      p.throwIfAny();
+      await limits.loginAllowed(email, address);
+      const user = await repo.userByEmail(email);
+      let ok = false;
+      if (user?.password_hash && user.kind === 'user') ok = await verifyPassword(password, user.password_hash);
+      else await verifyPassword(password, await d.dummyHash()); // the same time whether or not the email exists
+      if (!ok || !user) {
+        await limits.loginFailed(email, address);
+        throw Errors.UNAUTHENTICATED(WRONG);
+      }
+      if (!Number(user.is_active)) throw Errors.UNAUTHENTICATED('This account is disabled. Ask an administrator.');
+      await limits.loginSucceeded(email);
+      return { data: await sessions.open(user.id, { address, userAgent: ctx.header('user-agent') ?? '' }) };
+    },
+
+    async refresh(req) {
+      const token = typeof req.refreshToken === 'string' ? req.refreshToken.trim() : '';
+      if (!token) throw Errors.VALIDATION('The refresh request is invalid: refreshToken is required.', [{ field: 'refreshToken', message: 'is required' }]);
+      const pair = await sessions.refresh(token, async (userId) => {
+        const u = await repo.user(userId);
+        return !!u && Number(u.is_active) === 1;
+      });
+      return { data: pair };
+    },
+
+    async logout(req, ctx) {
+      const p = ctx.principal;
+      if (req.everywhere) await sessions.revokeAll(p.id);
+      else if (p.method === 'password' && p.credentialId) await sessions.revoke(p.credentialId);
+      return {};
+    },
+
+    async getMe(_req, ctx) {
+      const u = await me(ctx);
+      return {
+        data: { user: toUser(u), memberships: await repo.membershipsOf(u.id), authMethod: ctx.principal.method, scopes: [...(ctx.principal.scopes ?? [])] },
+      };
+    },
+
+    async changePassword(req, ctx) {
+      const u = await me(ctx);
+      const p = new Problems('The password change');
+      const current = typeof req.currentPassword === 'string' ? req.currentPassword : '';
+      if (!current) p.add('currentPassword', 'is required');
+      else if (current.length > PASSWORD_MAX) p.add('currentPassword', `must be at most ${PASSWORD_MAX} characters`);
+      const next = p.password('newPassword', req.newPassword);
+      p.throwIfAny();
+      if (u.kind !== 'user' || !u.password_hash) throw Errors.PERMISSION_DENIED('Service accounts have no password; they sign in with API keys.');
+      const account = `pw:${u.id}`;
+      await limits.loginAllowed(account, addressOf(ctx));
+      if (!(await verifyPassword(current, u.password_hash))) {
+        await limits.loginFailed(account, addressOf(ctx));
+        throw Errors.VALIDATION('The current password is wrong.', [{ field: 'currentPassword', message: 'is wrong' }]);
+      }
+      await repo.setPassword(u.id, await hashPassword(next, accounts.scryptLn), clock.now());
+      // Every other session ends: whoever knew the old password is signed out.
+      await sessions.revokeAll(u.id, ctx.principal.method === 'password' ? (ctx.principal.credentialId ?? '') : '');
+      return {};
+    },
+
+    async createApiKey(req, ctx) {
+      const u = await me(ctx);
+      const p = new Problems('The API key');
+      const name = p.name('name', req.name, { required: true });
+      const scopes = checkScopes(p, 'scopes', req.scopes, ctx.principal.scopes);
+      const expiresAt = p.instant('expiresAt', req.expiresAt);
+      if (expiresAt !== undefined && expiresAt <= clock.now()) p.add('expiresAt', 'is in the past');
+      p.throwIfAny();
+      return { data: await accounts.createApiKey(u.id, name, scopes, expiresAt ?? null) };
+    },
+
+    async listApiKeys(_req, ctx) {
+      const u = await me(ctx);
+      return { data: (await repo.apiKeysOf(u.id)).map(toApiKey) };
+    },
+
+    async revokeApiKey(req, ctx) {
+      const u = await me(ctx);
+      const p = new Problems('The request');
+      const id = p.id('id', req.id);
+      p.throwIfAny();
+      if (!(await repo.revokeApiKey(u.id, id, clock.now()))) {
+        throw Errors.NOT_FOUND('You have no live API key with this id. List yours with GET /api/v1/auth/api-keys.', [{ field: 'id', message: 'no such key' }]);
+      }
+      return {};
+    },
+  };
+}
