@@ -16,6 +16,8 @@ export interface NewAccount {
 }
 
 const ALLOW_REGISTRATION = 'allow_registration';
+const SETUP_TOKEN = 'setup_token';
+const SETUP_TTL_MS = 24 * 3600 * 1000;
 
 /** Making users (each with a personal organisation), service accounts and API keys. */
 export class Accounts {
@@ -86,6 +88,24 @@ export class Accounts {
     const id = newId();
     await this.repo.insertApiKey(this.repo.db, { id, userId, name, prefix: key.slice(0, API_KEY_SHOWN), hash: sha256(key), scopes, expiresAt, now: this.clock.now() });
     return { apiKey: toApiKey((await this.repo.apiKey(id))!), key };
+  }
+
+  /** A one-time token for creating the first administrator; stored as sha256 with its expiry. */
+  async createSetupToken(): Promise<string> {
+    if ((await this.repo.userCount()) > 0) throw Errors.PERMISSION_DENIED('An account exists already; a setup token is only for the first administrator.');
+    const token = randomBytes(32).toString('base64url');
+    await this.repo.putSetting(SETUP_TOKEN, `${sha256(token)}:${this.clock.now() + SETUP_TTL_MS}`);
+    return token;
+  }
+
+  /** Spends a setup token: true when it was the live one and no user exists yet. */
+  async spendSetupToken(token: string): Promise<boolean> {
+    const stored = await this.repo.setting(SETUP_TOKEN);
+    if (!stored || token.length > 200) return false;
+    const [hash, until] = stored.split(':');
+    if (hash !== sha256(token) || Number(until) <= this.clock.now()) return false;
+    if (!(await this.repo.deleteSetting(SETUP_TOKEN, stored))) return false; // another request spent it first
+    return (await this.repo.userCount()) === 0;
   }
 
   async allowRegistration(): Promise<boolean> {

@@ -15,6 +15,13 @@ export interface AuthAdmin {
   /** Users that sign in (service accounts are not counted). */
   userCount(): Promise<number>;
   setAllowRegistration(allow: boolean): Promise<void>;
+  /**
+   * A one-time setup token for the first administrator (first start with no
+   * account): Register with it succeeds even when self-registration is off,
+   * makes a site administrator, and spends the token. Valid 24 hours; a new
+   * call replaces the previous token. Refused once any user exists.
+   */
+  createSetupToken(): Promise<string>;
 }
 
 export const AuthAdminToken = 'auth.AuthAdmin' as InjectionToken<AuthAdmin>;

@@ -119,6 +119,7 @@ export function createAuthPlugin(opts: AuthPluginOptions = {}) {
         },
         userCount: () => ready().repo.userCount(),
         setAllowRegistration: (allow) => ready().accounts.setAllowRegistration(allow),
+        createSetupToken: () => ready().accounts.createSetupToken(),
       };
       r.provide(AuthAdminToken, admin);
     },

@@ -41,14 +41,21 @@ export function authHandlers(d: AuthDeps): Handlers {
   return {
     async register(req, ctx) {
       await limits.registration(addressOf(ctx));
-      if (!(await accounts.allowRegistration())) throw Errors.PERMISSION_DENIED('Self-registration is switched off; ask an administrator to create your account.');
+      // The first administrator registers with the one-time setup token the server printed
+      // (RegisterRequest.setup_token once the contract has it).
+      const setupToken = (req as { setupToken?: unknown }).setupToken;
+      const setup = typeof setupToken === 'string' && setupToken !== '';
+      if (!setup && !(await accounts.allowRegistration())) throw Errors.PERMISSION_DENIED('Self-registration is switched off; ask an administrator to create your account.');
       const p = new Problems('The registration');
       const email = p.email('email', req.email);
       const password = p.password('password', req.password);
       const username = p.match('username', typeof req.username === 'string' ? req.username.toLowerCase() : req.username, USERNAME, 'must be 1–64 lower-case letters, digits, ".", "_" or "-", starting and ending with a letter or digit', { max: 64 });
       const fullName = p.name('fullName', req.fullName);
       p.throwIfAny();
-      const user = await accounts.createUser({ email, password, username, fullName, superuser: false });
+      if (setup && !(await accounts.spendSetupToken(setupToken))) {
+        throw Errors.PERMISSION_DENIED('The setup token is wrong, expired or already used. Restart the server to print a new one, or ask an administrator.');
+      }
+      const user = await accounts.createUser({ email, password, username, fullName, superuser: setup });
       return { data: user };
     },
 

@@ -540,6 +540,11 @@ export class AuthRepository {
     await this.db.run('INSERT INTO server_settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [key, value]);
   }
 
+  /** Deletes a setting if it still has `value`; false when it changed or is gone. */
+  async deleteSetting(key: string, value: string): Promise<boolean> {
+    return (await this.db.run('DELETE FROM server_settings WHERE key = ? AND value = ?', [key, value])).changes === 1;
+  }
+
   /** Stores `value` unless the key has one; resolves to the stored value (a racing replica's wins). */
   async settingOnce(key: string, value: string): Promise<string> {
     await this.db.run('INSERT INTO server_settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING', [key, value]);

@@ -1,0 +1,28 @@
+import { metadataBackends } from '@wanllmdb/core/testing';
+import { describe, expect, it } from 'vitest';
+import { AuthAdminToken } from './auth-admin.js';
+import { rejection, useAuthKernel } from './fixtures/auth-kernel.js';
+
+const REGISTER = 'auth.v1.AuthService/Register';
+
+describe.each(metadataBackends())('first-start setup token on $name', (backend) => {
+  const t = useAuthKernel(backend);
+
+  it('lets the first administrator register once, even with self-registration off', async () => {
+    const admin = t.kernel.resolve(AuthAdminToken);
+    await admin.setAllowRegistration(false);
+    const stale = await admin.createSetupToken();
+    const token = await admin.createSetupToken(); // replaces the first
+    const body = (email: string, setupToken: string) => ({ email, password: 'first admin pw', username: '', fullName: '', setupToken });
+    expect((await rejection(t.call(REGISTER, body('a@example.org', stale)))).code).toBe('WLDB_ERR_PERMISSION_DENIED');
+    const stored = JSON.stringify(await t.db.query('SELECT * FROM server_settings'));
+    expect(stored).not.toContain(token);
+    const first = (await t.call(REGISTER, body('first@example.org', token))).data;
+    expect(first).toMatchObject({ email: 'first@example.org', isSuperuser: true });
+    const again = await rejection(t.call(REGISTER, body('second@example.org', token)));
+    expect(again.code).toBe('WLDB_ERR_PERMISSION_DENIED');
+    expect(again.message).toMatch(/setup token is wrong, expired or already used/);
+    await expect(admin.createSetupToken()).rejects.toMatchObject({ code: 'WLDB_ERR_PERMISSION_DENIED' });
+    expect((await rejection(t.call(REGISTER, body('third@example.org', '')))).message).toMatch(/switched off/);
+  });
+});
