@@ -87,6 +87,9 @@ describe.each(metadataBackends())('AuthService on $name', (backend) => {
       const e = await rejection(t.call(`${A}GetMe`, {}, { token: access }));
       expect(e.code).toBe('WLDB_ERR_UNAUTHENTICATED');
       expect(e.message).toMatch(/expired; refresh it with POST \/api\/v1\/auth\/refresh/);
+      // A client that still sends the stale token along with Refresh is not refused for it.
+      const { refresh } = await t.signUp('jwt2@example.org');
+      expect((await t.call(`${A}Refresh`, { refreshToken: refresh }, { token: access })).data.accessToken).toBeTruthy();
     } finally {
       t.clock.offset = 0;
     }

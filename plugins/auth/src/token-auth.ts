@@ -59,7 +59,14 @@ export class TokenAuth implements Auth {
     const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
     if (!m || m[1]!.length > MAX_BEARER) throw Errors.UNAUTHENTICATED(`The Authorization header is malformed. ${signIn}`);
     const bearer = m[1]!;
-    const principal = bearer.startsWith('wldb_') ? await this.fromApiKey(bearer) : await this.fromAccessToken(bearer);
+    let principal: Principal;
+    try {
+      principal = bearer.startsWith('wldb_') ? await this.fromApiKey(bearer) : await this.fromAccessToken(bearer);
+    } catch (e) {
+      // A public method (Refresh, Login) needs no credential: a stale one sent along is ignored.
+      if (caller.permission === 'public' && Errors.UNAUTHENTICATED.is(e)) return ANONYMOUS;
+      throw e;
+    }
     await this.limits.call(principal.method === 'api_key' ? `key:${principal.credentialId}` : `user:${principal.id}`, caller.address);
     return principal;
   }
