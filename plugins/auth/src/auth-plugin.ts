@@ -103,8 +103,18 @@ export function createAuthPlugin(opts: AuthPluginOptions = {}) {
       r.service(auth.v1.AdminService, () => adminHandlers(ready()));
       r.service(auth.v1.AuditService, () => auditHandlers(ready()));
 
+      let sweeper: NodeJS.Timeout | undefined;
       r.hooks.start.tapPromise('auth', async () => {
-        await ready().sessions.init(opts.jwtSecret ?? process.env.WANLLMDB_JWT_SECRET);
+        const d = ready();
+        await d.sessions.init(opts.jwtSecret ?? process.env.WANLLMDB_JWT_SECRET);
+        // Ended sessions stay a day (a reused refresh token still meets its revoked family), then go.
+        sweeper = setInterval(() => {
+          d.repo.purgeSessions(d.clock.now() - 24 * 3600 * 1000).catch((err: unknown) => r.logger.warn({ err }, 'purging ended sessions failed'));
+        }, 3600 * 1000);
+        sweeper.unref();
+      });
+      r.hooks.stop.tapPromise('auth', () => {
+        clearInterval(sweeper);
       });
 
       const admin: AuthAdmin = {

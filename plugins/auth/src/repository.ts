@@ -501,6 +501,15 @@ export class AuthRepository {
     return (await tx.run('UPDATE refresh_tokens SET used_at = ? WHERE id = ? AND used_at IS NULL', [now, id])).changes === 1;
   }
 
+  /** Deletes refresh tokens and sessions that ended before `before`; resolves to the rows removed. */
+  async purgeSessions(before: number): Promise<number> {
+    return this.db.transaction(async (tx) => {
+      const a = await tx.run('DELETE FROM refresh_tokens WHERE expires_at < ? OR session_id IN (SELECT id FROM sessions WHERE expires_at < ? OR revoked_at < ?)', [before, before, before]);
+      const b = await tx.run('DELETE FROM sessions WHERE expires_at < ? OR revoked_at < ?', [before, before]);
+      return a.changes + b.changes;
+    });
+  }
+
   // ------------------------------------------------------------ API keys
 
   async insertApiKey(tx: SqlExecutor, k: { id: string; userId: string; name: string; prefix: string; hash: string; scopes: string[]; expiresAt: number | null; now: number }): Promise<void> {

@@ -26,3 +26,18 @@ describe.each(metadataBackends())('first-start setup token on $name', (backend) 
     expect((await rejection(t.call(REGISTER, body('third@example.org', '')))).message).toMatch(/switched off/);
   });
 });
+
+describe.each(metadataBackends())('session purge on $name', (backend) => {
+  const t = useAuthKernel(backend);
+
+  it('removes ended sessions and their refresh tokens, keeps live ones', async () => {
+    const { AuthRepository } = await import('./repository.js');
+    const live = await t.signUp('live@example.org');
+    const ended = await t.signUp('ended@example.org');
+    await t.call('auth.v1.AuthService/Logout', { everywhere: false }, { token: ended.access });
+    const repo = new AuthRepository(t.db);
+    expect(await repo.purgeSessions(Date.now() + 1000)).toBe(2);
+    await t.call('auth.v1.AuthService/GetMe', {}, { token: live.access });
+    expect((await rejection(t.call('auth.v1.AuthService/Refresh', { refreshToken: ended.refresh }))).code).toBe('WLDB_ERR_UNAUTHENTICATED');
+  });
+});
