@@ -1,4 +1,4 @@
 export { authPlugin, createAuthPlugin, type AuthPluginOptions } from './auth-plugin.js';
 export { AuthAdminToken, type AuthAdmin } from './auth-admin.js';
 export { TokenAuth } from './token-auth.js';
-export { BUILTIN_ROLES, BUILTIN_PERMISSIONS } from './roles.js';
+export { BUILTIN_ROLES, BUILTIN_PERMISSIONS, setGrants, patternGrants, type PermissionSet } from './roles.js';
