@@ -15,6 +15,7 @@ export {
 export { ResourceDirectory, type ResourceResolver } from './rpc/resources.js';
 export { localCallContext, type CallContext } from './rpc/call-context.js';
 export { Contract, type MethodInfo, type HttpRoute } from './rpc/contract.js';
+export { normalize } from './rpc/codec.js';
 export { RpcHost } from './rpc/rpc-host.js';
 export * from './storage/metadata/index.js';
 export * from './storage/blob/index.js';

@@ -44,12 +44,14 @@ describe.each(backends)('SDK, remote mode against `wanllmdb serve` on $name (rea
     const serverArgs = ['--data', data, ...args];
     let server: ServerProcess | undefined = await startServer(serverArgs);
     const port = server.grpcPort;
+    // The tracking flows of remote mode, unchanged, with an API key of the bootstrap administrator.
+    const { apiKey } = await server.credentials();
     const steps = 300_000;
     const file = join(data, 'model.bin');
     writeFileSync(file, Buffer.alloc(5 << 20, 1));
     try {
       const child = startChild({
-        init: { url: `grpc://127.0.0.1:${port}`, apiKey: 'test-key', project: 'e2e-remote', captureConsole: false, timeoutMs: 60_000 },
+        init: { url: `grpc://127.0.0.1:${port}`, apiKey, project: 'e2e-remote', captureConsole: false, timeoutMs: 60_000 },
         steps,
         flushEvery: 20_000,
         then: 'finish',
@@ -66,7 +68,7 @@ describe.each(backends)('SDK, remote mode against `wanllmdb serve` on $name (rea
       await child.waitFor(/finished/, 120_000);
       expect((await child.exited).code, child.output()).toBe(0);
 
-      const store = grpcStore(port);
+      const store = grpcStore(port, apiKey);
       try {
         const keys = await settledKeys(store, runId);
         expect(expectContiguous(keys.get('loss'), steps)).toBe(steps);
@@ -85,11 +87,11 @@ describe.each(backends)('SDK, remote mode against `wanllmdb serve` on $name (rea
       if (name === 'SQLite') {
         // A server and an embedded writer on the same data folder at once, while a remote SDK writes through the server.
         const embedded = startChild({ init: { dir: data, project: 'e2e-shared', captureConsole: false }, steps: 50_000, flushEvery: 5_000, then: 'finish' });
-        const remote = startChild({ init: { url: `grpc://127.0.0.1:${port}`, project: 'e2e-shared', captureConsole: false }, steps: 50_000, flushEvery: 5_000, then: 'finish' });
+        const remote = startChild({ init: { url: `grpc://127.0.0.1:${port}`, apiKey, project: 'e2e-shared', captureConsole: false }, steps: 50_000, flushEvery: 5_000, then: 'finish' });
         const ids = [(await embedded.waitFor(/run (\S+)/))[1]!, (await remote.waitFor(/run (\S+)/))[1]!];
         expect((await embedded.exited).code, embedded.output()).toBe(0);
         expect((await remote.exited).code, remote.output()).toBe(0);
-        const shared = grpcStore(port);
+        const shared = grpcStore(port, apiKey);
         try {
           for (const id of ids) {
             expect(await shared.run(id)).toMatchObject({ state: 'finished' });

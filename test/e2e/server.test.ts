@@ -11,7 +11,14 @@ import { grpcClients, runCli, startServer, type ServerProcess } from './server-p
 const require = createRequire(import.meta.url);
 const dataDir = () => mkdtempSync(join(tmpdir(), 'wldb-e2e-'));
 
-async function http(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+/** Credentials per server base URL: http() signs every call in unless told otherwise. */
+const signedIn = new Map<string, Record<string, string>>();
+async function signInTo(server: ServerProcess): Promise<void> {
+  signedIn.set(server.base, (await server.credentials()).headers);
+}
+
+async function http(base: string, method: string, path: string, body?: unknown, extra: Record<string, string> = {}) {
+  const headers = { ...signedIn.get(base), ...extra };
   const res = await fetch(base + path, {
     method,
     headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
@@ -36,6 +43,7 @@ describe('wanllmdb serve (a real server process)', () => {
 
   beforeAll(async () => {
     server = await startServer(['--data', dataDir(), '--body-limit', '4096']);
+    await signInTo(server);
   });
   afterAll(async () => {
     await server?.stop();
@@ -82,7 +90,7 @@ describe('wanllmdb serve (a real server process)', () => {
     expect(patched.status).toBe(200);
     expect(patched.json.data).toMatchObject({ name: 'MNIST Baseline', description: 'handwritten digits', visibility: 'public' });
 
-    const g = grpcClients(server.grpcPort);
+    const g = grpcClients(server.grpcPort, (await server.credentials()).apiKey);
     try {
       const viaGrpc = await g.getProject({ id: p.id });
       expect(viaGrpc.data).toMatchObject({ id: p.id, description: 'handwritten digits', visibility: 'public' });
@@ -91,8 +99,8 @@ describe('wanllmdb serve (a real server process)', () => {
       const viaHttp = await http(server.base, 'GET', `/api/v1/projects/${made.data.id}`);
       expect(viaHttp.json.data.name).toBe('from grpc');
       const err = await g.getProject({ id: 'not-a-uuid' }).catch((e: grpc.ServiceError) => e);
-      expect(err.code).toBe(grpc.status.INVALID_ARGUMENT);
-      expect(err.metadata.get('wldb-error-code')).toEqual(['WLDB_ERR_INVALID_ID']);
+      expect(err.code).toBe(grpc.status.NOT_FOUND); // neither an id nor a slug of the caller's organisation
+      expect(err.metadata.get('wldb-error-code')).toEqual(['WLDB_ERR_NOT_FOUND']);
     } finally {
       g.close();
     }
@@ -112,7 +120,7 @@ describe('wanllmdb serve (a real server process)', () => {
 
   it('streams project changes as Server-Sent Events', async () => {
     const ac = new AbortController();
-    const res = await fetch(`${server.base}/api/v1/projects:watch`, { signal: ac.signal });
+    const res = await fetch(`${server.base}/api/v1/projects:watch`, { signal: ac.signal, headers: signedIn.get(server.base) });
     expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
     const reader = res.body!.getReader();
     const first = await reader.read(); // ": stream open" — the subscription exists now
@@ -159,8 +167,12 @@ describe('wanllmdb serve (a real server process)', () => {
       expectEnvelope(await http(server.base, 'GET', '/api/v1/nothing-here'), 404, 'WLDB_ERR_ROUTE_NOT_FOUND');
     });
     it('invalid ids', async () => {
+      // A project is named by UUID or by slug in the caller's organisation: these name none, and say so like a hidden one.
       for (const id of ['123', "1' OR '1'='1", '..%2F..%2Fetc%2Fpasswd']) {
-        expectEnvelope(await http(server.base, 'GET', `/api/v1/projects/${id}`), 400, 'WLDB_ERR_INVALID_ID');
+        expectEnvelope(await http(server.base, 'GET', `/api/v1/projects/${id}`), 404, 'WLDB_ERR_NOT_FOUND');
+      }
+      for (const id of ['123', "1' OR '1'='1", '..%2F..%2Fetc%2Fpasswd']) {
+        expectEnvelope(await http(server.base, 'GET', `/api/v1/runs/${id}`), 400, 'WLDB_ERR_INVALID_ID');
       }
       expectEnvelope(await http(server.base, 'DELETE', '/api/v1/projects/00000000-0000-4000-8000-000000000000'), 404, 'WLDB_ERR_NOT_FOUND');
     });
@@ -192,7 +204,8 @@ describe('shutdown and restart lose nothing acknowledged', () => {
     const acked: string[] = [];
     let next = 0;
     let fired = false;
-    const g = grpcClients(server.grpcPort);
+    await signInTo(server);
+    const g = grpcClients(server.grpcPort, (await server.credentials()).apiKey);
     // Half the clients speak HTTP, half gRPC.
     const client = async (_: unknown, c: number) => {
       while (next < total) {
@@ -230,6 +243,7 @@ describe('shutdown and restart lose nothing acknowledged', () => {
       expect(acked.length).toBeLessThan(400);
 
       const second = await startServer(['--data', dir]);
+      signedIn.set(second.base, signedIn.get(first.base)!); // the same key works after the restart
       try {
         for (const id of acked) {
           const r = await http(second.base, 'GET', `/api/v1/projects/${id}`);

@@ -129,7 +129,7 @@ describe.each(metadataBackends())('OrgService on $name', (backend) => {
     // A public project is readable by any signed-in user, but not writable.
     const open = (await t.call(`${P}CreateProject`, { name: 'Open', slug: '', description: '', visibility: 'public', organizationId: acme.id }, as('alice'))).data;
     expect((await t.call(`${P}GetProject`, { id: open.id }, as('frank'))).data.id).toBe(open.id);
-    expect(await code(t.call(`${P}UpdateProject`, { id: open.id, description: 'x' }, as('frank')))).toBe('WLDB_ERR_NOT_FOUND');
+    expect(await code(t.call(`${P}UpdateProject`, { id: open.id, description: 'x' }, as('frank')))).toBe('WLDB_ERR_PERMISSION_DENIED'); // it is known to exist
     expect(await code(t.call(`${P}GetProject`, { id: open.id }))).toBe('WLDB_ERR_UNAUTHENTICATED');
   });
 

@@ -81,7 +81,7 @@ describe.each(metadataBackends())('TokenAuth.authorize on $name', (backend) => {
 
   it('public projects are readable by any signed-in user, not by anonymous callers', async () => {
     await authorize(outsider, 'projects:read', [{ type: 'project', id: 'p-public' }]);
-    expect((await rejection(authorize(outsider, 'projects:write', [{ type: 'project', id: 'p-public' }]))).code).toBe('WLDB_ERR_NOT_FOUND');
+    expect((await rejection(authorize(outsider, 'projects:write', [{ type: 'project', id: 'p-public' }]))).code).toBe('WLDB_ERR_PERMISSION_DENIED');
     const anonymous = await auth.authenticate({ headers: {}, address: '', permission: 'public', method: 'test' });
     expect(anonymous).toMatchObject({ kind: 'anonymous', id: '', method: 'none' });
     expect((await rejection(authorize(anonymous, 'projects:read', [{ type: 'project', id: 'p-public' }]))).code).toBe('WLDB_ERR_UNAUTHENTICATED');

@@ -147,10 +147,7 @@ export class TokenAuth implements Auth {
 
   private async check(p: Principal, permission: string, r: ResolvedResource): Promise<void> {
     const sets = await this.permissionSetsOn(p, r);
-    if (!sets.length) {
-      if (r.visibility === 'public' && isReadPermission(permission) && setGrants(BUILTIN_PERMISSIONS.viewer, permission)) return;
-      throw hidden(r.type, r.id);
-    }
+    if (!sets.length && r.visibility !== 'public') throw hidden(r.type, r.id);
     if (sets.some((s) => setGrants(s, permission))) return;
     if (r.visibility === 'public' && isReadPermission(permission) && setGrants(BUILTIN_PERMISSIONS.viewer, permission)) return;
     throw Errors.PERMISSION_DENIED(`You need ${permission} on ${r.type} ${r.id}; ask an owner or admin of the organisation.`);

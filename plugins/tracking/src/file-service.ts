@@ -48,8 +48,8 @@ export function fileHandlers(deps: { files: FileRepository; runs: RunRepository;
       if (first.done) throw emptyChunkStream();
       const head: UploadFileChunk = first.value;
       const id = runId(head.runId, 'runId');
-      const path = checkFilePath(head.path);
       await ctx.authorize('runs:write', [{ type: 'run', id }]); // the stream names its run only in its first message
+      const path = checkFilePath(head.path);
       if (!(await runs.projectOf(id))) throw runNotFound(id, 'runId');
 
       // The bytes go straight into the BlobStore, chunk by chunk: a file is never whole in memory.

@@ -137,12 +137,12 @@ export function metricHandlers(deps: { runs: RunRepository; metrics: () => Metri
       for await (const batch of requests) {
         n++;
         const id = runId(batch.runId, `batch ${n} runId`);
+        // A client stream names its runs only in its messages: each new run is authorised before anything else.
+        if (!known.has(id)) await ctx.authorize('runs:write', [{ type: 'run', id }]);
         const p = new Problems(`Batch ${n} of the stream`);
         const batchId = checkBatch(p, batch);
         p.throwIfAny();
         if (!known.has(id)) {
-          // A client stream names its runs only in its messages: each new run is authorised here.
-          await ctx.authorize('runs:write', [{ type: 'run', id }]);
           await mustExist(id);
           known.add(id);
         }

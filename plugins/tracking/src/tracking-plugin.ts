@@ -1,4 +1,4 @@
-import { definePlugin, Errors, isId, localCallContext, Tokens, type CallContext, type MetadataStore, type Plugin, type Subscription } from '@wanllmdb/core';
+import { assertId, definePlugin, Errors, localCallContext, Tokens, type CallContext, type MetadataStore, type Plugin, type Subscription } from '@wanllmdb/core';
 import { PROJECT_EVENTS, ProjectsApiToken } from '@wanllmdb/plugin-projects';
 import { tracking, type projects } from '@wanllmdb/proto';
 import { FileRepository } from './file-repository.js';
@@ -93,11 +93,11 @@ export function createTrackingPlugin(options: TrackingPluginOptions = {}): Plugi
 
       // Authorisation places a run through its project.
       const directory = r.resolve(Tokens.Resources);
-      directory.define(PLUGIN, 'run', async (id, principal) => {
-        if (!isId(id)) return undefined;
-        const projectId = await ready().runs.projectOf(id.toLowerCase());
+      directory.define(PLUGIN, 'run', async (ref, principal) => {
+        const id = assertId(ref, 'run id'); // a malformed id is the caller's mistake to fix, not a hidden run
+        const projectId = await ready().runs.projectOf(id);
         const project = projectId ? await directory.resolve({ type: 'project', id: projectId }, principal) : undefined;
-        return project && { ...project, type: 'run', id: id.toLowerCase() };
+        return project && { ...project, type: 'run', id };
       });
       r.service(tracking.v1.RunService, () => ready().runService);
       r.service(tracking.v1.MetricService, () => ready().metricService);

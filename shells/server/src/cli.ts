@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { WldbError } from '@wanllmdb/core';
 import { serve } from './serve.js';
+import { registerAdminCommand } from './admin-command.js';
 import { registerSyncCommand } from './sync-command.js';
 
 const program = new Command('wanllmdb')
@@ -24,19 +25,23 @@ program
   .option('--bus <url>', 'memory | nats://host:4222 [env WANLLMDB_BUS]')
   .option('--body-limit <bytes>', 'largest HTTP request body [env WANLLMDB_BODY_LIMIT]')
   .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent [env WANLLMDB_LOG_LEVEL]')
+  .option('--cors-origins <list>', 'other browser origins allowed to call the HTTP API, comma-separated [env WANLLMDB_CORS_ORIGINS]')
+  .option('--no-auth', 'no sign-in: every caller is the local administrator (refused unless --host is loopback) [env WANLLMDB_AUTH=off]')
   .option('--config <file>', 'JSON config file [env WANLLMDB_CONFIG]')
-  .action(async (o: Record<string, string | number | undefined>) => {
+  .action(async (o: Record<string, string | number | boolean | undefined>) => {
     const { kernel } = await serve({
       configFile: o.config as string | undefined,
       flags: {
         dataDir: o.data, grpcPort: o.port, httpPort: o.httpPort, host: o.host,
         db: o.db, blobs: o.blobs, bus: o.bus, bodyLimitBytes: o.bodyLimit, logLevel: o.logLevel,
+        corsOrigins: o.corsOrigins, auth: o.auth === false ? 'off' : undefined,
       },
     });
     kernel.handleSignals();
   });
 
 registerSyncCommand(program);
+registerAdminCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof WldbError) {

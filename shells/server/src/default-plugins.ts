@@ -1,6 +1,7 @@
 import type { Plugin } from '@wanllmdb/core';
+import { authPlugin } from '@wanllmdb/plugin-auth';
 import { projectsPlugin } from '@wanllmdb/plugin-projects';
 import { trackingPlugin } from '@wanllmdb/plugin-tracking';
 
-/** The plugins `wanllmdb serve` starts with. */
-export const defaultPlugins: readonly Plugin[] = [projectsPlugin, trackingPlugin];
+/** The plugins `wanllmdb serve` starts with (`--no-auth` leaves out auth). */
+export const defaultPlugins: readonly Plugin[] = [authPlugin, projectsPlugin, trackingPlugin];

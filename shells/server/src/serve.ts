@@ -1,4 +1,5 @@
-import { Kernel, loadConfig, redactUrl, type Plugin, type WanllmdbConfig } from '@wanllmdb/core';
+import { definePlugin, Errors, Kernel, loadConfig, redactUrl, type Plugin, type WanllmdbConfig } from '@wanllmdb/core';
+import { AuthAdminToken } from '@wanllmdb/plugin-auth';
 import { defaultPlugins } from './default-plugins.js';
 
 export interface ServeOptions {
@@ -8,11 +9,69 @@ export interface ServeOptions {
   env?: NodeJS.ProcessEnv;
 }
 
+/** Addresses that only this machine can reach. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
+/**
+ * First start of a server that requires sign-in: with no account yet, make
+ * the administrator named by WANLLMDB_BOOTSTRAP_ADMIN=email:password, or say
+ * how to make one. Runs before the server listens, so nobody can sign up first.
+ */
+function bootstrapPlugin(env: NodeJS.ProcessEnv): Plugin {
+  return definePlugin({
+    id: 'bootstrap',
+    version: '0.1.0',
+    dependsOn: ['auth'],
+    register(r) {
+      r.hooks.start.tapPromise('bootstrap', async () => {
+        const admin = r.resolve(AuthAdminToken);
+        if ((await admin.userCount()) > 0) return;
+        const spec = env.WANLLMDB_BOOTSTRAP_ADMIN;
+        if (spec) {
+          const colon = spec.indexOf(':');
+          if (colon < 1) {
+            throw Errors.CONFIG_INVALID('WANLLMDB_BOOTSTRAP_ADMIN must be email:password, e.g. admin@example.com:a-long-password.', [
+              { field: 'WANLLMDB_BOOTSTRAP_ADMIN', message: 'expected email:password' },
+            ]);
+          }
+          const user = await admin.createUser({ email: spec.slice(0, colon), password: spec.slice(colon + 1), superuser: true });
+          r.logger.info({ email: user.email }, 'created the first administrator from WANLLMDB_BOOTSTRAP_ADMIN');
+          return;
+        }
+        const setup = await admin.createSetupToken();
+        r.logger.warn(
+          { setupToken: setup },
+          'no account exists yet: create the first administrator with POST /api/v1/auth/register {"email","password","setupToken"} (the web UI\'s /setup page), ' +
+            'or `npx wanllmdb admin create-user --email you@example.com --admin`, or start with WANLLMDB_BOOTSTRAP_ADMIN=email:password',
+        );
+      });
+    },
+  });
+}
+
 /** Starts a kernel that serves gRPC and HTTP; resolves once it is listening. */
 export async function serve(opts: ServeOptions = {}): Promise<{ kernel: Kernel; grpcPort: number; httpPort: number }> {
-  const config = loadConfig({ flags: opts.flags, file: opts.configFile, env: opts.env });
-  const kernel = new Kernel({ plugins: opts.plugins ?? defaultPlugins, config, listen: true });
+  const env = opts.env ?? process.env;
+  const config = loadConfig({ flags: opts.flags, file: opts.configFile, env });
+  let plugins = opts.plugins ?? defaultPlugins;
+  if (config.auth === 'off') {
+    if (!isLoopback(config.host)) {
+      throw Errors.CONFIG_INVALID(
+        `--no-auth is refused because the server would bind ${config.host}, which other machines can reach. Bind 127.0.0.1 (--host 127.0.0.1) or leave authentication on.`,
+        [{ field: '--no-auth', message: 'only with a loopback --host' }],
+      );
+    }
+    plugins = plugins.filter((p) => p.id !== 'auth');
+  } else if (plugins.some((p) => p.id === 'auth')) {
+    plugins = [...plugins, bootstrapPlugin(env)];
+  }
+  const kernel = new Kernel({ plugins, config, listen: true });
   const listening = await kernel.start();
   kernel.logger.info({ db: redactUrl(config.db), blobs: redactUrl(config.blobs), bus: redactUrl(config.bus) }, 'storage');
+  if (config.auth === 'off') {
+    kernel.logger.warn('authentication is OFF (--no-auth): every caller on this machine acts as the local administrator');
+  }
   return { kernel, grpcPort: listening!.grpcPort, httpPort: listening!.httpPort };
 }
