@@ -19,7 +19,7 @@ export function isLoopback(host: string): boolean {
  * the administrator named by WANLLMDB_BOOTSTRAP_ADMIN=email:password, or say
  * how to make one. Runs before the server listens, so nobody can sign up first.
  */
-function bootstrapPlugin(env: NodeJS.ProcessEnv): Plugin {
+function bootstrapPlugin(env: NodeJS.ProcessEnv, made: { setupToken?: string }): Plugin {
   return definePlugin({
     id: 'bootstrap',
     version: '0.1.0',
@@ -40,12 +40,7 @@ function bootstrapPlugin(env: NodeJS.ProcessEnv): Plugin {
           r.logger.info({ email: user.email }, 'created the first administrator from WANLLMDB_BOOTSTRAP_ADMIN');
           return;
         }
-        const setup = await admin.createSetupToken();
-        r.logger.warn(
-          { setupToken: setup },
-          'no account exists yet: create the first administrator with POST /api/v1/auth/register {"email","password","setupToken"} (the web UI\'s /setup page), ' +
-            'or `npx wanllmdb admin create-user --email you@example.com --admin`, or start with WANLLMDB_BOOTSTRAP_ADMIN=email:password',
-        );
+        made.setupToken = await admin.createSetupToken(); // announced with its link once the server listens
       });
     },
   });
@@ -64,14 +59,23 @@ export async function serve(opts: ServeOptions = {}): Promise<{ kernel: Kernel; 
       );
     }
     plugins = plugins.filter((p) => p.id !== 'auth');
-  } else if (plugins.some((p) => p.id === 'auth')) {
-    plugins = [...plugins, bootstrapPlugin(env)];
   }
+  const bootstrap: { setupToken?: string } = {};
+  if (config.auth !== 'off' && plugins.some((p) => p.id === 'auth')) plugins = [...plugins, bootstrapPlugin(env, bootstrap)];
   const kernel = new Kernel({ plugins, config, listen: true });
   const listening = await kernel.start();
   kernel.logger.info({ db: redactUrl(config.db), blobs: redactUrl(config.blobs), bus: redactUrl(config.bus) }, 'storage');
   if (config.auth === 'off') {
     kernel.logger.warn('authentication is OFF (--no-auth): every caller on this machine acts as the local administrator');
+  }
+  if (bootstrap.setupToken) {
+    const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+    const setupUrl = `http://${host}:${listening!.httpPort}/setup#token=${bootstrap.setupToken}`;
+    kernel.logger.warn(
+      { setupToken: bootstrap.setupToken, setupUrl },
+      `no account exists yet: open ${setupUrl} to create the first administrator (one time), or POST /api/v1/auth/register {"email","password","setupToken"}, ` +
+        'or run `npx wanllmdb admin create-user --email you@example.com --admin --password-stdin`, or start with WANLLMDB_BOOTSTRAP_ADMIN=email:password',
+    );
   }
   return { kernel, grpcPort: listening!.grpcPort, httpPort: listening!.httpPort };
 }
