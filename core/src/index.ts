@@ -2,7 +2,7 @@
 export { Errors, WldbError, GrpcStatus, toWldbError, retryAfterSeconds, type ErrorDetail, type ErrorFactory, type ErrorJson } from './errors.js';
 export { newId, assertId, isId } from './ids.js';
 export { loadConfig, redactUrl, CONFIG_ENV_VARS, type WanllmdbConfig, type LoadConfigOptions } from './config/config.js';
-export { definePlugin, type Plugin, type PluginDefinition, type PluginRegistrar, type PluginHooks, type PluginHook } from './kernel/define-plugin.js';
+export { definePlugin, type Plugin, type PluginDefinition, type PluginRegistrar, type PluginHooks, type PluginHook, type UiContribution } from './kernel/define-plugin.js';
 export { orderPlugins } from './kernel/plugin-order.js';
 export { Kernel, type KernelOptions, type Listening } from './kernel/kernel.js';
 export { Tokens } from './kernel/tokens.js';

@@ -42,6 +42,18 @@ export interface PluginRegistrar {
   service<H>(ref: ServiceRef<H>, handlers: H | (() => H)): void;
   /** Offers a value to other plugins through the root container (e.g. this plugin's API). */
   provide<T>(token: InjectionToken<T>, value: T): void;
+  /**
+   * Adds ES modules to the web UI (absolute paths of built .js files). The
+   * server lists them at `GET /api/v1/ui/manifest` and serves them at
+   * `/ui/plugins/<plugin id>/<file name>`; the shell imports each, and the
+   * module registers its panels with `window.wanllmdb.registerPanel(…)`.
+   */
+  ui(contribution: UiContribution): void;
+}
+
+export interface UiContribution {
+  /** Absolute paths of ES module files; each file name must be unique within the plugin. */
+  modules: readonly string[];
 }
 
 export interface PluginDefinition {

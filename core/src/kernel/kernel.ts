@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { basename, isAbsolute } from 'node:path';
 import { AsyncSeriesHook } from 'tapable';
 import { container as rootContainer, type DependencyContainer, type InjectionToken } from 'tsyringe';
 import type { ServiceRef } from '@wanllmdb/proto';
@@ -43,6 +44,8 @@ export interface KernelOptions {
   }>;
   /** Serve gRPC and HTTP (`wanllmdb serve`); false for embedded use. */
   listen?: boolean;
+  /** A built web UI (index.html + assets) to serve at `/` when listening. */
+  uiDir?: string;
 }
 
 export interface Listening {
@@ -79,6 +82,8 @@ export class Kernel {
   private started: Plugin[] = [];
   private readonly owned: { close(): Promise<void> }[] = [];
   private stopping?: Promise<void>;
+  /** UI modules plugins contributed (`r.ui`). */
+  private readonly uiModules: { plugin: string; path: string }[] = [];
 
   constructor(private readonly opts: KernelOptions) {
     this.plugins = orderPlugins(opts.plugins);
@@ -176,7 +181,12 @@ export class Kernel {
     // The transports (grpc-js, Fastify) load only when the kernel serves, not in embedded use.
     const [{ GrpcServer }, { HttpGateway }] = await Promise.all([import('../rpc/grpc-server.js'), import('../rpc/http-gateway.js')]);
     this.grpc = new GrpcServer(this.rpcHost, this.logger);
-    this.http = new HttpGateway(this.rpcHost, this.logger, { bodyLimitBytes: c.bodyLimitBytes, corsOrigins: c.corsOrigins });
+    this.http = new HttpGateway(this.rpcHost, this.logger, {
+      bodyLimitBytes: c.bodyLimitBytes,
+      corsOrigins: c.corsOrigins,
+      uiDir: this.opts.uiDir,
+      uiModules: this.uiModules,
+    });
     this.http.mountRoutes();
     const grpcPort = await this.grpc.listen(c.host, c.grpcPort).catch((e: Error) => {
       throw Errors.CONFIG_INVALID(`Cannot serve gRPC on ${c.host}:${c.grpcPort} (${e.message}). Pick another --port or stop what uses it.`);
@@ -262,6 +272,17 @@ export class Kernel {
   }
 
   /** @internal used by Registration */
+  addUiModules(plugin: string, modules: readonly string[]): void {
+    for (const path of modules) {
+      if (!isAbsolute(path) || !path.endsWith('.js')) throw Errors.PLUGIN_INVALID(`Plugin "${plugin}" contributes UI module ${JSON.stringify(path)}: give absolute paths of built .js files.`);
+      if (this.uiModules.some((m) => m.plugin === plugin && basename(m.path) === basename(path))) {
+        throw Errors.PLUGIN_DUPLICATE(`Plugin "${plugin}" contributes two UI modules named ${basename(path)}. Give each file a unique name.`);
+      }
+      this.uiModules.push({ plugin, path });
+    }
+  }
+
+  /** @internal used by Registration */
   tapFor(p: Plugin, index: number, phase: Phase, fn: (...args: unknown[]) => Promise<void> | void): void {
     const hook = this.hooks[phase] as AsyncSeriesHook<unknown[]>;
     hook.tapPromise({ name: p.id, stage: REVERSED.has(phase) ? -index : index }, async (...args: unknown[]) => {
@@ -320,6 +341,10 @@ class Registration {
       provide: (token, value) => {
         guard('provide()');
         kernel.container.register(token, { useValue: value });
+      },
+      ui: (contribution) => {
+        guard('ui()');
+        kernel.addUiModules(plugin.id, contribution.modules);
       },
     };
   }

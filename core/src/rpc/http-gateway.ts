@@ -1,5 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import cors from '@fastify/cors';
+import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type protobuf from 'protobufjs';
 import { Errors, retryAfterSeconds, toWldbError, type ErrorDetail, type WldbError } from '../errors.js';
@@ -12,6 +15,10 @@ export interface HttpGatewayOptions {
   bodyLimitBytes: number;
   /** Origins (scheme://host:port) other than the server's own that browsers may call from; none by default. */
   corsOrigins?: readonly string[];
+  /** The built web UI, served at `/`; any other GET that is not an API route gets its index.html (deep links). */
+  uiDir?: string;
+  /** Plugins' UI modules, listed at /api/v1/ui/manifest and served at /ui/plugins/<plugin>/<file>. */
+  uiModules?: readonly { plugin: string; path: string }[];
 }
 
 /** The design's error envelope: {"error":{code,message,details},"meta":{timestamp,requestId}}. */
@@ -22,6 +29,11 @@ function sendError(reply: FastifyReply, e: WldbError, requestId: string): Fastif
     .code(e.httpStatus)
     .header('content-type', 'application/json; charset=utf-8')
     .send({ error: e.toJSON(), meta: { timestamp: new Date().toISOString(), requestId } });
+}
+
+/** Hashed assets never change; everything else is checked each time. */
+function cacheHeaders(res: { setHeader(name: string, value: string): void }, path: string): void {
+  res.setHeader('cache-control', /[\\/]assets[\\/]/.test(path) ? 'public, max-age=31536000, immutable' : 'no-cache');
 }
 
 /** `/api/v1/projects/{id}` → `/api/v1/projects/:id` (a literal `:` is escaped as `::`). */
@@ -98,7 +110,13 @@ export class HttpGateway {
     this.app.setErrorHandler((err: Error & { code?: string; statusCode?: number }, req, reply) => {
       sendError(reply, this.mapError(err), String(req.id));
     });
+    const uiDir = opts.uiDir;
+    if (uiDir) void this.app.register(fastifyStatic, { root: uiDir, prefix: '/', wildcard: true, index: false, cacheControl: false, setHeaders: cacheHeaders });
     this.app.setNotFoundHandler((req, reply) => {
+      // A page of the UI (a deep link or a reload): the shell routes it.
+      if (uiDir && req.method === 'GET' && !req.url.startsWith('/api/') && !req.url.startsWith('/ui/')) {
+        return reply.header('cache-control', 'no-cache').type('text/html; charset=utf-8').sendFile('index.html');
+      }
       sendError(reply, Errors.ROUTE_NOT_FOUND(`No route ${req.method} ${req.url.split('?')[0]}. See the API reference in docs/api.md for the routes this server serves.`), String(req.id));
     });
     this.app.addHook('onSend', async (req, reply, payload) => {
@@ -113,6 +131,17 @@ export class HttpGateway {
       allowedHeaders: ['authorization', 'content-type', 'x-request-id'],
       exposedHeaders: ['x-request-id', 'retry-after'],
       maxAge: 600,
+    });
+    const modules = opts.uiModules ?? [];
+    this.app.get('/api/v1/ui/manifest', async () => {
+      const byPlugin = new Map<string, string[]>();
+      for (const m of modules) byPlugin.set(m.plugin, [...(byPlugin.get(m.plugin) ?? []), `/ui/plugins/${m.plugin}/${basename(m.path)}`]);
+      return { plugins: [...byPlugin].map(([plugin, list]) => ({ plugin, modules: list })) };
+    });
+    this.app.get<{ Params: { plugin: string; file: string } }>('/ui/plugins/:plugin/:file', async (req, reply) => {
+      const m = modules.find((x) => x.plugin === req.params.plugin && basename(x.path) === req.params.file);
+      if (!m) return sendError(reply, Errors.ROUTE_NOT_FOUND(`No UI module ${req.url}. GET /api/v1/ui/manifest lists them.`), String(req.id));
+      return reply.header('cache-control', 'no-cache').type('text/javascript; charset=utf-8').send(await readFile(m.path));
     });
     this.app.get('/healthz', async (_req, reply) => {
       const serving = !this.host.isDraining;

@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { definePlugin, Errors, Kernel, loadConfig, redactUrl, type Plugin, type WanllmdbConfig } from '@wanllmdb/core';
 import { AuthAdminToken } from '@wanllmdb/plugin-auth';
 import { defaultPlugins } from './default-plugins.js';
@@ -7,6 +10,16 @@ export interface ServeOptions {
   configFile?: string;
   plugins?: readonly Plugin[];
   env?: NodeJS.ProcessEnv;
+}
+
+/** The built web UI (`npm run build` makes it), or undefined when it was not built. */
+export function webUiDir(): string | undefined {
+  try {
+    const dir = join(dirname(createRequire(import.meta.url).resolve('@wanllmdb/web/package.json')), 'dist');
+    return existsSync(join(dir, 'index.html')) ? dir : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Addresses that only this machine can reach. */
@@ -62,9 +75,11 @@ export async function serve(opts: ServeOptions = {}): Promise<{ kernel: Kernel; 
   }
   const bootstrap: { setupToken?: string } = {};
   if (config.auth !== 'off' && plugins.some((p) => p.id === 'auth')) plugins = [...plugins, bootstrapPlugin(env, bootstrap)];
-  const kernel = new Kernel({ plugins, config, listen: true });
+  const uiDir = webUiDir();
+  const kernel = new Kernel({ plugins, config, listen: true, uiDir });
   const listening = await kernel.start();
   kernel.logger.info({ db: redactUrl(config.db), blobs: redactUrl(config.blobs), bus: redactUrl(config.bus) }, 'storage');
+  if (!uiDir) kernel.logger.warn('the web UI is not built (run `npm run build`): the API is served, / is not');
   if (config.auth === 'off') {
     kernel.logger.warn('authentication is OFF (--no-auth): every caller on this machine acts as the local administrator');
   }
