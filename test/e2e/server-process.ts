@@ -137,3 +137,18 @@ export function grpcClients(port: number, apiKey?: string) {
     close: () => projects.close(),
   };
 }
+
+/** Runs the CLI to completion with `input` written to its standard input (e.g. a password for --password-stdin). */
+export function runCliWithInput(args: string[], input: string, env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; output: string }> {
+  const proc = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'shells/server/src/cli.ts', ...args], {
+    cwd: repo,
+    env: { ...process.env, ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let output = '';
+  proc.stdout.on('data', (c: Buffer) => (output += c));
+  proc.stderr.on('data', (c: Buffer) => (output += c));
+  proc.stdin.on('error', () => undefined); // the process may exit before reading
+  proc.stdin.end(input);
+  return new Promise((resolve) => proc.once('exit', (code) => resolve({ code, output })));
+}
