@@ -45,6 +45,11 @@ export interface AuthRequest {
   method: string;
   /** The resources the request names (from `(wanllmdb.auth.v1.resource)`, or a handler's own check). */
   resources: readonly ResourceRef[];
+  /**
+   * Filled with each resource as it is resolved — also when authorisation
+   * then refuses — so the audit record of a refused call names its organisation.
+   */
+  resolved?: ResolvedResource[];
 }
 
 /** What the caller may see, for handlers that list (ListProjects): narrow the query to it. */
@@ -132,7 +137,9 @@ export class LocalAuth implements Auth {
   }
   async authorize(req: AuthRequest): Promise<ResolvedResource[]> {
     if (!req.permission) throw Errors.PERMISSION_DENIED(`Method ${req.method} declares no permission, so nobody may call it.`);
-    return req.resources.map((r) => ({ type: r.type, id: r.id }));
+    const out = req.resources.map((r) => ({ type: r.type, id: r.id }));
+    req.resolved?.push(...out);
+    return out;
   }
   async access(): Promise<AccessScope> {
     return EVERYTHING;

@@ -111,12 +111,14 @@ export class HttpGateway {
       sendError(reply, this.mapError(err), String(req.id));
     });
     const uiDir = opts.uiDir;
-    if (uiDir) void this.app.register(fastifyStatic, { root: uiDir, prefix: '/', wildcard: true, index: false, cacheControl: false, setHeaders: cacheHeaders });
+    const shell = (reply: FastifyReply) => reply.header('cache-control', 'no-cache').type('text/html; charset=utf-8').sendFile('index.html');
+    if (uiDir) {
+      void this.app.register(fastifyStatic, { root: uiDir, prefix: '/', wildcard: true, index: false, cacheControl: false, setHeaders: cacheHeaders });
+      this.app.get('/', (_req, reply) => shell(reply));
+    }
     this.app.setNotFoundHandler((req, reply) => {
       // A page of the UI (a deep link or a reload): the shell routes it.
-      if (uiDir && req.method === 'GET' && !req.url.startsWith('/api/') && !req.url.startsWith('/ui/')) {
-        return reply.header('cache-control', 'no-cache').type('text/html; charset=utf-8').sendFile('index.html');
-      }
+      if (uiDir && req.method === 'GET' && !req.url.startsWith('/api/') && !req.url.startsWith('/ui/')) return shell(reply);
       sendError(reply, Errors.ROUTE_NOT_FOUND(`No route ${req.method} ${req.url.split('?')[0]}. See the API reference in docs/api.md for the routes this server serves.`), String(req.id));
     });
     this.app.addHook('onSend', async (req, reply, payload) => {

@@ -121,11 +121,11 @@ export class RpcHost {
     const address = origin.address ?? '';
     let principal: Principal | undefined;
     let named: ResourceRef[] = [];
-    let resolved: ResolvedResource[] = [];
+    const resolved: ResolvedResource[] = [];
     const run = async () => {
       principal = await this.auth.authenticate({ headers: origin.headers, address, permission: method.permission, method: method.fullName });
       named = method.requestStream ? [] : resourcesNamed(method, request);
-      resolved = await this.auth.authorize({ principal, permission: method.permission, method: method.fullName, resources: named });
+      await this.auth.authorize({ principal, permission: method.permission, method: method.fullName, resources: named, resolved });
       const who = principal;
       const ctx: CallContext = {
         transport: origin.transport,
@@ -139,10 +139,8 @@ export class RpcHost {
         logger: this.logger,
         header: (name) => origin.headers[name.toLowerCase()],
         authorize: async (permission, resources) => {
-          const more = await this.auth.authorize({ principal: who, permission, method: method.fullName, resources });
           named.push(...resources);
-          resolved.push(...more);
-          return more;
+          return this.auth.authorize({ principal: who, permission, method: method.fullName, resources, resolved });
         },
         access: (permission) => this.auth.access(who, permission ?? method.permission),
       };

@@ -122,6 +122,7 @@ export class TokenAuth implements Auth {
     for (const ref of req.resources) {
       const r = await this.directory.resolve(ref, req.principal);
       if (!r) throw hidden(ref.type, ref.id);
+      req.resolved?.push(r);
       if (check) await this.check(req.principal, req.permission, r);
       out.push(r);
     }
