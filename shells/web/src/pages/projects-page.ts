@@ -1,0 +1,394 @@
+import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
+import { api, withQuery } from '../api/client.js';
+import { navigate } from '../router.js';
+import { shared } from '../styles.js';
+import { describeError } from './login-page.js';
+
+export interface Project {
+  id: string;
+  name: string;
+  slug: string;
+  description: string;
+  visibility: 'private' | 'public';
+  createdBy: string;
+  createdAt: string;
+  updatedAt: string;
+  organizationId?: string;
+}
+
+interface PageMeta {
+  total: number;
+  page: number;
+  pageSize: number;
+  totalPages: number;
+}
+
+interface Org {
+  id: string;
+  name: string;
+  slug: string;
+  personal: boolean;
+}
+
+const PAGE_SIZE = 20;
+
+/** A date the reader's way (`2025-03-01 14:05`), or '' for none. */
+export function shortTime(iso: string | undefined): string {
+  if (!iso) return '';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+/**
+ * <wl-projects-page>: the projects the caller may see, searched and paged
+ * (`?search=&page=` in the address, so a reload or a shared link keeps them),
+ * and a form that creates one.
+ */
+export class WlProjectsPage extends LitElement {
+  static override properties = {
+    params: { attribute: false },
+    query: { attribute: false },
+    items: { state: true },
+    meta: { state: true },
+    loading: { state: true },
+    error: { state: true },
+    orgs: { state: true },
+    showCreate: { state: true },
+    creating: { state: true },
+    createError: { state: true },
+    created: { state: true },
+  };
+
+  static override styles = [
+    shared,
+    css`
+      .head {
+        display: flex;
+        align-items: center;
+        gap: 12px;
+        flex-wrap: wrap;
+        margin-bottom: var(--wl-gap);
+      }
+      .head h1 {
+        margin: 0;
+        flex: 1;
+      }
+      input[type='search'] {
+        min-width: 260px;
+      }
+      form.create {
+        display: grid;
+        grid-template-columns: repeat(auto-fit, minmax(200px, 1fr));
+        gap: 10px;
+        margin-bottom: var(--wl-gap);
+        align-items: end;
+      }
+      form.create h2 {
+        grid-column: 1 / -1;
+        margin: 0;
+      }
+      form.create .actions {
+        grid-column: 1 / -1;
+        display: flex;
+        gap: 8px;
+        align-items: center;
+      }
+      label {
+        display: flex;
+        flex-direction: column;
+        gap: 4px;
+        font-weight: 600;
+      }
+      label input,
+      label select {
+        font-weight: 400;
+      }
+      .wide {
+        grid-column: span 2;
+      }
+      td.desc {
+        white-space: normal;
+        max-width: 420px;
+        color: var(--wl-muted);
+      }
+      .badge {
+        display: inline-block;
+        padding: 0 8px;
+        border-radius: 999px;
+        border: 1px solid var(--wl-border);
+        font-size: 12px;
+        color: var(--wl-muted);
+      }
+      .badge.public {
+        color: var(--wl-ok);
+        border-color: var(--wl-ok);
+      }
+      .pager {
+        display: flex;
+        gap: 8px;
+        align-items: center;
+        justify-content: flex-end;
+        margin-top: var(--wl-gap);
+      }
+      .empty {
+        padding: 32px 0;
+        text-align: center;
+      }
+      .ok {
+        color: var(--wl-ok);
+      }
+      tr.fresh td {
+        background: var(--wl-highlight);
+      }
+    `,
+  ];
+
+  declare params: Record<string, string>;
+  declare query: URLSearchParams;
+  declare items: Project[];
+  declare meta: PageMeta | undefined;
+  declare loading: boolean;
+  declare error: string;
+  declare orgs: Org[];
+  declare showCreate: boolean;
+  declare creating: boolean;
+  declare createError: string;
+  declare created: Project | undefined;
+  private searchTimer: ReturnType<typeof setTimeout> | undefined;
+  private seq = 0;
+
+  constructor() {
+    super();
+    this.params = {};
+    this.query = new URLSearchParams();
+    this.items = [];
+    this.meta = undefined;
+    this.loading = true;
+    this.error = '';
+    this.orgs = [];
+    this.showCreate = false;
+    this.creating = false;
+    this.createError = '';
+    this.created = undefined;
+  }
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    // Organisations a project may go to (absent on a server without accounts).
+    void api
+      .get<{ data: Org[] }>('/api/v1/orgs', { pageSize: 100 })
+      .then((r) => (this.orgs = r.data))
+      .catch(() => (this.orgs = []));
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    clearTimeout(this.searchTimer);
+  }
+
+  protected override willUpdate(changed: PropertyValues<this>): void {
+    if (changed.has('query')) void this.load();
+  }
+
+  private get search(): string {
+    return this.query.get('search') ?? '';
+  }
+
+  private get page(): number {
+    const n = Number(this.query.get('page') ?? '1');
+    return Number.isInteger(n) && n > 0 ? n : 1;
+  }
+
+  private async load(): Promise<void> {
+    const seq = ++this.seq;
+    this.loading = true;
+    this.error = '';
+    try {
+      const r = await api.get<{ data: Project[]; meta: PageMeta }>('/api/v1/projects', { page: this.page, pageSize: PAGE_SIZE, search: this.search });
+      if (seq !== this.seq) return;
+      this.items = r.data;
+      this.meta = r.meta;
+    } catch (e) {
+      if (seq !== this.seq) return;
+      this.error = describeError(e);
+      this.items = [];
+      this.meta = undefined;
+    } finally {
+      if (seq === this.seq) this.loading = false;
+    }
+  }
+
+  /** Changes the address (search, page); the shell hands the new query back and the list reloads. */
+  private go(changes: { search?: string; page?: number }): void {
+    const search = changes.search ?? this.search;
+    const page = changes.page ?? this.page;
+    navigate(withQuery('/projects', { search, page: page > 1 ? page : undefined }), { replace: changes.search !== undefined });
+  }
+
+  private onSearchInput(e: InputEvent): void {
+    const value = (e.target as HTMLInputElement).value;
+    clearTimeout(this.searchTimer);
+    this.searchTimer = setTimeout(() => this.go({ search: value.trim(), page: 1 }), 250);
+  }
+
+  private onSearchKey(e: KeyboardEvent): void {
+    if (e.key !== 'Enter') return;
+    clearTimeout(this.searchTimer);
+    this.go({ search: (e.target as HTMLInputElement).value.trim(), page: 1 });
+  }
+
+  private toggleCreate(): void {
+    this.showCreate = !this.showCreate;
+    this.createError = '';
+    if (this.showCreate) void this.updateComplete.then(() => this.renderRoot.querySelector<HTMLInputElement>('#project-name')?.focus());
+  }
+
+  private async create(e: SubmitEvent): Promise<void> {
+    e.preventDefault();
+    const form = e.target as HTMLFormElement;
+    if (!form.reportValidity()) return;
+    const data = new FormData(form);
+    const body: Record<string, string> = {
+      name: String(data.get('name')).trim(),
+      description: String(data.get('description') ?? '').trim(),
+      visibility: String(data.get('visibility') ?? 'private'),
+    };
+    const org = String(data.get('organizationId') ?? '');
+    if (org) body.organizationId = org;
+    if (!body.name) {
+      this.createError = 'A project needs a name.';
+      return;
+    }
+    this.creating = true;
+    this.createError = '';
+    try {
+      const r = await api.post<{ data: Project }>('/api/v1/projects', body);
+      this.created = r.data;
+      form.reset();
+      this.showCreate = false;
+      // Show the new project: the first page of an unfiltered list (newest first or by name, it is on it or findable).
+      if (this.search || this.page !== 1) this.go({ search: '', page: 1 });
+      else await this.load();
+    } catch (err) {
+      this.createError = describeError(err);
+    } finally {
+      this.creating = false;
+    }
+  }
+
+  override render() {
+    const m = this.meta;
+    return html`
+      <div class="page">
+        <div class="head">
+          <h1>Projects</h1>
+          <input
+            type="search"
+            aria-label="Search projects"
+            placeholder="Search by name or description"
+            .value=${this.search}
+            @input=${this.onSearchInput}
+            @keydown=${this.onSearchKey}
+            data-testid="project-search"
+          />
+          <button class="primary" @click=${this.toggleCreate} aria-expanded=${this.showCreate} data-testid="new-project">${this.showCreate ? 'Cancel' : 'New project'}</button>
+        </div>
+        ${this.showCreate ? this.renderCreate() : nothing}
+        ${this.created
+          ? html`<p class="ok" role="status" data-testid="project-created">
+              Created <a href="/projects/${this.created.id}">${this.created.name}</a>.
+            </p>`
+          : nothing}
+        ${this.error ? html`<p class="error" role="alert" data-testid="projects-error">${this.error} <button @click=${() => this.load()}>Retry</button></p>` : nothing}
+        ${this.renderList()}
+        ${m && m.totalPages > 1
+          ? html`<nav class="pager" aria-label="Pages">
+              <button ?disabled=${this.page <= 1 || this.loading} @click=${() => this.go({ page: this.page - 1 })} data-testid="projects-prev">Previous</button>
+              <span class="muted" data-testid="projects-page">Page ${m.page} of ${m.totalPages}</span>
+              <button ?disabled=${this.page >= m.totalPages || this.loading} @click=${() => this.go({ page: this.page + 1 })} data-testid="projects-next">Next</button>
+            </nav>`
+          : nothing}
+      </div>
+    `;
+  }
+
+  private renderCreate() {
+    return html`
+      <form class="create card" @submit=${this.create} aria-labelledby="create-title" data-testid="project-form">
+        <h2 id="create-title">New project</h2>
+        <label for="project-name"
+          >Name
+          <input id="project-name" name="name" required maxlength="128" autocomplete="off" data-testid="project-name" />
+        </label>
+        <label for="project-description" class="wide"
+          >Description
+          <input id="project-description" name="description" maxlength="2000" autocomplete="off" data-testid="project-description" />
+        </label>
+        <label for="project-visibility"
+          >Visibility
+          <select id="project-visibility" name="visibility" data-testid="project-visibility">
+            <option value="private">Private — members only</option>
+            <option value="public">Public — any signed-in user may read</option>
+          </select>
+        </label>
+        ${this.orgs.length > 1
+          ? html`<label for="project-org"
+              >Organisation
+              <select id="project-org" name="organizationId" data-testid="project-org">
+                ${this.orgs.map((o) => html`<option value=${o.personal ? '' : o.id}>${o.personal ? `${o.name} (personal)` : o.name}</option>`)}
+              </select>
+            </label>`
+          : nothing}
+        ${this.createError ? html`<p class="error wide" role="alert" data-testid="project-create-error">${this.createError}</p>` : nothing}
+        <div class="actions">
+          <button type="submit" class="primary" ?disabled=${this.creating} data-testid="project-create">${this.creating ? 'Creating…' : 'Create project'}</button>
+          <button type="button" @click=${this.toggleCreate}>Cancel</button>
+        </div>
+      </form>
+    `;
+  }
+
+  private renderList() {
+    if (this.loading && !this.items.length) return html`<p class="muted" role="status" data-testid="projects-loading">Loading projects…</p>`;
+    if (!this.items.length && !this.error) {
+      return html`<div class="empty card" data-testid="projects-empty">
+        ${this.search
+          ? html`<p>No project matches “${this.search}”.</p>
+              <button @click=${() => this.go({ search: '', page: 1 })}>Clear the search</button>`
+          : html`<p>No projects yet.</p>
+              <p class="muted">Create one here, or log a run from the SDK: <span class="mono">init({ project: 'my-project' })</span> creates its project.</p>`}
+      </div>`;
+    }
+    if (!this.items.length) return nothing;
+    return html`
+      <table data-testid="projects-table" aria-busy=${this.loading}>
+        <thead>
+          <tr>
+            <th scope="col">Name</th>
+            <th scope="col">Description</th>
+            <th scope="col">Visibility</th>
+            <th scope="col">Updated</th>
+          </tr>
+        </thead>
+        <tbody>
+          ${this.items.map(
+            (p) => html`<tr class=${this.created?.id === p.id ? 'fresh' : ''} data-testid="project-row">
+              <td>
+                <a href="/projects/${encodeURIComponent(p.id)}" data-testid="project-link">${p.name}</a>
+                ${p.slug && p.slug !== p.name ? html`<div class="muted mono">${p.slug}</div>` : nothing}
+              </td>
+              <td class="desc">${p.description || '—'}</td>
+              <td><span class="badge ${p.visibility}">${p.visibility}</span></td>
+              <td class="muted" title=${p.updatedAt}>${shortTime(p.updatedAt)}</td>
+            </tr>`,
+          )}
+        </tbody>
+      </table>
+      ${this.meta ? html`<p class="muted">${this.meta.total} ${this.meta.total === 1 ? 'project' : 'projects'}${this.search ? html` matching “${this.search}”` : nothing}</p>` : nothing}
+    `;
+  }
+}
+
+customElements.define('wl-projects-page', WlProjectsPage);

@@ -1,0 +1,510 @@
+import { LitElement, css, html, nothing } from 'lit';
+import { api, type AuthMode } from '../api/client.js';
+import { navigate } from '../router.js';
+import { shared } from '../styles.js';
+import { describeError } from './login-page.js';
+import { shortTime } from './projects-page.js';
+
+interface User {
+  id: string;
+  username: string;
+  email: string;
+  fullName: string;
+  kind: string;
+  isSuperuser: boolean;
+  createdAt: string;
+}
+
+interface Me {
+  user: User;
+  memberships: { organizationId: string; organizationSlug: string; organizationName: string; role: string }[];
+  authMethod: string;
+  scopes: string[];
+}
+
+export interface ApiKey {
+  id: string;
+  name: string;
+  prefix: string;
+  scopes: string[];
+  expiresAt: string;
+  lastUsedAt: string;
+  createdAt: string;
+  revokedAt: string;
+}
+
+/** `a, b ,,c` → `['a','b','c']`. */
+export function commaList(s: string): string[] {
+  return s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+}
+
+/** Copies text; falls back to selecting it where the clipboard API is refused (plain http). */
+export async function copyText(text: string, input?: HTMLInputElement | null): Promise<boolean> {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    if (!input) return false;
+    input.select();
+    return document.execCommand('copy');
+  }
+}
+
+/** Styles for the "secret shown once" box (settings, service accounts). */
+export const secretBox = css`
+  .secret {
+    border: 1px solid var(--wl-warn);
+    background: var(--wl-highlight);
+    border-radius: var(--wl-radius);
+    padding: var(--wl-gap);
+    display: flex;
+    flex-direction: column;
+    gap: 8px;
+    margin: var(--wl-gap) 0;
+  }
+  .secret input {
+    flex: 1;
+    min-width: 0;
+    font-family: var(--wl-mono);
+  }
+  .secret .warn {
+    font-weight: 600;
+    margin: 0;
+  }
+`;
+
+/**
+ * <wl-settings-page>: the signed-in account, its password, API keys and
+ * sessions. On a server without accounts it says so.
+ */
+export class WlSettingsPage extends LitElement {
+  static override properties = {
+    params: { attribute: false },
+    query: { attribute: false },
+    mode: { state: true },
+    me: { state: true },
+    meError: { state: true },
+    pwBusy: { state: true },
+    pwError: { state: true },
+    pwDone: { state: true },
+    keys: { state: true },
+    keysLoading: { state: true },
+    keysError: { state: true },
+    keyBusy: { state: true },
+    keyError: { state: true },
+    newKey: { state: true },
+    copied: { state: true },
+    confirmRevoke: { state: true },
+    revokeError: { state: true },
+    outError: { state: true },
+  };
+
+  static override styles = [
+    shared,
+    secretBox,
+    css`
+      .page {
+        max-width: 980px;
+      }
+      section {
+        margin-bottom: 20px;
+      }
+      section h2 {
+        margin-top: 0;
+      }
+      dl {
+        display: grid;
+        grid-template-columns: max-content 1fr;
+        gap: 6px 16px;
+        margin: 0;
+      }
+      dt {
+        color: var(--wl-muted);
+      }
+      dd {
+        margin: 0;
+      }
+      form.grid {
+        display: grid;
+        grid-template-columns: repeat(auto-fit, minmax(200px, 1fr));
+        gap: 10px;
+        align-items: end;
+      }
+      form.grid .actions,
+      form.grid .full {
+        grid-column: 1 / -1;
+      }
+      label {
+        display: flex;
+        flex-direction: column;
+        gap: 4px;
+        font-weight: 600;
+      }
+      label input {
+        font-weight: 400;
+      }
+      .hint {
+        font-weight: 400;
+        font-size: 12px;
+      }
+      .ok {
+        color: var(--wl-ok);
+      }
+      .chip {
+        display: inline-block;
+        padding: 0 6px;
+        margin: 1px 2px 1px 0;
+        border: 1px solid var(--wl-border);
+        border-radius: 4px;
+        font-family: var(--wl-mono);
+        font-size: 12px;
+      }
+      .table-wrap {
+        overflow-x: auto;
+        margin-top: var(--wl-gap);
+      }
+      p {
+        margin: 6px 0;
+      }
+      .sr-only {
+        position: absolute;
+        width: 1px;
+        height: 1px;
+        overflow: hidden;
+        clip: rect(0 0 0 0);
+        white-space: nowrap;
+      }
+    `,
+  ];
+
+  declare params: Record<string, string>;
+  declare query: URLSearchParams;
+  declare mode: AuthMode | undefined;
+  declare me: Me | undefined;
+  declare meError: string;
+  declare pwBusy: boolean;
+  declare pwError: string;
+  declare pwDone: boolean;
+  declare keys: ApiKey[];
+  declare keysLoading: boolean;
+  declare keysError: string;
+  declare keyBusy: boolean;
+  declare keyError: string;
+  declare newKey: { name: string; key: string } | undefined;
+  declare copied: boolean;
+  declare confirmRevoke: string;
+  declare revokeError: string;
+  declare outError: string;
+
+  constructor() {
+    super();
+    this.params = {};
+    this.query = new URLSearchParams();
+    this.mode = undefined;
+    this.me = undefined;
+    this.meError = '';
+    this.pwBusy = false;
+    this.pwError = '';
+    this.pwDone = false;
+    this.keys = [];
+    this.keysLoading = true;
+    this.keysError = '';
+    this.keyBusy = false;
+    this.keyError = '';
+    this.newKey = undefined;
+    this.copied = false;
+    this.confirmRevoke = '';
+    this.revokeError = '';
+    this.outError = '';
+  }
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    void this.init();
+  }
+
+  private async init(): Promise<void> {
+    this.mode = await api.authMode().catch(() => 'required' as const);
+    if (this.mode === 'off') return;
+    await Promise.all([this.loadMe(), this.loadKeys()]);
+  }
+
+  private async loadMe(): Promise<void> {
+    try {
+      this.me = (await api.get<{ data: Me }>('/api/v1/auth/me')).data;
+      this.meError = '';
+    } catch (e) {
+      this.meError = describeError(e);
+    }
+  }
+
+  private async loadKeys(): Promise<void> {
+    this.keysLoading = true;
+    try {
+      this.keys = (await api.get<{ data: ApiKey[] }>('/api/v1/auth/api-keys')).data;
+      this.keysError = '';
+    } catch (e) {
+      this.keysError = describeError(e);
+    } finally {
+      this.keysLoading = false;
+    }
+  }
+
+  private async changePassword(e: SubmitEvent): Promise<void> {
+    e.preventDefault();
+    const form = e.target as HTMLFormElement;
+    this.pwDone = false;
+    if (!form.reportValidity()) return;
+    const data = new FormData(form);
+    const currentPassword = String(data.get('current'));
+    const newPassword = String(data.get('new'));
+    if (newPassword !== String(data.get('confirm'))) {
+      this.pwError = 'The new password and its repetition differ.';
+      return;
+    }
+    this.pwBusy = true;
+    this.pwError = '';
+    try {
+      await api.post('/api/v1/auth/password', { currentPassword, newPassword });
+      form.reset();
+      this.pwDone = true;
+    } catch (err) {
+      this.pwError = describeError(err);
+    } finally {
+      this.pwBusy = false;
+    }
+  }
+
+  private async createKey(e: SubmitEvent): Promise<void> {
+    e.preventDefault();
+    const form = e.target as HTMLFormElement;
+    if (!form.reportValidity()) return;
+    const data = new FormData(form);
+    const name = String(data.get('name')).trim();
+    const scopes = commaList(String(data.get('scopes') ?? ''));
+    const expiry = String(data.get('expires') ?? '');
+    const body: Record<string, unknown> = { name };
+    if (scopes.length) body.scopes = scopes;
+    // A date input means "through that day", in the reader's time zone.
+    if (expiry) body.expiresAt = new Date(`${expiry}T23:59:59`).toISOString();
+    this.keyBusy = true;
+    this.keyError = '';
+    this.copied = false;
+    try {
+      const r = await api.post<{ data: { apiKey: ApiKey; key: string } }>('/api/v1/auth/api-keys', body);
+      this.newKey = { name: r.data.apiKey.name, key: r.data.key };
+      form.reset();
+      await this.loadKeys();
+      await this.updateComplete;
+      this.renderRoot.querySelector<HTMLInputElement>('#new-key')?.select();
+    } catch (err) {
+      this.keyError = describeError(err);
+    } finally {
+      this.keyBusy = false;
+    }
+  }
+
+  private async copyKey(): Promise<void> {
+    if (!this.newKey) return;
+    this.copied = await copyText(this.newKey.key, this.renderRoot.querySelector<HTMLInputElement>('#new-key'));
+  }
+
+  private async revoke(id: string): Promise<void> {
+    this.revokeError = '';
+    try {
+      await api.del(`/api/v1/auth/api-keys/${encodeURIComponent(id)}`);
+      this.confirmRevoke = '';
+      await this.loadKeys();
+    } catch (e) {
+      this.revokeError = describeError(e);
+    }
+  }
+
+  private async signOutEverywhere(): Promise<void> {
+    this.outError = '';
+    try {
+      await api.logout(true);
+      navigate('/login');
+    } catch (e) {
+      this.outError = describeError(e);
+    }
+  }
+
+  override render() {
+    if (!this.mode) return html`<div class="page"><h1>Settings</h1><p class="muted" role="status">Loading…</p></div>`;
+    if (this.mode === 'off') {
+      return html`<div class="page">
+        <h1>Settings</h1>
+        <div class="card" data-testid="no-auth">
+          <p><strong>This server runs without accounts.</strong></p>
+          <p class="muted">
+            It was started with <span class="mono">--no-auth</span> (or is embedded in a program): every caller is the local administrator, so there is no
+            sign-in, password or API key to manage here. Start <span class="mono">wanllmdb serve</span> without <span class="mono">--no-auth</span> to require
+            accounts.
+          </p>
+        </div>
+      </div>`;
+    }
+    return html`<div class="page">
+      <h1>Settings</h1>
+      ${this.renderAccount()} ${this.renderPassword()} ${this.renderKeys()} ${this.renderSessions()}
+    </div>`;
+  }
+
+  private renderAccount() {
+    const me = this.me;
+    return html`<section class="card" aria-labelledby="account-title" data-testid="account">
+      <h2 id="account-title">Account</h2>
+      ${this.meError ? html`<p class="error" role="alert">${this.meError}</p>` : nothing}
+      ${!me && !this.meError ? html`<p class="muted" role="status">Loading…</p>` : nothing}
+      ${me
+        ? html`<dl>
+              <dt>Email</dt>
+              <dd data-testid="me-email">${me.user.email}</dd>
+              <dt>Username</dt>
+              <dd class="mono">${me.user.username}</dd>
+              ${me.user.fullName ? html`<dt>Name</dt><dd>${me.user.fullName}</dd>` : nothing}
+              <dt>Role</dt>
+              <dd>${me.user.isSuperuser ? 'Site administrator' : 'User'}</dd>
+              <dt>Signed in with</dt>
+              <dd>${me.authMethod === 'api_key' ? 'an API key' : me.authMethod || 'password'}</dd>
+              <dt>Organisations</dt>
+              <dd>
+                ${me.memberships.length
+                  ? me.memberships.map(
+                      (m, i) => html`${i ? ', ' : ''}<a href="/orgs/${encodeURIComponent(m.organizationId)}">${m.organizationName}</a> <span class="muted">(${m.role})</span>`,
+                    )
+                  : html`<span class="muted">none</span>`}
+                · <a href="/orgs" data-testid="orgs-link">Manage organisations</a>
+              </dd>
+            </dl>`
+        : nothing}
+    </section>`;
+  }
+
+  private renderPassword() {
+    return html`<section class="card" aria-labelledby="password-title">
+      <h2 id="password-title">Change password</h2>
+      <form class="grid" @submit=${this.changePassword} data-testid="password-form">
+        <label for="pw-current"
+          >Current password
+          <input id="pw-current" name="current" type="password" autocomplete="current-password" required data-testid="pw-current" />
+        </label>
+        <label for="pw-new"
+          >New password <span class="hint muted">(at least 8 characters)</span>
+          <input id="pw-new" name="new" type="password" autocomplete="new-password" required minlength="8" data-testid="pw-new" />
+        </label>
+        <label for="pw-confirm"
+          >Repeat the new password
+          <input id="pw-confirm" name="confirm" type="password" autocomplete="new-password" required minlength="8" data-testid="pw-confirm" />
+        </label>
+        <div class="actions row">
+          <button type="submit" class="primary" ?disabled=${this.pwBusy} data-testid="pw-submit">${this.pwBusy ? 'Changing…' : 'Change password'}</button>
+          ${this.pwError ? html`<span class="error" role="alert" data-testid="pw-error">${this.pwError}</span>` : nothing}
+          ${this.pwDone ? html`<span class="ok" role="status" data-testid="pw-done">Password changed. Your other sessions were signed out.</span>` : nothing}
+        </div>
+      </form>
+    </section>`;
+  }
+
+  private renderKeys() {
+    return html`<section class="card" aria-labelledby="keys-title" data-testid="api-keys">
+      <h2 id="keys-title">API keys</h2>
+      <p class="muted">
+        For the SDK, scripts and CI: <span class="mono">WANLLMDB_API_KEY=wldb_…</span>. Scopes narrow what the key may do (default
+        <span class="mono">*:*</span>, everything your roles allow).
+      </p>
+      <form class="grid" @submit=${this.createKey} data-testid="key-form">
+        <label for="key-name"
+          >Name
+          <input id="key-name" name="name" required maxlength="128" autocomplete="off" placeholder="laptop, ci…" data-testid="key-name" />
+        </label>
+        <label for="key-scopes"
+          >Scopes <span class="hint muted">(comma-separated, optional)</span>
+          <input id="key-scopes" name="scopes" autocomplete="off" placeholder="runs:write, *:read" class="mono" data-testid="key-scopes" />
+        </label>
+        <label for="key-expires"
+          >Expires <span class="hint muted">(optional, end of that day)</span>
+          <input id="key-expires" name="expires" type="date" min=${new Date().toISOString().slice(0, 10)} data-testid="key-expires" />
+        </label>
+        <div class="actions row">
+          <button type="submit" class="primary" ?disabled=${this.keyBusy} data-testid="key-create">${this.keyBusy ? 'Creating…' : 'Create API key'}</button>
+          ${this.keyError ? html`<span class="error" role="alert" data-testid="key-error">${this.keyError}</span>` : nothing}
+        </div>
+      </form>
+      ${this.newKey
+        ? html`<div class="secret" role="status" data-testid="new-key-box">
+            <p class="warn">Copy the key “${this.newKey.name}” now: it is shown only this once. The server keeps only a hash of it.</p>
+            <div class="row">
+              <input id="new-key" readonly aria-label="The new API key" .value=${this.newKey.key} @focus=${(e: FocusEvent) => (e.target as HTMLInputElement).select()} data-testid="new-key" />
+              <button @click=${this.copyKey} data-testid="copy-key">${this.copied ? 'Copied' : 'Copy'}</button>
+              <button @click=${() => (this.newKey = undefined)} data-testid="dismiss-key">Done</button>
+            </div>
+          </div>`
+        : nothing}
+      ${this.revokeError ? html`<p class="error" role="alert" data-testid="revoke-error">${this.revokeError}</p>` : nothing}
+      ${this.renderKeyList()}
+    </section>`;
+  }
+
+  private renderKeyList() {
+    if (this.keysLoading && !this.keys.length) return html`<p class="muted" role="status">Loading keys…</p>`;
+    if (this.keysError) return html`<p class="error" role="alert">${this.keysError} <button @click=${() => this.loadKeys()}>Retry</button></p>`;
+    if (!this.keys.length) return html`<p class="muted" data-testid="keys-empty">No API keys yet.</p>`;
+    const now = Date.now();
+    return html`<div class="table-wrap">
+      <table data-testid="keys-table">
+        <thead>
+          <tr>
+            <th scope="col">Name</th>
+            <th scope="col">Key</th>
+            <th scope="col">Scopes</th>
+            <th scope="col">Created</th>
+            <th scope="col">Last used</th>
+            <th scope="col">Expires</th>
+            <th scope="col"><span class="sr-only">Actions</span></th>
+          </tr>
+        </thead>
+        <tbody>
+          ${this.keys.map((k) => {
+            const expired = !!k.expiresAt && Date.parse(k.expiresAt) <= now;
+            return html`<tr data-testid="key-row" data-key-name=${k.name}>
+              <td>${k.name}</td>
+              <td class="mono">${k.prefix}…</td>
+              <td>${(k.scopes.length ? k.scopes : ['*:*']).map((s) => html`<span class="chip">${s}</span>`)}</td>
+              <td class="muted">${shortTime(k.createdAt)}</td>
+              <td class="muted">${k.lastUsedAt ? shortTime(k.lastUsedAt) : 'never'}</td>
+              <td class="muted">${k.expiresAt ? shortTime(k.expiresAt) : 'never'}${expired ? ' (expired)' : ''}</td>
+              <td>
+                ${k.revokedAt
+                  ? html`<span class="muted">revoked ${shortTime(k.revokedAt)}</span>`
+                  : this.confirmRevoke === k.id
+                    ? html`<span class="row"
+                        ><button class="danger" @click=${() => this.revoke(k.id)} data-testid="confirm-revoke">Revoke “${k.name}”</button
+                        ><button @click=${() => (this.confirmRevoke = '')}>Keep</button></span
+                      >`
+                    : html`<button class="danger" @click=${() => (this.confirmRevoke = k.id)} aria-label="Revoke the key ${k.name}" data-testid="revoke-key">Revoke</button>`}
+              </td>
+            </tr>`;
+          })}
+        </tbody>
+      </table>
+    </div>`;
+  }
+
+  private renderSessions() {
+    return html`<section class="card" aria-labelledby="sessions-title">
+      <h2 id="sessions-title">Sessions</h2>
+      <p class="muted">Signing out everywhere ends every session of this account, on every device (API keys keep working).</p>
+      <div class="row">
+        <button class="danger" @click=${this.signOutEverywhere} data-testid="sign-out-everywhere">Sign out everywhere</button>
+        ${this.outError ? html`<span class="error" role="alert">${this.outError}</span>` : nothing}
+      </div>
+    </section>`;
+  }
+}
+
+customElements.define('wl-settings-page', WlSettingsPage);

@@ -1,0 +1,146 @@
+import { LitElement, css, html, nothing } from 'lit';
+import { api } from '../api/client.js';
+import { navigate } from '../router.js';
+import { shared } from '../styles.js';
+import { describeError } from './login-page.js';
+
+/** The one-time token of the setup link (`/setup#token=…`). */
+function tokenFromHash(hash: string): string {
+  return new URLSearchParams(hash.replace(/^#/, '')).get('token') ?? '';
+}
+
+/**
+ * <wl-setup-page>: the first start of a server without accounts. The link the
+ * server logged carries a one-time token in its fragment (never sent to the
+ * server in a request line); registering with it makes the site administrator.
+ */
+export class WlSetupPage extends LitElement {
+  static override properties = {
+    params: { attribute: false },
+    query: { attribute: false },
+    token: { state: true },
+    busy: { state: true },
+    error: { state: true },
+  };
+
+  static override styles = [
+    shared,
+    css`
+      :host {
+        display: flex;
+        justify-content: center;
+        padding: 48px 16px;
+      }
+      form {
+        width: 100%;
+        max-width: 420px;
+        display: flex;
+        flex-direction: column;
+        gap: 10px;
+      }
+      label {
+        display: flex;
+        flex-direction: column;
+        gap: 4px;
+        font-weight: 600;
+      }
+      label .hint {
+        font-weight: 400;
+      }
+      input {
+        width: 100%;
+        box-sizing: border-box;
+      }
+      h1,
+      p {
+        margin: 0;
+      }
+    `,
+  ];
+
+  declare params: Record<string, string>;
+  declare query: URLSearchParams;
+  declare token: string;
+  declare busy: boolean;
+  declare error: string;
+
+  constructor() {
+    super();
+    this.params = {};
+    this.query = new URLSearchParams();
+    this.token = tokenFromHash(location.hash);
+    this.busy = false;
+    this.error = '';
+  }
+
+  override firstUpdated(): void {
+    this.renderRoot.querySelector<HTMLInputElement>(this.token ? '#setup-email' : '#setup-token')?.focus();
+  }
+
+  private async submit(e: SubmitEvent): Promise<void> {
+    e.preventDefault();
+    const form = e.target as HTMLFormElement;
+    if (!form.reportValidity()) return;
+    const data = new FormData(form);
+    const setupToken = String(data.get('token')).trim();
+    const email = String(data.get('email')).trim();
+    const password = String(data.get('password'));
+    if (password !== String(data.get('confirm'))) {
+      this.error = 'The two passwords differ.';
+      return;
+    }
+    this.busy = true;
+    this.error = '';
+    try {
+      await api.post('/api/v1/auth/register', { email, password, setupToken }, { anonymous: true });
+      // The token is spent: keep it out of the address bar and history.
+      history.replaceState(null, '', '/setup');
+      await api.login(email, password);
+      navigate('/projects');
+    } catch (err) {
+      this.error = describeError(err);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  override render() {
+    return html`
+      <form class="card" @submit=${this.submit} aria-labelledby="setup-title" data-testid="setup-form">
+        <h1 id="setup-title">Set up wanLLMDB</h1>
+        <p class="muted">Create the site administrator. The one-time setup token comes from the link the server logged at its first start.</p>
+        <label for="setup-token"
+          >Setup token
+          <input
+            id="setup-token"
+            name="token"
+            class="mono"
+            required
+            autocomplete="off"
+            spellcheck="false"
+            .value=${this.token}
+            data-testid="setup-token"
+          />
+        </label>
+        ${this.token ? nothing : html`<p class="muted" data-testid="setup-no-token">The address has no <span class="mono">#token=…</span>; paste the token from the server's log.</p>`}
+        <label for="setup-email"
+          >Email
+          <input id="setup-email" name="email" type="email" autocomplete="username" required data-testid="setup-email" />
+        </label>
+        <label for="setup-password"
+          >Password <span class="hint muted">(at least 8 characters)</span>
+          <input id="setup-password" name="password" type="password" autocomplete="new-password" required minlength="8" data-testid="setup-password" />
+        </label>
+        <label for="setup-confirm"
+          >Repeat the password
+          <input id="setup-confirm" name="confirm" type="password" autocomplete="new-password" required minlength="8" data-testid="setup-confirm" />
+        </label>
+        ${this.error ? html`<p class="error" role="alert" data-testid="setup-error">${this.error}</p>` : nothing}
+        <button type="submit" class="primary" ?disabled=${this.busy} data-testid="setup-submit">${this.busy ? 'Creating…' : 'Create administrator'}</button>
+        <p class="muted">Already set up? <a href="/login">Sign in</a></p>
+      </form>
+    `;
+  }
+}
+
+customElements.define('wl-setup-page', WlSetupPage);
