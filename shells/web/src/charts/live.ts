@@ -1,0 +1,106 @@
+import { api } from '../api/client.js';
+import { parseSeries, type Series } from './series.js';
+
+/**
+ * Live run events, shared: every chart (and page) watching the same project
+ * and runs shares one `runs:watch` stream (keys=*) — a browser keeps only
+ * six HTTP/1.1 connections per origin, so one stream per chart would stall
+ * a page of twenty charts. The stream reconnects after a failure; each
+ * (re)open is announced so subscribers can re-query what they may have missed.
+ */
+export interface RunEvent {
+  kind: 'created' | 'updated' | 'state' | 'finished' | 'deleted' | 'metrics' | string;
+  runId: string;
+  run?: Record<string, any>;
+  series: Series[];
+}
+
+export interface LiveSubscriber {
+  onEvent(e: RunEvent): void;
+  /** The stream is (again) subscribed on the server: anything earlier may have been missed. */
+  onOpen?(): void;
+}
+
+interface Hub {
+  subscribers: Set<LiveSubscriber>;
+  abort: AbortController;
+  opened: boolean;
+}
+
+const hubs = new Map<string, Hub>();
+const RETRY_MS = 2000;
+
+function hubKey(projectId: string, runIds: string[]): string {
+  return `${projectId}|${[...new Set(runIds)].sort().join(',')}`;
+}
+
+function start(key: string, projectId: string, runIds: string[], hub: Hub): void {
+  const path = `/api/v1/projects/${encodeURIComponent(projectId)}/runs:watch?runIds=${encodeURIComponent([...new Set(runIds)].sort().join(','))}&keys=*`;
+  const run = async () => {
+    while (!hub.abort.signal.aborted) {
+      try {
+        await api.stream<Record<string, unknown>>(
+          path,
+          (raw) => {
+            const e: RunEvent = {
+              kind: String(raw.kind ?? ''),
+              runId: String(raw.runId ?? ''),
+              ...(raw.run ? { run: raw.run as Record<string, any> } : {}),
+              series: Array.isArray(raw.series) ? raw.series.map(parseSeries) : [],
+            };
+            for (const s of [...hub.subscribers]) s.onEvent(e);
+          },
+          hub.abort.signal,
+          () => {
+            hub.opened = true;
+            for (const s of [...hub.subscribers]) s.onOpen?.();
+          },
+        );
+      } catch (err) {
+        if (hub.abort.signal.aborted) return;
+        console.warn('live run events failed; retrying', err);
+      }
+      hub.opened = false;
+      if (hub.abort.signal.aborted) return;
+      await new Promise((r) => setTimeout(r, RETRY_MS));
+    }
+  };
+  void run().finally(() => {
+    if (hubs.get(key) === hub && hub.abort.signal.aborted) hubs.delete(key);
+  });
+}
+
+/** Subscribes to the events of these runs of a project; returns the unsubscribe function. */
+export function watchRuns(projectId: string, runIds: string[], sub: LiveSubscriber): () => void {
+  const key = hubKey(projectId, runIds);
+  let hub = hubs.get(key);
+  if (!hub) {
+    hub = { subscribers: new Set(), abort: new AbortController(), opened: false };
+    hubs.set(key, hub);
+    start(key, projectId, runIds, hub);
+  } else if (hub.opened) queueMicrotask(() => sub.onOpen?.());
+  hub.subscribers.add(sub);
+  const h = hub;
+  return () => {
+    h.subscribers.delete(sub);
+    // Kept a moment: a chart re-rendering (or the next chart of the page) re-subscribes without a new connection.
+    setTimeout(() => {
+      if (h.subscribers.size === 0 && hubs.get(key) === h) {
+        hubs.delete(key);
+        h.abort.abort();
+      }
+    }, 1000);
+  };
+}
+
+/** The project of a run, cached (charts are given run ids; the watch route needs the project). */
+const projectOfRun = new Map<string, Promise<string>>();
+export function projectOf(runId: string): Promise<string> {
+  let p = projectOfRun.get(runId);
+  if (!p) {
+    p = api.get<{ data: { projectId: string } }>(`/api/v1/runs/${encodeURIComponent(runId)}`).then((r) => r.data.projectId);
+    p.catch(() => projectOfRun.delete(runId));
+    projectOfRun.set(runId, p);
+  }
+  return p;
+}
