@@ -166,3 +166,24 @@ describe('run fields', () => {
     expect(niceTicks(3, 3)).toEqual([3]);
   });
 });
+
+import { axisScale } from './series.js';
+describe('axisScale', () => {
+  it('places numbers linearly or on a log scale', () => {
+    const a = axisScale([1, 3, undefined, 2]);
+    expect(a.kind).toBe('number');
+    expect(a.norm(1)).toBe(0);
+    expect(a.norm(2)).toBe(0.5);
+    expect(a.norm(undefined)).toBeUndefined();
+    const l = axisScale([0.001, 0.1, 0.01], true);
+    expect(l.norm(0.01)).toBeCloseTo(0.5);
+    expect(l.value(0.5)).toBeCloseTo(0.01);
+  });
+  it('spaces categories evenly, missing values included', () => {
+    const c = axisScale(['adam', 'sgd', undefined]);
+    expect(c.kind).toBe('category');
+    expect(c.categories).toEqual(['adam', 'sgd', '∅']);
+    expect(c.norm('sgd')).toBe(0.5);
+    expect(axisScale(['only']).norm('only')).toBe(0.5);
+  });
+});

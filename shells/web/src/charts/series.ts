@@ -397,3 +397,72 @@ export function niceTicks(lo: number, hi: number, count = 5): number[] {
   for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : Number(v.toPrecision(12)));
   return out;
 }
+
+// ---------------------------------------------------------------- axes of run fields
+
+/** An axis over run field values: numeric (linear or log) or categorical (evenly spaced). */
+export interface AxisScale {
+  kind: 'number' | 'category';
+  min: number;
+  max: number;
+  log: boolean;
+  categories: string[];
+  /** Value → 0..1, undefined when it cannot be placed (missing, non-finite, ≤ 0 on a log axis). */
+  norm(v: unknown): number | undefined;
+  /** A 0..1 position back to a value (numeric axes). */
+  value(t: number): number;
+}
+
+export function categoryOf(v: unknown): string {
+  return v === undefined ? '∅' : typeof v === 'string' ? v : JSON.stringify(v);
+}
+
+/** Numeric when every present value is a number (or boolean), else categorical. */
+export function axisScale(values: unknown[], log = false): AxisScale {
+  const present = values.filter((v) => v !== undefined && v !== null);
+  const nums = present.map(numericValue);
+  const numeric = present.length > 0 && nums.every((n) => n !== undefined) && present.some((v) => typeof v === 'number');
+  if (numeric) {
+    const finite = (nums as number[]).filter((n) => Number.isFinite(n) && (!log || n > 0));
+    let min = finite.length ? Math.min(...finite) : 0;
+    let max = finite.length ? Math.max(...finite) : 1;
+    const useLog = log && finite.length > 0;
+    if (min === max) {
+      const d = useLog ? min * 0.5 : Math.abs(min) * 0.05 || 1;
+      min -= d;
+      max += d;
+    }
+    const f = (x: number) => (useLog ? Math.log10(x) : x);
+    const lo = f(min);
+    const hi = f(max);
+    return {
+      kind: 'number',
+      min,
+      max,
+      log: useLog,
+      categories: [],
+      norm: (v) => {
+        const n = numericValue(v);
+        if (n === undefined || !Number.isFinite(n) || (useLog && n <= 0)) return undefined;
+        return (f(n) - lo) / (hi - lo);
+      },
+      value: (t) => (useLog ? 10 ** (lo + t * (hi - lo)) : lo + t * (hi - lo)),
+    };
+  }
+  const categories = [...new Set(values.map(categoryOf))]
+    .sort((a, b) => Number(a === '∅') - Number(b === '∅') || a.localeCompare(b, undefined, { numeric: true }));
+  const index = new Map(categories.map((c, i) => [c, i]));
+  return {
+    kind: 'category',
+    min: 0,
+    max: Math.max(categories.length - 1, 0),
+    log: false,
+    categories,
+    norm: (v) => {
+      const i = index.get(categoryOf(v));
+      if (i === undefined) return undefined;
+      return categories.length === 1 ? 0.5 : i / (categories.length - 1);
+    },
+    value: (t) => t * Math.max(categories.length - 1, 0),
+  };
+}
