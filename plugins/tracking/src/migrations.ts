@@ -92,4 +92,23 @@ export const trackingMigrations: Migration[] = [
       )
     `,
   },
+  {
+    // Saved workspaces (the web UI's panel layouts), personal or shared per project.
+    version: 4,
+    name: 'create saved views',
+    up: `
+      CREATE TABLE views (
+        id TEXT PRIMARY KEY,
+        project_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        scope TEXT NOT NULL CHECK (scope IN ('personal', 'shared')),
+        owner_id TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
+      CREATE INDEX idx_views_project ON views (project_id, scope, owner_id)
+    `,
+  },
 ];
+

@@ -14,6 +14,8 @@ import { RunRepository } from './run-repository.js';
 import { runHandlers } from './run-service.js';
 import { RunSweeper } from './run-sweeper.js';
 import { TrackingApiToken, type TrackingApi } from './tracking-api.js';
+import { ViewRepository } from './view-repository.js';
+import { viewHandlers, viewVisibleTo } from './view-service.js';
 
 /** A stored batch not aggregated after this long was left behind by a writer that died. */
 const STALE_BATCH_MS = 60_000;
@@ -71,6 +73,7 @@ export function createTrackingPlugin(options: TrackingPluginOptions = {}): Plugi
         const runs = new RunRepository(db);
         const events = new RunEvents(bus, r.logger);
         const runService = runHandlers({ repo: runs, projects: r.resolve(ProjectsApiToken), events, bus, clock, metrics });
+        const views = new ViewRepository(db);
         return {
           db,
           clock,
@@ -78,6 +81,8 @@ export function createTrackingPlugin(options: TrackingPluginOptions = {}): Plugi
           runs,
           events,
           runService,
+          views,
+          viewService: viewHandlers({ views, projects: r.resolve(ProjectsApiToken), clock }),
           metricService: metricHandlers({ runs, metrics }),
           logService: logHandlers({ logs: new LogRepository(db), runs, clock }),
           fileService: fileHandlers({ files: new FileRepository(db), runs, blobs: r.resolve(Tokens.BlobStore), clock }),
@@ -99,7 +104,16 @@ export function createTrackingPlugin(options: TrackingPluginOptions = {}): Plugi
         const project = projectId ? await directory.resolve({ type: 'project', id: projectId }, principal) : undefined;
         return project && { ...project, type: 'run', id };
       });
+      // A saved view sits in its project; someone else's personal view does not exist for the caller.
+      directory.define(PLUGIN, 'view', async (ref, principal) => {
+        const id = assertId(ref, 'view id');
+        const view = await ready().views.placement(id);
+        if (!view || !viewVisibleTo(view, principal.id)) return undefined;
+        const project = await directory.resolve({ type: 'project', id: view.projectId }, principal);
+        return project && { ...project, type: 'view', id };
+      });
       r.service(tracking.v1.RunService, () => ready().runService);
+      r.service(tracking.v1.ViewService, () => ready().viewService);
       r.service(tracking.v1.MetricService, () => ready().metricService);
       r.service(tracking.v1.RunLogService, () => ready().logService);
       r.service(tracking.v1.RunFileService, () => ready().fileService);
@@ -127,7 +141,8 @@ export function createTrackingPlugin(options: TrackingPluginOptions = {}): Plugi
 
       /** Deleting a project deletes its runs (delivery is at most once: a missed event leaves runs to delete by hand). */
       async function deleteRunsOf(project: projects.v1.Project): Promise<void> {
-        const { runs, events } = ready();
+        const { runs, events, views } = ready();
+        await views.deleteProject(project.id);
         for (const id of await runs.runIdsOfProject(project.id)) {
           await metrics().deleteRun(id);
           if (await runs.delete(id)) await events.deleted(project.id, id);

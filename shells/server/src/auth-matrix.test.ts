@@ -29,8 +29,16 @@ const HANDLER_RESOURCES: Record<string, { type: string; field: string }> = {
   'wanllmdb.tracking.v1.RunFileService/UploadFile': { type: 'run', field: 'runId' },
 };
 
+/**
+ * Methods whose handler asks one more permission of a caller who did not create the resource
+ * (every resource here is created by its organisation's owner): deleting someone else's shared view.
+ */
+const NON_CREATOR_NEEDS: Record<string, string> = {
+  'wanllmdb.tracking.v1.ViewService/DeleteView': 'projects:admin',
+};
+
 /** Methods that remove the resource they name: each call gets a fresh one. */
-const DESTRUCTIVE = /\/(Delete(Run|Project|Team)|Logout)$/;
+const DESTRUCTIVE = /\/(Delete(Run|Project|Team|View)|Logout)$/;
 
 const backend = metadataBackends()[0]!; // SQLite; the auth plugin's own suites run on every backend
 
@@ -69,7 +77,8 @@ describe('authorisation matrix: every method × role × resource', () => {
       const project = (await call('wanllmdb.projects.v1.ProjectService/CreateProject', { name: `private ${side}`, organizationId: org.id }, token)).data;
       const run = (await call('wanllmdb.tracking.v1.RunService/CreateRun', { projectId: project.id }, token)).data;
       const team = (await call('wanllmdb.auth.v1.OrgService/CreateTeam', { orgId: org.id, name: `team ${side}` }, token)).data;
-      Object.assign(ids[side], { org: org.id, project: project.id, run: run.id, team: team.id });
+      const view = (await call('wanllmdb.tracking.v1.ViewService/CreateView', { projectId: project.id, name: `view ${side}`, scope: 'shared' }, token)).data;
+      Object.assign(ids[side], { org: org.id, project: project.id, run: run.id, team: team.id, view: view.id });
     };
     await make(ownerToken, 'own');
     await make(outsiderToken, 'other');
@@ -91,7 +100,8 @@ describe('authorisation matrix: every method × role × resource', () => {
     const project = (await call('wanllmdb.projects.v1.ProjectService/CreateProject', { name: `doomed ${Math.random()}`, organizationId: base.org }, token)).data;
     const run = (await call('wanllmdb.tracking.v1.RunService/CreateRun', { projectId: base.project }, token)).data;
     const team = (await call('wanllmdb.auth.v1.OrgService/CreateTeam', { orgId: base.org, name: `doomed ${Math.random()}` }, token)).data;
-    return { ...base, project: project.id, run: run.id, team: team.id };
+    const view = (await call('wanllmdb.tracking.v1.ViewService/CreateView', { projectId: base.project, name: 'doomed', scope: 'shared' }, token)).data;
+    return { ...base, project: project.id, run: run.id, team: team.id, view: view.id };
   }
 
   /** What the declared permission, the named resources and the built-in roles say should happen. */
@@ -105,7 +115,10 @@ describe('authorisation matrix: every method × role × resource', () => {
     const inOwnOrg = role === 'outsider' ? target === 'other' : target === 'own';
     if (!inOwnOrg) return 'hidden'; // private resources of another organisation do not exist for the caller
     const set = BUILTIN_PERMISSIONS[role === 'outsider' ? 'owner' : role];
-    return setGrants(set, m.permission) ? 'allowed' : 'denied';
+    if (!setGrants(set, m.permission)) return 'denied';
+    const more = NON_CREATOR_NEEDS[m.fullName];
+    const creator = role === 'outsider'; // the outsider made organisation B's resources; A's are the owner's
+    return !more || creator || setGrants(set, more) ? 'allowed' : 'denied';
   }
 
   function classify(err: unknown): Outcome {
