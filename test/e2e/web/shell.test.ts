@@ -149,7 +149,15 @@ describe('web shell (browser)', () => {
 
     // The key is gone once dismissed: nothing on the page shows it again.
     await page.getByTestId('dismiss-key').click();
-    expect(await page.content()).not.toContain(key);
+    expect(await page.getByTestId('new-key').count()).toBe(0);
+    const leaked = await page.evaluate((k) => {
+      const walk = (root: Document | ShadowRoot): boolean =>
+        [...root.querySelectorAll('*')].some(
+          (el) => (el instanceof HTMLInputElement && el.value.includes(k)) || (el.shadowRoot ? el.shadowRoot.textContent?.includes(k) || walk(el.shadowRoot) : false),
+        );
+      return walk(document);
+    }, key);
+    expect(leaked).toBe(false);
 
     await row.getByTestId('revoke-key').click();
     await row.getByTestId('confirm-revoke').click();

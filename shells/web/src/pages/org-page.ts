@@ -499,6 +499,7 @@ export class WlOrgPage extends LitElement {
 
   private roleOptions(selected = 'member') {
     const names = this.roles.length ? this.roles.map((r) => r.name) : ['owner', 'admin', 'member', 'viewer'];
+    if (!names.includes(selected)) names.push(selected);
     return names.map((n) => html`<option value=${n} ?selected=${n === selected}>${n}</option>`);
   }
 

@@ -192,6 +192,12 @@ export class WlProjectsPage extends LitElement {
     if (changed.has('query')) void this.load();
   }
 
+  protected override updated(changed: PropertyValues<this>): void {
+    // The box follows the address (back/forward, a shared link) but never rewrites what is being typed.
+    const box = this.renderRoot.querySelector<HTMLInputElement>('#project-search');
+    if (changed.has('query') && box && box.value.trim() !== this.search) box.value = this.search;
+  }
+
   private get search(): string {
     return this.query.get('search') ?? '';
   }
@@ -285,10 +291,10 @@ export class WlProjectsPage extends LitElement {
         <div class="head">
           <h1>Projects</h1>
           <input
+            id="project-search"
             type="search"
             aria-label="Search projects"
             placeholder="Search by name or description"
-            .value=${this.search}
             @input=${this.onSearchInput}
             @keydown=${this.onSearchKey}
             data-testid="project-search"
