@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { E2E_ADMIN, grpcClients, runCli, runCliWithInput, startServer, type ServerProcess } from './server-process.js';
+import { E2E_ADMIN, grpcClients, runCli, startServer, type ServerProcess } from './server-process.js';
 
 /**
  * Sign-in on the real `wanllmdb serve` (issue 4): tokens, API keys,
@@ -557,7 +557,7 @@ describe('wanllmdb admin create-user', () => {
   it('makes a site administrator from a password on stdin; the server then signs them in', async () => {
     const dir = dataDir();
     const ops = { email: 'ops@e2e.test', password: 'ops-password-from-stdin' };
-    const r = await runCliWithInput(['admin', 'create-user', '--email', ops.email, '--admin', '--password-stdin', '--data', dir], `${ops.password}\n`, cheap);
+    const r = await runCli(['admin', 'create-user', '--email', ops.email, '--admin', '--password-stdin', '--data', dir], cheap, `${ops.password}\n`);
     expect(r.code, r.output).toBe(0);
     expect(r.output).toMatch(/created administrator ops@e2e\.test/);
     expect(r.output).not.toContain(ops.password);
@@ -582,7 +582,7 @@ describe('wanllmdb admin create-user', () => {
     expect(none.code, none.output).toBe(2);
     expect(none.output).toMatch(/No password given/);
     expect(none.output).toMatch(/--password-stdin/);
-    const empty = await runCliWithInput(['admin', 'create-user', '--email', 'nopw@e2e.test', '--password-stdin', '--data', dir], '', cheap);
+    const empty = await runCli(['admin', 'create-user', '--email', 'nopw@e2e.test', '--password-stdin', '--data', dir], cheap, '');
     expect(empty.code, empty.output).toBe(2);
     expect(empty.output).toMatch(/No password given/);
   });

@@ -96,16 +96,20 @@ export function startServer(args: string[], env: NodeJS.ProcessEnv = {}): Promis
   });
 }
 
-/** Runs the CLI to completion (for start-up errors). */
-export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; output: string }> {
+/** Runs the CLI to completion (start-up errors, admin commands); `input` goes to its standard input. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, input?: string): Promise<{ code: number | null; output: string }> {
   const proc = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'shells/server/src/cli.ts', ...args], {
     cwd: repo,
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
   let output = '';
-  proc.stdout.on('data', (c: Buffer) => (output += c));
-  proc.stderr.on('data', (c: Buffer) => (output += c));
+  proc.stdout!.on('data', (c: Buffer) => (output += c));
+  proc.stderr!.on('data', (c: Buffer) => (output += c));
+  if (input !== undefined) {
+    proc.stdin!.on('error', () => undefined); // the process may exit before reading
+    proc.stdin!.end(input);
+  }
   return new Promise((resolve) => proc.once('exit', (code) => resolve({ code, output })));
 }
 
@@ -138,17 +142,3 @@ export function grpcClients(port: number, apiKey?: string) {
   };
 }
 
-/** Runs the CLI to completion with `input` written to its standard input (e.g. a password for --password-stdin). */
-export function runCliWithInput(args: string[], input: string, env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; output: string }> {
-  const proc = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'shells/server/src/cli.ts', ...args], {
-    cwd: repo,
-    env: { ...process.env, ...env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let output = '';
-  proc.stdout.on('data', (c: Buffer) => (output += c));
-  proc.stderr.on('data', (c: Buffer) => (output += c));
-  proc.stdin.on('error', () => undefined); // the process may exit before reading
-  proc.stdin.end(input);
-  return new Promise((resolve) => proc.once('exit', (code) => resolve({ code, output })));
-}

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { Errors, newId, type Clock, type SqlExecutor } from '@wanllmdb/core';
+import { Errors, newId, slugify, type Clock, type SqlExecutor } from '@wanllmdb/core';
 import type { auth } from '@wanllmdb/proto';
 import { toApiKey, toUser, type AuthRepository } from './repository.js';
 import { API_KEY_SHOWN, hashPassword, newApiKey, sha256 } from './secrets.js';
-import { slugify, USERNAME } from './validate.js';
+import { USERNAME } from './validate.js';
 
 export interface NewAccount {
   /** Lower-case, validated. */
@@ -37,7 +37,7 @@ export class Accounts {
   }
 
   private async freeOrgSlug(tx: SqlExecutor, wish: string): Promise<string> {
-    const base = slugify(wish) || 'org';
+    const base = slugify(wish, 60) || 'org';
     if (!(await this.repo.orgSlugTaken(base, tx))) return base;
     for (let i = 2; i < 20; i++) if (!(await this.repo.orgSlugTaken(`${base}-${i}`, tx))) return `${base}-${i}`;
     return `${base}-${randomBytes(4).toString('hex')}`;

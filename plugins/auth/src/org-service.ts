@@ -1,11 +1,11 @@
-import { Errors, newId, type CallContext, type ResolvedResource } from '@wanllmdb/core';
+import { Errors, newId, slugify, type CallContext, type ResolvedResource } from '@wanllmdb/core';
 import type { auth } from '@wanllmdb/proto';
 import { checkScopes } from './auth-service.js';
 import type { AuthDeps } from './deps.js';
 import { toRole } from './repository.js';
 import { BUILTIN_PERMISSIONS, BUILTIN_ROLES, checkRolePattern, isBuiltinRole, TEAM_ROLES } from './roles.js';
 import { hidden } from './token-auth.js';
-import { Problems, ROLE_NAME, SLUG, slugify } from './validate.js';
+import { Problems, ROLE_NAME, SLUG } from './validate.js';
 
 type Handlers = auth.v1.OrgServiceHandlers<CallContext>;
 const MAX_ROLE_PERMISSIONS = 100;
@@ -72,7 +72,7 @@ export function orgHandlers(d: AuthDeps): Handlers {
       if (slug) {
         if (slug.length > 100 || !SLUG.test(slug)) p.add('slug', 'must be lower-case letters, digits and single dashes');
       } else {
-        slug = slugify(name);
+        slug = slugify(name, 60);
         if (name && !slug) p.add('name', 'needs at least one letter or digit (or give a slug)');
       }
       const description = p.text('description', req.description);

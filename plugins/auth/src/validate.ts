@@ -118,14 +118,3 @@ export class Problems {
   }
 }
 
-/** URL-safe slug from a name: "My Team 2" → "my-team-2". */
-export function slugify(name: string, max = 60): string {
-  return name
-    .normalize('NFKD')
-    .replace(/[\u0300-\u036f]/g, '')
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, '-')
-    .replace(/^-+|-+$/g, '')
-    .slice(0, max)
-    .replace(/-+$/g, '');
-}

@@ -1,4 +1,4 @@
-import { assertId, Errors, isId, newId, type AccessScope, type CallContext, type Clock, type ErrorDetail, type EventBus, type Principal, type ResolvedResource } from '@wanllmdb/core';
+import { assertId, Errors, isId, newId, slugify, type AccessScope, type CallContext, type Clock, type ErrorDetail, type EventBus, type Principal, type ResolvedResource } from '@wanllmdb/core';
 import type { JsonObject, projects } from '@wanllmdb/proto';
 import type { ProjectChanges, ProjectRepository } from './project-repository.js';
 import type { ProjectsApi } from './projects-api.js';
@@ -12,17 +12,6 @@ const MAX_DESCRIPTION = 10_000;
 const MAX_SETTINGS_BYTES = 64 * 1024;
 const MAX_PAGE_SIZE = 100;
 const VISIBILITIES = ['public', 'private'] as const;
-
-/** URL-safe slug from a name: "My Project 2" → "my-project-2". */
-export function slugify(name: string): string {
-  return name
-    .normalize('NFKD')
-    .replace(/[\u0300-\u036f]/g, '')
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, '-')
-    .replace(/^-+|-+$/g, '')
-    .slice(0, 100);
-}
 
 function checkName(name: string, problems: ErrorDetail[]): string {
   const n = name.trim();
