@@ -24,6 +24,9 @@ const MAX_KEYS_PER_QUERY = 100;
 const REFETCH_DEBOUNCE_MS = 200;
 const TOOLTIP_ROWS = 12;
 
+/** Arrays and plain objects compare by content: a parent re-rendering `[run.id]` does not refetch. */
+export const contentChanged = (a: unknown, b: unknown): boolean => a !== b && JSON.stringify(a) !== JSON.stringify(b);
+
 export function xLabel(xKey: string): string {
   return xKey === 'step' ? 'Step' : xKey === '_time' ? 'Time' : xKey === '_relative' ? 'Relative time (s)' : xKey;
 }
@@ -40,16 +43,16 @@ export function xLabel(xKey: string): string {
  */
 export class WlLineChart extends LitElement {
   static override properties = {
-    runIds: { attribute: false },
-    keys: { attribute: false },
+    runIds: { attribute: false, hasChanged: contentChanged },
+    keys: { attribute: false, hasChanged: contentChanged },
     xKey: { attribute: 'x-key' },
     smoothing: { type: Number },
     logScale: { type: Boolean, attribute: 'log-scale' },
     ignoreOutliers: { type: Boolean, attribute: 'ignore-outliers' },
     live: { type: Boolean },
     band: { type: Boolean },
-    runNames: { attribute: false },
-    runColors: { attribute: false },
+    runNames: { attribute: false, hasChanged: contentChanged },
+    runColors: { attribute: false, hasChanged: contentChanged },
     projectId: { attribute: 'project-id' },
     height: { type: Number },
     chartTitle: { attribute: 'chart-title' },
