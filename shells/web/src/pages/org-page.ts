@@ -107,9 +107,13 @@ export class WlOrgPage extends LitElement {
       form.inline {
         display: flex;
         gap: 8px;
-        align-items: flex-end;
+        align-items: flex-start;
         flex-wrap: wrap;
         margin: var(--wl-gap) 0 0;
+      }
+      form.inline > button {
+        /* level with the fields, below their one-line labels */
+        margin-top: calc(1.45em + 4px);
       }
       form.inline label {
         display: flex;
@@ -433,13 +437,15 @@ export class WlOrgPage extends LitElement {
             <input id="org-name" name="name" required maxlength="128" autocomplete="off" data-testid="org-name" />
           </label>
           <label for="org-slug"
-            >Slug <span class="hint muted">(optional)</span>
+            >Slug
             <input id="org-slug" name="slug" maxlength="64" autocomplete="off" pattern="[a-z0-9][a-z0-9\\-]*" title="lower-case letters, digits and '-'" class="mono" />
-          </label>
+            <span class="hint muted">Optional.</span>
+        </label>
           <label for="org-description" class="grow"
-            >Description <span class="hint muted">(optional)</span>
+            >Description
             <input id="org-description" name="description" maxlength="2000" autocomplete="off" />
-          </label>
+            <span class="hint muted">Optional.</span>
+        </label>
           <button type="submit" class="primary" ?disabled=${this.busy === 'create-org'} data-testid="org-create">Create organisation</button>
         </form>
         ${this.sectionStatus('create-org')}
@@ -613,8 +619,9 @@ export class WlOrgPage extends LitElement {
           <input id="team-name" name="name" required maxlength="128" autocomplete="off" data-testid="team-name" />
         </label>
         <label for="team-description" class="grow"
-          >Description <span class="hint muted">(optional)</span>
+          >Description
           <input id="team-description" name="description" maxlength="2000" autocomplete="off" />
+          <span class="hint muted">Optional.</span>
         </label>
         <button type="submit" class="primary" ?disabled=${this.busy === 'teams'} data-testid="team-create">Create team</button>
       </form>
@@ -662,8 +669,9 @@ export class WlOrgPage extends LitElement {
           <input id="role-name" name="name" required maxlength="63" autocomplete="off" data-testid="role-name" />
         </label>
         <label for="role-permissions" class="grow"
-          >Permissions <span class="hint muted">(comma-separated)</span>
+          >Permissions
           <input id="role-permissions" name="permissions" required autocomplete="off" class="mono" placeholder="*:read, runs:write" data-testid="role-permissions" />
+          <span class="hint muted">Comma-separated.</span>
         </label>
         <button type="submit" class="primary" ?disabled=${this.busy === 'roles'} data-testid="role-create">Create role</button>
       </form>
@@ -687,8 +695,9 @@ export class WlOrgPage extends LitElement {
           </select>
         </label>
         <label for="service-scopes" class="grow"
-          >Key scopes <span class="hint muted">(comma-separated, optional)</span>
+          >Key scopes
           <input id="service-scopes" name="scopes" autocomplete="off" class="mono" placeholder="runs:write" data-testid="service-scopes" />
+          <span class="hint muted">Comma-separated, optional.</span>
         </label>
         <button type="submit" class="primary" ?disabled=${this.busy === 'service'} data-testid="service-create">Create service account</button>
       </form>

@@ -131,7 +131,7 @@ export class WlSettingsPage extends LitElement {
         display: grid;
         grid-template-columns: repeat(auto-fit, minmax(200px, 1fr));
         gap: 10px;
-        align-items: end;
+        align-items: start;
       }
       form.grid .actions,
       form.grid .full {
@@ -394,8 +394,9 @@ export class WlSettingsPage extends LitElement {
           <input id="pw-current" name="current" type="password" autocomplete="current-password" required data-testid="pw-current" />
         </label>
         <label for="pw-new"
-          >New password <span class="hint muted">(at least 8 characters)</span>
+          >New password
           <input id="pw-new" name="new" type="password" autocomplete="new-password" required minlength="8" data-testid="pw-new" />
+          <span class="hint muted">At least 8 characters.</span>
         </label>
         <label for="pw-confirm"
           >Repeat the new password
@@ -423,12 +424,14 @@ export class WlSettingsPage extends LitElement {
           <input id="key-name" name="name" required maxlength="128" autocomplete="off" placeholder="laptop, ci…" data-testid="key-name" />
         </label>
         <label for="key-scopes"
-          >Scopes <span class="hint muted">(comma-separated, optional)</span>
+          >Scopes
           <input id="key-scopes" name="scopes" autocomplete="off" placeholder="runs:write, *:read" class="mono" data-testid="key-scopes" />
+          <span class="hint muted">Comma-separated, optional.</span>
         </label>
         <label for="key-expires"
-          >Expires <span class="hint muted">(optional, end of that day)</span>
+          >Expires
           <input id="key-expires" name="expires" type="date" min=${new Date().toISOString().slice(0, 10)} data-testid="key-expires" />
+          <span class="hint muted">Optional, end of that day.</span>
         </label>
         <div class="actions row">
           <button type="submit" class="primary" ?disabled=${this.keyBusy} data-testid="key-create">${this.keyBusy ? 'Creating…' : 'Create API key'}</button>
