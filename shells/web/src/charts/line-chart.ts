@@ -208,6 +208,8 @@ export class WlLineChart extends LitElement {
 
   /** Milliseconds the last full (re)build or data update of the plot took. */
   renderMs = 0;
+  /** The last query's round trip (request → JSON) and the decoding of its series. */
+  timing = { requestMs: 0, parseMs: 0 };
 
   private series = new Map<string, Series>();
   private entries: Entry[] = [];
@@ -352,6 +354,7 @@ export class WlLineChart extends LitElement {
     this.loading = true;
     const maxPoints = this.maxPoints();
     const range = this.range;
+    const t0 = performance.now();
     try {
       const requests: Promise<{ data: unknown[] }>[] = [];
       for (let r = 0; r < runIds.length; r += MAX_RUNS_PER_QUERY)
@@ -372,6 +375,7 @@ export class WlLineChart extends LitElement {
           );
       const results = await Promise.all(requests);
       if (seq !== this.fetchSeq) return;
+      const t1 = performance.now();
       const next = new Map<string, Series>();
       for (const res of results)
         for (const raw of res.data ?? []) {
@@ -379,6 +383,7 @@ export class WlLineChart extends LitElement {
           next.set(seriesId(s.runId, s.key), s);
         }
       this.series = next;
+      this.timing = { requestMs: t1 - t0, parseMs: performance.now() - t1 };
       this.fetchedWidth = this.width;
       this.error = '';
       this.scheduleDraw();
@@ -535,7 +540,7 @@ export class WlLineChart extends LitElement {
     }
     this.renderMs = performance.now() - t0;
     this.version++;
-    this.dispatchEvent(new CustomEvent('wl-chart-rendered', { detail: { ms: this.renderMs, series: entries.length, points: aligned.x.length } }));
+    this.dispatchEvent(new CustomEvent('wl-chart-rendered', { detail: { ms: this.renderMs, series: entries.length, points: aligned.x.length, ...this.timing } }));
   }
 
   private options(theme: ChartTheme, width: number, series: uPlot.Series[], bands: uPlot.Band[]): uPlot.Options {

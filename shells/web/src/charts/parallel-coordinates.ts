@@ -5,6 +5,9 @@ import { ticks, truncate } from './scatter-plot.js';
 import { axisScale, fieldValue, formatValue, rampColor, type AxisScale } from './series.js';
 import { withAlpha, type ChartTheme } from './theme.js';
 
+/** The part of the colour ramp that reads on the theme's background (no near-black on dark, no pale yellow on white). */
+const ramp = (t: number, dark: boolean) => (dark ? 0.22 + 0.78 * t : 0.9 * t);
+
 const PAD = { left: 48, right: 64, top: 28, bottom: 22 };
 
 interface Line {
@@ -88,7 +91,7 @@ export class WlParallelCoordinates extends CanvasChart {
         return t === undefined ? NaN : Y(t);
       });
       const mt = metricScale?.norm(fieldValue(run, this.metric));
-      this.lines.push({ run, ys, metric: mt, color: mt === undefined ? theme.muted : rampColor(mt) });
+      this.lines.push({ run, ys, metric: mt, color: mt === undefined ? theme.muted : rampColor(ramp(mt, theme.dark)) });
     }
 
     // Lines: brushed-out runs faint, the rest coloured by the metric, the hovered one on top.
@@ -157,7 +160,7 @@ export class WlParallelCoordinates extends CanvasChart {
     if (metricScale?.kind === 'number') {
       const gx = w - 14;
       for (let k = 0; k < ph; k++) {
-        ctx.fillStyle = rampColor(1 - k / ph);
+        ctx.fillStyle = rampColor(ramp(1 - k / ph, theme.dark));
         ctx.fillRect(gx, PAD.top + k, 8, 1);
       }
     }

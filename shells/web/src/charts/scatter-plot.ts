@@ -65,8 +65,9 @@ export class WlScatterPlot extends CanvasChart {
     const sy = axisScale(ys, this.logY);
     const pw = w - PAD.left - PAD.right;
     const ph = h - PAD.top - PAD.bottom;
-    const X = (t: number) => PAD.left + t * pw;
-    const Y = (t: number) => PAD.top + (1 - t) * ph;
+    // 4 % inside the edges, so extreme points are not cut by the frame.
+    const X = (t: number) => PAD.left + (0.04 + 0.92 * t) * pw;
+    const Y = (t: number) => PAD.top + (1 - (0.04 + 0.92 * t)) * ph;
 
     // Grid and axes.
     ctx.strokeStyle = theme.border;
