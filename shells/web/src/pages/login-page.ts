@@ -67,6 +67,7 @@ export class WlLoginPage extends LitElement {
       input {
         width: 100%;
         box-sizing: border-box;
+        font-weight: 400;
       }
       button[type='submit'] {
         margin-top: 4px;
@@ -226,7 +227,7 @@ export class WlLoginPage extends LitElement {
           <input id="reg-email" name="email" type="email" autocomplete="email" required data-testid="register-email" />
         </label>
         <label for="reg-username"
-          >Username <span class="hint muted">(optional)</span>
+          ><span>Username <span class="hint muted">(optional)</span></span>
           <input
             id="reg-username"
             name="username"
@@ -237,7 +238,7 @@ export class WlLoginPage extends LitElement {
           />
         </label>
         <label for="reg-password"
-          >Password <span class="hint muted">(at least 8 characters)</span>
+          ><span>Password <span class="hint muted">(at least 8 characters)</span></span>
           <input id="reg-password" name="password" type="password" autocomplete="new-password" required minlength="8" data-testid="register-password" />
         </label>
         <label for="reg-confirm"

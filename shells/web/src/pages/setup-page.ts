@@ -50,6 +50,7 @@ export class WlSetupPage extends LitElement {
       input {
         width: 100%;
         box-sizing: border-box;
+        font-weight: 400;
       }
       h1,
       p {
@@ -128,7 +129,7 @@ export class WlSetupPage extends LitElement {
           <input id="setup-email" name="email" type="email" autocomplete="username" required data-testid="setup-email" />
         </label>
         <label for="setup-password"
-          >Password <span class="hint muted">(at least 8 characters)</span>
+          ><span>Password <span class="hint muted">(at least 8 characters)</span></span>
           <input id="setup-password" name="password" type="password" autocomplete="new-password" required minlength="8" data-testid="setup-password" />
         </label>
         <label for="setup-confirm"
