@@ -133,8 +133,7 @@ export class WlApp extends LitElement {
       <header>
         <a class="brand" href="/projects">wanLLMDB</a>
         <nav>
-          <a href="/projects">Projects</a>
-          ${this.me || this.mode === 'off' ? html`<a href="/settings">Settings</a>` : nothing}
+          ${this.me || this.mode === 'off' ? html`<a href="/projects">Projects</a><a href="/settings">Settings</a>` : nothing}
         </nav>
         <button id="theme" title="Switch theme" @click=${this.toggleTheme}>${this.theme === 'dark' ? 'Light' : 'Dark'} theme</button>
         ${this.me

@@ -47,6 +47,7 @@ export const shared = css`
   select,
   textarea {
     font: inherit;
+    font-weight: 400;
     padding: 5px 8px;
     border-radius: var(--wl-radius);
     border: 1px solid var(--wl-border);
