@@ -185,6 +185,49 @@ describe('run page and compare view (browser)', () => {
     await setTheme(page, 'light');
   });
 
+  it('has panels that fill their box and send their config up', async () => {
+    await page.goto(`${server.base}/runs/${a.id}/files`);
+    await page.locator('wl-run-page #run-state').waitFor();
+    await page.evaluate(
+      ([pid, ids]) => {
+        const host = document.createElement('div');
+        host.id = 'panels';
+        host.style.cssText = 'position:fixed;inset:60px 20px auto 20px;display:grid;grid-template-columns:repeat(3,1fr);gap:12px;z-index:9;background:var(--wl-bg);padding:8px';
+        const configs: [string, Record<string, unknown>][] = [
+          ['wl-line-chart-panel', { keys: ['loss', 'acc'], xKey: 'step', smoothing: 0.5, logScale: false, ignoreOutliers: false }],
+          ['wl-scatter-panel', { x: 'config.lr', y: 'summary.loss' }],
+          ['wl-parallel-coordinates-panel', { axes: ['config.lr', 'config.model.act', 'config.seed'], metric: 'summary.loss' }],
+        ];
+        (window as any).panelEvents = [];
+        for (const [tag, config] of configs) {
+          const box = document.createElement('div');
+          box.style.cssText = 'height:300px;display:flex;flex-direction:column;border:1px solid var(--wl-border);padding:6px;overflow:auto';
+          const el = Object.assign(document.createElement(tag), { projectId: pid, runIds: ids, config });
+          el.addEventListener('wl-panel-config', (e: any) => (window as any).panelEvents.push({ tag, detail: e.detail }));
+          box.append(el);
+          host.append(box);
+        }
+        document.body.append(host);
+      },
+      [a.projectId, [a.id, b.id]] as const,
+    );
+    const panel = page.locator('#panels wl-line-chart-panel');
+    await expect.poll(() => panel.locator('[data-series]').count(), { timeout: 15_000 }).toBe(4);
+    // The legend is inside the panel's box (the chart took the height that is left).
+    const legend = (await panel.locator('.legend').boundingBox())!;
+    const box = (await page.locator('#panels > div').first().boundingBox())!;
+    expect(legend.y + legend.height).toBeLessThanOrEqual(box.y + box.height + 1);
+    await panel.locator('.edit-toggle').click();
+    await panel.locator('input.log').check();
+    await expect.poll(() => page.evaluate(() => (window as any).panelEvents.at(-1))).toMatchObject({ tag: 'wl-line-chart-panel', detail: { keys: ['loss', 'acc'], logScale: true } });
+    await page.waitForTimeout(500);
+    await screenshot(page, 'panels-light');
+    await setTheme(page, 'dark');
+    await page.waitForTimeout(300);
+    await screenshot(page, 'panels-dark');
+    await setTheme(page, 'light');
+  });
+
   it('renders 100 runs × 1,000 buckets well under a second', async () => {
     const runIds = Array.from({ length: 100 }, (_, r) => `00000000-0000-4000-8000-${String(r).padStart(12, '0')}`);
     const data = runIds.map((runId, r) => {

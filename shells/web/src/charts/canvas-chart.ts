@@ -22,6 +22,10 @@ export abstract class CanvasChart extends LitElement {
         display: block;
         position: relative;
       }
+      :host([fill]) {
+        height: 100%;
+        overflow: hidden;
+      }
       canvas {
         display: block;
         width: 100%;
@@ -49,6 +53,8 @@ export abstract class CanvasChart extends LitElement {
     `,
   ];
 
+  /** Fill the parent's height (a workspace panel) instead of a fixed height. */
+  declare fill: boolean;
   protected width = 0;
   protected chartHeight = 300;
   protected theme: ChartTheme | undefined;
@@ -82,15 +88,27 @@ export abstract class CanvasChart extends LitElement {
     if (c && !this.observer) {
       this.observer = new ResizeObserver(() => {
         const w = Math.floor(c.clientWidth);
-        if (w && w !== this.width) {
+        const h = this.fill ? this.fillHeight() : this.chartHeight;
+        if (w && (w !== this.width || h !== this.chartHeight)) {
           this.width = w;
+          this.chartHeight = h;
           this.schedulePaint();
         }
       });
       this.observer.observe(c);
+      this.observer.observe(this);
       this.width = Math.floor(c.clientWidth);
     }
     this.schedulePaint();
+  }
+
+  /** The canvas height that fills the host, less what else the chart shows below it. */
+  protected fillHeight(): number {
+    return Math.max(120, Math.floor(this.clientHeight - this.belowCanvas()));
+  }
+
+  protected belowCanvas(): number {
+    return 0;
   }
 
   protected schedulePaint(): void {
@@ -99,6 +117,7 @@ export abstract class CanvasChart extends LitElement {
       this.frame = 0;
       const c = this.canvas();
       if (!c) return;
+      if (this.fill) this.chartHeight = this.fillHeight();
       this.theme ??= readTheme(this);
       const dpr = window.devicePixelRatio || 1;
       const w = this.width || c.clientWidth || 400;

@@ -4,7 +4,7 @@ import uplotCss from 'uplot/dist/uPlot.min.css?inline';
 import { api } from '../api/client.js';
 import { shared } from '../styles.js';
 import { projectOf, watchRuns, type RunEvent } from './live.js';
-import { alignSeries, ema, formatNumber, lastFinite, mergeLive, robustRange, seriesColor, seriesId, type Series } from './series.js';
+import { alignSeries, ema, formatNumber, lastFinite, logSplits, mergeLive, robustRange, seriesColor, seriesId, type Series } from './series.js';
 import { onThemeChange, readTheme, withAlpha, type ChartTheme } from './theme.js';
 
 interface Entry {
@@ -55,6 +55,7 @@ export class WlLineChart extends LitElement {
     runColors: { attribute: false, hasChanged: contentChanged },
     projectId: { attribute: 'project-id' },
     height: { type: Number },
+    fill: { type: Boolean, reflect: true },
     chartTitle: { attribute: 'chart-title' },
     hidden_: { state: true },
     range: { state: true },
@@ -71,6 +72,16 @@ export class WlLineChart extends LitElement {
         display: block;
         position: relative;
         min-width: 0;
+      }
+      :host([fill]) {
+        height: 100%;
+        display: flex;
+        flex-direction: column;
+        overflow: hidden;
+      }
+      :host([fill]) .plot {
+        flex: 1;
+        min-height: 80px !important;
       }
       .head {
         display: flex;
@@ -197,6 +208,8 @@ export class WlLineChart extends LitElement {
   declare runColors: Record<string, string>;
   declare projectId: string;
   declare height: number;
+  /** Fill the parent's height (a workspace panel) instead of a fixed `height`. */
+  declare fill: boolean;
   declare chartTitle: string;
   /** Series ids the user hid (legend clicks). */
   declare hidden_: Set<string>;
@@ -243,6 +256,7 @@ export class WlLineChart extends LitElement {
     this.runColors = {};
     this.projectId = '';
     this.height = 240;
+    this.fill = false;
     this.chartTitle = '';
     this.hidden_ = new Set();
     this.range = undefined;
@@ -300,16 +314,22 @@ export class WlLineChart extends LitElement {
   private observeSize(): void {
     const box = this.renderRoot.querySelector<HTMLElement>('.plot');
     if (!box || this.resizeObserver) return;
+    let lastH = 0;
     this.resizeObserver = new ResizeObserver(() => {
       const w = Math.floor(box.clientWidth);
-      if (!w || w === this.width) return;
+      const h = this.plotHeight();
+      if (!w || (w === this.width && h === lastH)) return;
+      lastH = h;
+      const wider = w > this.fetchedWidth * 1.5;
       this.width = w;
-      if (this.plot) this.plot.setSize({ width: w, height: this.plotHeight() });
+      if (this.plot) this.plot.setSize({ width: w, height: h });
       else this.scheduleDraw();
+      if (!wider) return;
       // Much wider than the data was fetched for: fetch more buckets.
-      if (w > this.fetchedWidth * 1.5) this.scheduleFetch(REFETCH_DEBOUNCE_MS);
+      this.scheduleFetch(REFETCH_DEBOUNCE_MS);
     });
     this.resizeObserver.observe(box);
+    this.resizeObserver.observe(this);
     this.width = Math.floor(box.clientWidth);
   }
 
@@ -322,7 +342,7 @@ export class WlLineChart extends LitElement {
       this.scheduleFetch(0);
     }
     if (refetch || changed.has('live' as keyof WlLineChart) || changed.has('projectId' as keyof WlLineChart)) this.syncLive();
-    const restyle = ['smoothing', 'logScale', 'ignoreOutliers', 'band', 'runNames', 'runColors', 'height'].some((k) => changed.has(k as keyof WlLineChart));
+    const restyle = ['smoothing', 'logScale', 'ignoreOutliers', 'band', 'runNames', 'runColors', 'height', 'fill'].some((k) => changed.has(k as keyof WlLineChart));
     if (restyle) {
       this.structure = '';
       this.scheduleDraw();
@@ -439,6 +459,11 @@ export class WlLineChart extends LitElement {
   // ---------------------------------------------------------------- drawing
 
   private plotHeight(): number {
+    if (this.fill) {
+      const head = this.renderRoot.querySelector<HTMLElement>('.head')?.offsetHeight ?? 24;
+      const legend = this.renderRoot.querySelector<HTMLElement>('.legend')?.offsetHeight ?? 20;
+      return Math.max(80, Math.floor(this.clientHeight - head - Math.max(legend, 18) - 8));
+    }
     return Math.max(80, this.height);
   }
 
@@ -551,6 +576,8 @@ export class WlLineChart extends LitElement {
       font: `11px ${theme.font}`,
     });
     const yAxis: uPlot.Axis = { ...axis(), size: 56, values: (_u, splits) => splits.map((v) => (v == null ? '' : formatNumber(v))) };
+    // Log scale: ticks and grid at powers of ten (with 2× and 5× when the range spans few decades).
+    if (this.logScale) yAxis.splits = (_u, _i, min, max) => logSplits(min, max);
     const xAxis: uPlot.Axis = { ...axis(), size: 32 };
     if (this.xKey !== '_time') xAxis.values = (_u, splits) => splits.map((v) => (v == null ? '' : formatNumber(v)));
     return {
@@ -568,7 +595,11 @@ export class WlLineChart extends LitElement {
           distr: this.logScale ? 3 : 1,
           range: (u, min, max) => {
             if (this.robust) return this.robust;
-            if (this.logScale) return uPlot.rangeLog(min, max, 10, true) as [number, number];
+            if (this.logScale) {
+              if (!(min > 0) || !(max > 0)) return [1e-3, 1];
+              const pad = (Math.log10(max) - Math.log10(min) || 1) * 0.05;
+              return [10 ** (Math.log10(min) - pad), 10 ** (Math.log10(max) + pad)];
+            }
             if (min === max) {
               const d = Math.abs(min) * 0.05 || 1;
               return [min - d, max + d];
@@ -771,7 +802,7 @@ export class WlLineChart extends LitElement {
           : nothing}
       </div>
       ${this.error ? html`<div class="err">${this.error}</div>` : nothing}
-      <div class="plot" style="min-height:${this.plotHeight()}px" title="Drag to zoom · shift+drag to pan · double-click to reset">
+      <div class="plot" style="min-height:${this.fill ? 80 : this.plotHeight()}px" title="Drag to zoom · shift+drag to pan · double-click to reset">
         <div class="tip" style="display:none"></div>
         ${!hasData && !this.loading ? html`<div class="empty">No data${this.range ? ' in this range' : ''}</div>` : nothing}
       </div>

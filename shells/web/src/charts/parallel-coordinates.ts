@@ -30,6 +30,7 @@ export class WlParallelCoordinates extends CanvasChart {
     axes: { attribute: false },
     metric: {},
     height: { type: Number },
+    fill: { type: Boolean, reflect: true },
     brushes: { state: true },
   };
 
@@ -52,6 +53,7 @@ export class WlParallelCoordinates extends CanvasChart {
     this.runs = [];
     this.axes = [];
     this.metric = '';
+    this.fill = false;
     this.height = 320;
     this.brushes = new Map();
   }
@@ -59,6 +61,10 @@ export class WlParallelCoordinates extends CanvasChart {
   protected override willUpdate(changed: PropertyValues<this>): void {
     if (changed.has('height' as keyof WlParallelCoordinates)) this.chartHeight = this.height;
     if (changed.has('axes' as keyof WlParallelCoordinates) || changed.has('metric' as keyof WlParallelCoordinates)) this.brushes = new Map();
+  }
+
+  protected override belowCanvas(): number {
+    return this.brushes.size ? 20 : 0;
   }
 
   private fields(): string[] {
@@ -269,7 +275,7 @@ export class WlParallelCoordinates extends CanvasChart {
     const ok = this.fields().length >= 2 && this.runs?.length;
     const kept = this.brushes.size ? this.lines.filter((l) => this.kept(l)).length : undefined;
     return html`<canvas
-        style="height:${this.height}px"
+        style="height:${this.fill ? this.chartHeight : this.height}px"
         @mousedown=${this.onDown}
         @mousemove=${this.onMove}
         @mouseleave=${this.onLeave}

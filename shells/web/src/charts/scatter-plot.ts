@@ -28,6 +28,7 @@ export class WlScatterPlot extends CanvasChart {
     logY: { type: Boolean, attribute: 'log-y' },
     runColors: { attribute: false },
     height: { type: Number },
+    fill: { type: Boolean, reflect: true },
   };
 
   declare runs: RunLike[];
@@ -48,6 +49,7 @@ export class WlScatterPlot extends CanvasChart {
     this.logX = false;
     this.logY = false;
     this.runColors = {};
+    this.fill = false;
     this.height = 300;
   }
 
@@ -175,7 +177,7 @@ export class WlScatterPlot extends CanvasChart {
   override render() {
     const any = this.xField && this.yField && this.runs?.length;
     return html`<canvas
-        style="height:${this.height}px"
+        style="height:${this.fill ? this.chartHeight : this.height}px"
         @mousemove=${this.onMove}
         @mouseleave=${this.onLeave}
         @click=${this.onClick}

@@ -187,3 +187,12 @@ describe('axisScale', () => {
     expect(axisScale(['only']).norm('only')).toBe(0.5);
   });
 });
+
+import { logSplits } from './series.js';
+describe('logSplits', () => {
+  it('ticks at decades, with 2× and 5× over a short range', () => {
+    expect(logSplits(1e-4, 10)).toEqual([1e-4, 1e-3, 1e-2, 0.1, 1, 10]);
+    expect(logSplits(0.01, 1)).toEqual([0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1]);
+    expect(logSplits(3, 4)).toHaveLength(3);
+  });
+});

@@ -466,3 +466,18 @@ export function axisScale(values: unknown[], log = false): AxisScale {
     value: (t) => t * Math.max(categories.length - 1, 0),
   };
 }
+
+/** Tick values of a log axis between min and max. */
+export function logSplits(min: number, max: number): number[] {
+  if (!(min > 0) || !(max > min)) return [min, max].filter((v) => v > 0);
+  const lo = Math.floor(Math.log10(min));
+  const hi = Math.ceil(Math.log10(max));
+  const mults = hi - lo <= 2 ? [1, 2, 5] : [1];
+  const every = Math.max(1, Math.ceil((hi - lo) / 8));
+  const out: number[] = [];
+  for (let e = lo; e <= hi; e += every) for (const m of mults) {
+    const v = Number((m * 10 ** e).toPrecision(6));
+    if (v >= min * (1 - 1e-9) && v <= max * (1 + 1e-9)) out.push(v);
+  }
+  return out.length >= 2 ? out : [min, Math.sqrt(min * max), max];
+}

@@ -780,9 +780,7 @@ export class WlRunPage extends LitElement {
                   <button class="primary" id="save-notes" ?disabled=${this.saving} @click=${() => this.patch({ notes: this.renderRoot.querySelector<HTMLTextAreaElement>('#notes-input')!.value })}>Save</button
                   ><button @click=${() => (this.editing = '')}>Cancel</button>
                 </div>`
-            : html`<div class="notes editable" id="notes-text" title="Click to edit" @click=${() => this.edit('notes', '#notes-input')}>
-                ${run.notes || html`<span class="muted">Add notes…</span>`}
-              </div>`}
+            : html`<div class="notes editable" id="notes-text" title="Click to edit" @click=${() => this.edit('notes', '#notes-input')}>${run.notes || html`<span class="muted">Add notes…</span>`}</div>`}
           <h2>Tags</h2>
           <div id="tags">
             ${(run.tags ?? []).map(

@@ -18,8 +18,17 @@ export const LINE_CHART_DEFAULTS: LineChartConfig = { keys: [], xKey: 'step', sm
 /** The header controls every panel shares. */
 export const panelStyles = css`
   :host {
-    display: block;
+    display: flex;
+    flex-direction: column;
+    height: 100%;
     min-width: 0;
+    min-height: 0;
+  }
+  wl-line-chart,
+  wl-scatter-plot,
+  wl-parallel-coordinates {
+    flex: 1;
+    min-height: 0;
   }
   .bar {
     display: flex;
@@ -207,6 +216,7 @@ export class WlLineChartPanel extends LitElement {
             .live=${c.live !== false}
             .runNames=${this.runNames}
             .chartTitle=${' '}
+            fill
           ></wl-line-chart>`
         : html`<p class="muted">No metric chosen yet. ${this.editing ? '' : html`<button @click=${() => (this.editing = true)}>Choose metrics</button>`}</p>`}
     `;

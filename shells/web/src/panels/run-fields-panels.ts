@@ -119,7 +119,7 @@ export class WlScatterPanel extends RunFieldsPanel {
           </div>`
         : nothing}
       ${this.error ? html`<p class="error">${this.error}</p>` : nothing}
-      <wl-scatter-plot .runs=${this.runs} .xField=${x} .yField=${y} .logX=${!!c.logX} .logY=${!!c.logY} .height=${Number(c.height) || 280}></wl-scatter-plot>
+      <wl-scatter-plot .runs=${this.runs} .xField=${x} .yField=${y} .logX=${!!c.logX} .logY=${!!c.logY} .height=${Number(c.height) || 280} fill></wl-scatter-plot>
     `;
   }
 }
@@ -147,7 +147,7 @@ export class WlParallelCoordinatesPanel extends RunFieldsPanel {
           </div>`
         : nothing}
       ${this.error ? html`<p class="error">${this.error}</p>` : nothing}
-      <wl-parallel-coordinates .runs=${this.runs} .axes=${axes} .metric=${metric} .height=${Number(c.height) || 300}></wl-parallel-coordinates>
+      <wl-parallel-coordinates .runs=${this.runs} .axes=${axes} .metric=${metric} .height=${Number(c.height) || 300} fill></wl-parallel-coordinates>
     `;
   }
 }
