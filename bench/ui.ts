@@ -1,0 +1,199 @@
+/**
+ * The web UI in a real browser (Debian's Chromium via playwright-core),
+ * against the physical limit measured in the same run. Prints one JSON line:
+ *
+ *   npx tsx bench/ui.ts [--runs 10000] [--chart-runs 100] [--run-points 100000] [--repeat 5]
+ *
+ * Data: one project with --runs runs (config lr/batch/arch, summary loss/acc),
+ * the first --chart-runs of them with --run-points points of `loss` each,
+ * made in process, then served by a real `wanllmdb serve` (sign-in on).
+ *
+ * Figures (median of --repeat; targets from issue 5):
+ * - tableFirstRenderMs: navigation to /projects/<id>/runs → first row shown (≤ 1,000 ms);
+ * - tableSortMs / tableFilterMs: a header click / a filter expression → the new first row / count shown (≤ 200 ms);
+ * - chartMs: navigation to the compare view of --chart-runs runs → the loss chart drawn with every run (≤ 1,000 ms);
+ * - liveMs: a point logged over HTTP → shown in the open chart's legend (≤ 2,000 ms).
+ * Each has a limit measured in the same browser: the page load of the
+ * smallest page the server serves plus the API call(s) the view needs,
+ * fetched from the page itself (what any UI must at least wait for).
+ * Progress goes to stderr.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Kernel, normalize } from '../core/src/index.js';
+import { projectsPlugin } from '../plugins/projects/src/index.js';
+import { trackingPlugin, TrackingApiToken } from '../plugins/tracking/src/index.js';
+import { encodeMetricBatch } from '../plugins/tracking/src/metrics/metric-batch.js';
+import { openBrowser, ensureUiBuilt } from '../test/e2e/web/browser.js';
+import { signIn, startServer } from '../test/e2e/server-process.js';
+
+const { values: args } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '10000' },
+    'chart-runs': { type: 'string', default: '100' },
+    'run-points': { type: 'string', default: '100000' },
+    repeat: { type: 'string', default: '5' },
+  },
+});
+const RUNS = Number(args.runs);
+const CHART_RUNS = Number(args['chart-runs']);
+const RUN_POINTS = Number(args['run-points']);
+const REPEAT = Number(args.repeat);
+const log = (m: string) => process.stderr.write(`${m}\n`);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const round = (x: number) => Math.round(x * 10) / 10;
+
+/** In-page source of a querySelectorAll that descends into open shadow roots (a string: no bundler helpers). */
+const DEEP = `(function all(root, sel) { const out = [...root.querySelectorAll(sel)]; for (const el of root.querySelectorAll('*')) if (el.shadowRoot) out.push(...all(el.shadowRoot, sel)); return out; })`;
+
+async function makeData(dir: string): Promise<{ projectId: string; chartRunIds: string[] }> {
+  const kernel = new Kernel({
+    plugins: [projectsPlugin, trackingPlugin],
+    config: { dataDir: dir, db: `sqlite://${join(dir, 'wanllmdb.db')}`, blobs: `file://${join(dir, 'blobs')}`, bus: 'memory', logLevel: 'warn' },
+  });
+  await kernel.start();
+  const call = async (method: string, req: Record<string, unknown>) =>
+    kernel.call<any>(`wanllmdb.${method}`, normalize(kernel.rpcHost.method(`wanllmdb.${method}`)!.requestType, req));
+  const project = (await call('projects.v1.ProjectService/CreateProject', { name: 'bench ui', visibility: 'private' })).data;
+  const runIds: string[] = [];
+  const archs = ['mlp', 'cnn', 'transformer', 'rnn'];
+  for (let i = 0; i < RUNS; i++) {
+    const run = (await call('tracking.v1.RunService/CreateRun', {
+      projectId: project.id,
+      name: `run-${String(i).padStart(5, '0')}`,
+      config: { lr: 10 ** -(2 + (i % 4)), batch: 32 << (i % 3), arch: archs[i % 4], seed: i },
+    })).data;
+    runIds.push(run.id);
+    await call('tracking.v1.RunService/FinishRun', { id: run.id, summary: { loss: 1 / (1 + (i % 97)), acc: (i % 89) / 89 } });
+    if (i % 1000 === 999) log(`runs: ${i + 1}/${RUNS}`);
+  }
+  const tracking = kernel.resolve(TrackingApiToken);
+  const chartRunIds = runIds.slice(0, CHART_RUNS);
+  const cols = { length: RUN_POINTS, step: new Float64Array(RUN_POINTS), value: new Float64Array(RUN_POINTS), time: new Float64Array(RUN_POINTS), keyIndex: new Int32Array(RUN_POINTS), keys: ['loss'] };
+  for (const [r, id] of chartRunIds.entries()) {
+    for (let s = 0; s < RUN_POINTS; s++) {
+      cols.step[s] = s;
+      cols.value[s] = Math.exp(-s / (20_000 + r * 300)) + 0.03 * Math.sin(s * 0.01 + r);
+      cols.time[s] = 1_700_000_000_000 + s * 50;
+    }
+    await tracking.appendMetricBatch(id, `bench-${r}`, encodeMetricBatch(cols));
+    if (r % 10 === 9) log(`points: ${(r + 1) * RUN_POINTS} of ${CHART_RUNS * RUN_POINTS}`);
+  }
+  await kernel.stop(); // waits for aggregation in flight; the server recovers anything left
+  return { projectId: project.id, chartRunIds };
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'wldb-bench-ui-'));
+  const started = performance.now();
+  const { projectId, chartRunIds } = await makeData(dir);
+  log(`data made in ${round((performance.now() - started) / 1000)} s`);
+  await ensureUiBuilt();
+  const server = await startServer(['--data', dir]);
+  const browser = await openBrowser();
+  try {
+    const creds = await signIn(server.base);
+    const session = await (await fetch(`${server.base}/api/v1/auth/login`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'admin@e2e.test', password: 'e2e-admin-password' }),
+    })).json() as { data: { accessToken: string; refreshToken: string; expiresIn: number } };
+    const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+    await context.addInitScript((t) => {
+      localStorage.setItem('wanllmdb.session', JSON.stringify({ accessToken: t.accessToken, refreshToken: t.refreshToken, expiresAt: Date.now() + t.expiresIn * 1000 }));
+    }, session.data);
+    const page = await context.newPage();
+    const base = server.base;
+    const auth = { authorization: `Bearer ${session.data.accessToken}` };
+
+    /** Time the page itself takes to fetch an API path (the data floor of a view). */
+    const pageFetch = (path: string, init?: { method?: string; body?: unknown }) =>
+      page.evaluate(
+        async ({ url, headers, init }) => {
+          const t0 = performance.now();
+          const res = await fetch(url, { method: init?.method ?? 'GET', headers: { ...headers, 'content-type': 'application/json' }, body: init?.body === undefined ? undefined : JSON.stringify(init.body) });
+          await res.arrayBuffer();
+          return performance.now() - t0;
+        },
+        { url: base + path, headers: auth, init },
+      );
+    /** The smallest page load: the server's health document. */
+    const blankLoad = async () => {
+      const t0 = performance.now();
+      await page.goto(`${base}/healthz`);
+      return performance.now() - t0;
+    };
+
+    const results: Record<string, number[]> = {
+      tableFirstRenderMs: [], tableFirstRenderLimitMs: [], tableSortMs: [], tableSortLimitMs: [], tableFilterMs: [], tableFilterLimitMs: [],
+      chartMs: [], chartLimitMs: [], liveMs: [], liveLimitMs: [],
+    };
+    const firstRow = () => page.locator('[data-testid=run-row]').first().getAttribute('data-run-id');
+    for (let i = 0; i < REPEAT; i++) {
+      log(`round ${i + 1}/${REPEAT}`);
+      // Runs table.
+      const blank = await blankLoad();
+      results.tableFirstRenderLimitMs!.push(blank + (await pageFetch(`/api/v1/projects/${projectId}/runs?limit=1000`)));
+      let t0 = performance.now();
+      await page.goto(`${base}/projects/${projectId}/runs`);
+      await page.locator('[data-testid=run-row]').first().waitFor();
+      results.tableFirstRenderMs!.push(performance.now() - t0);
+      await page.locator('[data-testid=runs-count]').filter({ hasText: String(RUNS) }).first().waitFor({ timeout: 60_000 }).catch(() => undefined);
+
+      const before = await firstRow();
+      results.tableSortLimitMs!.push(await pageFetch(`/api/v1/projects/${projectId}/runs?limit=1000&sort=${encodeURIComponent('-summary.loss')}`));
+      t0 = performance.now();
+      await page.locator('[data-testid=column-header][data-col="summary.loss"], [data-testid=column-header][data-col="name"]').first().click();
+      await page.waitForFunction(`${DEEP}(document, '[data-testid=run-row]')[0]?.getAttribute('data-run-id') !== ${JSON.stringify(before)}`, undefined, { polling: 'raf', timeout: 30_000 });
+      results.tableSortMs!.push(performance.now() - t0);
+
+      const filter = 'config.arch = "cnn" AND config.lr < 0.005';
+      results.tableFilterLimitMs!.push(await pageFetch(`/api/v1/projects/${projectId}/runs?limit=1000&filter=${encodeURIComponent(filter)}`));
+      const countBefore = await page.locator('[data-testid=runs-count]').first().textContent();
+      t0 = performance.now();
+      await page.locator('[data-testid=runs-filter]').first().fill(filter);
+      await page.locator('[data-testid=runs-filter]').first().press('Enter');
+      await page.locator('[data-testid=runs-count]').filter({ hasNotText: countBefore ?? '' }).first().waitFor({ timeout: 30_000 });
+      results.tableFilterMs!.push(performance.now() - t0);
+
+      // A chart of every chart run, in the compare view.
+      const blank2 = await blankLoad();
+      results.chartLimitMs!.push(blank2 + (await pageFetch('/api/v1/metrics/query', { method: 'POST', body: { runIds: chartRunIds, keys: ['loss'], maxPoints: 1000 } })));
+      t0 = performance.now();
+      await page.goto(`${base}/projects/${projectId}/compare?runs=${chartRunIds.join(',')}`);
+      await page.waitForFunction(`${DEEP}(document, '[data-series$=":loss"][data-last]:not([data-last=""])').length >= ${CHART_RUNS}`, undefined, { polling: 'raf', timeout: 60_000 });
+      results.chartMs!.push(performance.now() - t0);
+
+      // Live: a running run's chart, a point logged over HTTP.
+      const run = (await (await fetch(`${base}/api/v1/projects/${projectId}/runs`, { method: 'POST', headers: { ...creds.headers, 'content-type': 'application/json' }, body: JSON.stringify({ name: `live-${i}` }) })).json()) as { data: { id: string } };
+      const logPoint = (step: number, value: number) =>
+        fetch(`${base}/api/v1/runs/${run.data.id}/metrics`, { method: 'POST', headers: { ...creds.headers, 'content-type': 'application/json' }, body: JSON.stringify({ metrics: [{ name: 'loss', step, value }] }) });
+      await logPoint(0, 1);
+      await page.goto(`${base}/runs/${run.data.id}/charts`);
+      await page.locator(`[data-series="${run.data.id}:loss"][data-last="1"]`).first().waitFor({ timeout: 30_000 });
+      await new Promise((r) => setTimeout(r, 300)); // the live stream is open
+      t0 = performance.now();
+      const posted = await logPoint(1, 0.5);
+      const postMs = performance.now() - t0;
+      if (!posted.ok) throw new Error(`logging a point failed: ${posted.status}`);
+      await page.locator(`[data-series="${run.data.id}:loss"][data-last="0.5"]`).first().waitFor({ timeout: 30_000 });
+      results.liveMs!.push(performance.now() - t0);
+      results.liveLimitMs!.push(postMs);
+    }
+    const out: Record<string, unknown> = { bench: 'ui', runs: RUNS, chartRuns: CHART_RUNS, runPoints: RUN_POINTS, repeat: REPEAT };
+    for (const [k, v] of Object.entries(results)) out[k] = round(median(v));
+    for (const k of ['tableFirstRender', 'tableSort', 'tableFilter', 'chart', 'live']) out[`${k}Ratio`] = round((out[`${k}Ms`] as number) / (out[`${k}LimitMs`] as number));
+    out.targetsMet = (out.tableFirstRenderMs as number) <= 1000 && (out.tableSortMs as number) <= 200 && (out.tableFilterMs as number) <= 200 && (out.chartMs as number) <= 1000 && (out.liveMs as number) <= 2000;
+    process.stdout.write(`${JSON.stringify(out)}\n`);
+  } finally {
+    await browser.close();
+    await server.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});
