@@ -145,38 +145,43 @@ export class WlRunsTable extends LitElement {
         min-width: 280px;
         font-family: var(--wl-mono);
       }
-      .scroll {
-        position: relative;
-        overflow: auto;
-        height: var(--wl-runs-height, 65vh);
+      .table {
         border: 1px solid var(--wl-border);
         border-radius: var(--wl-radius);
         background: var(--wl-bg);
+        overflow: hidden;
+      }
+      .headwrap {
+        overflow: hidden;
+      }
+      .body {
+        height: var(--wl-runs-height, 65vh);
+        overflow: auto;
       }
       .head,
-      .row {
+      .tr {
         display: grid;
         align-items: center;
         min-width: max-content;
       }
       .head {
-        position: sticky;
-        top: 0;
+        position: relative;
         z-index: 3;
         background: var(--wl-surface);
         border-bottom: 1px solid var(--wl-border);
         font-weight: 600;
         color: var(--wl-muted);
       }
-      .row {
+      .tr {
         height: ${ROW_HEIGHT}px;
+        box-sizing: border-box;
         border-bottom: 1px solid var(--wl-border);
         width: 100%;
       }
-      .row:hover > .cell {
+      .tr:hover > .cell {
         background: var(--wl-surface);
       }
-      .row.selected > .cell {
+      .tr.selected > .cell {
         background: var(--wl-highlight);
       }
       .cell {
@@ -292,6 +297,7 @@ export class WlRunsTable extends LitElement {
       .wrap {
         position: relative;
       }
+
       .status {
         font-size: 12px;
       }
@@ -596,6 +602,11 @@ export class WlRunsTable extends LitElement {
 
   // ------------------------------------------------------------ rendering
 
+  private readonly syncHeader = (e: Event): void => {
+    const wrap = this.renderRoot.querySelector<HTMLElement>('.headwrap');
+    if (wrap) wrap.scrollLeft = (e.target as HTMLElement).scrollLeft;
+  };
+
   private gridTemplate(cols: string[]): string {
     return `36px ${cols.map((c) => `${widthOf(c)}px`).join(' ')}`;
   }
@@ -641,7 +652,7 @@ export class WlRunsTable extends LitElement {
     const run = item.run;
     const selected = this.selected.includes(run.id);
     const lastPinned = [...pins.keys()].at(-1);
-    return html`<div class="row ${selected ? 'selected' : ''}" style="grid-template-columns:${template}" data-testid="run-row" data-run-id=${run.id}>
+    return html`<div class="tr ${selected ? 'selected' : ''}" style="grid-template-columns:${template}" data-testid="run-row" data-run-id=${run.id}>
       <div class="cell pinned" style="left:0">
         <input
           type="checkbox"
@@ -723,7 +734,8 @@ export class WlRunsTable extends LitElement {
       ${this.error ? html`<p class="error" data-testid="runs-error">${this.error}</p>` : nothing}
       <div class="wrap">
         ${this.chooserOpen ? this.renderChooser() : nothing}
-        <div class="scroll">
+        <div class="table">
+          <div class="headwrap">
           <div class="head" style="grid-template-columns:${template}">
             <div class="cell pinned" style="left:0">
               <input type="checkbox" data-testid="select-all" aria-label="Select all" .checked=${allSelected} @click=${this.toggleAll} />
@@ -748,8 +760,12 @@ export class WlRunsTable extends LitElement {
               </div>`;
             })}
           </div>
+          </div>
           ${items.length
-            ? virtualize({ items, renderItem: (item: DisplayItem) => this.renderRow(item, cols, pins, template), keyFunction: (item: DisplayItem) => (item.kind === 'run' ? item.run.id : `group:${item.key}`) })
+            ? // The body is the virtualizer's own scroller; the header follows its horizontal scroll.
+              html`<div class="body" @scroll=${this.syncHeader}>
+                ${virtualize({ scroller: true, items, renderItem: (item: DisplayItem) => this.renderRow(item, cols, pins, template), keyFunction: (item: DisplayItem) => (item.kind === 'run' ? item.run.id : `group:${item.key}`) })}
+              </div>`
             : html`<div class="empty muted">${this.loading ? 'Loading runs…' : this.appliedFilter ? 'No run matches this filter.' : 'No runs yet.'}</div>`}
         </div>
       </div>
