@@ -110,7 +110,6 @@ describe('project runs table and workspace (browser)', () => {
     await page.getByTestId('group-by').selectOption('config.optimizer');
     await expect.poll(() => page.locator('[data-testid="run-group"]').count()).toBe(2);
     expect(await page.locator('[data-testid="run-group"][data-group="adam"]').textContent()).toMatch(/\(1\)/);
-    await screenshot(page, 'debug-groups');
     await page.locator('[data-testid="run-group"][data-group="sgd"]').click(); // collapse
     await expect.poll(() => rows().count()).toBe(1);
     await page.getByTestId('group-by').selectOption('');

@@ -567,7 +567,7 @@ export class WlWorkspace extends LitElement {
       >
         <span class="title" title=${title}>${title}</span>
         <button title=${full ? 'Back (Esc)' : 'Full screen'} data-testid="panel-fullscreen" @click=${() => (this.fullscreen = full ? '' : panel.id)}>${full ? '✕ Esc' : '⤢'}</button>
-        ${full ? nothing : html`<button title="Remove panel" data-testid="panel-remove" @click=${() => this.removePanel(panel.id)}>🗑</button>`}
+        ${full ? nothing : html`<button title="Remove panel" data-testid="panel-remove" @click=${() => this.removePanel(panel.id)}>✕</button>`}
       </header>
       <div class="body">${this.panelElement(panel)}</div>
       ${full
