@@ -132,8 +132,12 @@ async function main(): Promise<void> {
     const firstRow = () => page.locator('[data-testid=run-row]').first().getAttribute('data-run-id');
     for (let i = 0; i < REPEAT; i++) {
       log(`round ${i + 1}/${REPEAT}`);
-      // Runs table.
+      // Runs table, from a clean slate each round (no remembered sort, filter or columns).
       const blank = await blankLoad();
+      await page.evaluate(() => {
+        for (const k of Object.keys(localStorage)) if (k !== 'wanllmdb.session') localStorage.removeItem(k);
+        sessionStorage.clear();
+      });
       results.tableFirstRenderLimitMs!.push(blank + (await pageFetch(`/api/v1/projects/${projectId}/runs?limit=1000`)));
       let t0 = performance.now();
       await page.goto(`${base}/projects/${projectId}/runs`);

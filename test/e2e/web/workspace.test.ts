@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,12 +33,7 @@ describe('project runs table and workspace (browser)', () => {
   }
 
   beforeAll(async () => {
-    await ensureUiBuilt().catch((err: unknown) => {
-      // The shared harness could not build: build here (vite's CLI by its file path).
-      console.warn(`ensureUiBuilt failed (${err instanceof Error ? err.message.split('\n')[0] : String(err)}); building the UI directly`);
-      const web = join(import.meta.dirname, '../../../shells/web');
-      execFileSync(process.execPath, [join(web, '../../node_modules/vite/bin/vite.js'), 'build', '--logLevel', 'warn'], { cwd: web, stdio: 'inherit' });
-    });
+    await ensureUiBuilt();
     [server, browser] = await Promise.all([startServer(['--data', mkdtempSync(join(tmpdir(), 'wldb-e2e-ws-'))]), openBrowser()]);
     headers = (await server.credentials()).headers;
     for (let i = 0; i < 6; i++) {
