@@ -26,6 +26,8 @@ export interface WanllmdbConfig {
   corsOrigins: string[];
   /** `required`: every call signs in (the server default); `off`: one local user (loopback only). */
   auth: 'required' | 'off';
+  /** Third-party plugin modules to load besides the built-in ones (paths or package names). */
+  plugins: string[];
 }
 
 /** A setting: its config-file key, its environment variable and its flag. */
@@ -73,6 +75,14 @@ const SETTINGS: Setting[] = [
     parse: (raw, name) => {
       const list = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',').map((x) => x.trim()).filter(Boolean) : bad(name, raw, 'a comma-separated list of origins');
       for (const o of list) if (typeof o !== 'string' || !/^https?:\/\/[^/\s]+$/.test(o)) bad(name, o, 'origins such as https://ui.example.com:8443 (scheme://host[:port], no path)');
+      return list;
+    },
+  },
+  {
+    key: 'plugins', env: 'WANLLMDB_PLUGINS', flag: '--plugins',
+    parse: (raw, name) => {
+      const list = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',').map((x) => x.trim()).filter(Boolean) : bad(name, raw, 'a comma-separated list of plugin modules');
+      for (const m of list) if (typeof m !== 'string' || !m) bad(name, m, 'module paths or package names');
       return list;
     },
   },
@@ -157,6 +167,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): WanllmdbConfig {
     logLevel: parsed.logLevel ?? 'info',
     corsOrigins: parsed.corsOrigins ?? [],
     auth: parsed.auth ?? 'required',
+    plugins: parsed.plugins ?? [],
   };
 }
 

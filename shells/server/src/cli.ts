@@ -26,6 +26,7 @@ program
   .option('--body-limit <bytes>', 'largest HTTP request body [env WANLLMDB_BODY_LIMIT]')
   .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent [env WANLLMDB_LOG_LEVEL]')
   .option('--cors-origins <list>', 'other browser origins allowed to call the HTTP API, comma-separated [env WANLLMDB_CORS_ORIGINS]')
+  .option('--plugins <list>', 'third-party plugin modules to load, comma-separated paths or package names [env WANLLMDB_PLUGINS]')
   .option('--no-auth', 'no sign-in: every caller is the local administrator (refused unless --host is loopback) [env WANLLMDB_AUTH=off]')
   .option('--config <file>', 'JSON config file [env WANLLMDB_CONFIG]')
   .action(async (o: Record<string, string | number | boolean | undefined>) => {
@@ -34,7 +35,7 @@ program
       flags: {
         dataDir: o.data, grpcPort: o.port, httpPort: o.httpPort, host: o.host,
         db: o.db, blobs: o.blobs, bus: o.bus, bodyLimitBytes: o.bodyLimit, logLevel: o.logLevel,
-        corsOrigins: o.corsOrigins, auth: o.auth === false ? 'off' : undefined,
+        corsOrigins: o.corsOrigins, auth: o.auth === false ? 'off' : undefined, plugins: o.plugins,
       },
     });
     kernel.handleSignals();

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { definePlugin, Errors, Kernel, loadConfig, redactUrl, type Plugin, type WanllmdbConfig } from '@wanllmdb/core';
 import { AuthAdminToken } from '@wanllmdb/plugin-auth';
 import { defaultPlugins } from './default-plugins.js';
@@ -20,6 +21,33 @@ export function webUiDir(): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Loads third-party plugins (`--plugins` / WANLLMDB_PLUGINS): each module's
+ * default export, or its `plugin` export, must be a value made by definePlugin.
+ */
+export async function loadPlugins(specs: readonly string[], cwd = process.cwd()): Promise<Plugin[]> {
+  const out: Plugin[] = [];
+  for (const spec of specs) {
+    const target = /^[./]/.test(spec) || isAbsolute(spec) ? pathToFileURL(resolve(cwd, spec)).href : spec;
+    let mod: Record<string, unknown>;
+    try {
+      mod = (await import(target)) as Record<string, unknown>;
+    } catch (e) {
+      throw Errors.CONFIG_INVALID(`Plugin module ${JSON.stringify(spec)} (--plugins / WANLLMDB_PLUGINS) cannot be loaded: ${e instanceof Error ? e.message : String(e)}. Give a path or an installed package name.`, [
+        { field: 'WANLLMDB_PLUGINS', message: spec },
+      ]);
+    }
+    const p = [mod.default, mod.plugin].find((x): x is Plugin => !!x && (x as Plugin).kind === 'wanllmdb.plugin');
+    if (!p) {
+      throw Errors.CONFIG_INVALID(`Plugin module ${JSON.stringify(spec)} exports no plugin: export the value of definePlugin({...}) as default or as "plugin".`, [
+        { field: 'WANLLMDB_PLUGINS', message: spec },
+      ]);
+    }
+    out.push(p);
+  }
+  return out;
 }
 
 /** Addresses that only this machine can reach. */
@@ -63,7 +91,7 @@ function bootstrapPlugin(env: NodeJS.ProcessEnv, made: { setupToken?: string }):
 export async function serve(opts: ServeOptions = {}): Promise<{ kernel: Kernel; grpcPort: number; httpPort: number }> {
   const env = opts.env ?? process.env;
   const config = loadConfig({ flags: opts.flags, file: opts.configFile, env });
-  let plugins = opts.plugins ?? defaultPlugins;
+  let plugins = [...(opts.plugins ?? defaultPlugins), ...(await loadPlugins(config.plugins))];
   if (config.auth === 'off') {
     if (!isLoopback(config.host)) {
       throw Errors.CONFIG_INVALID(
