@@ -45,6 +45,9 @@ const log = (m: string) => process.stderr.write(`${m}\n`);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const round = (x: number) => Math.round(x * 10) / 10;
 
+/** Names the step a timeout happened in. */
+const labelled = <T>(label: string, p: Promise<T>): Promise<T> => p.catch((e: unknown) => { throw new Error(`${label}: ${e instanceof Error ? e.message : String(e)}`); });
+
 /** In-page source of a querySelectorAll that descends into open shadow roots (a string: no bundler helpers). */
 const DEEP = `(function all(root, sel) { const out = [...root.querySelectorAll(sel)]; for (const el of root.querySelectorAll('*')) if (el.shadowRoot) out.push(...all(el.shadowRoot, sel)); return out; })`;
 
@@ -149,7 +152,7 @@ async function main(): Promise<void> {
       results.tableSortLimitMs!.push(await pageFetch(`/api/v1/projects/${projectId}/runs?limit=1000&sort=${encodeURIComponent('-summary.loss')}`));
       t0 = performance.now();
       await page.locator('[data-testid=column-header][data-col="summary.loss"], [data-testid=column-header][data-col="name"]').first().click();
-      await page.waitForFunction(`${DEEP}(document, '[data-testid=run-row]')[0]?.getAttribute('data-run-id') !== ${JSON.stringify(before)}`, undefined, { polling: 'raf', timeout: 30_000 });
+      await labelled('sort', page.waitForFunction(`${DEEP}(document, '[data-testid=run-row]')[0]?.getAttribute('data-run-id') !== ${JSON.stringify(before)}`, undefined, { polling: 'raf', timeout: 30_000 }));
       results.tableSortMs!.push(performance.now() - t0);
 
       const filter = 'config.arch = "cnn" AND config.lr < 0.005';
@@ -166,11 +169,11 @@ async function main(): Promise<void> {
       results.chartLimitMs!.push(blank2 + (await pageFetch('/api/v1/metrics/query', { method: 'POST', body: { runIds: chartRunIds, keys: ['loss'], maxPoints: 1000 } })));
       t0 = performance.now();
       await page.goto(`${base}/projects/${projectId}/compare?runs=${chartRunIds.join(',')}`);
-      await page.waitForFunction(`${DEEP}(document, '[data-series$=":loss"][data-last]:not([data-last=""])').length >= ${CHART_RUNS}`, undefined, { polling: 'raf', timeout: 60_000 });
+      await labelled('chart', page.waitForFunction(`${DEEP}(document, '[data-series$=":loss"][data-last]:not([data-last=""])').length >= ${CHART_RUNS}`, undefined, { polling: 'raf', timeout: 60_000 }));
       results.chartMs!.push(performance.now() - t0);
 
-      // Live: a running run's chart, a point logged over HTTP.
-      const run = (await (await fetch(`${base}/api/v1/projects/${projectId}/runs`, { method: 'POST', headers: { ...creds.headers, 'content-type': 'application/json' }, body: JSON.stringify({ name: `live-${i}` }) })).json()) as { data: { id: string } };
+      // Live: a running run's chart (in a project of its own, so the table's order stays put), a point logged over HTTP.
+      const run = (await (await fetch(`${base}/api/v1/projects/bench-ui-live/runs`, { method: 'POST', headers: { ...creds.headers, 'content-type': 'application/json' }, body: JSON.stringify({ name: `live-${i}` }) })).json()) as { data: { id: string } };
       const logPoint = (step: number, value: number) =>
         fetch(`${base}/api/v1/runs/${run.data.id}/metrics`, { method: 'POST', headers: { ...creds.headers, 'content-type': 'application/json' }, body: JSON.stringify({ metrics: [{ name: 'loss', step, value }] }) });
       await logPoint(0, 1);
