@@ -16,7 +16,13 @@ interface Project {
   organizationId?: string;
 }
 
-const TABS = ['overview', 'runs', 'workspace', 'compare'] as const;
+interface Org {
+  id: string;
+  name: string;
+  slug: string;
+}
+
+const TABS = ['overview', 'runs', 'workspace', 'compare', 'members'] as const;
 type Tab = (typeof TABS)[number];
 const STATES = ['running', 'finished', 'crashed', 'killed'] as const;
 const STATE_COLOURS: Record<(typeof STATES)[number], string> = {
@@ -34,7 +40,8 @@ const describe = (e: unknown) => (e instanceof ApiError ? e.message : e instance
 /**
  * <wl-project-page> for `/projects/:id/:tab?`: overview (details, runs by
  * state, recent runs), runs (the table), workspace (panels over the selected
- * runs, or the 20 most recent) and compare (`?runs=a,b` or the selection).
+ * runs, or the 20 most recent), compare (`?runs=a,b` or the selection) and
+ * members (who has which role on the project).
  */
 export class WlProjectPage extends LitElement {
   static override properties = {
@@ -46,6 +53,8 @@ export class WlProjectPage extends LitElement {
     recent: { state: true },
     selection: { state: true },
     compareLoaded: { state: true },
+    membersLoaded: { state: true },
+    org: { state: true },
   };
 
   static override styles = [
@@ -133,6 +142,9 @@ export class WlProjectPage extends LitElement {
   declare recent: RunRow[];
   declare selection: string[];
   declare compareLoaded: boolean;
+  declare membersLoaded: boolean;
+  /** The project's organisation, when the caller may read it. */
+  declare org: Org | undefined;
 
   constructor() {
     super();
@@ -144,6 +156,8 @@ export class WlProjectPage extends LitElement {
     this.recent = [];
     this.selection = [];
     this.compareLoaded = false;
+    this.membersLoaded = false;
+    this.org = undefined;
   }
 
   get tab(): Tab {
@@ -173,6 +187,12 @@ export class WlProjectPage extends LitElement {
         (e: unknown) => (this.error = `The compare view failed to load: ${describe(e)}`),
       );
     }
+    if (this.tab === 'members' && !this.membersLoaded) {
+      void import('../components/project-members.js').then(
+        () => (this.membersLoaded = true),
+        (e: unknown) => (this.error = `The members view failed to load: ${describe(e)}`),
+      );
+    }
   }
 
   private get base(): string {
@@ -184,6 +204,7 @@ export class WlProjectPage extends LitElement {
     try {
       this.project = (await api.get<{ data: Project }>(this.base)).data;
       document.title = `${this.project.name} · wanLLMDB`;
+      void this.loadOrg(this.project.organizationId);
       const recent = api.get<{ data: RunRow[] }>(`${this.base}/runs`, { sort: '-created_at', limit: RECENT_FOR_WORKSPACE });
       const counts = Promise.all(
         STATES.map((s) => api.get<{ meta: { total: number } }>(`${this.base}/runs`, { filter: `state = "${s}"`, limit: 1 }).then((r) => [s, r.meta.total] as const)),
@@ -193,6 +214,23 @@ export class WlProjectPage extends LitElement {
     } catch (e) {
       this.error = describe(e);
     }
+  }
+
+  /** The organisation's name for the link to it; without it (refused, say) the link shows its id. */
+  private async loadOrg(orgId: string | undefined): Promise<void> {
+    this.org = undefined;
+    if (!orgId) return;
+    try {
+      this.org = (await api.get<{ data: Org }>(`/api/v1/orgs/${encodeURIComponent(orgId)}`)).data;
+    } catch {
+      // The link to /orgs/<id> still works for whoever may open it.
+    }
+  }
+
+  private renderOrgLink() {
+    const id = this.project?.organizationId;
+    if (!id) return html`<span class="muted">none</span>`;
+    return html`<a href=${`/orgs/${encodeURIComponent(id)}`} data-testid="project-org">${this.org?.name ?? html`<span class="mono">${id}</span>`}</a>`;
   }
 
   /** The runs the workspace and compare tabs show. */
@@ -250,6 +288,8 @@ export class WlProjectPage extends LitElement {
           <dd>${p.name}</dd>
           <dt>Slug</dt>
           <dd class="mono">${p.slug}</dd>
+          <dt>Organisation</dt>
+          <dd>${this.renderOrgLink()}</dd>
           <dt>Visibility</dt>
           <dd>${p.visibility}</dd>
           <dt>Description</dt>
@@ -310,6 +350,7 @@ export class WlProjectPage extends LitElement {
       <div class="head">
         <h1>${p.name}</h1>
         <span class="badge">${p.visibility}</span>
+        ${p.organizationId ? html`<span class="muted">in ${this.renderOrgLink()}</span>` : nothing}
         ${p.description ? html`<span class="muted">${p.description}</span>` : nothing}
       </div>
       <nav class="tabs">
@@ -328,6 +369,11 @@ export class WlProjectPage extends LitElement {
             ? html`<wl-compare-view .projectId=${p.id} .runIds=${ids}></wl-compare-view>`
             : html`<p class="muted">Loading…</p>`
           : html`<p class="muted">Select two or more runs in the <a href=${this.tabHref('runs')}>Runs</a> tab, then press Compare.</p>`
+        : nothing}
+      ${tab === 'members'
+        ? this.membersLoaded
+          ? html`<wl-project-members .projectId=${p.id} .orgId=${p.organizationId ?? ''} .orgName=${this.org?.name ?? ''}></wl-project-members>`
+          : html`<p class="muted">Loading…</p>`
         : nothing}
     </div>`;
   }

@@ -1,0 +1,357 @@
+import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
+import { api, ApiError } from '../api/client.js';
+import { shared } from '../styles.js';
+
+type SubjectType = 'user' | 'team';
+
+interface Grant {
+  projectId: string;
+  subjectType: SubjectType;
+  subjectId: string;
+  subjectName: string;
+  role: string;
+}
+
+interface OrgMember {
+  userId: string;
+  username: string;
+  email: string;
+  role: string;
+  kind: string;
+}
+
+interface Team {
+  id: string;
+  name: string;
+}
+
+interface Role {
+  name: string;
+  builtin: boolean;
+}
+
+const BUILTIN_ROLES = ['owner', 'admin', 'member', 'viewer'];
+
+const describe = (e: unknown) => (e instanceof ApiError ? e.message : e instanceof Error ? e.message : String(e));
+/** 403/404: the caller may not see this (the server hides what one may not read). */
+const refused = (e: unknown) => e instanceof ApiError && (e.status === 403 || e.status === 404);
+
+/**
+ * <wl-project-members>: who has which role on one project (users and teams
+ * of the project's organisation), and a form to grant or take roles away.
+ * Callers who may not list the organisation's members see a read-only note
+ * instead of the form; the server's refusals show next to the form.
+ */
+export class WlProjectMembers extends LitElement {
+  static override properties = {
+    projectId: { attribute: false },
+    orgId: { attribute: false },
+    orgName: { attribute: false },
+    grants: { state: true },
+    members: { state: true },
+    teams: { state: true },
+    roles: { state: true },
+    loading: { state: true },
+    listError: { state: true },
+    listRefused: { state: true },
+    pickRefused: { state: true },
+    busy: { state: true },
+    error: { state: true },
+    notice: { state: true },
+    confirm: { state: true },
+  };
+
+  static override styles = [
+    shared,
+    css`
+      section h2 {
+        margin-top: 0;
+      }
+      form.inline {
+        display: flex;
+        gap: 8px;
+        align-items: flex-start;
+        flex-wrap: wrap;
+        margin: var(--wl-gap) 0 0;
+      }
+      form.inline > button {
+        margin-top: calc(1.45em + 4px);
+      }
+      form.inline label {
+        display: flex;
+        flex-direction: column;
+        gap: 4px;
+        font-weight: 600;
+      }
+      form.inline .grow {
+        flex: 1;
+        min-width: 220px;
+      }
+      .hint {
+        font-weight: 400;
+        font-size: 12px;
+      }
+      .badge {
+        display: inline-block;
+        padding: 0 8px;
+        border-radius: 999px;
+        border: 1px solid var(--wl-border);
+        font-size: 12px;
+        color: var(--wl-muted);
+      }
+      .ok {
+        color: var(--wl-ok);
+      }
+      .sr-only {
+        position: absolute;
+        width: 1px;
+        height: 1px;
+        overflow: hidden;
+        clip: rect(0 0 0 0);
+        white-space: nowrap;
+      }
+      .table-wrap {
+        overflow-x: auto;
+      }
+      p {
+        margin: 6px 0;
+      }
+    `,
+  ];
+
+  declare projectId: string;
+  declare orgId: string;
+  /** The organisation's name, when the page knows it. */
+  declare orgName: string;
+  declare grants: Grant[];
+  declare members: OrgMember[];
+  declare teams: Team[];
+  declare roles: Role[];
+  declare loading: boolean;
+  /** Why the grants could not be listed (other than a refusal). */
+  declare listError: string;
+  /** The caller may not list the project's grants. */
+  declare listRefused: boolean;
+  /** The caller may not list the organisation's members or teams: no form. */
+  declare pickRefused: boolean;
+  declare busy: boolean;
+  declare error: string;
+  declare notice: string;
+  /** `<subjectType>:<subjectId>` of a grant waiting for the second click of Remove. */
+  declare confirm: string;
+
+  constructor() {
+    super();
+    this.projectId = '';
+    this.orgId = '';
+    this.orgName = '';
+    this.grants = [];
+    this.members = [];
+    this.teams = [];
+    this.roles = [];
+    this.loading = true;
+    this.listError = '';
+    this.listRefused = false;
+    this.pickRefused = false;
+    this.busy = false;
+    this.error = '';
+    this.notice = '';
+    this.confirm = '';
+  }
+
+  protected override willUpdate(changed: PropertyValues<this>): void {
+    if ((changed.has('projectId') || changed.has('orgId')) && this.projectId) void this.load();
+  }
+
+  private get path(): string {
+    return `/api/v1/projects/${encodeURIComponent(this.projectId)}/members`;
+  }
+
+  private orgPath(rest: string): string {
+    return `/api/v1/orgs/${encodeURIComponent(this.orgId)}${rest}`;
+  }
+
+  private async load(): Promise<void> {
+    this.loading = true;
+    try {
+      await Promise.all([this.loadGrants(), this.orgId ? this.loadChoices() : undefined]);
+    } finally {
+      this.loading = false;
+    }
+  }
+
+  private async loadGrants(): Promise<void> {
+    try {
+      this.grants = (await api.get<{ data: Grant[] }>(this.path)).data;
+      this.listError = '';
+      this.listRefused = false;
+    } catch (e) {
+      this.grants = [];
+      this.listRefused = refused(e);
+      this.listError = this.listRefused ? '' : describe(e);
+    }
+  }
+
+  /** The org's members, teams and roles: what the form offers. */
+  private async loadChoices(): Promise<void> {
+    const [members, teams, roles] = await Promise.allSettled([
+      api.get<{ data: OrgMember[] }>(this.orgPath('/members')),
+      api.get<{ data: Team[] }>(this.orgPath('/teams')),
+      api.get<{ data: Role[] }>(this.orgPath('/roles')),
+    ]);
+    this.pickRefused = [members, teams].some((r) => r.status === 'rejected' && refused(r.reason));
+    const failed = [members, teams].find((r): r is PromiseRejectedResult => r.status === 'rejected' && !refused(r.reason));
+    if (failed) this.error = describe(failed.reason);
+    this.members = members.status === 'fulfilled' ? members.value.data : [];
+    this.teams = teams.status === 'fulfilled' ? teams.value.data : [];
+    this.roles = roles.status === 'fulfilled' ? roles.value.data : [];
+  }
+
+  private roleNames(): string[] {
+    return this.roles.length ? this.roles.map((r) => r.name) : BUILTIN_ROLES;
+  }
+
+  private subjectLabel(type: SubjectType, id: string): string {
+    if (type === 'team') return this.teams.find((t) => t.id === id)?.name ?? id;
+    const m = this.members.find((x) => x.userId === id);
+    return m ? m.email || m.username : id;
+  }
+
+  private async run(fn: () => Promise<string>): Promise<boolean> {
+    this.busy = true;
+    this.error = '';
+    this.notice = '';
+    try {
+      this.notice = await fn();
+      return true;
+    } catch (e) {
+      this.error = describe(e);
+      return false;
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async grantRole(e: SubmitEvent): Promise<void> {
+    e.preventDefault();
+    const form = e.target as HTMLFormElement;
+    if (!form.reportValidity()) return;
+    const data = new FormData(form);
+    const subject = String(data.get('subject') ?? '');
+    const role = String(data.get('role') ?? '');
+    const cut = subject.indexOf(':');
+    const subjectType = subject.slice(0, cut) as SubjectType;
+    const subjectId = subject.slice(cut + 1);
+    await this.run(async () => {
+      await api.put(this.path, { subjectType, subjectId, role });
+      await this.loadGrants();
+      return `${this.subjectLabel(subjectType, subjectId)} now has the role ${role} on this project.`;
+    });
+  }
+
+  private async removeGrant(g: Grant): Promise<void> {
+    await this.run(async () => {
+      await api.del(`${this.path}/${encodeURIComponent(g.subjectType)}/${encodeURIComponent(g.subjectId)}`);
+      this.confirm = '';
+      await this.loadGrants();
+      return `Removed the grant of ${g.subjectName || this.subjectLabel(g.subjectType, g.subjectId)}.`;
+    });
+  }
+
+  private renderTable() {
+    if (this.listRefused) return html`<p class="muted" data-testid="project-members-hidden">You may not see who has roles on this project.</p>`;
+    if (this.listError) return html`<p class="error" role="alert" data-testid="project-members-list-error">${this.listError} <button @click=${() => this.load()}>Retry</button></p>`;
+    if (this.loading && !this.grants.length) return html`<p class="muted" role="status">Loading members…</p>`;
+    if (!this.grants.length)
+      return html`<p class="muted" data-testid="project-members-empty">No grants on this project: members of the organisation have their organisation role here.</p>`;
+    return html`<div class="table-wrap">
+      <table data-testid="project-members-table">
+        <thead>
+          <tr>
+            <th scope="col">Name</th>
+            <th scope="col">Type</th>
+            <th scope="col">Role</th>
+            <th scope="col"><span class="sr-only">Actions</span></th>
+          </tr>
+        </thead>
+        <tbody>
+          ${this.grants.map((g) => {
+            const key = `${g.subjectType}:${g.subjectId}`;
+            const name = g.subjectName || this.subjectLabel(g.subjectType, g.subjectId);
+            return html`<tr data-testid="project-member-row" data-subject-type=${g.subjectType} data-subject-id=${g.subjectId}>
+              <td>${name}</td>
+              <td>${g.subjectType === 'team' ? html`<span class="badge">team</span>` : 'user'}</td>
+              <td data-testid="project-member-role">${g.role}</td>
+              <td>
+                ${this.confirm === key
+                  ? html`<span class="row"
+                      ><button class="danger" ?disabled=${this.busy} @click=${() => this.removeGrant(g)} data-testid="confirm-remove-grant">Remove</button
+                      ><button @click=${() => (this.confirm = '')}>Keep</button></span
+                    >`
+                  : html`<button class="danger" aria-label="Remove the grant of ${name}" @click=${() => (this.confirm = key)} data-testid="remove-grant">Remove</button>`}
+              </td>
+            </tr>`;
+          })}
+        </tbody>
+      </table>
+    </div>`;
+  }
+
+  private renderForm() {
+    if (!this.orgId) return html`<p class="muted">This project belongs to no organisation, so it cannot have grants.</p>`;
+    if (this.pickRefused)
+      return html`<p class="muted" data-testid="project-members-readonly">You may not list the organisation's members, so you cannot grant roles here. Ask an owner or admin of the organisation.</p>`;
+    const users = this.members;
+    const granted = new Map(this.grants.map((g) => [`${g.subjectType}:${g.subjectId}`, g.role]));
+    const has = (key: string) => (granted.has(key) ? ` (has ${granted.get(key)})` : '');
+    return html`<form class="inline" @submit=${this.grantRole} aria-label="Grant a role on this project" data-testid="grant-form">
+      <label for="grant-subject" class="grow"
+        >User or team
+        <select id="grant-subject" name="subject" required data-testid="grant-subject">
+          <option value="">Choose…</option>
+          ${users.length
+            ? html`<optgroup label="Members">
+                ${users.map(
+                  (m) => html`<option value=${`user:${m.userId}`}>${m.email || m.username}${m.kind === 'service' ? ' (service account)' : ''}${has(`user:${m.userId}`)}</option>`,
+                )}
+              </optgroup>`
+            : nothing}
+          ${this.teams.length
+            ? html`<optgroup label="Teams">${this.teams.map((t) => html`<option value=${`team:${t.id}`}>${t.name}${has(`team:${t.id}`)}</option>`)}</optgroup>`
+            : nothing}
+        </select>
+        <span class="hint muted">Members and teams of the project's organisation. Granting again changes the role.</span>
+      </label>
+      <label for="grant-role"
+        >Role
+        <select id="grant-role" name="role" data-testid="grant-role">
+          ${this.roleNames().map((n) => html`<option value=${n} ?selected=${n === 'member'}>${n}</option>`)}
+        </select>
+      </label>
+      <button type="submit" class="primary" ?disabled=${this.busy} data-testid="grant-submit">Grant</button>
+    </form>`;
+  }
+
+  override render() {
+    return html`<section class="card" aria-labelledby="project-members-title" data-testid="project-members">
+      <h2 id="project-members-title">Members</h2>
+      ${this.orgId
+        ? html`<p class="muted">
+            Roles on this project, on top of the organisation roles of
+            <a href=${`/orgs/${encodeURIComponent(this.orgId)}`} data-testid="project-members-org">${this.orgName || 'its organisation'}</a>.
+          </p>`
+        : nothing}
+      ${this.renderTable()} ${this.renderForm()}
+      ${this.error ? html`<p class="error" role="alert" data-testid="project-members-error">${this.error}</p>` : nothing}
+      ${this.notice ? html`<p class="ok" role="status" data-testid="project-members-notice">${this.notice}</p>` : nothing}
+    </section>`;
+  }
+}
+
+customElements.define('wl-project-members', WlProjectMembers);
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'wl-project-members': WlProjectMembers;
+  }
+}

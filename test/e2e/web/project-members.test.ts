@@ -1,0 +1,149 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServer, type ServerProcess } from '../server-process.js';
+import { ensureUiBuilt, openBrowser, screenshot, signInUi } from './browser.js';
+
+/**
+ * The project page's Members tab in a real browser against a real
+ * `wanllmdb serve`: an owner grants a user and a team roles on a private
+ * project of an organisation and takes one back; the user then opens the
+ * project, and the server's refusal of their own grant shows by the form.
+ */
+
+describe('project members (browser)', () => {
+  let server: ServerProcess;
+  let browser: Browser;
+  let page: Page;
+  let headers: Record<string, string>;
+  const user = { email: 'pm-user@e2e.test', password: 'pm-user-password-1', username: 'pm-user' };
+  let orgId = '';
+  let userId = '';
+  let teamId = '';
+  let projectId = '';
+  const pageErrors: string[] = [];
+
+  async function call(method: string, path: string, body?: unknown, auth: Record<string, string> = headers): Promise<any> {
+    const res = await fetch(server.base + path, {
+      method,
+      headers: { ...auth, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+    return text ? JSON.parse(text) : undefined;
+  }
+
+  beforeAll(async () => {
+    await ensureUiBuilt();
+    [server, browser] = await Promise.all([startServer(['--data', mkdtempSync(join(tmpdir(), 'wldb-e2e-pm-'))]), openBrowser()]);
+    headers = (await server.credentials()).headers;
+    orgId = (await call('POST', '/api/v1/orgs', { name: 'Members E2E Org' })).data.id;
+    userId = (await call('POST', '/api/v1/auth/register', user, {})).data.id;
+    await call('POST', `/api/v1/orgs/${orgId}/members`, { email: user.email, role: 'viewer' });
+    teamId = (await call('POST', `/api/v1/orgs/${orgId}/teams`, { name: 'research', description: 'the research team' })).data.id;
+    const project = (await call('POST', '/api/v1/projects', { name: 'members-e2e', organizationId: orgId, visibility: 'private' })).data;
+    projectId = project.id;
+    expect(project.organizationId).toBe(orgId);
+    expect(project.visibility).toBe('private');
+
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light' });
+    page = await context.newPage();
+    page.setDefaultTimeout(10_000);
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    await signInUi(page, server.base);
+  }, 180_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  const rows = (p: Page) => p.locator('[data-testid="project-member-row"]');
+  const row = (p: Page, type: string, id: string) => p.locator(`[data-testid="project-member-row"][data-subject-type="${type}"][data-subject-id="${id}"]`);
+
+  it('shows the organisation of the project with a link to it', async () => {
+    await page.goto(`${server.base}/projects/${projectId}`);
+    const link = page.getByTestId('project-org').first();
+    await expect.poll(() => link.textContent()).toBe('Members E2E Org');
+    expect(await link.getAttribute('href')).toBe(`/orgs/${orgId}`);
+  });
+
+  it('grants a user and a team roles, and removes the team grant', async () => {
+    await page.getByTestId('tab-members').click();
+    await page.waitForURL((u) => u.pathname.endsWith('/members'));
+    await expect.poll(() => page.getByTestId('project-members-empty').count()).toBe(1);
+    expect(await page.getByTestId('project-members-org').getAttribute('href')).toBe(`/orgs/${orgId}`);
+
+    // The subject select lists the organisation's members and its teams.
+    const subject = page.getByTestId('grant-subject');
+    await expect.poll(() => subject.locator(`option[value="user:${userId}"]`).count()).toBe(1);
+    expect(await subject.locator(`option[value="team:${teamId}"]`).textContent()).toMatch(/research/);
+
+    await subject.selectOption(`user:${userId}`);
+    await page.getByTestId('grant-role').selectOption('member');
+    await page.getByTestId('grant-submit').click();
+    await expect.poll(() => row(page, 'user', userId).count()).toBe(1);
+    expect(await row(page, 'user', userId).getByTestId('project-member-role').textContent()).toBe('member');
+    expect(await row(page, 'user', userId).textContent()).toMatch(/pm-user/);
+    expect(await page.getByTestId('project-members-notice').textContent()).toMatch(/member/);
+
+    await subject.selectOption(`team:${teamId}`);
+    await page.getByTestId('grant-role').selectOption('viewer');
+    await page.getByTestId('grant-submit').click();
+    await expect.poll(() => row(page, 'team', teamId).count()).toBe(1);
+    expect(await row(page, 'team', teamId).getByTestId('project-member-role').textContent()).toBe('viewer');
+    expect(await rows(page).count()).toBe(2);
+    await screenshot(page, 'project-members');
+
+    // Remove asks twice.
+    await row(page, 'team', teamId).getByTestId('remove-grant').click();
+    await row(page, 'team', teamId).getByTestId('confirm-remove-grant').click();
+    await expect.poll(() => row(page, 'team', teamId).count()).toBe(0);
+    expect(await rows(page).count()).toBe(1);
+    expect(await page.getByTestId('project-members-error').count()).toBe(0);
+
+    const grants = (await call('GET', `/api/v1/projects/${projectId}/members`)).data;
+    expect(grants).toEqual([{ projectId, subjectType: 'user', subjectId: userId, subjectName: expect.any(String), role: 'member' }]);
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('opens the project for the granted user, and shows the server refusing their grant', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light' });
+    try {
+      const other = await context.newPage();
+      other.setDefaultTimeout(10_000);
+      const errors: string[] = [];
+      other.on('pageerror', (e) => errors.push(e.message));
+      await signInUi(other, server.base, user);
+      await other.goto(`${server.base}/projects/${projectId}`);
+      await expect.poll(() => other.locator('wl-project-page h1').textContent()).toBe('members-e2e');
+      expect(await other.getByTestId('project-error').count()).toBe(0);
+
+      await other.getByTestId('tab-members').click();
+      await expect.poll(() => row(other, 'user', userId).count()).toBe(1);
+      // A viewer of the organisation (a member of the project) may not hand out roles.
+      const subject = other.getByTestId('grant-subject');
+      await expect.poll(() => subject.locator(`option[value="team:${teamId}"]`).count()).toBe(1);
+      await subject.selectOption(`team:${teamId}`);
+      await other.getByTestId('grant-role').selectOption('viewer');
+      await other.getByTestId('grant-submit').click();
+      await expect.poll(() => other.getByTestId('project-members-error').count()).toBe(1);
+      expect(await other.getByTestId('project-members-error').textContent()).toMatch(/projects:admin/);
+      expect(await rows(other).count()).toBe(1);
+      await screenshot(other, 'project-members-viewer');
+
+      // With an organisation role that may not list its members, the form gives way to a note.
+      await call('POST', `/api/v1/orgs/${orgId}/roles`, { name: 'project-reader', permissions: ['projects:read', 'runs:read', 'orgs:read'] });
+      await call('PATCH', `/api/v1/orgs/${orgId}/members/${userId}`, { role: 'project-reader' });
+      await other.reload();
+      await expect.poll(() => other.getByTestId('project-members-readonly').count()).toBe(1);
+      expect(await other.getByTestId('grant-form').count()).toBe(0);
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+});
