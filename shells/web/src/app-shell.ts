@@ -1,6 +1,6 @@
 import { LitElement, css, html, nothing } from 'lit';
 import { api, type AuthMode } from './api/client.js';
-import { loadPluginModules } from './plugins.js';
+import { loadPluginModules, onPanelsChange, pageTypes } from './plugins.js';
 import { interceptLinks, navigate, Router, type Match } from './router.js';
 import { routes } from './routes.js';
 import { shared } from './styles.js';
@@ -65,7 +65,7 @@ export class WlApp extends LitElement {
   declare me: { user: { email: string; username: string; isSuperuser: boolean } } | undefined;
   declare theme: Theme;
   declare failure: string;
-  private readonly router = new Router(routes);
+  private router = new Router(routes);
   /** The current page element, kept while only the query changes. */
   private page: HTMLElement | undefined;
 
@@ -80,6 +80,11 @@ export class WlApp extends LitElement {
     document.documentElement.dataset.theme = this.theme;
     interceptLinks();
     registerBuiltinPanels();
+    // Plugins' pages join the routes (after the built-in ones, which they cannot shadow).
+    onPanelsChange(() => {
+      this.router = new Router([...routes, ...pageTypes().map((p) => ({ pattern: p.path, tag: p.element, load: () => customElements.whenDefined(p.element) }))]);
+      this.requestUpdate();
+    });
     window.addEventListener('popstate', this.route);
     window.addEventListener('wl-navigate', this.route);
     api.onSessionChange(() => void this.loadMe().then(this.route));
@@ -133,7 +138,11 @@ export class WlApp extends LitElement {
       <header>
         <a class="brand" href="/projects">wanLLMDB</a>
         <nav>
-          ${this.me || this.mode === 'off' ? html`<a href="/projects">Projects</a><a href="/settings">Settings</a>` : nothing}
+          ${this.me || this.mode === 'off'
+            ? html`<a href="/projects">Projects</a>${pageTypes()
+                  .filter((p) => p.label && !p.path.includes(':'))
+                  .map((p) => html`<a href=${p.path} data-plugin=${p.plugin}>${p.label}</a>`)}<a href="/settings">Settings</a>`
+            : nothing}
         </nav>
         <button id="theme" title="Switch theme" @click=${this.toggleTheme}>${this.theme === 'dark' ? 'Light' : 'Dark'} theme</button>
         ${this.me

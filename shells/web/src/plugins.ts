@@ -17,12 +17,34 @@ export interface PanelType {
   defaults?: Record<string, unknown>;
 }
 
+/** A page a plugin adds at its own path (outside the built-in routes), optionally linked in the header. */
+export interface PageType {
+  /** `/hello` or `/hello/:id` (`:name` segments become the element's `params`). */
+  path: string;
+  /** The custom element's tag; it gets `params` and `query` properties like built-in pages. */
+  element: string;
+  /** Shown in the header navigation when given. */
+  label?: string;
+  plugin: string;
+}
+
 const panels = new Map<string, PanelType>();
+const pages = new Map<string, PageType>();
 const listeners = new Set<() => void>();
 
 export function registerPanel(p: PanelType): void {
   panels.set(p.type, p);
   for (const fn of listeners) fn();
+}
+
+export function registerPage(p: PageType): void {
+  if (!p.path.startsWith('/') || p.path.startsWith('/api/') || p.path.startsWith('/ui/')) throw new Error(`A plugin page path must start with / and not be under /api or /ui: ${p.path}`);
+  pages.set(p.path, p);
+  for (const fn of listeners) fn();
+}
+
+export function pageTypes(): PageType[] {
+  return [...pages.values()];
 }
 
 export function panelTypes(): PanelType[] {
@@ -33,6 +55,7 @@ export function panelType(type: string): PanelType | undefined {
   return panels.get(type);
 }
 
+/** Called when a plugin registers a panel or a page. */
 export function onPanelsChange(fn: () => void): () => void {
   listeners.add(fn);
   return () => listeners.delete(fn);
@@ -41,6 +64,7 @@ export function onPanelsChange(fn: () => void): () => void {
 /** The API a plugin's UI module sees as `window.wanllmdb`. */
 export interface PluginUiApi {
   registerPanel(p: PanelType): void;
+  registerPage(p: PageType): void;
   api: typeof api;
 }
 
@@ -56,7 +80,7 @@ export interface UiManifest {
 
 /** Loads every plugin UI module the server lists; a failing one is reported, the rest still load. */
 export async function loadPluginModules(): Promise<string[]> {
-  window.wanllmdb = { registerPanel, api };
+  window.wanllmdb = { registerPanel, registerPage, api };
   const failures: string[] = [];
   const manifest = await api.get<UiManifest>('/api/v1/ui/manifest').catch(() => ({ plugins: [] }) as UiManifest);
   await Promise.all(

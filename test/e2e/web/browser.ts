@@ -80,7 +80,8 @@ function builtAt(): number {
 function runViteBuild(): Promise<void> {
   // vite's exports hide bin/; its package.json is exported.
   const vite = join(dirname(createRequire(join(web, 'package.json')).resolve('vite/package.json')), 'bin', 'vite.js');
-  const proc = spawn(process.execPath, [vite, 'build', '--logLevel', 'warn'], { cwd: web, stdio: ['ignore', 'pipe', 'pipe'] });
+  // NODE_ENV=production: under vitest it is 'test', which would bundle Lit's development build.
+  const proc = spawn(process.execPath, [vite, 'build', '--logLevel', 'warn'], { cwd: web, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_ENV: 'production' } });
   let out = '';
   proc.stdout.on('data', (c: Buffer) => (out += c));
   proc.stderr.on('data', (c: Buffer) => (out += c));

@@ -10,7 +10,7 @@ import { ensureUiBuilt, openBrowser, screenshot, signInUi } from './browser.js';
  * A third-party plugin (plugin-template/, outside the built-in packages)
  * loaded with --plugins adds a workspace panel without any change to the shell.
  */
-describe('a third-party plugin adds a panel (browser)', () => {
+describe('a third-party plugin adds a panel and a page (browser)', () => {
   let server: ServerProcess;
   let browser: Browser;
 
@@ -26,9 +26,9 @@ describe('a third-party plugin adds a panel (browser)', () => {
     await server?.stop();
   });
 
-  it('lists the plugin module in the UI manifest, and the workspace can add and render its panel', async () => {
+  it('lists the plugin module in the UI manifest, and the workspace can add and render its panel', { timeout: 60_000 }, async () => {
     const manifest = await (await fetch(`${server.base}/api/v1/ui/manifest`)).json();
-    expect(manifest.plugins).toContainEqual({ plugin: 'hello', modules: ['/ui/plugins/hello/hello-panel.js'] });
+    expect(manifest.plugins).toContainEqual({ plugin: 'hello', modules: ['/ui/plugins/hello/hello-panel.js', '/ui/plugins/hello/hello-page.js'] });
 
     const { headers } = await server.credentials();
     const post = async (path: string, body: unknown) => {
@@ -51,6 +51,14 @@ describe('a third-party plugin adds a panel (browser)', () => {
     await expect.poll(() => panel.textContent(), { timeout: 15_000 }).toContain('Hello from a plugin: 2 runs');
     await expect.poll(() => page.locator('hello-runs-panel li').allTextContents()).toEqual(expect.arrayContaining([expect.stringContaining('first-run'), expect.stringContaining('second-run')]));
     await screenshot(page, 'plugin-panel');
+
+    // Its page: linked in the header, deep-linkable.
+    await page.locator('a[data-plugin="hello"]').click();
+    await page.waitForURL((u) => u.pathname === '/hello');
+    await expect.poll(() => page.getByTestId('hello-page').textContent(), { timeout: 15_000 }).toMatch(/Hello from a plugin page: you can see \d+ projects?/);
+    await page.reload();
+    await expect.poll(() => page.getByTestId('hello-page').textContent(), { timeout: 15_000 }).toMatch(/Hello from a plugin page/);
+    await screenshot(page, 'plugin-page');
   });
 
   it('refuses to start with a plugin module that cannot be loaded or exports no plugin', async () => {
