@@ -14,8 +14,9 @@
  * - chartMs: navigation to the compare view of --chart-runs runs → the loss chart drawn with every run (≤ 1,000 ms);
  * - liveMs: a point logged over HTTP → shown in the open chart's legend (≤ 2,000 ms).
  * Each has a limit measured in the same browser: the page load of the
- * smallest page the server serves plus the API call(s) the view needs,
- * fetched from the page itself (what any UI must at least wait for).
+ * smallest page the server serves plus the API call(s) the view needs before
+ * it can show anything (the table's first page of 100 runs; the chart query),
+ * fetched from the page itself — what any UI must at least wait for.
  * Progress goes to stderr.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -141,7 +142,7 @@ async function main(): Promise<void> {
         for (const k of Object.keys(localStorage)) if (k !== 'wanllmdb.session') localStorage.removeItem(k);
         sessionStorage.clear();
       });
-      results.tableFirstRenderLimitMs!.push(blank + (await pageFetch(`/api/v1/projects/${projectId}/runs?limit=1000`)));
+      results.tableFirstRenderLimitMs!.push(blank + (await pageFetch(`/api/v1/projects/${projectId}/runs?limit=100`)));
       let t0 = performance.now();
       await page.goto(`${base}/projects/${projectId}/runs`);
       await page.locator('[data-testid=run-row]').first().waitFor();
@@ -149,14 +150,14 @@ async function main(): Promise<void> {
       await page.locator('[data-testid=runs-count]').filter({ hasText: String(RUNS) }).first().waitFor({ timeout: 60_000 }).catch(() => undefined);
 
       const before = await firstRow();
-      results.tableSortLimitMs!.push(await pageFetch(`/api/v1/projects/${projectId}/runs?limit=1000&sort=${encodeURIComponent('-summary.loss')}`));
+      results.tableSortLimitMs!.push(await pageFetch(`/api/v1/projects/${projectId}/runs?limit=100&sort=${encodeURIComponent('-summary.loss')}`));
       t0 = performance.now();
       await page.locator('[data-testid=column-header][data-col="summary.loss"], [data-testid=column-header][data-col="name"]').first().click();
       await labelled('sort', page.waitForFunction(`${DEEP}(document, '[data-testid=run-row]')[0]?.getAttribute('data-run-id') !== ${JSON.stringify(before)}`, undefined, { polling: 'raf', timeout: 30_000 }));
       results.tableSortMs!.push(performance.now() - t0);
 
       const filter = 'config.arch = "cnn" AND config.lr < 0.005';
-      results.tableFilterLimitMs!.push(await pageFetch(`/api/v1/projects/${projectId}/runs?limit=1000&filter=${encodeURIComponent(filter)}`));
+      results.tableFilterLimitMs!.push(await pageFetch(`/api/v1/projects/${projectId}/runs?limit=100&filter=${encodeURIComponent(filter)}`));
       const countBefore = await page.locator('[data-testid=runs-count]').first().textContent();
       t0 = performance.now();
       await page.locator('[data-testid=runs-filter]').first().fill(filter);

@@ -36,6 +36,9 @@ export interface KeyStats {
   firstStep: number;
 }
 
+/** Ids per ListRuns filter (`id = "…" OR …`), under the API's 4,096-character filter limit. */
+const IDS_PER_QUERY = 60;
+
 /** Runs by id (in the given order; missing ones left out), or the project's latest runs when no ids are given. */
 export async function loadRuns(projectId: string, runIds: string[]): Promise<Run[]> {
   if (!runIds.length) {
@@ -43,19 +46,37 @@ export async function loadRuns(projectId: string, runIds: string[]): Promise<Run
     const r = await api.get<{ data: Run[] }>(`/api/v1/projects/${encodeURIComponent(projectId)}/runs`, { limit: 200 });
     return r.data;
   }
-  if (runIds.length > 30 && projectId) {
-    const r = await api.get<{ data: Run[] }>(`/api/v1/projects/${encodeURIComponent(projectId)}/runs`, { limit: 1000 });
-    const byId = new Map(r.data.map((x) => [x.id, x]));
-    if (runIds.every((id) => byId.has(id))) return runIds.map((id) => byId.get(id)!);
+  const byId = new Map<string, Run>();
+  if (runIds.length > 1 && projectId) {
+    // A few list queries instead of one request per run (browsers open ~6 connections per host).
+    const chunks: string[][] = [];
+    for (let i = 0; i < runIds.length; i += IDS_PER_QUERY) chunks.push(runIds.slice(i, i + IDS_PER_QUERY));
+    const pages = await Promise.all(
+      chunks.map((ids) =>
+        api
+          .get<{ data: Run[] }>(`/api/v1/projects/${encodeURIComponent(projectId)}/runs`, { limit: 1000, filter: ids.map((id) => `id = "${id.replace(/"/g, '')}"`).join(' OR ') })
+          .then((r) => r.data, () => [] as Run[]),
+      ),
+    );
+    for (const page of pages) for (const r of page) byId.set(r.id, r);
   }
-  const runs = await Promise.all(runIds.map((id) => api.get<{ data: Run }>(`/api/v1/runs/${encodeURIComponent(id)}`).then((r) => r.data, () => undefined)));
-  return runs.filter((r): r is Run => !!r);
+  // Runs of other projects (or when the list query was refused): one by one.
+  const rest = runIds.filter((id) => !byId.has(id));
+  const fetched = await Promise.all(rest.map((id) => api.get<{ data: Run }>(`/api/v1/runs/${encodeURIComponent(id)}`).then((r) => r.data, () => undefined)));
+  for (const r of fetched) if (r) byId.set(r.id, r);
+  return runIds.map((id) => byId.get(id)).filter((r): r is Run => !!r);
 }
 
-/** The metric keys of runs: each key with how many of the runs have it. */
+/** Runs whose key lists are read to find the metrics to chart (a sample: one request each). */
+const KEY_SAMPLE = 12;
+
+/**
+ * The metric keys of runs (of the first KEY_SAMPLE of them): each key with
+ * the runs that have it; `common` are the keys every sampled run logged.
+ */
 export async function metricKeys(runIds: string[]): Promise<{ union: string[]; common: string[]; stats: Map<string, KeyStats[]> }> {
   const lists = await Promise.all(
-    runIds.slice(0, 50).map((id) =>
+    runIds.slice(0, KEY_SAMPLE).map((id) =>
       api.get<{ data: KeyStats[] }>(`/api/v1/runs/${encodeURIComponent(id)}/metrics/keys`).then(
         (r) => r.data,
         () => [] as KeyStats[],

@@ -28,6 +28,8 @@ interface ListRunsResponse {
 
 /** The largest page ListRuns serves (run-service MAX_PAGE). */
 export const MAX_PAGE = 1000;
+/** The first page: enough to fill the screen, quick to fetch and render. */
+const FIRST_PAGE = 100;
 const BASE_COLUMNS = ['name', 'state', 'created', 'duration', 'tags'] as const;
 const DEFAULT_EXTRA = 4;
 const ROW_HEIGHT = 34;
@@ -409,7 +411,9 @@ export class WlRunsTable extends LitElement {
     let first = true;
     try {
       do {
-        const path = `/api/v1/projects/${encodeURIComponent(this.projectId)}/runs?${new URLSearchParams({ filter, sort: this.sort, cursor, limit: String(MAX_PAGE) })}`;
+        // A small first page paints at once; the rest follow in the largest pages the API allows.
+        const limit = String(first ? FIRST_PAGE : MAX_PAGE);
+        const path = `/api/v1/projects/${encodeURIComponent(this.projectId)}/runs?${new URLSearchParams({ filter, sort: this.sort, cursor, limit })}`;
         const page = await api.request<ListRunsResponse>('GET', path, undefined, { signal: abort.signal });
         if (abort.signal.aborted) return;
         for (const r of page.data) {
