@@ -94,3 +94,117 @@ export const shared = css`
     padding: 16px 20px;
   }
 `;
+
+/** Text for screen readers only (a column header of row actions, say). */
+export const srOnly = css`
+  .sr-only {
+    position: absolute;
+    width: 1px;
+    height: 1px;
+    overflow: hidden;
+    clip: rect(0 0 0 0);
+    white-space: nowrap;
+  }
+`;
+
+/** A rounded label beside a name (`personal`, `team`, `built-in`). */
+export const badge = css`
+  .badge {
+    display: inline-block;
+    padding: 0 8px;
+    border-radius: 999px;
+    border: 1px solid var(--wl-border);
+    font-size: 12px;
+    color: var(--wl-muted);
+  }
+`;
+
+/** A small monospaced tag for a permission or a scope. */
+export const chip = css`
+  .chip {
+    display: inline-block;
+    padding: 0 6px;
+    margin: 1px 2px 1px 0;
+    border: 1px solid var(--wl-border);
+    border-radius: 4px;
+    font-family: var(--wl-mono);
+    font-size: 12px;
+  }
+`;
+
+/** The hint under a field and a success line (management pages). */
+export const hintAndOk = css`
+  .hint {
+    font-weight: 400;
+    font-size: 12px;
+  }
+  .ok {
+    color: var(--wl-ok);
+  }
+`;
+
+/** A one-line form of labelled fields with its button level with them (`.grow` widths are the host's). */
+export const inlineForm = css`
+  form.inline {
+    display: flex;
+    gap: 8px;
+    align-items: flex-start;
+    flex-wrap: wrap;
+    margin: var(--wl-gap) 0 0;
+  }
+  form.inline > button {
+    /* level with the fields, below their one-line labels */
+    margin-top: calc(1.45em + 4px);
+  }
+  form.inline label {
+    display: flex;
+    flex-direction: column;
+    gap: 4px;
+    font-weight: 600;
+  }
+  form.inline label input,
+  form.inline label select {
+    font-weight: 400;
+  }
+`;
+
+/** The centred one-form pages (sign in, set up): a column of labelled full-width fields. */
+export const authForm = css`
+  :host {
+    display: flex;
+    justify-content: center;
+    padding: 48px 16px;
+  }
+  form {
+    display: flex;
+    flex-direction: column;
+    gap: 10px;
+  }
+  label {
+    display: flex;
+    flex-direction: column;
+    gap: 4px;
+    font-weight: 600;
+  }
+  label .hint {
+    font-weight: 400;
+  }
+  input {
+    width: 100%;
+    box-sizing: border-box;
+    font-weight: 400;
+  }
+`;
+
+/** A page's title row: the name, then small facts beside it (a slug, badges). */
+export const pageHead = css`
+  .head {
+    display: flex;
+    align-items: baseline;
+    gap: 12px;
+    flex-wrap: wrap;
+  }
+  .head h1 {
+    margin: 0;
+  }
+`;

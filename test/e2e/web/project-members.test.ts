@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type ServerProcess } from '../server-process.js';
-import { ensureUiBuilt, openBrowser, screenshot, signInUi } from './browser.js';
+import { callApi, ensureUiBuilt, newPage, openBrowser, screenshot, signInUi } from './browser.js';
 
 /**
  * The project page's Members tab in a real browser against a real
@@ -25,16 +25,7 @@ describe('project members (browser)', () => {
   let projectId = '';
   const pageErrors: string[] = [];
 
-  async function call(method: string, path: string, body?: unknown, auth: Record<string, string> = headers): Promise<any> {
-    const res = await fetch(server.base + path, {
-      method,
-      headers: { ...auth, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-    return text ? JSON.parse(text) : undefined;
-  }
+  const call = (method: string, path: string, body?: unknown, auth: Record<string, string> = headers) => callApi(server.base, auth, method, path, body);
 
   beforeAll(async () => {
     await ensureUiBuilt();
@@ -49,10 +40,7 @@ describe('project members (browser)', () => {
     expect(project.organizationId).toBe(orgId);
     expect(project.visibility).toBe('private');
 
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light' });
-    page = await context.newPage();
-    page.setDefaultTimeout(10_000);
-    page.on('pageerror', (e) => pageErrors.push(e.message));
+    page = await newPage(browser, { width: 1280, height: 800 }, pageErrors);
     await signInUi(page, server.base);
   }, 180_000);
 
@@ -111,12 +99,9 @@ describe('project members (browser)', () => {
   });
 
   it('opens the project for the granted user, and shows the server refusing their grant', async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light' });
+    const errors: string[] = [];
+    const other = await newPage(browser, { width: 1280, height: 800 }, errors);
     try {
-      const other = await context.newPage();
-      other.setDefaultTimeout(10_000);
-      const errors: string[] = [];
-      other.on('pageerror', (e) => errors.push(e.message));
       await signInUi(other, server.base, user);
       await other.goto(`${server.base}/projects/${projectId}`);
       await expect.poll(() => other.locator('wl-project-page h1').textContent()).toBe('members-e2e');
@@ -143,7 +128,7 @@ describe('project members (browser)', () => {
       expect(await other.getByTestId('grant-form').count()).toBe(0);
       expect(errors).toEqual([]);
     } finally {
-      await context.close();
+      await other.context().close();
     }
   });
 });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type ServerProcess } from '../server-process.js';
-import { ensureUiBuilt, openBrowser, screenshot, signInUi } from './browser.js';
+import { callApi, ensureUiBuilt, newPage, openBrowser, screenshot, signInUi } from './browser.js';
 
 /**
  * The project page in a real browser against a real `wanllmdb serve`: the
@@ -21,16 +21,7 @@ describe('project runs table and workspace (browser)', () => {
   const runs: { id: string; name: string; lr: number }[] = [];
   const pageErrors: string[] = [];
 
-  async function call(method: string, path: string, body?: unknown): Promise<any> {
-    const res = await fetch(server.base + path, {
-      method,
-      headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-    return text ? JSON.parse(text) : undefined;
-  }
+  const call = (method: string, path: string, body?: unknown) => callApi(server.base, headers, method, path, body);
 
   beforeAll(async () => {
     await ensureUiBuilt();
@@ -53,10 +44,7 @@ describe('project runs table and workspace (browser)', () => {
       await call('POST', `/api/v1/runs/${data.id}/metrics`, { metrics });
       if (i < 4) await call('POST', `/api/v1/runs/${data.id}/finish`, { exitCode: i === 3 ? 1 : 0, state: i === 3 ? 'crashed' : 'finished' });
     }
-    const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, colorScheme: 'light' });
-    page = await context.newPage();
-    page.setDefaultTimeout(10_000);
-    page.on('pageerror', (e) => pageErrors.push(e.message));
+    page = await newPage(browser, { width: 1400, height: 900 }, pageErrors);
     await signInUi(page, server.base);
   }, 180_000);
 

@@ -1,5 +1,6 @@
 import { LitElement, css } from 'lit';
 import { shared } from '../styles.js';
+import { chartOverlays } from './chart-styles.js';
 import { onThemeChange, readTheme, type ChartTheme } from './theme.js';
 
 /** A run as the scatter and parallel-coordinates plots read it (fields by path: `config.lr`, `summary.loss`, `name`). */
@@ -17,6 +18,7 @@ export interface RunLike extends Record<string, unknown> {
 export abstract class CanvasChart extends LitElement {
   static override styles = [
     shared,
+    chartOverlays,
     css`
       :host {
         display: block;
@@ -29,26 +31,6 @@ export abstract class CanvasChart extends LitElement {
       canvas {
         display: block;
         width: 100%;
-      }
-      .tip {
-        position: absolute;
-        z-index: 5;
-        pointer-events: none;
-        background: var(--wl-surface);
-        border: 1px solid var(--wl-border);
-        border-radius: var(--wl-radius);
-        box-shadow: 0 2px 10px rgb(0 0 0 / 0.18);
-        padding: 6px 8px;
-        font-size: 12px;
-        white-space: nowrap;
-      }
-      .empty {
-        position: absolute;
-        inset: 0;
-        display: grid;
-        place-items: center;
-        color: var(--wl-muted);
-        pointer-events: none;
       }
     `,
   ];

@@ -3,6 +3,8 @@ import uPlot from 'uplot';
 import uplotCss from 'uplot/dist/uPlot.min.css?inline';
 import { api } from '../api/client.js';
 import { shared } from '../styles.js';
+import { errorMessage } from '../util/errors.js';
+import { chartOverlays } from './chart-styles.js';
 import { projectOf, watchRuns, type RunEvent } from './live.js';
 import { alignSeries, ema, formatNumber, lastFinite, logSplits, mergeLive, robustRange, seriesColor, seriesId, type Series } from './series.js';
 import { onThemeChange, readTheme, withAlpha, type ChartTheme } from './theme.js';
@@ -67,6 +69,7 @@ export class WlLineChart extends LitElement {
   static override styles = [
     shared,
     unsafeCSS(uplotCss),
+    chartOverlays,
     css`
       :host {
         display: block;
@@ -107,14 +110,6 @@ export class WlLineChart extends LitElement {
       .plot.shifting {
         cursor: grab;
       }
-      .empty {
-        position: absolute;
-        inset: 0;
-        display: grid;
-        place-items: center;
-        color: var(--wl-muted);
-        pointer-events: none;
-      }
       .u-legend {
         display: none;
       }
@@ -122,17 +117,7 @@ export class WlLineChart extends LitElement {
         background: color-mix(in srgb, var(--wl-accent) 18%, transparent);
       }
       .tip {
-        position: absolute;
-        z-index: 5;
-        pointer-events: none;
-        background: var(--wl-surface);
-        border: 1px solid var(--wl-border);
-        border-radius: var(--wl-radius);
-        box-shadow: 0 2px 10px rgb(0 0 0 / 0.18);
-        padding: 6px 8px;
-        font-size: 12px;
         max-width: 320px;
-        white-space: nowrap;
       }
       .tip .x {
         color: var(--wl-muted);
@@ -409,7 +394,7 @@ export class WlLineChart extends LitElement {
       this.scheduleDraw();
     } catch (e) {
       if (abort.signal.aborted) return;
-      this.error = e instanceof Error ? e.message : String(e);
+      this.error = errorMessage(e);
     } finally {
       if (seq === this.fetchSeq) this.loading = false;
     }

@@ -104,3 +104,27 @@ export function projectOf(runId: string): Promise<string> {
   }
   return p;
 }
+
+/**
+ * Reloads on changes to the runs other than metric points (a rename, a state,
+ * a summary as metrics arrive): `reload` at most once every `delayMs`.
+ * Returns the stop function (which drops a pending reload), or undefined
+ * when there is nothing to watch (no project or no runs).
+ */
+export function watchRunChanges(projectId: string, runIds: string[], reload: () => void, delayMs = 2000): (() => void) | undefined {
+  if (!projectId || !runIds.length) return undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stop = watchRuns(projectId, runIds, {
+    onEvent: (e) => {
+      if (e.kind === 'metrics') return;
+      timer ??= setTimeout(() => {
+        timer = undefined;
+        reload();
+      }, delayMs);
+    },
+  });
+  return () => {
+    stop();
+    clearTimeout(timer);
+  };
+}

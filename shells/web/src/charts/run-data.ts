@@ -1,30 +1,7 @@
 import { api } from '../api/client.js';
+import type { Run } from '../api/types.js';
 import type { RunLike } from './canvas-chart.js';
 import { configDiff, flatten } from './series.js';
-
-/** A run as `GET /api/v1/runs/{id}` returns it. */
-export interface Run extends RunLike {
-  id: string;
-  projectId: string;
-  name: string;
-  group: string;
-  jobType: string;
-  tags: string[];
-  notes: string;
-  state: string;
-  exitCode?: number;
-  config: Record<string, unknown>;
-  summary: Record<string, unknown>;
-  git?: { commit?: string; branch?: string; remote?: string; dirty?: boolean };
-  environment?: { host?: string; os?: string; runtime?: string; command?: string; pid?: number };
-  url: string;
-  createdBy: string;
-  startedAt: string;
-  finishedAt: string;
-  heartbeatAt: string;
-  createdAt: string;
-  updatedAt: string;
-}
 
 export interface KeyStats {
   key: string;

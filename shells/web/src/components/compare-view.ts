@@ -2,12 +2,14 @@ import { LitElement, css, html, nothing } from 'lit';
 import '../charts/line-chart.js';
 import { contentChanged } from '../charts/line-chart.js';
 import '../charts/parallel-coordinates.js';
-import { differingConfigKeys, fieldOptions, loadRuns, metricKeys, type Run } from '../charts/run-data.js';
+import type { Run } from '../api/types.js';
+import { differingConfigKeys, fieldOptions, loadRuns, metricKeys } from '../charts/run-data.js';
 import '../charts/scatter-plot.js';
 import { configDiff, formatValue, groupKeys, seriesColor } from '../charts/series.js';
-import { watchRuns } from '../charts/live.js';
+import { watchRunChanges } from '../charts/live.js';
 import { fieldSelect } from '../panels/run-fields-panels.js';
 import { shared } from '../styles.js';
+import { errorMessage } from '../util/errors.js';
 
 /**
  * <wl-compare-view>: two or more runs side by side — overlaid line charts
@@ -148,7 +150,6 @@ export class WlCompareView extends LitElement {
   declare scatterY: string;
   private loadedFor = '';
   private stopLive: (() => void) | undefined;
-  private reloadTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor() {
     super();
@@ -179,7 +180,6 @@ export class WlCompareView extends LitElement {
     super.disconnectedCallback();
     this.stopLive?.();
     this.stopLive = undefined;
-    clearTimeout(this.reloadTimer);
   }
 
   protected override willUpdate(): void {
@@ -188,14 +188,7 @@ export class WlCompareView extends LitElement {
     this.loadedFor = key;
     void this.load(key, true);
     this.stopLive?.();
-    this.stopLive = undefined;
-    if (this.projectId && this.runIds?.length)
-      this.stopLive = watchRuns(this.projectId, this.runIds, {
-        onEvent: (e) => {
-          if (e.kind === 'metrics') return;
-          this.reloadTimer ??= setTimeout(() => ((this.reloadTimer = undefined), void this.load(this.loadedFor, false)), 2000);
-        },
-      });
+    this.stopLive = watchRunChanges(this.projectId, this.runIds ?? [], () => void this.load(this.loadedFor, false));
   }
 
   private async load(key: string, withKeys: boolean): Promise<void> {
@@ -207,7 +200,7 @@ export class WlCompareView extends LitElement {
       if (keys) this.common = keys.common.filter((k) => !k.startsWith('_'));
       this.error = '';
     } catch (e) {
-      this.error = e instanceof Error ? e.message : String(e);
+      this.error = errorMessage(e);
     }
   }
 

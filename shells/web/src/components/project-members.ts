@@ -1,6 +1,10 @@
 import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
 import { api, ApiError } from '../api/client.js';
-import { shared } from '../styles.js';
+import type { OrgMember, Role, Team } from '../api/types.js';
+import { badge, hintAndOk, inlineForm, shared, srOnly } from '../styles.js';
+import { errorMessage as describe } from '../util/errors.js';
+import { submittedForm } from '../util/forms.js';
+import { confirmButton } from './confirm-button.js';
 
 type SubjectType = 'user' | 'team';
 
@@ -12,27 +16,8 @@ interface Grant {
   role: string;
 }
 
-interface OrgMember {
-  userId: string;
-  username: string;
-  email: string;
-  role: string;
-  kind: string;
-}
-
-interface Team {
-  id: string;
-  name: string;
-}
-
-interface Role {
-  name: string;
-  builtin: boolean;
-}
-
 const BUILTIN_ROLES = ['owner', 'admin', 'member', 'viewer'];
 
-const describe = (e: unknown) => (e instanceof ApiError ? e.message : e instanceof Error ? e.message : String(e));
 /** 403/404: the caller may not see this (the server hides what one may not read). */
 const refused = (e: unknown) => e instanceof ApiError && (e.status === 403 || e.status === 404);
 
@@ -63,52 +48,17 @@ export class WlProjectMembers extends LitElement {
 
   static override styles = [
     shared,
+    inlineForm,
+    hintAndOk,
+    badge,
+    srOnly,
     css`
       section h2 {
         margin-top: 0;
       }
-      form.inline {
-        display: flex;
-        gap: 8px;
-        align-items: flex-start;
-        flex-wrap: wrap;
-        margin: var(--wl-gap) 0 0;
-      }
-      form.inline > button {
-        margin-top: calc(1.45em + 4px);
-      }
-      form.inline label {
-        display: flex;
-        flex-direction: column;
-        gap: 4px;
-        font-weight: 600;
-      }
       form.inline .grow {
         flex: 1;
         min-width: 220px;
-      }
-      .hint {
-        font-weight: 400;
-        font-size: 12px;
-      }
-      .badge {
-        display: inline-block;
-        padding: 0 8px;
-        border-radius: 999px;
-        border: 1px solid var(--wl-border);
-        font-size: 12px;
-        color: var(--wl-muted);
-      }
-      .ok {
-        color: var(--wl-ok);
-      }
-      .sr-only {
-        position: absolute;
-        width: 1px;
-        height: 1px;
-        overflow: hidden;
-        clip: rect(0 0 0 0);
-        white-space: nowrap;
       }
       .table-wrap {
         overflow-x: auto;
@@ -233,12 +183,10 @@ export class WlProjectMembers extends LitElement {
   }
 
   private async grantRole(e: SubmitEvent): Promise<void> {
-    e.preventDefault();
-    const form = e.target as HTMLFormElement;
-    if (!form.reportValidity()) return;
-    const data = new FormData(form);
-    const subject = String(data.get('subject') ?? '');
-    const role = String(data.get('role') ?? '');
+    const f = submittedForm(e);
+    if (!f) return;
+    const subject = f.get('subject');
+    const role = f.get('role');
     const cut = subject.indexOf(':');
     const subjectType = subject.slice(0, cut) as SubjectType;
     const subjectId = subject.slice(cut + 1);
@@ -283,12 +231,17 @@ export class WlProjectMembers extends LitElement {
               <td>${g.subjectType === 'team' ? html`<span class="badge">team</span>` : 'user'}</td>
               <td data-testid="project-member-role">${g.role}</td>
               <td>
-                ${this.confirm === key
-                  ? html`<span class="row"
-                      ><button class="danger" ?disabled=${this.busy} @click=${() => this.removeGrant(g)} data-testid="confirm-remove-grant">Remove</button
-                      ><button @click=${() => (this.confirm = '')}>Keep</button></span
-                    >`
-                  : html`<button class="danger" aria-label="Remove the grant of ${name}" @click=${() => (this.confirm = key)} data-testid="remove-grant">Remove</button>`}
+                ${confirmButton({
+                  armed: this.confirm === key,
+                  arm: () => (this.confirm = key),
+                  confirm: () => this.removeGrant(g),
+                  disarm: () => (this.confirm = ''),
+                  busy: this.busy,
+                  label: 'Remove',
+                  ariaLabel: `Remove the grant of ${name}`,
+                  testId: 'remove-grant',
+                  confirmTestId: 'confirm-remove-grant',
+                })}
               </td>
             </tr>`;
           })}

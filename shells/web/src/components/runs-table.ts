@@ -1,28 +1,11 @@
 import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
 import { virtualize } from '@lit-labs/virtualizer/virtualize.js';
 import { api, ApiError } from '../api/client.js';
+import type { Run } from '../api/types.js';
 import { shared } from '../styles.js';
 
-/** A run as the list API returns it (the fields the table shows). */
-export interface RunRow {
-  id: string;
-  projectId: string;
-  name: string;
-  group: string;
-  jobType: string;
-  tags: string[];
-  state: string;
-  config: Record<string, unknown>;
-  summary: Record<string, unknown>;
-  createdAt: string;
-  startedAt: string;
-  finishedAt: string;
-  heartbeatAt: string;
-  url: string;
-}
-
 interface ListRunsResponse {
-  data: RunRow[];
+  data: Run[];
   meta: { total: number; nextCursor: string };
 }
 
@@ -77,7 +60,7 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(h / 24)}d ${h % 24}h`;
 }
 
-export function runDuration(run: RunRow, now = Date.now()): number {
+export function runDuration(run: Run, now = Date.now()): number {
   const start = Date.parse(run.startedAt || run.createdAt);
   const end = run.finishedAt ? Date.parse(run.finishedAt) : run.state === 'running' ? now : Date.parse(run.heartbeatAt);
   return end - start;
@@ -105,7 +88,7 @@ interface ColumnPrefs {
   pinned: string[];
 }
 
-type DisplayItem = { kind: 'group'; key: string; count: number; collapsed: boolean } | { kind: 'run'; run: RunRow; index: number };
+type DisplayItem = { kind: 'group'; key: string; count: number; collapsed: boolean } | { kind: 'run'; run: Run; index: number };
 
 /**
  * <wl-runs-table projectId>: every run of a project in a virtualised table.
@@ -312,7 +295,7 @@ export class WlRunsTable extends LitElement {
 
   declare projectId: string;
   declare selected: string[];
-  declare runs: RunRow[];
+  declare runs: Run[];
   declare total: number;
   declare loading: boolean;
   declare error: string;
@@ -503,14 +486,14 @@ export class WlRunsTable extends LitElement {
 
   // ------------------------------------------------------------ grouping
 
-  private groupValue(run: RunRow): string {
+  private groupValue(run: Run): string {
     const key = this.groupBy;
     const v = key === 'group' ? run.group : key === 'jobType' ? run.jobType : key === 'state' ? run.state : valueAt(run.config, key.replace(/^config\./, ''));
     return v === undefined || v === null || v === '' ? '(none)' : formatValue(v);
   }
 
-  private groups(): Map<string, RunRow[]> {
-    const m = new Map<string, RunRow[]>();
+  private groups(): Map<string, Run[]> {
+    const m = new Map<string, Run[]>();
     for (const r of this.runs) {
       const k = this.groupValue(r);
       let list = m.get(k);
@@ -521,7 +504,7 @@ export class WlRunsTable extends LitElement {
   }
 
   /** The runs in display order, without collapsed groups (what shift-click ranges walk). */
-  private visibleRuns(): RunRow[] {
+  private visibleRuns(): Run[] {
     if (!this.groupBy) return this.runs;
     return [...this.groups()].filter(([k]) => !this.collapsed.has(k)).flatMap(([, runs]) => runs);
   }
@@ -628,7 +611,7 @@ export class WlRunsTable extends LitElement {
     return out;
   }
 
-  private cell(run: RunRow, column: string) {
+  private cell(run: Run, column: string) {
     switch (column) {
       case 'name':
         return html`<a href=${`/runs/${run.id}`} title=${run.name}>${run.name}</a>`;

@@ -3,6 +3,7 @@ import { repeat } from 'lit/directives/repeat.js';
 import { api, ApiError } from '../api/client.js';
 import { onPanelsChange, panelType, panelTypes } from '../plugins.js';
 import { shared } from '../styles.js';
+import { errorMessage } from '../util/errors.js';
 
 /** One panel of the grid: where it sits (12 columns, rows of ROW_PX) and its own config. */
 export interface PanelSpec {
@@ -635,7 +636,7 @@ export class WlWorkspace extends LitElement {
 
 function describe(e: unknown): string {
   if (e instanceof ApiError) return e.details.length ? `${e.message} (${e.details.map((d) => `${d.field ?? ''} ${d.message}`).join('; ')})` : e.message;
-  return e instanceof Error ? e.message : String(e);
+  return errorMessage(e);
 }
 
 customElements.define('wl-workspace', WlWorkspace);

@@ -1,22 +1,15 @@
 import { LitElement, css, html, nothing } from 'lit';
-import { api, ApiError } from '../api/client.js';
+import { api } from '../api/client.js';
 import { navigate } from '../router.js';
-import { shared } from '../styles.js';
+import { authForm, shared } from '../styles.js';
+import { describeError } from '../util/errors.js';
+import { newAccount, PASSWORDS_DIFFER, submittedForm } from '../util/forms.js';
 
 /** Where to go after signing in: a path of this app from `?next=`, never another origin. */
 export function safeNext(query: URLSearchParams | undefined): string {
   const next = query?.get('next') ?? '';
   if (!next.startsWith('/') || next.startsWith('//') || next.startsWith('/\\') || next.startsWith('/login') || next.startsWith('/setup')) return '/projects';
   return next;
-}
-
-/** The words a person sees for a failed call: rate limits say so plainly. */
-export function describeError(e: unknown): string {
-  if (e instanceof ApiError) {
-    if (e.code === 'WLDB_ERR_RATE_LIMITED') return `Too many attempts. ${e.message}`;
-    return e.message;
-  }
-  return e instanceof Error ? e.message : String(e);
 }
 
 /**
@@ -37,37 +30,14 @@ export class WlLoginPage extends LitElement {
 
   static override styles = [
     shared,
+    authForm,
     css`
-      :host {
-        display: flex;
-        justify-content: center;
-        padding: 48px 16px;
-      }
       .box {
         width: 100%;
         max-width: 380px;
         display: flex;
         flex-direction: column;
         gap: 16px;
-      }
-      form {
-        display: flex;
-        flex-direction: column;
-        gap: 10px;
-      }
-      label {
-        display: flex;
-        flex-direction: column;
-        gap: 4px;
-        font-weight: 600;
-      }
-      label span.hint {
-        font-weight: 400;
-      }
-      input {
-        width: 100%;
-        box-sizing: border-box;
-        font-weight: 400;
       }
       button[type='submit'] {
         margin-top: 4px;
@@ -138,14 +108,12 @@ export class WlLoginPage extends LitElement {
   }
 
   private async signIn(e: SubmitEvent): Promise<void> {
-    e.preventDefault();
-    const form = e.target as HTMLFormElement;
-    if (!form.reportValidity()) return;
-    const data = new FormData(form);
+    const f = submittedForm(e);
+    if (!f) return;
     this.busy = true;
     this.error = '';
     try {
-      await api.login(String(data.get('email')).trim(), String(data.get('password')));
+      await api.login(f.get('email'), String(f.data.get('password')));
       navigate(safeNext(this.query));
     } catch (err) {
       this.error = describeError(err);
@@ -156,17 +124,15 @@ export class WlLoginPage extends LitElement {
   }
 
   private async register(e: SubmitEvent): Promise<void> {
-    e.preventDefault();
-    const form = e.target as HTMLFormElement;
-    if (!form.reportValidity()) return;
-    const data = new FormData(form);
-    const email = String(data.get('email')).trim();
-    const password = String(data.get('password'));
-    if (password !== String(data.get('confirm'))) {
-      this.regError = 'The two passwords differ.';
+    const f = submittedForm(e);
+    if (!f) return;
+    const account = newAccount(f);
+    if (!account) {
+      this.regError = PASSWORDS_DIFFER;
       return;
     }
-    const username = String(data.get('username') ?? '').trim();
+    const { email, password } = account;
+    const username = f.get('username');
     this.regBusy = true;
     this.regError = '';
     try {

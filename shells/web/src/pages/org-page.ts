@@ -1,62 +1,18 @@
 import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
 import { api } from '../api/client.js';
 import { navigate } from '../router.js';
-import { shared } from '../styles.js';
-import { describeError } from './login-page.js';
-import { shortTime } from './projects-page.js';
-import { commaList, copyText, secretBox } from './settings-page.js';
-
-interface Org {
-  id: string;
-  name: string;
-  slug: string;
-  description: string;
-  personal: boolean;
-  createdAt: string;
-}
-
-interface Member {
-  userId: string;
-  username: string;
-  email: string;
-  role: string;
-  kind: string;
-  joinedAt: string;
-}
-
-interface Team {
-  id: string;
-  name: string;
-  description: string;
-  createdAt: string;
-}
-
-interface Role {
-  id: string;
-  name: string;
-  permissions: string[];
-  builtin: boolean;
-}
-
-interface PageMeta {
-  total: number;
-  page: number;
-  pageSize: number;
-  totalPages: number;
-}
+import { badge, chip, hintAndOk, inlineForm, pageHead, shared, srOnly } from '../styles.js';
+import type { Org, OrgMember as Member, PageMeta, Role, Team } from '../api/types.js';
+import { confirmButton } from '../components/confirm-button.js';
+import { pageFromQuery, pager, pagerStyles } from '../components/pager.js';
+import { secretBox, secretBoxStyles } from '../components/secret-box.js';
+import { describeError } from '../util/errors.js';
+import { commaList, shortTime } from '../util/format.js';
+import { submittedForm as fields } from '../util/forms.js';
 
 type Section = 'members' | 'teams' | 'roles' | 'service';
 
 const PAGE_SIZE = 20;
-
-/** Reads a form's fields as trimmed strings (after the browser's own checks). */
-function fields(e: SubmitEvent): { form: HTMLFormElement; get(name: string): string } | undefined {
-  e.preventDefault();
-  const form = e.target as HTMLFormElement;
-  if (!form.reportValidity()) return undefined;
-  const data = new FormData(form);
-  return { form, get: (name) => String(data.get(name) ?? '').trim() };
-}
 
 /**
  * <wl-org-page>: `/orgs` lists the caller's organisations and creates one;
@@ -84,7 +40,14 @@ export class WlOrgPage extends LitElement {
 
   static override styles = [
     shared,
-    secretBox,
+    secretBoxStyles,
+    inlineForm,
+    hintAndOk,
+    badge,
+    chip,
+    srOnly,
+    pagerStyles,
+    pageHead,
     css`
       .page {
         max-width: 1080px;
@@ -95,81 +58,12 @@ export class WlOrgPage extends LitElement {
       section h2 {
         margin-top: 0;
       }
-      .head {
-        display: flex;
-        align-items: baseline;
-        gap: 12px;
-        flex-wrap: wrap;
-      }
-      .head h1 {
-        margin: 0;
-      }
-      form.inline {
-        display: flex;
-        gap: 8px;
-        align-items: flex-start;
-        flex-wrap: wrap;
-        margin: var(--wl-gap) 0 0;
-      }
-      form.inline > button {
-        /* level with the fields, below their one-line labels */
-        margin-top: calc(1.45em + 4px);
-      }
-      form.inline label {
-        display: flex;
-        flex-direction: column;
-        gap: 4px;
-        font-weight: 600;
-      }
-      form.inline label input,
-      form.inline label select {
-        font-weight: 400;
-      }
       form.inline .grow {
         flex: 1;
         min-width: 200px;
       }
-      .hint {
-        font-weight: 400;
-        font-size: 12px;
-      }
-      .badge {
-        display: inline-block;
-        padding: 0 8px;
-        border-radius: 999px;
-        border: 1px solid var(--wl-border);
-        font-size: 12px;
-        color: var(--wl-muted);
-      }
-      .chip {
-        display: inline-block;
-        padding: 0 6px;
-        margin: 1px 2px 1px 0;
-        border: 1px solid var(--wl-border);
-        border-radius: 4px;
-        font-family: var(--wl-mono);
-        font-size: 12px;
-      }
       td.wrap {
         white-space: normal;
-      }
-      .ok {
-        color: var(--wl-ok);
-      }
-      .pager {
-        display: flex;
-        gap: 8px;
-        align-items: center;
-        justify-content: flex-end;
-        margin-top: var(--wl-gap);
-      }
-      .sr-only {
-        position: absolute;
-        width: 1px;
-        height: 1px;
-        overflow: hidden;
-        clip: rect(0 0 0 0);
-        white-space: nowrap;
       }
       .table-wrap {
         overflow-x: auto;
@@ -225,8 +119,7 @@ export class WlOrgPage extends LitElement {
   }
 
   private get page(): number {
-    const n = Number(this.query.get('page') ?? '1');
-    return Number.isInteger(n) && n > 0 ? n : 1;
+    return pageFromQuery(this.query);
   }
 
   private setError(key: string, e: unknown): void {
@@ -477,13 +370,7 @@ export class WlOrgPage extends LitElement {
                 </tbody>
               </table>`
             : nothing}
-      ${m && m.totalPages > 1
-        ? html`<nav class="pager" aria-label="Pages">
-            <button ?disabled=${this.page <= 1} @click=${() => navigate(`/orgs?page=${this.page - 1}`)}>Previous</button>
-            <span class="muted">Page ${m.page} of ${m.totalPages}</span>
-            <button ?disabled=${this.page >= m.totalPages} @click=${() => navigate(`/orgs?page=${this.page + 1}`)}>Next</button>
-          </nav>`
-        : nothing}
+      ${pager(m, { page: this.page, go: (page) => navigate(`/orgs?page=${page}`) })}
     `;
   }
 
@@ -501,6 +388,11 @@ export class WlOrgPage extends LitElement {
       ${o.description ? html`<p class="muted">${o.description}</p>` : nothing}
       ${this.renderMembers()} ${this.renderTeams()} ${this.renderRoles()} ${this.renderServiceAccounts()}
     `;
+  }
+
+  /** A two-click destructive button for the item `key` (`<kind>:<id>`). */
+  private confirmButton(key: string, action: () => void, o: { label: string; ariaLabel: string; testId: string; confirmTestId: string }) {
+    return confirmButton({ ...o, armed: this.confirm === key, arm: () => (this.confirm = key), confirm: action, disarm: () => (this.confirm = '') });
   }
 
   private roleOptions(selected = 'member') {
@@ -544,14 +436,12 @@ export class WlOrgPage extends LitElement {
                     </td>
                     <td class="muted">${shortTime(m.joinedAt)}</td>
                     <td>
-                      ${this.confirm === `member:${m.userId}`
-                        ? html`<span class="row"
-                            ><button class="danger" @click=${() => this.removeMember(m)} data-testid="confirm-remove-member">Remove</button
-                            ><button @click=${() => (this.confirm = '')}>Keep</button></span
-                          >`
-                        : html`<button class="danger" aria-label="Remove ${m.email || m.username}" @click=${() => (this.confirm = `member:${m.userId}`)} data-testid="remove-member">
-                            Remove
-                          </button>`}
+                      ${this.confirmButton(`member:${m.userId}`, () => this.removeMember(m), {
+                        label: 'Remove',
+                        ariaLabel: `Remove ${m.email || m.username}`,
+                        testId: 'remove-member',
+                        confirmTestId: 'confirm-remove-member',
+                      })}
                     </td>
                   </tr>`,
                 )}
@@ -599,12 +489,12 @@ export class WlOrgPage extends LitElement {
                   <td class="wrap muted">${t.description || '—'}</td>
                   <td class="muted">${shortTime(t.createdAt)}</td>
                   <td>
-                    ${this.confirm === `team:${t.id}`
-                      ? html`<span class="row"
-                          ><button class="danger" @click=${() => this.deleteTeam(t)} data-testid="confirm-delete-team">Delete</button
-                          ><button @click=${() => (this.confirm = '')}>Keep</button></span
-                        >`
-                      : html`<button class="danger" aria-label="Delete the team ${t.name}" @click=${() => (this.confirm = `team:${t.id}`)} data-testid="delete-team">Delete</button>`}
+                    ${this.confirmButton(`team:${t.id}`, () => this.deleteTeam(t), {
+                      label: 'Delete',
+                      ariaLabel: `Delete the team ${t.name}`,
+                      testId: 'delete-team',
+                      confirmTestId: 'confirm-delete-team',
+                    })}
                   </td>
                 </tr>`,
               )}
@@ -651,12 +541,12 @@ export class WlOrgPage extends LitElement {
                   <td>
                     ${r.builtin
                       ? nothing
-                      : this.confirm === `role:${r.id}`
-                        ? html`<span class="row"
-                            ><button class="danger" @click=${() => this.deleteRole(r)} data-testid="confirm-delete-role">Delete</button
-                            ><button @click=${() => (this.confirm = '')}>Keep</button></span
-                          >`
-                        : html`<button class="danger" aria-label="Delete the role ${r.name}" @click=${() => (this.confirm = `role:${r.id}`)} data-testid="delete-role">Delete</button>`}
+                      : this.confirmButton(`role:${r.id}`, () => this.deleteRole(r), {
+                          label: 'Delete',
+                          ariaLabel: `Delete the role ${r.name}`,
+                          testId: 'delete-role',
+                          confirmTestId: 'confirm-delete-role',
+                        })}
                   </td>
                 </tr>`,
               )}
@@ -703,23 +593,18 @@ export class WlOrgPage extends LitElement {
       </form>
       ${this.sectionStatus('service')}
       ${this.serviceKey
-        ? html`<div class="secret" role="status" data-testid="service-key-box">
-            <p class="warn">Copy the API key of “${this.serviceKey.name}” now: it is shown only this once.</p>
-            <div class="row">
-              <input
-                id="service-key"
-                readonly
-                aria-label="The service account's API key"
-                .value=${this.serviceKey.key}
-                @focus=${(e: FocusEvent) => (e.target as HTMLInputElement).select()}
-                data-testid="service-key"
-              />
-              <button @click=${async () => (this.copied = await copyText(this.serviceKey!.key, this.renderRoot.querySelector<HTMLInputElement>('#service-key')))}>
-                ${this.copied ? 'Copied' : 'Copy'}
-              </button>
-              <button @click=${() => (this.serviceKey = undefined)}>Done</button>
-            </div>
-          </div>`
+        ? secretBox({
+            value: this.serviceKey.key,
+            warning: `Copy the API key of “${this.serviceKey.name}” now: it is shown only this once.`,
+            inputId: 'service-key',
+            inputLabel: "The service account's API key",
+            testId: 'service-key-box',
+            inputTestId: 'service-key',
+            copied: this.copied,
+            onCopied: (ok) => (this.copied = ok),
+            onDone: () => (this.serviceKey = undefined),
+            root: this.renderRoot,
+          })
         : nothing}
     </section>`;
   }

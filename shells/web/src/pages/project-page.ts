@@ -1,26 +1,13 @@
 import { LitElement, css, html, nothing, svg, type PropertyValues } from 'lit';
-import { api, ApiError } from '../api/client.js';
+import { api } from '../api/client.js';
+import type { Org, Project, Run } from '../api/types.js';
 import { navigate } from '../router.js';
-import { shared } from '../styles.js';
+import { pageHead, shared } from '../styles.js';
 import '../components/runs-table.js';
 import '../components/workspace.js';
-import { formatDuration, runDuration, type RunRow, type WlRunsTable } from '../components/runs-table.js';
-
-interface Project {
-  id: string;
-  name: string;
-  slug: string;
-  description: string;
-  visibility: 'private' | 'public';
-  createdAt: string;
-  organizationId?: string;
-}
-
-interface Org {
-  id: string;
-  name: string;
-  slug: string;
-}
+import { formatDuration, runDuration, type WlRunsTable } from '../components/runs-table.js';
+import { tabBar, tabBarStyles } from '../components/tab-bar.js';
+import { errorMessage } from '../util/errors.js';
 
 const TABS = ['overview', 'runs', 'workspace', 'compare', 'members'] as const;
 type Tab = (typeof TABS)[number];
@@ -34,8 +21,6 @@ const STATE_COLOURS: Record<(typeof STATES)[number], string> = {
 /** Runs the workspace shows when none are selected. */
 const RECENT_FOR_WORKSPACE = 20;
 const RECENT_ON_OVERVIEW = 10;
-
-const describe = (e: unknown) => (e instanceof ApiError ? e.message : e instanceof Error ? e.message : String(e));
 
 /**
  * <wl-project-page> for `/projects/:id/:tab?`: overview (details, runs by
@@ -59,43 +44,15 @@ export class WlProjectPage extends LitElement {
 
   static override styles = [
     shared,
+    tabBarStyles,
+    pageHead,
     css`
-      .head {
-        display: flex;
-        align-items: baseline;
-        gap: 12px;
-        flex-wrap: wrap;
-      }
-      .head h1 {
-        margin: 0;
-      }
       .badge {
         font-size: 12px;
         border: 1px solid var(--wl-border);
         border-radius: 10px;
         padding: 0 8px;
         color: var(--wl-muted);
-      }
-      nav.tabs {
-        display: flex;
-        gap: 4px;
-        border-bottom: 1px solid var(--wl-border);
-        margin: 12px 0 16px;
-      }
-      nav.tabs a {
-        padding: 6px 14px;
-        color: var(--wl-muted);
-        border-bottom: 2px solid transparent;
-        margin-bottom: -1px;
-      }
-      nav.tabs a.on {
-        color: var(--wl-text);
-        border-bottom-color: var(--wl-accent);
-        font-weight: 600;
-      }
-      nav.tabs a:hover {
-        text-decoration: none;
-        color: var(--wl-text);
       }
       .cards {
         display: grid;
@@ -139,7 +96,7 @@ export class WlProjectPage extends LitElement {
   declare project: Project | undefined;
   declare error: string;
   declare counts: Record<string, number> | undefined;
-  declare recent: RunRow[];
+  declare recent: Run[];
   declare selection: string[];
   declare compareLoaded: boolean;
   declare membersLoaded: boolean;
@@ -184,13 +141,13 @@ export class WlProjectPage extends LitElement {
       // Another part of the UI; loaded when first needed.
       void import('../components/compare-view.js').then(
         () => (this.compareLoaded = true),
-        (e: unknown) => (this.error = `The compare view failed to load: ${describe(e)}`),
+        (e: unknown) => (this.error = `The compare view failed to load: ${errorMessage(e)}`),
       );
     }
     if (this.tab === 'members' && !this.membersLoaded) {
       void import('../components/project-members.js').then(
         () => (this.membersLoaded = true),
-        (e: unknown) => (this.error = `The members view failed to load: ${describe(e)}`),
+        (e: unknown) => (this.error = `The members view failed to load: ${errorMessage(e)}`),
       );
     }
   }
@@ -205,14 +162,14 @@ export class WlProjectPage extends LitElement {
       this.project = (await api.get<{ data: Project }>(this.base)).data;
       document.title = `${this.project.name} · wanLLMDB`;
       void this.loadOrg(this.project.organizationId);
-      const recent = api.get<{ data: RunRow[] }>(`${this.base}/runs`, { sort: '-created_at', limit: RECENT_FOR_WORKSPACE });
+      const recent = api.get<{ data: Run[] }>(`${this.base}/runs`, { sort: '-created_at', limit: RECENT_FOR_WORKSPACE });
       const counts = Promise.all(
         STATES.map((s) => api.get<{ meta: { total: number } }>(`${this.base}/runs`, { filter: `state = "${s}"`, limit: 1 }).then((r) => [s, r.meta.total] as const)),
       );
       this.recent = (await recent).data;
       this.counts = Object.fromEntries(await counts);
     } catch (e) {
-      this.error = describe(e);
+      this.error = errorMessage(e);
     }
   }
 
@@ -353,9 +310,7 @@ export class WlProjectPage extends LitElement {
         ${p.organizationId ? html`<span class="muted">in ${this.renderOrgLink()}</span>` : nothing}
         ${p.description ? html`<span class="muted">${p.description}</span>` : nothing}
       </div>
-      <nav class="tabs">
-        ${TABS.map((t) => html`<a class=${t === tab ? 'on' : ''} data-testid=${`tab-${t}`} href=${this.tabHref(t)}>${t[0]!.toUpperCase() + t.slice(1)}</a>`)}
-      </nav>
+      ${tabBar(TABS, tab, (t) => this.tabHref(t))}
       ${this.error ? html`<p class="error">${this.error}</p>` : nothing}
       ${tab === 'overview' ? this.renderOverview() : nothing}
       ${tab === 'runs' ? this.renderRuns() : nothing}

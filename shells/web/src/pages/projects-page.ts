@@ -1,45 +1,14 @@
 import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
 import { api, withQuery } from '../api/client.js';
 import { navigate } from '../router.js';
-import { shared } from '../styles.js';
-import { describeError } from './login-page.js';
-
-export interface Project {
-  id: string;
-  name: string;
-  slug: string;
-  description: string;
-  visibility: 'private' | 'public';
-  createdBy: string;
-  createdAt: string;
-  updatedAt: string;
-  organizationId?: string;
-}
-
-interface PageMeta {
-  total: number;
-  page: number;
-  pageSize: number;
-  totalPages: number;
-}
-
-interface Org {
-  id: string;
-  name: string;
-  slug: string;
-  personal: boolean;
-}
+import type { Org, PageMeta, Project } from '../api/types.js';
+import { pageFromQuery, pager, pagerStyles } from '../components/pager.js';
+import { badge, shared } from '../styles.js';
+import { describeError } from '../util/errors.js';
+import { shortTime } from '../util/format.js';
+import { submittedForm } from '../util/forms.js';
 
 const PAGE_SIZE = 20;
-
-/** A date the reader's way (`2025-03-01 14:05`), or '' for none. */
-export function shortTime(iso: string | undefined): string {
-  if (!iso) return '';
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return iso;
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
-}
 
 /**
  * <wl-projects-page>: the projects the caller may see, searched and paged
@@ -63,6 +32,8 @@ export class WlProjectsPage extends LitElement {
 
   static override styles = [
     shared,
+    badge,
+    pagerStyles,
     css`
       .head {
         display: flex;
@@ -113,24 +84,9 @@ export class WlProjectsPage extends LitElement {
         max-width: 420px;
         color: var(--wl-muted);
       }
-      .badge {
-        display: inline-block;
-        padding: 0 8px;
-        border-radius: 999px;
-        border: 1px solid var(--wl-border);
-        font-size: 12px;
-        color: var(--wl-muted);
-      }
       .badge.public {
         color: var(--wl-ok);
         border-color: var(--wl-ok);
-      }
-      .pager {
-        display: flex;
-        gap: 8px;
-        align-items: center;
-        justify-content: flex-end;
-        margin-top: var(--wl-gap);
       }
       .empty {
         padding: 32px 0;
@@ -203,8 +159,7 @@ export class WlProjectsPage extends LitElement {
   }
 
   private get page(): number {
-    const n = Number(this.query.get('page') ?? '1');
-    return Number.isInteger(n) && n > 0 ? n : 1;
+    return pageFromQuery(this.query);
   }
 
   private async load(): Promise<void> {
@@ -252,10 +207,9 @@ export class WlProjectsPage extends LitElement {
   }
 
   private async create(e: SubmitEvent): Promise<void> {
-    e.preventDefault();
-    const form = e.target as HTMLFormElement;
-    if (!form.reportValidity()) return;
-    const data = new FormData(form);
+    const f = submittedForm(e);
+    if (!f) return;
+    const { form, data } = f;
     const body: Record<string, string> = {
       name: String(data.get('name')).trim(),
       description: String(data.get('description') ?? '').trim(),
@@ -285,7 +239,6 @@ export class WlProjectsPage extends LitElement {
   }
 
   override render() {
-    const m = this.meta;
     return html`
       <div class="page">
         <div class="head">
@@ -309,13 +262,7 @@ export class WlProjectsPage extends LitElement {
           : nothing}
         ${this.error ? html`<p class="error" role="alert" data-testid="projects-error">${this.error} <button @click=${() => this.load()}>Retry</button></p>` : nothing}
         ${this.renderList()}
-        ${m && m.totalPages > 1
-          ? html`<nav class="pager" aria-label="Pages">
-              <button ?disabled=${this.page <= 1 || this.loading} @click=${() => this.go({ page: this.page - 1 })} data-testid="projects-prev">Previous</button>
-              <span class="muted" data-testid="projects-page">Page ${m.page} of ${m.totalPages}</span>
-              <button ?disabled=${this.page >= m.totalPages || this.loading} @click=${() => this.go({ page: this.page + 1 })} data-testid="projects-next">Next</button>
-            </nav>`
-          : nothing}
+        ${pager(this.meta, { page: this.page, go: (page) => this.go({ page }), busy: this.loading, testIdPrefix: 'projects' })}
       </div>
     `;
   }

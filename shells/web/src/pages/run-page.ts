@@ -4,10 +4,13 @@ import type { LitVirtualizer } from '@lit-labs/virtualizer/LitVirtualizer.js';
 import { api } from '../api/client.js';
 import '../charts/line-chart.js';
 import { watchRuns } from '../charts/live.js';
-import type { KeyStats, Run } from '../charts/run-data.js';
+import type { Run } from '../api/types.js';
+import type { KeyStats } from '../charts/run-data.js';
 import { flatten, formatNumber, formatValue, groupKeys } from '../charts/series.js';
+import { tabBar, tabBarStyles } from '../components/tab-bar.js';
 import '../components/workspace.js';
 import { shared } from '../styles.js';
+import { errorMessage } from '../util/errors.js';
 
 const TABS = ['overview', 'charts', 'logs', 'files', 'workspace'] as const;
 type Tab = (typeof TABS)[number];
@@ -289,7 +292,7 @@ export class WlRunLogs extends LitElement {
       this.appendLines(added);
       this.error = '';
     } catch (e) {
-      this.error = e instanceof Error ? e.message : String(e);
+      this.error = errorMessage(e);
     } finally {
       this.busy = false;
       this.loading = false;
@@ -413,6 +416,7 @@ export class WlRunPage extends LitElement {
 
   static override styles = [
     shared,
+    tabBarStyles,
     css`
       .top {
         display: flex;
@@ -442,28 +446,6 @@ export class WlRunPage extends LitElement {
         50% {
           opacity: 0.35;
         }
-      }
-      .tabs {
-        display: flex;
-        gap: 2px;
-        border-bottom: 1px solid var(--wl-border);
-        margin: 12px 0 16px;
-      }
-      .tabs a {
-        padding: 6px 14px;
-        color: var(--wl-muted);
-        border-bottom: 2px solid transparent;
-        margin-bottom: -1px;
-        text-transform: capitalize;
-      }
-      .tabs a[aria-selected='true'] {
-        color: var(--wl-text);
-        border-bottom-color: var(--wl-accent);
-        font-weight: 600;
-      }
-      .tabs a:hover {
-        text-decoration: none;
-        color: var(--wl-text);
       }
       .grid2 {
         display: grid;
@@ -652,7 +634,7 @@ export class WlRunPage extends LitElement {
       this.startLive();
       void this.loadKeys();
     } catch (e) {
-      this.error = e instanceof Error ? e.message : String(e);
+      this.error = errorMessage(e);
     }
   }
 
@@ -669,7 +651,7 @@ export class WlRunPage extends LitElement {
       const r = await api.get<{ data: RunFile[] }>(`/api/v1/runs/${encodeURIComponent(id)}/files`);
       if (id === this.runId) this.files = r.data;
     } catch (e) {
-      this.error = e instanceof Error ? e.message : String(e);
+      this.error = errorMessage(e);
     }
   }
 
@@ -709,7 +691,7 @@ export class WlRunPage extends LitElement {
       this.editing = '';
       this.error = '';
     } catch (e) {
-      this.error = e instanceof Error ? e.message : String(e);
+      this.error = errorMessage(e);
     } finally {
       this.saving = false;
     }
@@ -908,7 +890,7 @@ export class WlRunPage extends LitElement {
                   download=${f.path.split('/').pop() ?? ''}
                   @click=${(e: MouseEvent) => {
                     e.preventDefault();
-                    downloadFile(run.id, f.path).catch((err: unknown) => (this.error = err instanceof Error ? err.message : String(err)));
+                    downloadFile(run.id, f.path).catch((err: unknown) => (this.error = errorMessage(err)));
                   }}
                   >Download</a
                 >
@@ -940,9 +922,7 @@ export class WlRunPage extends LitElement {
         <span class="muted">${formatDuration((run.finishedAt ? Date.parse(run.finishedAt) : run.state === 'running' ? this.now : Date.parse(run.heartbeatAt || run.startedAt)) - Date.parse(run.startedAt))}</span>
       </div>
       ${this.error ? html`<p class="error">${this.error}</p>` : nothing}
-      <nav class="tabs" role="tablist">
-        ${TABS.map((t) => html`<a role="tab" href="/runs/${encodeURIComponent(run.id)}/${t}" aria-selected=${t === tab} data-tab=${t}>${t}</a>`)}
-      </nav>
+      ${tabBar(TABS, tab, (t) => `/runs/${encodeURIComponent(run.id)}/${t}`)}
       ${tab === 'overview'
         ? this.overview(run)
         : tab === 'charts'

@@ -1,9 +1,12 @@
 import { LitElement, css, html, nothing } from 'lit';
 import { api, type AuthMode } from '../api/client.js';
 import { navigate } from '../router.js';
-import { shared } from '../styles.js';
-import { describeError } from './login-page.js';
-import { shortTime } from './projects-page.js';
+import { confirmButton } from '../components/confirm-button.js';
+import { secretBox, secretBoxStyles } from '../components/secret-box.js';
+import { chip, hintAndOk, shared, srOnly } from '../styles.js';
+import { describeError } from '../util/errors.js';
+import { commaList, shortTime } from '../util/format.js';
+import { submittedForm } from '../util/forms.js';
 
 interface User {
   id: string;
@@ -33,49 +36,6 @@ export interface ApiKey {
   revokedAt: string;
 }
 
-/** `a, b ,,c` → `['a','b','c']`. */
-export function commaList(s: string): string[] {
-  return s
-    .split(',')
-    .map((x) => x.trim())
-    .filter(Boolean);
-}
-
-/** Copies text; falls back to selecting it where the clipboard API is refused (plain http). */
-export async function copyText(text: string, input?: HTMLInputElement | null): Promise<boolean> {
-  try {
-    await navigator.clipboard.writeText(text);
-    return true;
-  } catch {
-    if (!input) return false;
-    input.select();
-    return document.execCommand('copy');
-  }
-}
-
-/** Styles for the "secret shown once" box (settings, service accounts). */
-export const secretBox = css`
-  .secret {
-    border: 1px solid var(--wl-warn);
-    background: var(--wl-highlight);
-    border-radius: var(--wl-radius);
-    padding: var(--wl-gap);
-    display: flex;
-    flex-direction: column;
-    gap: 8px;
-    margin: var(--wl-gap) 0;
-  }
-  .secret input {
-    flex: 1;
-    min-width: 0;
-    font-family: var(--wl-mono);
-  }
-  .secret .warn {
-    font-weight: 600;
-    margin: 0;
-  }
-`;
-
 /**
  * <wl-settings-page>: the signed-in account, its password, API keys and
  * sessions. On a server without accounts it says so.
@@ -104,7 +64,10 @@ export class WlSettingsPage extends LitElement {
 
   static override styles = [
     shared,
-    secretBox,
+    secretBoxStyles,
+    hintAndOk,
+    chip,
+    srOnly,
     css`
       .page {
         max-width: 980px;
@@ -146,36 +109,12 @@ export class WlSettingsPage extends LitElement {
       label input {
         font-weight: 400;
       }
-      .hint {
-        font-weight: 400;
-        font-size: 12px;
-      }
-      .ok {
-        color: var(--wl-ok);
-      }
-      .chip {
-        display: inline-block;
-        padding: 0 6px;
-        margin: 1px 2px 1px 0;
-        border: 1px solid var(--wl-border);
-        border-radius: 4px;
-        font-family: var(--wl-mono);
-        font-size: 12px;
-      }
       .table-wrap {
         overflow-x: auto;
         margin-top: var(--wl-gap);
       }
       p {
         margin: 6px 0;
-      }
-      .sr-only {
-        position: absolute;
-        width: 1px;
-        height: 1px;
-        overflow: hidden;
-        clip: rect(0 0 0 0);
-        white-space: nowrap;
       }
     `,
   ];
@@ -254,11 +193,10 @@ export class WlSettingsPage extends LitElement {
   }
 
   private async changePassword(e: SubmitEvent): Promise<void> {
-    e.preventDefault();
-    const form = e.target as HTMLFormElement;
     this.pwDone = false;
-    if (!form.reportValidity()) return;
-    const data = new FormData(form);
+    const f = submittedForm(e);
+    if (!f) return;
+    const { form, data } = f;
     const currentPassword = String(data.get('current'));
     const newPassword = String(data.get('new'));
     if (newPassword !== String(data.get('confirm'))) {
@@ -279,13 +217,12 @@ export class WlSettingsPage extends LitElement {
   }
 
   private async createKey(e: SubmitEvent): Promise<void> {
-    e.preventDefault();
-    const form = e.target as HTMLFormElement;
-    if (!form.reportValidity()) return;
-    const data = new FormData(form);
-    const name = String(data.get('name')).trim();
-    const scopes = commaList(String(data.get('scopes') ?? ''));
-    const expiry = String(data.get('expires') ?? '');
+    const f = submittedForm(e);
+    if (!f) return;
+    const form = f.form;
+    const name = f.get('name');
+    const scopes = commaList(f.get('scopes'));
+    const expiry = f.get('expires');
     const body: Record<string, unknown> = { name };
     if (scopes.length) body.scopes = scopes;
     // A date input means "through that day", in the reader's time zone.
@@ -305,11 +242,6 @@ export class WlSettingsPage extends LitElement {
     } finally {
       this.keyBusy = false;
     }
-  }
-
-  private async copyKey(): Promise<void> {
-    if (!this.newKey) return;
-    this.copied = await copyText(this.newKey.key, this.renderRoot.querySelector<HTMLInputElement>('#new-key'));
   }
 
   private async revoke(id: string): Promise<void> {
@@ -439,14 +371,20 @@ export class WlSettingsPage extends LitElement {
         </div>
       </form>
       ${this.newKey
-        ? html`<div class="secret" role="status" data-testid="new-key-box">
-            <p class="warn">Copy the key “${this.newKey.name}” now: it is shown only this once. The server keeps only a hash of it.</p>
-            <div class="row">
-              <input id="new-key" readonly aria-label="The new API key" .value=${this.newKey.key} @focus=${(e: FocusEvent) => (e.target as HTMLInputElement).select()} data-testid="new-key" />
-              <button @click=${this.copyKey} data-testid="copy-key">${this.copied ? 'Copied' : 'Copy'}</button>
-              <button @click=${() => (this.newKey = undefined)} data-testid="dismiss-key">Done</button>
-            </div>
-          </div>`
+        ? secretBox({
+            value: this.newKey.key,
+            warning: `Copy the key “${this.newKey.name}” now: it is shown only this once. The server keeps only a hash of it.`,
+            inputId: 'new-key',
+            inputLabel: 'The new API key',
+            testId: 'new-key-box',
+            inputTestId: 'new-key',
+            copyTestId: 'copy-key',
+            doneTestId: 'dismiss-key',
+            copied: this.copied,
+            onCopied: (ok) => (this.copied = ok),
+            onDone: () => (this.newKey = undefined),
+            root: this.renderRoot,
+          })
         : nothing}
       ${this.revokeError ? html`<p class="error" role="alert" data-testid="revoke-error">${this.revokeError}</p>` : nothing}
       ${this.renderKeyList()}
@@ -484,12 +422,17 @@ export class WlSettingsPage extends LitElement {
               <td>
                 ${k.revokedAt
                   ? html`<span class="muted">revoked ${shortTime(k.revokedAt)}</span>`
-                  : this.confirmRevoke === k.id
-                    ? html`<span class="row"
-                        ><button class="danger" @click=${() => this.revoke(k.id)} data-testid="confirm-revoke">Revoke “${k.name}”</button
-                        ><button @click=${() => (this.confirmRevoke = '')}>Keep</button></span
-                      >`
-                    : html`<button class="danger" @click=${() => (this.confirmRevoke = k.id)} aria-label="Revoke the key ${k.name}" data-testid="revoke-key">Revoke</button>`}
+                  : confirmButton({
+                      armed: this.confirmRevoke === k.id,
+                      arm: () => (this.confirmRevoke = k.id),
+                      confirm: () => this.revoke(k.id),
+                      disarm: () => (this.confirmRevoke = ''),
+                      label: 'Revoke',
+                      confirmLabel: `Revoke “${k.name}”`,
+                      ariaLabel: `Revoke the key ${k.name}`,
+                      testId: 'revoke-key',
+                      confirmTestId: 'confirm-revoke',
+                    })}
               </td>
             </tr>`;
           })}

@@ -1,8 +1,9 @@
 import { LitElement, css, html, nothing } from 'lit';
 import { api } from '../api/client.js';
 import { navigate } from '../router.js';
-import { shared } from '../styles.js';
-import { describeError } from './login-page.js';
+import { authForm, shared } from '../styles.js';
+import { describeError } from '../util/errors.js';
+import { newAccount, PASSWORDS_DIFFER, submittedForm } from '../util/forms.js';
 
 /** The one-time token of the setup link (`/setup#token=…`). */
 function tokenFromHash(hash: string): string {
@@ -25,32 +26,11 @@ export class WlSetupPage extends LitElement {
 
   static override styles = [
     shared,
+    authForm,
     css`
-      :host {
-        display: flex;
-        justify-content: center;
-        padding: 48px 16px;
-      }
       form {
         width: 100%;
         max-width: 420px;
-        display: flex;
-        flex-direction: column;
-        gap: 10px;
-      }
-      label {
-        display: flex;
-        flex-direction: column;
-        gap: 4px;
-        font-weight: 600;
-      }
-      label .hint {
-        font-weight: 400;
-      }
-      input {
-        width: 100%;
-        box-sizing: border-box;
-        font-weight: 400;
       }
       h1,
       p {
@@ -79,17 +59,15 @@ export class WlSetupPage extends LitElement {
   }
 
   private async submit(e: SubmitEvent): Promise<void> {
-    e.preventDefault();
-    const form = e.target as HTMLFormElement;
-    if (!form.reportValidity()) return;
-    const data = new FormData(form);
-    const setupToken = String(data.get('token')).trim();
-    const email = String(data.get('email')).trim();
-    const password = String(data.get('password'));
-    if (password !== String(data.get('confirm'))) {
-      this.error = 'The two passwords differ.';
+    const f = submittedForm(e);
+    if (!f) return;
+    const setupToken = f.get('token');
+    const account = newAccount(f);
+    if (!account) {
+      this.error = PASSWORDS_DIFFER;
       return;
     }
+    const { email, password } = account;
     this.busy = true;
     this.error = '';
     try {

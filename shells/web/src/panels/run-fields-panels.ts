@@ -1,9 +1,11 @@
 import { LitElement, html, nothing, type PropertyValues } from 'lit';
 import '../charts/parallel-coordinates.js';
 import '../charts/scatter-plot.js';
-import { differingConfigKeys, fieldOptions, loadRuns, type Run } from '../charts/run-data.js';
-import { watchRuns } from '../charts/live.js';
+import type { Run } from '../api/types.js';
+import { differingConfigKeys, fieldOptions, loadRuns } from '../charts/run-data.js';
+import { watchRunChanges } from '../charts/live.js';
 import { shared } from '../styles.js';
+import { errorMessage } from '../util/errors.js';
 import { panelStyles } from './line-chart-panel.js';
 
 /** Options of a field <select>: config keys, then summary keys. */
@@ -37,7 +39,6 @@ abstract class RunFieldsPanel extends LitElement {
   declare error: string;
   private loadedFor = '';
   private stopLive: (() => void) | undefined;
-  private reloadTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor() {
     super();
@@ -67,18 +68,8 @@ abstract class RunFieldsPanel extends LitElement {
     this.loadedFor = key;
     void this.load(key);
     this.stopLive?.();
-    this.stopLive = undefined;
-    if (this.projectId && this.runIds?.length)
-      this.stopLive = watchRuns(this.projectId, this.runIds, {
-        onEvent: (e) => {
-          if (e.kind === 'metrics') return;
-          // Summaries change as metrics arrive: reload at most every 2 s.
-          this.reloadTimer ??= setTimeout(() => {
-            this.reloadTimer = undefined;
-            void this.load(this.loadedFor);
-          }, 2000);
-        },
-      });
+    // Summaries change as metrics arrive: reload at most every 2 s.
+    this.stopLive = watchRunChanges(this.projectId, this.runIds ?? [], () => void this.load(this.loadedFor));
   }
 
   private async load(key: string): Promise<void> {
@@ -88,7 +79,7 @@ abstract class RunFieldsPanel extends LitElement {
       this.runs = runs;
       this.error = '';
     } catch (e) {
-      this.error = e instanceof Error ? e.message : String(e);
+      this.error = errorMessage(e);
     }
   }
 
