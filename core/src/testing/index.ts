@@ -8,3 +8,4 @@ export * from './metadata-backends.js';
 export * from './blob-backends.js';
 export * from './messaging-backends.js';
 export * from './use-started.js';
+export * from './test-kernel.js';

@@ -1,8 +1,5 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Kernel, normalize, toWldbError, type MountedMethod } from '@wanllmdb/core';
-import { metadataBackends } from '@wanllmdb/core/testing';
+import { normalize, toWldbError, type Kernel, type MountedMethod } from '@wanllmdb/core';
+import { metadataBackends, startTestKernel, type TestKernel } from '@wanllmdb/core/testing';
 import { AuthAdminToken, BUILTIN_PERMISSIONS, setGrants } from '@wanllmdb/plugin-auth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultPlugins } from './default-plugins.js';
@@ -44,8 +41,7 @@ const backend = metadataBackends()[0]!; // SQLite; the auth plugin's own suites 
 
 describe('authorisation matrix: every method × role × resource', () => {
   let kernel: Kernel;
-  let blobs: string;
-  let drop: () => Promise<void>;
+  let started: TestKernel | undefined;
   const tokens = new Map<Role, string>();
   const ids = { own: {} as Record<string, string>, other: {} as Record<string, string> };
   let ownerToken = '';
@@ -57,11 +53,8 @@ describe('authorisation matrix: every method × role × resource', () => {
 
   beforeAll(async () => {
     process.env.WANLLMDB_SCRYPT_LN = '4';
-    const db = await backend.fresh();
-    drop = db.drop;
-    blobs = await mkdtemp(join(tmpdir(), 'wldb-matrix-'));
-    kernel = new Kernel({ plugins: defaultPlugins, config: { db: db.url, blobs: `file://${blobs}`, bus: 'memory', logLevel: 'silent' } });
-    await kernel.start();
+    started = await startTestKernel(backend, { plugins: defaultPlugins });
+    kernel = started.kernel;
     const admin = kernel.resolve(AuthAdminToken);
     const users: Record<string, { id: string }> = {};
     for (const name of ['owner', 'viewer', 'member', 'admin', 'outsider']) {
@@ -87,11 +80,7 @@ describe('authorisation matrix: every method × role × resource', () => {
     }
   }, 120_000);
 
-  afterAll(async () => {
-    await kernel?.stop();
-    await drop?.();
-    await rm(blobs, { recursive: true, force: true });
-  });
+  afterAll(() => started?.close());
 
   /** A fresh resource for a destructive call, made by the organisation's owner. */
   async function freshIds(target: Target): Promise<Record<string, string>> {
