@@ -71,6 +71,17 @@ describe('run page and compare view (browser)', () => {
     await server?.stop();
   });
 
+  it('finds the run from the projects list: project → runs table → run page', async () => {
+    await page.goto(`${server.base}/projects`);
+    await page.getByRole('link', { name: 'e2e-web-charts' }).first().click();
+    await page.waitForURL((u) => u.pathname.startsWith(`/projects/${a.projectId}`));
+    await page.goto(`${server.base}/projects/${a.projectId}/runs`);
+    const row = page.locator(`[data-testid=run-row][data-run-id="${a.id}"]`);
+    await row.waitFor({ timeout: 15_000 });
+    await row.getByRole('link', { name: 'baseline' }).click();
+    await page.waitForURL((u) => u.pathname === `/runs/${a.id}`);
+  });
+
   it('shows the run overview with editable notes and tags, config tree and summary', async () => {
     await page.goto(`${server.base}/runs/${a.id}`);
     await expect.poll(() => page.locator('#run-state').textContent(), { timeout: 15_000 }).toContain('running');
