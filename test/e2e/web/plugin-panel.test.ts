@@ -10,7 +10,7 @@ import { ensureUiBuilt, openBrowser, screenshot, signInUi } from './browser.js';
  * A third-party plugin (plugin-template/, outside the built-in packages)
  * loaded with --plugins adds a workspace panel without any change to the shell.
  */
-describe('a third-party plugin adds a panel and a page (browser)', () => {
+describe('a third-party plugin adds a panel and a page (browser)', { timeout: 90_000 }, () => {
   let server: ServerProcess;
   let browser: Browser;
 

@@ -13,7 +13,7 @@ import { callApi, ensureUiBuilt, newPage, openBrowser, screenshot, signInUi } fr
  * project, and the server's refusal of their own grant shows by the form.
  */
 
-describe('project members (browser)', () => {
+describe('project members (browser)', { timeout: 90_000 }, () => {
   let server: ServerProcess;
   let browser: Browser;
   let page: Page;

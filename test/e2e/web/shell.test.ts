@@ -29,7 +29,7 @@ async function setTheme(page: Page, theme: 'light' | 'dark'): Promise<void> {
   await expect.poll(() => html.getAttribute('data-theme')).toBe(theme);
 }
 
-describe('web shell (browser)', () => {
+describe('web shell (browser)', { timeout: 90_000 }, () => {
   let server: ServerProcess;
   let browser: Browser;
   let context: BrowserContext;
@@ -230,7 +230,7 @@ describe('web shell (browser)', () => {
   });
 });
 
-describe('first start (browser)', () => {
+describe('first start (browser)', { timeout: 90_000 }, () => {
   let server: ServerProcess;
   let browser: Browser;
 

@@ -12,7 +12,7 @@ import { callApi, ensureUiBuilt, newPage, openBrowser, screenshot, signInUi } fr
  * background and virtualised), the workspace (panels, saved views).
  */
 
-describe('project runs table and workspace (browser)', () => {
+describe('project runs table and workspace (browser)', { timeout: 90_000 }, () => {
   let server: ServerProcess;
   let browser: Browser;
   let page: Page;
