@@ -181,4 +181,34 @@ describe('project runs table and workspace (browser)', { timeout: 90_000 }, () =
     await screenshot(page, 'runs-table-large');
     expect(firstRowsAfter).toBeLessThan(10_000);
   }, 180_000);
+
+  it('updates the runs table live: a new run appears, finishes and goes without a reload', async () => {
+    await page.goto(`${server.base}/projects/${projectId}/runs`);
+    await expect.poll(() => rows().count()).toBe(6);
+    await expect.poll(() => page.getByTestId('runs-live').count()).toBe(1);
+    // A selection survives the live changes.
+    const pick = page.locator(`[data-testid="run-select"][data-run-id="${idOf('run-1')}"]`);
+    if (!(await pick.isChecked())) await pick.click();
+    await expect.poll(() => page.getByTestId('runs-count').textContent()).toMatch(/^6 runs · \d+ selected$/);
+    const selected = (await page.getByTestId('runs-count').textContent())!.replace(/^6 runs/, '');
+    // The page must not reload: a marker on the window survives only without one.
+    await page.evaluate(() => ((window as unknown as { liveMarker: number }).liveMarker = 1));
+
+    const { data } = await call('POST', `/api/v1/projects/${projectId}/runs`, { name: 'live-run', config: { lr: 0.5 } });
+    const row = page.locator(`[data-testid="run-row"][data-run-id="${data.id}"]`);
+    await expect.poll(() => row.count()).toBe(1);
+    expect((await rowIds())[0]).toBe(data.id); // newest first
+    expect(await row.locator('[data-col="state"]').textContent()).toMatch(/running/);
+    await expect.poll(() => page.getByTestId('runs-count').textContent()).toBe(`7 runs${selected}`);
+
+    await call('POST', `/api/v1/runs/${data.id}/finish`, { exitCode: 0 });
+    await expect.poll(() => row.locator('[data-col="state"]').textContent()).toMatch(/finished/);
+
+    await call('DELETE', `/api/v1/runs/${data.id}`);
+    await expect.poll(() => row.count()).toBe(0);
+    await expect.poll(() => page.getByTestId('runs-count').textContent()).toBe(`6 runs${selected}`);
+    expect(await pick.isChecked()).toBe(true);
+    expect(await page.evaluate(() => (window as unknown as { liveMarker?: number }).liveMarker)).toBe(1);
+    expect(pageErrors).toEqual([]);
+  });
 });

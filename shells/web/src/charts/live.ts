@@ -34,8 +34,10 @@ function hubKey(projectId: string, runIds: string[]): string {
   return `${projectId}|${[...new Set(runIds)].sort().join(',')}`;
 }
 
-function start(key: string, projectId: string, runIds: string[], hub: Hub): void {
-  const path = `/api/v1/projects/${encodeURIComponent(projectId)}/runs:watch?runIds=${encodeURIComponent([...new Set(runIds)].sort().join(','))}&keys=*`;
+function start(key: string, projectId: string, runIds: string[], hub: Hub, metrics = true): void {
+  let path = `/api/v1/projects/${encodeURIComponent(projectId)}/runs:watch?runIds=${encodeURIComponent([...new Set(runIds)].sort().join(','))}&keys=*`;
+  // Run changes only (no metric points); no run ids: every run of the project.
+  if (!metrics) path = `/api/v1/projects/${encodeURIComponent(projectId)}/runs:watch${runIds.length ? `?runIds=${encodeURIComponent([...new Set(runIds)].sort().join(','))}` : ''}`;
   const run = async () => {
     while (!hub.abort.signal.aborted) {
       try {
@@ -71,13 +73,14 @@ function start(key: string, projectId: string, runIds: string[], hub: Hub): void
 }
 
 /** Subscribes to the events of these runs of a project; returns the unsubscribe function. */
-export function watchRuns(projectId: string, runIds: string[], sub: LiveSubscriber): () => void {
-  const key = hubKey(projectId, runIds);
+export function watchRuns(projectId: string, runIds: string[], sub: LiveSubscriber, opts: { metrics?: boolean } = {}): () => void {
+  const metrics = opts.metrics ?? true;
+  const key = hubKey(projectId, runIds) + (metrics ? '' : '|runs-only');
   let hub = hubs.get(key);
   if (!hub) {
     hub = { subscribers: new Set(), abort: new AbortController(), opened: false };
     hubs.set(key, hub);
-    start(key, projectId, runIds, hub);
+    start(key, projectId, runIds, hub, metrics);
   } else if (hub.opened) queueMicrotask(() => sub.onOpen?.());
   hub.subscribers.add(sub);
   const h = hub;
@@ -127,4 +130,13 @@ export function watchRunChanges(projectId: string, runIds: string[], reload: () 
     stop();
     clearTimeout(timer);
   };
+}
+
+/**
+ * Every run change of a project (created, updated, state, deleted; no metric
+ * points), on one shared stream per project: what a runs table needs.
+ * Returns the unsubscribe function.
+ */
+export function watchProjectRuns(projectId: string, sub: LiveSubscriber): () => void {
+  return watchRuns(projectId, [], sub, { metrics: false });
 }

@@ -3,6 +3,7 @@ import { virtualize } from '@lit-labs/virtualizer/virtualize.js';
 import { api, ApiError } from '../api/client.js';
 import type { Run } from '../api/types.js';
 import { shared } from '../styles.js';
+import { watchProjectRuns, type RunEvent } from '../charts/live.js';
 
 interface ListRunsResponse {
   data: Run[];
@@ -17,6 +18,10 @@ const BASE_COLUMNS = ['name', 'state', 'created', 'duration', 'tags'] as const;
 const DEFAULT_EXTRA = 4;
 const ROW_HEIGHT = 34;
 const MAX_KEY_DEPTH = 4;
+/** Live run events are applied at most this often (a busy project does not re-render per event). */
+const LIVE_BATCH_MS = 250;
+/** Running runs' durations are redrawn this often. */
+const TICK_MS = 5000;
 
 /** The server sort field of a column (undefined: not sortable on the server). */
 export function sortField(column: string): string | undefined {
@@ -90,12 +95,32 @@ interface ColumnPrefs {
 
 type DisplayItem = { kind: 'group'; key: string; count: number; collapsed: boolean } | { kind: 'run'; run: Run; index: number };
 
+/** The pending live change of one run (the last event wins; a deletion sticks). */
+interface LiveChange {
+  run?: Run;
+  created: boolean;
+  deleted: boolean;
+}
+
+/** The run's value of a server sort field (`created_at`, `name`, `config.lr`, …), comparable as JSON. */
+function sortValue(run: Run, field: string): string {
+  const v = field === 'created_at' ? run.createdAt : field === 'name' ? run.name : field === 'state' ? run.state : field.startsWith('config.') ? valueAt(run.config, field.slice(7)) : field.startsWith('summary.') ? valueAt(run.summary, field.slice(8)) : undefined;
+  return JSON.stringify(v ?? null);
+}
+
+const isEmpty = (o: Record<string, unknown> | undefined) => !o || Object.keys(o).length === 0;
+
 /**
  * <wl-runs-table projectId>: every run of a project in a virtualised table.
  * All pages load in the background (largest page, keyset cursor); the first
  * renders at once. Server-side sort and filter, client-side grouping, a
  * column chooser (add, remove, drag to reorder, pin left; kept per project
  * in localStorage), and row selection (`selected`, `wl-selection` event).
+ * Live: one project-wide `runs:watch` stream (run changes, no metric
+ * points) while connected; events are batched and applied in place —
+ * rows update, new runs appear at the top (newest-first, unfiltered; else a
+ * "N new runs" button), deleted runs go — keeping scroll, selection, sort
+ * and filter.
  */
 export class WlRunsTable extends LitElement {
   static override properties = {
@@ -113,6 +138,9 @@ export class WlRunsTable extends LitElement {
     chooserOpen: { state: true },
     chooserSearch: { state: true },
     keysVersion: { state: true },
+    newRuns: { state: true },
+    orderChanged: { state: true },
+    live: { state: true },
   };
 
   static override styles = [
@@ -290,6 +318,14 @@ export class WlRunsTable extends LitElement {
         padding: 24px;
         text-align: center;
       }
+      .hint {
+        font-size: 12px;
+        padding: 0 8px;
+      }
+      .live {
+        font-size: 12px;
+        color: var(--wl-ok);
+      }
     `,
   ];
 
@@ -307,6 +343,23 @@ export class WlRunsTable extends LitElement {
   declare chooserOpen: boolean;
   declare chooserSearch: string;
   declare keysVersion: number;
+  /** Runs created since the last load that this sort/filter cannot place (shown as a button). */
+  declare newRuns: number;
+  /** A live change touched the sorted field: the server's order may differ now. */
+  declare orderChanged: boolean;
+  /** The live stream is open. */
+  declare live: boolean;
+
+  private stopLive: (() => void) | undefined;
+  private liveProject = '';
+  private pending = new Map<string, LiveChange>();
+  private liveTimer: ReturnType<typeof setTimeout> | undefined;
+  private tick: ReturnType<typeof setInterval> | undefined;
+  private readonly newRunIds = new Set<string>();
+  /** Live events changed the list during this load: later pages may repeat a row. */
+  private liveTouched = false;
+  private scrollShift = 0;
+  private itemsCache: { runs: Run[]; groupBy: string; collapsed: Set<string>; items: DisplayItem[] } | undefined;
 
   private abort: AbortController | undefined;
   private readonly configKeys = new Set<string>();
@@ -332,11 +385,26 @@ export class WlRunsTable extends LitElement {
     this.chooserOpen = false;
     this.chooserSearch = '';
     this.keysVersion = 0;
+    this.newRuns = 0;
+    this.orderChanged = false;
+    this.live = false;
+  }
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    if (this.projectId) this.subscribe();
+    this.tick = setInterval(() => {
+      // Running runs' durations grow: redraw the visible rows (cheap; the items are cached).
+      if (!document.hidden && this.runs.some((r) => r.state === 'running')) this.requestUpdate();
+    }, TICK_MS);
   }
 
   override disconnectedCallback(): void {
     super.disconnectedCallback();
     this.abort?.abort();
+    this.unsubscribe();
+    clearInterval(this.tick);
+    this.tick = undefined;
   }
 
   protected override willUpdate(changed: PropertyValues<this>): void {
@@ -345,7 +413,152 @@ export class WlRunsTable extends LitElement {
       this.configKeys.clear();
       this.summaryKeys.clear();
       void this.load();
+      if (this.isConnected && this.liveProject !== this.projectId) this.subscribe();
     }
+  }
+
+  protected override updated(): void {
+    // Rows inserted or removed above the viewport: keep the rows in view where they were.
+    const shift = this.scrollShift;
+    this.scrollShift = 0;
+    if (!shift) return;
+    const body = this.renderRoot.querySelector<HTMLElement>('.body');
+    if (!body || body.scrollTop <= 0) return;
+    // After the virtualizer has resized its content.
+    requestAnimationFrame(() => (body.scrollTop = Math.max(0, body.scrollTop + shift * ROW_HEIGHT)));
+  }
+
+  // ------------------------------------------------------------ live updates
+
+  private subscribe(): void {
+    this.unsubscribe();
+    const projectId = (this.liveProject = this.projectId);
+    this.stopLive = watchProjectRuns(projectId, {
+      onEvent: (e) => this.onLiveEvent(e),
+      // (Re)opened: changes made before may have been missed — fetch the top page again and merge it.
+      onOpen: () => {
+        this.live = true;
+        void this.reconcile(projectId);
+      },
+    });
+  }
+
+  private unsubscribe(): void {
+    this.stopLive?.();
+    this.stopLive = undefined;
+    this.liveProject = '';
+    this.live = false;
+    clearTimeout(this.liveTimer);
+    this.liveTimer = undefined;
+    this.pending.clear();
+  }
+
+  private onLiveEvent(e: RunEvent): void {
+    if (e.kind === 'metrics' || !e.runId) return;
+    this.queue(e.runId, e.kind, e.run as Run | undefined);
+  }
+
+  private queue(runId: string, kind: string, run: Run | undefined): void {
+    const prev = this.pending.get(runId);
+    if (kind === 'deleted') this.pending.set(runId, { created: prev?.created ?? false, deleted: true });
+    else if (run) this.pending.set(runId, { run, created: kind === 'created' || (prev?.created ?? false), deleted: false });
+    else return;
+    this.liveTimer ??= setTimeout(() => this.flushLive(), LIVE_BATCH_MS);
+  }
+
+  /** Merges the server's first page (what a missed event would have changed at the top). */
+  private async reconcile(projectId: string): Promise<void> {
+    try {
+      const path = `/api/v1/projects/${encodeURIComponent(projectId)}/runs?${new URLSearchParams({ filter: this.appliedFilter, sort: this.sort, limit: String(FIRST_PAGE) })}`;
+      const page = await api.get<ListRunsResponse>(path);
+      if (projectId !== this.liveProject) return;
+      // Top runs the table lacks are new (its first page is in; later pages only add older rows);
+      // before the first page arrives there is nothing to compare with.
+      const have = new Set(this.runs.map((r) => r.id));
+      const compare = this.runs.length > 0 || !this.loading;
+      for (const r of page.data) this.queue(r.id, have.has(r.id) || !compare ? 'updated' : 'created', r);
+    } catch {
+      /* the next open tries again */
+    }
+  }
+
+  /** Applies the pending live changes in one pass over the rows (one new array per batch). */
+  private flushLive(): void {
+    this.liveTimer = undefined;
+    const batch = this.pending;
+    if (!batch.size) return;
+    this.pending = new Map();
+    const field = this.sort.replace(/^-/, '');
+    const grouped = !!this.groupBy;
+    const body = this.renderRoot.querySelector<HTMLElement>('.body');
+    const firstVisible = !grouped && body ? Math.floor(body.scrollTop / ROW_HEIGHT) : 0;
+    const removed = new Set<string>();
+    let removedAbove = 0;
+    let removedBeforeAnchor = 0;
+    let orderChanged = false;
+    let keysGrew = false;
+    const present = new Set<string>();
+    const old = this.runs;
+    let next: Run[] | undefined;
+    for (let i = 0; i < old.length; i++) {
+      const r = old[i]!;
+      const c = batch.get(r.id);
+      if (!c) {
+        next?.push(r);
+        continue;
+      }
+      present.add(r.id);
+      next ??= old.slice(0, i);
+      if (c.deleted) {
+        removed.add(r.id);
+        if (i < firstVisible) removedAbove++;
+        if (i < this.anchor) removedBeforeAnchor++;
+        continue;
+      }
+      // An event too large for the bus comes without config and summary: keep what the row has.
+      const incoming = c.run!;
+      const run: Run = isEmpty(incoming.config) && isEmpty(incoming.summary) && !(isEmpty(r.config) && isEmpty(r.summary)) ? { ...incoming, config: r.config, summary: r.summary } : incoming;
+      if (!orderChanged && old.length > 1 && sortValue(r, field) !== sortValue(run, field)) orderChanged = true;
+      keysGrew = this.noteKeys(run) || keysGrew;
+      next.push(run);
+    }
+    // New runs: at the top under the default order (newest first, no filter); else counted for the "show" button.
+    const liveInsert = !this.appliedFilter && this.sort === '-created_at';
+    const created: Run[] = [];
+    for (const [id, c] of batch) {
+      if (c.deleted) {
+        if (this.newRunIds.delete(id)) this.newRuns = this.newRunIds.size;
+        continue;
+      }
+      if (!c.created || present.has(id) || !c.run) continue;
+      if (liveInsert) created.push(c.run);
+      else {
+        this.newRunIds.add(id);
+        this.newRuns = this.newRunIds.size;
+      }
+    }
+    if (created.length) {
+      created.sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0));
+      for (const r of created) keysGrew = this.noteKeys(r) || keysGrew;
+      next = [...created, ...(next ?? old)];
+    }
+    if (!next) return;
+    this.liveTouched = true;
+    this.runs = next;
+    this.total = Math.max(0, this.total + created.length - removed.size);
+    if (orderChanged) this.orderChanged = true;
+    if (keysGrew) this.keysVersion++;
+    if (!grouped) this.scrollShift += created.length - removedAbove;
+    if (this.anchor >= 0) this.anchor = grouped ? -1 : this.anchor + created.length - removedBeforeAnchor;
+    if (removed.size && this.selected.some((id) => removed.has(id))) this.setSelection(this.selected.filter((id) => !removed.has(id)));
+  }
+
+  /** Adds a run's config and summary keys (column choices); true when there are new ones. */
+  private noteKeys(run: Run): boolean {
+    const before = this.configKeys.size + this.summaryKeys.size;
+    leafKeys(run.config, '', 0, this.configKeys);
+    leafKeys(run.summary, '', 0, this.summaryKeys);
+    return this.configKeys.size + this.summaryKeys.size !== before;
   }
 
   private get storageKey(): string {
@@ -389,6 +602,10 @@ export class WlRunsTable extends LitElement {
     const abort = (this.abort = new AbortController());
     this.loading = true;
     this.error = '';
+    this.newRunIds.clear();
+    this.newRuns = 0;
+    this.orderChanged = false;
+    this.liveTouched = false;
     const filter = this.appliedFilter;
     let cursor = '';
     let first = true;
@@ -403,7 +620,14 @@ export class WlRunsTable extends LitElement {
           leafKeys(r.config, '', 0, this.configKeys);
           leafKeys(r.summary, '', 0, this.summaryKeys);
         }
-        this.runs = first ? page.data : [...this.runs, ...page.data];
+        let rows = page.data;
+        if (!first && this.liveTouched) {
+          // A live change may already have placed one of these rows.
+          const have = new Set(this.runs.map((r) => r.id));
+          rows = rows.filter((r) => !have.has(r.id));
+        }
+        this.runs = first ? rows : [...this.runs, ...rows];
+        if (first) this.liveTouched = false;
         this.total = page.meta.total;
         this.keysVersion++;
         first = false;
@@ -509,7 +733,16 @@ export class WlRunsTable extends LitElement {
     return [...this.groups()].filter(([k]) => !this.collapsed.has(k)).flatMap(([, runs]) => runs);
   }
 
+  /** The display items, cached while the rows, grouping and collapsed groups stay the same (a redraw for the clock or the selection reuses them). */
   private displayItems(): DisplayItem[] {
+    const c = this.itemsCache;
+    if (c && c.runs === this.runs && c.groupBy === this.groupBy && c.collapsed === this.collapsed) return c.items;
+    const items = this.buildItems();
+    this.itemsCache = { runs: this.runs, groupBy: this.groupBy, collapsed: this.collapsed, items };
+    return items;
+  }
+
+  private buildItems(): DisplayItem[] {
     if (!this.groupBy) return this.runs.map((run, index) => ({ kind: 'run', run, index }));
     const items: DisplayItem[] = [];
     let index = 0;
@@ -717,6 +950,13 @@ export class WlRunsTable extends LitElement {
         <span class="muted status" data-testid="runs-count"
           >${this.loading ? `Loading ${this.runs.length} of ${this.total || '…'} runs` : `${this.total} runs`}${this.selected.length ? ` · ${this.selected.length} selected` : ''}</span
         >
+        ${this.live ? html`<span class="live" data-testid="runs-live" title="Runs update as they change">● live</span>` : nothing}
+        ${this.newRuns
+          ? html`<button data-testid="runs-new" @click=${() => void this.load()}>${this.newRuns} new run${this.newRuns === 1 ? '' : 's'} — show</button>`
+          : nothing}
+        ${this.orderChanged
+          ? html`<span class="muted hint" data-testid="runs-order-hint">Order may have changed — <a href="#" @click=${(e: Event) => (e.preventDefault(), void this.load())}>refresh</a></span>`
+          : nothing}
       </div>
       ${this.error ? html`<p class="error" data-testid="runs-error">${this.error}</p>` : nothing}
       <div class="wrap">
