@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -105,13 +105,21 @@ function runViteBuild(): Promise<void> {
   // vite's exports hide bin/; its package.json is exported.
   const vite = join(dirname(createRequire(join(web, 'package.json')).resolve('vite/package.json')), 'bin', 'vite.js');
   // NODE_ENV=production: under vitest it is 'test', which would bundle Lit's development build.
-  const proc = spawn(process.execPath, [vite, 'build', '--logLevel', 'warn'], { cwd: web, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_ENV: 'production' } });
+  // Built beside dist/ and swapped in, so servers of other test files never see a half-written dist/.
+  const next = join(web, 'dist-next');
+  rmSync(next, { recursive: true, force: true });
+  const proc = spawn(process.execPath, [vite, 'build', '--logLevel', 'warn', '--outDir', 'dist-next'], { cwd: web, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_ENV: 'production' } });
   let out = '';
   proc.stdout.on('data', (c: Buffer) => (out += c));
   proc.stderr.on('data', (c: Buffer) => (out += c));
   return new Promise((resolve, reject) => {
     proc.once('error', reject);
-    proc.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`vite build failed (${code}):\n${out}`))));
+    proc.once('exit', (code) => {
+      if (code !== 0) return reject(new Error(`vite build failed (${code}):\n${out}`));
+      rmSync(join(web, 'dist'), { recursive: true, force: true });
+      renameSync(next, join(web, 'dist'));
+      resolve();
+    });
   });
 }
 
