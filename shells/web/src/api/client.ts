@@ -107,18 +107,26 @@ export class Api {
   }
 
   async request<T>(method: string, path: string, body?: unknown, opts: { anonymous?: boolean; signal?: AbortSignal } = {}): Promise<T> {
-    const send = () =>
-      fetch(this.base + path, {
-        method,
-        headers: { ...(opts.anonymous ? {} : this.headers()), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: opts.signal,
+    const init: RequestInit = { method, body: body === undefined ? undefined : JSON.stringify(body), signal: opts.signal };
+    return parse<T>(await this.send(path, init, body === undefined ? {} : { 'content-type': 'application/json' }, opts.anonymous));
+  }
+
+  /** GETs a file's bytes with the session's credentials (a plain link cannot send them); rejects with the server's error. */
+  async download(path: string): Promise<Blob> {
+    const res = await this.send(path, {});
+    if (!res.ok) await parse(res);
+    return res.blob();
+  }
+
+  /** One fetch with the session's token (unless anonymous), sent again after a refresh on 401; a network failure is an ApiError. */
+  private async send(path: string, init: RequestInit, headers: Record<string, string> = {}, anonymous = false): Promise<Response> {
+    const once = () =>
+      fetch(this.base + path, { ...init, headers: { ...(anonymous ? {} : this.headers()), ...headers } }).catch((e: unknown) => {
+        throw new ApiError(0, 'NETWORK', `The server cannot be reached (${e instanceof Error ? e.message : String(e)}).`);
       });
-    let res = await send().catch((e: unknown) => {
-      throw new ApiError(0, 'NETWORK', `The server cannot be reached (${e instanceof Error ? e.message : String(e)}).`);
-    });
-    if (res.status === 401 && !opts.anonymous && (await this.refresh())) res = await send();
-    return parse<T>(res);
+    let res = await once();
+    if (res.status === 401 && !anonymous && (await this.refresh())) res = await once();
+    return res;
   }
 
   /**

@@ -58,12 +58,7 @@ export function highlight(text: string, needle: string): TemplateResult | string
 
 /** Downloads a run file with the session's credentials (a plain link cannot send them). */
 async function downloadFile(runId: string, path: string): Promise<void> {
-  const url = `/api/v1/runs/${encodeURIComponent(runId)}/files:download?path=${encodeURIComponent(path)}`;
-  const headers = (): Record<string, string> => (api as unknown as { headers(): Record<string, string> })['headers']();
-  let res = await fetch(url, { headers: headers() });
-  if (res.status === 401 && (await (api as unknown as { refresh(): Promise<boolean> })['refresh']())) res = await fetch(url, { headers: headers() });
-  if (!res.ok) throw new Error(`The download failed: ${res.status} ${res.statusText}`);
-  const blob = URL.createObjectURL(await res.blob());
+  const blob = URL.createObjectURL(await api.download(`/api/v1/runs/${encodeURIComponent(runId)}/files:download?path=${encodeURIComponent(path)}`));
   const a = Object.assign(document.createElement('a'), { href: blob, download: path.split('/').pop() || 'file' });
   document.body.append(a);
   a.click();
