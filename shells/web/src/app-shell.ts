@@ -68,6 +68,8 @@ export class WlApp extends LitElement {
   private router = new Router(routes);
   /** The current page element, kept while only the query changes. */
   private page: HTMLElement | undefined;
+  /** Undoes what `connectedCallback` hooked up (global listeners, subscriptions). */
+  private disconnect: (() => void)[] = [];
 
   constructor() {
     super();
@@ -78,16 +80,20 @@ export class WlApp extends LitElement {
   override connectedCallback(): void {
     super.connectedCallback();
     document.documentElement.dataset.theme = this.theme;
-    interceptLinks();
     registerBuiltinPanels();
-    // Plugins' pages join the routes (after the built-in ones, which they cannot shadow).
-    onPanelsChange(() => {
-      this.router = new Router([...routes, ...pageTypes().map((p) => ({ pattern: p.path, tag: p.element, load: () => customElements.whenDefined(p.element) }))]);
-      this.requestUpdate();
-    });
     window.addEventListener('popstate', this.route);
     window.addEventListener('wl-navigate', this.route);
-    api.onSessionChange(() => void this.loadMe().then(this.route));
+    this.disconnect = [
+      interceptLinks(),
+      // Plugins' pages join the routes (after the built-in ones, which they cannot shadow).
+      onPanelsChange(() => {
+        this.router = new Router([...routes, ...pageTypes().map((p) => ({ pattern: p.path, tag: p.element, load: () => customElements.whenDefined(p.element) }))]);
+        this.requestUpdate();
+      }),
+      api.onSessionChange(() => void this.loadMe().then(this.route)),
+      () => window.removeEventListener('popstate', this.route),
+      () => window.removeEventListener('wl-navigate', this.route),
+    ];
     void (async () => {
       this.mode = await api.authMode().catch(() => 'required' as const);
       await this.loadMe();
@@ -95,6 +101,11 @@ export class WlApp extends LitElement {
       if (failures.length) console.warn('plugin UI modules that failed to load:', failures);
       this.route();
     })();
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    for (const undo of this.disconnect.splice(0)) undo();
   }
 
   private async loadMe(): Promise<void> {

@@ -60,15 +60,17 @@ export function navigate(path: string, opts: { replace?: boolean } = {}): void {
 
 /**
  * Same-origin links anywhere in the page (shadow roots too) navigate in the
- * app, unless a modifier key asks for a new tab.
+ * app, unless a modifier key asks for a new tab. Returns the undo.
  */
-export function interceptLinks(): void {
-  document.addEventListener('click', (e) => {
+export function interceptLinks(): () => void {
+  const onClick = (e: MouseEvent): void => {
     if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
     const a = e.composedPath().find((n): n is HTMLAnchorElement => n instanceof HTMLAnchorElement);
     if (!a || a.target || a.hasAttribute('download') || a.origin !== location.origin) return;
     if (a.pathname.startsWith('/api/') || a.pathname.startsWith('/ui/')) return;
     e.preventDefault();
     navigate(a.pathname + a.search + a.hash);
-  });
+  };
+  document.addEventListener('click', onClick);
+  return () => document.removeEventListener('click', onClick);
 }
