@@ -1,8 +1,8 @@
-import { Errors, type CallContext } from '@wanllmdb/core';
+import { Errors, permissionMatches, type CallContext } from '@wanllmdb/core';
 import type { auth } from '@wanllmdb/proto';
 import type { AuthDeps } from './deps.js';
 import { toApiKey, toUser } from './repository.js';
-import { checkScope, patternCovers } from './roles.js';
+import { checkScope } from './roles.js';
 import { hashPassword, PASSWORD_MAX, verifyPassword } from './secrets.js';
 import { Problems, USERNAME } from './validate.js';
 
@@ -23,7 +23,7 @@ export function checkScopes(p: Problems, field: string, value: unknown, caller?:
   list.slice(0, MAX_SCOPES).forEach((s, i) => {
     const problem = checkScope(s);
     if (problem) return p.add(`${field}[${i}]`, problem);
-    if (caller && !caller.some((c) => patternCovers(c, s as string))) return p.add(`${field}[${i}]`, 'is wider than the scopes of the API key making this call');
+    if (caller && !caller.some((c) => permissionMatches(c, s as string))) return p.add(`${field}[${i}]`, 'is wider than the scopes of the API key making this call');
     if (!out.includes(s as string)) out.push(s as string);
   });
   return out;

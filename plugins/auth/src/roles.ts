@@ -43,13 +43,6 @@ export function scopesAllow(scopes: readonly string[] | undefined, permission: s
   return !scopes || scopes.some((s) => permissionMatches(s, permission));
 }
 
-/** Whether `outer` grants everything `inner` does (for minting a key from a narrowed key). */
-export function patternCovers(outer: string, inner: string): boolean {
-  const [oa, ov] = outer.split(':');
-  const [ia, iv] = inner.split(':');
-  return (oa === '*' || oa === ia) && (ov === '*' || ov === iv);
-}
-
 /** `<area|*>:<verb|*>`, lower-case. */
 export const PATTERN = /^(\*|[a-z][a-z0-9-]{0,63}):(\*|[a-z][a-z0-9-]{0,63})$/;
 /** Areas no role or key may name: they are not granted by roles. */
