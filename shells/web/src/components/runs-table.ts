@@ -3,6 +3,7 @@ import { virtualize } from '@lit-labs/virtualizer/virtualize.js';
 import { api, ApiError } from '../api/client.js';
 import type { Run } from '../api/types.js';
 import { shared } from '../styles.js';
+import { runDuration } from '../util/format.js';
 import { watchProjectRuns, type RunEvent } from '../charts/live.js';
 
 interface ListRunsResponse {
@@ -63,12 +64,6 @@ export function formatDuration(ms: number): string {
   const h = Math.floor(m / 60);
   if (h < 48) return `${h}h ${m % 60}m`;
   return `${Math.floor(h / 24)}d ${h % 24}h`;
-}
-
-export function runDuration(run: Run, now = Date.now()): number {
-  const start = Date.parse(run.startedAt || run.createdAt);
-  const end = run.finishedAt ? Date.parse(run.finishedAt) : run.state === 'running' ? now : Date.parse(run.heartbeatAt);
-  return end - start;
 }
 
 function formatValue(v: unknown): string {

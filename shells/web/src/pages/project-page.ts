@@ -5,7 +5,8 @@ import { navigate } from '../router.js';
 import { pageHead, shared } from '../styles.js';
 import '../components/runs-table.js';
 import '../components/workspace.js';
-import { formatDuration, runDuration, type WlRunsTable } from '../components/runs-table.js';
+import { formatDuration, type WlRunsTable } from '../components/runs-table.js';
+import { runDuration } from '../util/format.js';
 import { tabBar, tabBarStyles } from '../components/tab-bar.js';
 import { errorMessage } from '../util/errors.js';
 

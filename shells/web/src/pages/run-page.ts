@@ -11,6 +11,7 @@ import { tabBar, tabBarStyles } from '../components/tab-bar.js';
 import '../components/workspace.js';
 import { shared } from '../styles.js';
 import { errorMessage } from '../util/errors.js';
+import { runDuration } from '../util/format.js';
 
 const TABS = ['overview', 'charts', 'logs', 'files', 'workspace'] as const;
 type Tab = (typeof TABS)[number];
@@ -700,8 +701,6 @@ export class WlRunPage extends LitElement {
   // ---------------------------------------------------------------- overview
 
   private overview(run: Run) {
-    const started = run.startedAt ? Date.parse(run.startedAt) : NaN;
-    const end = run.finishedAt ? Date.parse(run.finishedAt) : run.state === 'running' ? this.now : run.heartbeatAt ? Date.parse(run.heartbeatAt) : NaN;
     const git = run.git ?? {};
     const env = run.environment ?? {};
     const summary = Object.entries(run.summary ?? {})
@@ -722,7 +721,7 @@ export class WlRunPage extends LitElement {
             <dt>${run.finishedAt ? 'Finished' : 'Last heartbeat'}</dt>
             <dd>${when(run.finishedAt || run.heartbeatAt)}</dd>
             <dt>Duration</dt>
-            <dd class="duration">${formatDuration(end - started)}</dd>
+            <dd class="duration">${formatDuration(runDuration(run, this.now))}</dd>
             ${run.group ? html`<dt>Group</dt><dd>${run.group}</dd>` : nothing} ${run.jobType ? html`<dt>Job type</dt><dd>${run.jobType}</dd>` : nothing}
             <dt>Run id</dt>
             <dd class="mono">${run.id}</dd>
@@ -914,7 +913,7 @@ export class WlRunPage extends LitElement {
             />`
           : html`<h1 class="editable" id="run-name" title="Click to rename" @click=${() => this.edit('name', '#name-input')}>${run.name || run.id}</h1>`}
         <span class="state ${run.state}" id="run-state" style="color:${stateColor(run.state)}"><span class="dot" style="background:${stateColor(run.state)}"></span>${run.state}</span>
-        <span class="muted">${formatDuration((run.finishedAt ? Date.parse(run.finishedAt) : run.state === 'running' ? this.now : Date.parse(run.heartbeatAt || run.startedAt)) - Date.parse(run.startedAt))}</span>
+        <span class="muted">${formatDuration(runDuration(run, this.now))}</span>
       </div>
       ${this.error ? html`<p class="error">${this.error}</p>` : nothing}
       ${tabBar(TABS, tab, (t) => `/runs/${encodeURIComponent(run.id)}/${t}`)}

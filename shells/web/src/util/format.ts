@@ -1,3 +1,5 @@
+import type { Run } from '../api/types.js';
+
 /** A date the reader's way (`2025-03-01 14:05`), or '' for none. */
 export function shortTime(iso: string | undefined): string {
   if (!iso) return '';
@@ -13,4 +15,11 @@ export function commaList(s: string): string[] {
     .split(',')
     .map((x) => x.trim())
     .filter(Boolean);
+}
+
+/** How long a run has gone (ms): to its finish, to `now` while running, else to its last heartbeat. */
+export function runDuration(run: Run, now = Date.now()): number {
+  const start = Date.parse(run.startedAt || run.createdAt);
+  const end = run.finishedAt ? Date.parse(run.finishedAt) : run.state === 'running' ? now : Date.parse(run.heartbeatAt);
+  return end - start;
 }
