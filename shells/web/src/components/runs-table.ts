@@ -3,7 +3,7 @@ import { virtualize } from '@lit-labs/virtualizer/virtualize.js';
 import { api, ApiError } from '../api/client.js';
 import type { Run } from '../api/types.js';
 import { shared } from '../styles.js';
-import { runDuration } from '../util/format.js';
+import { runDuration, shortTime } from '../util/format.js';
 import { watchProjectRuns, type RunEvent } from '../charts/live.js';
 
 interface ListRunsResponse {
@@ -71,13 +71,6 @@ function formatValue(v: unknown): string {
   if (typeof v === 'number') return Number.isInteger(v) ? String(v) : Math.abs(v) >= 1e5 || Math.abs(v) < 1e-3 ? v.toExponential(3) : String(Number(v.toPrecision(5)));
   if (typeof v === 'string') return v;
   return JSON.stringify(v);
-}
-
-function shortDate(iso: string): string {
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return '';
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
 const label = (c: string) => (c === 'created' ? 'Created' : c === 'duration' ? 'Duration' : c === 'name' ? 'Name' : c === 'state' ? 'State' : c === 'tags' ? 'Tags' : c);
@@ -846,7 +839,7 @@ export class WlRunsTable extends LitElement {
       case 'state':
         return html`<span class="state ${run.state}">${run.state}</span>`;
       case 'created':
-        return shortDate(run.createdAt);
+        return shortTime(run.createdAt);
       case 'duration':
         return formatDuration(runDuration(run));
       case 'tags':
