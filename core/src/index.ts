@@ -10,7 +10,7 @@ export { Tokens } from './kernel/tokens.js';
 export { createLogger, type Logger, type LogLevel } from './kernel/logger.js';
 export { systemClock, type Clock } from './kernel/clock.js';
 export {
-  LocalAuth, LOCAL_PRINCIPAL, isReadPermission, permissionMatches,
+  LocalAuth, LOCAL_PRINCIPAL, ANONYMOUS_PRINCIPAL, FULL_ACCESS, isReadPermission, permissionMatches,
   type AccessScope, type AuditRecord, type Auth, type AuthRequest, type CallerInfo, type Principal, type ResolvedResource, type ResourceRef,
 } from './rpc/auth.js';
 export { ResourceDirectory, type ResourceResolver } from './rpc/resources.js';

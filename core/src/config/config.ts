@@ -60,6 +60,13 @@ const urlOf = (schemes: string[], expected: string) => (raw: unknown, name: stri
   return s;
 };
 
+/** A comma-separated list (or, in a config file, an array) of strings that each pass `ok`. */
+const listOf = (ok: (item: string) => boolean, expected: string) => (raw: unknown, name: string) => {
+  const list: unknown[] = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',').map((x) => x.trim()).filter(Boolean) : bad(name, raw, `a comma-separated list of ${expected}`);
+  for (const item of list) if (typeof item !== 'string' || !ok(item)) bad(name, item, expected);
+  return list as string[];
+};
+
 const SETTINGS: Setting[] = [
   { key: 'dataDir', env: 'WANLLMDB_DATA', flag: '--data', parse: str },
   { key: 'db', env: 'WANLLMDB_DB', flag: '--db', parse: urlOf(['sqlite', 'postgres', 'postgresql'], 'sqlite:///path/to/file.db or postgres://user@host:5432/db') },
@@ -70,22 +77,8 @@ const SETTINGS: Setting[] = [
   { key: 'httpPort', env: 'WANLLMDB_HTTP_PORT', flag: '--http-port', parse: int(0, 65535) },
   { key: 'bodyLimitBytes', env: 'WANLLMDB_BODY_LIMIT', flag: '--body-limit', parse: int(1024, 2 ** 31) },
   { key: 'shutdownTimeoutMs', env: 'WANLLMDB_SHUTDOWN_TIMEOUT_MS', flag: '--shutdown-timeout', parse: int(0, 600_000) },
-  {
-    key: 'corsOrigins', env: 'WANLLMDB_CORS_ORIGINS', flag: '--cors-origins',
-    parse: (raw, name) => {
-      const list = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',').map((x) => x.trim()).filter(Boolean) : bad(name, raw, 'a comma-separated list of origins');
-      for (const o of list) if (typeof o !== 'string' || !/^https?:\/\/[^/\s]+$/.test(o)) bad(name, o, 'origins such as https://ui.example.com:8443 (scheme://host[:port], no path)');
-      return list;
-    },
-  },
-  {
-    key: 'plugins', env: 'WANLLMDB_PLUGINS', flag: '--plugins',
-    parse: (raw, name) => {
-      const list = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',').map((x) => x.trim()).filter(Boolean) : bad(name, raw, 'a comma-separated list of plugin modules');
-      for (const m of list) if (typeof m !== 'string' || !m) bad(name, m, 'module paths or package names');
-      return list;
-    },
-  },
+  { key: 'corsOrigins', env: 'WANLLMDB_CORS_ORIGINS', flag: '--cors-origins', parse: listOf((o) => /^https?:\/\/[^/\s]+$/.test(o), 'origins such as https://ui.example.com:8443 (scheme://host[:port], no path)') },
+  { key: 'plugins', env: 'WANLLMDB_PLUGINS', flag: '--plugins', parse: listOf((m) => m.length > 0, 'module paths or package names') },
   {
     key: 'auth', env: 'WANLLMDB_AUTH', flag: '--no-auth',
     parse: (raw, name) => (raw === 'required' || raw === 'off' ? raw : bad(name, raw, '"required" or "off"')),

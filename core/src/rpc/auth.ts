@@ -124,7 +124,11 @@ export const LOCAL_PRINCIPAL: Principal = Object.freeze({
   method: 'local',
 });
 
-const EVERYTHING: AccessScope = Object.freeze({ all: true, orgIds: [], projectIds: [], publicProjects: true });
+/** A caller who has not signed in (public methods only). */
+export const ANONYMOUS_PRINCIPAL: Principal = Object.freeze({ id: '', kind: 'anonymous', name: 'anonymous', orgId: '', superuser: false, method: 'none' });
+
+/** What a site administrator or the embedded local user may see: everything. */
+export const FULL_ACCESS: AccessScope = Object.freeze({ all: true, orgIds: Object.freeze([]), projectIds: Object.freeze([]), publicProjects: true });
 
 /**
  * Embedded mode (and `serve --no-auth` on loopback): one implicit local user
@@ -142,7 +146,7 @@ export class LocalAuth implements Auth {
     return out;
   }
   async access(): Promise<AccessScope> {
-    return EVERYTHING;
+    return FULL_ACCESS;
   }
 }
 

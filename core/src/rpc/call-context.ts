@@ -1,6 +1,6 @@
 import type { Logger } from '../kernel/logger.js';
 import { randomUUID } from 'node:crypto';
-import { LOCAL_PRINCIPAL, type AccessScope, type Principal, type ResolvedResource, type ResourceRef } from './auth.js';
+import { FULL_ACCESS, LOCAL_PRINCIPAL, type AccessScope, type Principal, type ResolvedResource, type ResourceRef } from './auth.js';
 
 /** What a handler knows about the call it serves, the same over gRPC and HTTP. */
 export interface CallContext {
@@ -45,6 +45,6 @@ export function localCallContext(method: string, logger: Logger, principal: Prin
     logger,
     header: () => undefined,
     authorize: async (_permission, resources) => resources.map((r) => ({ type: r.type, id: r.id })),
-    access: async () => ({ all: true, orgIds: [], projectIds: [], publicProjects: true }),
+    access: async () => FULL_ACCESS,
   };
 }

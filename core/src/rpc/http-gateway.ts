@@ -135,11 +135,11 @@ export class HttpGateway {
       maxAge: 600,
     });
     const modules = opts.uiModules ?? [];
-    this.app.get('/api/v1/ui/manifest', async () => {
-      const byPlugin = new Map<string, string[]>();
-      for (const m of modules) byPlugin.set(m.plugin, [...(byPlugin.get(m.plugin) ?? []), `/ui/plugins/${m.plugin}/${basename(m.path)}`]);
-      return { plugins: [...byPlugin].map(([plugin, list]) => ({ plugin, modules: list })) };
-    });
+    // Fixed once the plugins have registered: built once.
+    const byPlugin = new Map<string, string[]>();
+    for (const m of modules) byPlugin.set(m.plugin, [...(byPlugin.get(m.plugin) ?? []), `/ui/plugins/${m.plugin}/${basename(m.path)}`]);
+    const manifest = { plugins: [...byPlugin].map(([plugin, list]) => ({ plugin, modules: list })) };
+    this.app.get('/api/v1/ui/manifest', async () => manifest);
     this.app.get<{ Params: { plugin: string; file: string } }>('/ui/plugins/:plugin/:file', async (req, reply) => {
       const m = modules.find((x) => x.plugin === req.params.plugin && basename(x.path) === req.params.file);
       if (!m) return sendError(reply, Errors.ROUTE_NOT_FOUND(`No UI module ${req.url}. GET /api/v1/ui/manifest lists them.`), String(req.id));

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { StreamSender } from '@wanllmdb/proto';
 import { Errors, toWldbError, type WldbError } from '../errors.js';
 import type { Logger } from '../kernel/logger.js';
-import { isReadPermission, type Auth, type AuditRecord, type Principal, type ResolvedResource, type ResourceRef } from './auth.js';
+import { ANONYMOUS_PRINCIPAL, isReadPermission, type Auth, type AuditRecord, type Principal, type ResolvedResource, type ResourceRef } from './auth.js';
 import type { CallContext } from './call-context.js';
 import { Contract, type MethodInfo } from './contract.js';
 
@@ -12,8 +12,6 @@ export interface MountedMethod extends MethodInfo {
   plugin: string;
   handler: AnyHandler;
 }
-
-const ANONYMOUS: Principal = Object.freeze({ id: '', kind: 'anonymous', name: 'anonymous', orgId: '', superuser: false, method: 'none' });
 
 /** The resources a request names, from the method's `(wanllmdb.auth.v1.resource)`; empty values name none. */
 function resourcesNamed(method: MethodInfo, request: unknown): ResourceRef[] {
@@ -160,7 +158,7 @@ export class RpcHost {
       if (this.auth.audit && !isReadPermission(method.permission)) {
         const record: AuditRecord = {
           at: Date.now(),
-          principal: principal ?? ANONYMOUS,
+          principal: principal ?? ANONYMOUS_PRINCIPAL,
           method: method.fullName,
           permission: method.permission,
           targets: (resolved.length ? resolved : named).map((r) => `${r.type}:${r.id}`),
