@@ -24,6 +24,25 @@ const EVERYTHING: AccessScope = Object.freeze({ all: true, orgIds: [], projectId
 const TOUCH_EVERY_MS = 60_000;
 const MAX_BEARER = 4096;
 
+/** One call's lookups: its resources often share an organisation, and grants repeat roles. */
+type CallMemo = Map<string, Promise<unknown>>;
+const once = <T>(memo: CallMemo, key: string, load: () => Promise<T>): Promise<T> => {
+  let hit = memo.get(key) as Promise<T> | undefined;
+  if (!hit) memo.set(key, (hit = load()));
+  return hit;
+};
+
+/** API keys' scopes as stored (JSON) → parsed and frozen; a pure function of the text, so no revocation waits on it. */
+const parsedScopes = new Map<string, readonly string[]>();
+function scopesOf(json: string): readonly string[] {
+  let scopes = parsedScopes.get(json);
+  if (!scopes) {
+    if (parsedScopes.size >= 1_000) parsedScopes.clear();
+    parsedScopes.set(json, (scopes = Object.freeze(JSON.parse(json) as string[])));
+  }
+  return scopes;
+}
+
 const signIn = 'Sign in: send `Authorization: Bearer <access token or API key>` (get a token with POST /api/v1/auth/login, or create an API key).';
 
 /** The generic answer for a resource that does not exist or that the caller may not see. */
@@ -95,7 +114,7 @@ export class TokenAuth implements Auth {
       if (this.touched.size > 10_000) this.touched.clear();
       await this.repo.touchApiKey(row.id, now);
     }
-    return { ...principalOf(user, 'api_key', row.id), scopes: Object.freeze(JSON.parse(row.scopes) as string[]) };
+    return { ...principalOf(user, 'api_key', row.id), scopes: scopesOf(row.scopes) };
   }
 
   // ------------------------------------------------------------ authorize
@@ -119,22 +138,24 @@ export class TokenAuth implements Auth {
 
   private async resolveAll(req: AuthRequest, check: boolean): Promise<ResolvedResource[]> {
     const out: ResolvedResource[] = [];
+    const memo: CallMemo = new Map();
     for (const ref of req.resources) {
       const r = await this.directory.resolve(ref, req.principal);
       if (!r) throw hidden(ref.type, ref.id);
       req.resolved?.push(r);
-      if (check) await this.check(req.principal, req.permission, r);
+      if (check) await this.check(req.principal, req.permission, r, memo);
       out.push(r);
     }
     return out;
   }
 
   /** The principal's permission sets on a resource (empty = no role at all). */
-  async permissionSetsOn(p: Principal, r: ResolvedResource): Promise<PermissionSet[]> {
+  async permissionSetsOn(p: Principal, r: ResolvedResource, memo: CallMemo = new Map()): Promise<PermissionSet[]> {
     const sets: PermissionSet[] = [];
-    if (r.orgId) {
-      const role = await this.repo.memberRole(r.orgId, p.id);
-      if (role) sets.push(await this.roleSet(r.orgId, role));
+    const orgId = r.orgId;
+    if (orgId) {
+      const role = await once(memo, `member:${orgId}`, () => this.repo.memberRole(orgId, p.id));
+      if (role) sets.push(await this.roleSet(orgId, role, memo));
     }
     if (r.type === 'team' && r.teamId) {
       // A team's own admins manage its members; its members see it.
@@ -142,12 +163,12 @@ export class TokenAuth implements Auth {
       if (teamRole) sets.push({ allow: teamRole === 'admin' ? ['teams:read', 'teams:write'] : ['teams:read'], deny: [] });
     }
     const projectId = r.projectId ?? (r.type === 'project' ? r.id : undefined);
-    if (projectId) for (const g of await this.repo.grantsOf(p.id, projectId)) sets.push(await this.roleSet(g.org_id, g.role));
+    if (projectId) for (const g of await this.repo.grantsOf(p.id, projectId)) sets.push(await this.roleSet(g.org_id, g.role, memo));
     return sets;
   }
 
-  private async check(p: Principal, permission: string, r: ResolvedResource): Promise<void> {
-    const sets = await this.permissionSetsOn(p, r);
+  private async check(p: Principal, permission: string, r: ResolvedResource, memo: CallMemo): Promise<void> {
+    const sets = await this.permissionSetsOn(p, r, memo);
     if (!sets.length && r.visibility !== 'public') throw hidden(r.type, r.id);
     if (sets.some((s) => setGrants(s, permission))) return;
     if (r.visibility === 'public' && isReadPermission(permission) && setGrants(BUILTIN_PERMISSIONS.viewer, permission)) return;
@@ -155,10 +176,12 @@ export class TokenAuth implements Auth {
   }
 
   /** A role's permissions in an organisation; an unknown role grants nothing. */
-  async roleSet(orgId: string, role: string): Promise<PermissionSet> {
+  async roleSet(orgId: string, role: string, memo: CallMemo = new Map()): Promise<PermissionSet> {
     if (isBuiltinRole(role)) return BUILTIN_PERMISSIONS[role];
-    const row = orgId ? await this.repo.role(orgId, role) : undefined;
-    return { allow: row ? (JSON.parse(row.permissions) as string[]) : [], deny: [] };
+    return once(memo, `role:${orgId}:${role}`, async () => {
+      const row = orgId ? await this.repo.role(orgId, role) : undefined;
+      return { allow: row ? (JSON.parse(row.permissions) as string[]) : [], deny: [] };
+    });
   }
 
   // ------------------------------------------------------------ access
@@ -168,10 +191,11 @@ export class TokenAuth implements Auth {
     const read = isReadPermission(permission);
     if (p.kind === 'anonymous' || !p.id) return { all: false, orgIds: [], projectIds: [], publicProjects: read && permission !== 'audit:read' };
     if (!scopesAllow(p.scopes, permission)) return none();
+    const memo: CallMemo = new Map();
     const orgIds: string[] = [];
-    for (const m of await this.repo.orgRolesOf(p.id)) if (setGrants(await this.roleSet(m.org_id, m.role), permission)) orgIds.push(m.org_id);
+    for (const m of await this.repo.orgRolesOf(p.id)) if (setGrants(await this.roleSet(m.org_id, m.role, memo), permission)) orgIds.push(m.org_id);
     const projectIds = new Set<string>();
-    for (const g of await this.repo.grantsOf(p.id)) if (setGrants(await this.roleSet(g.org_id, g.role), permission)) projectIds.add(g.project_id);
+    for (const g of await this.repo.grantsOf(p.id)) if (setGrants(await this.roleSet(g.org_id, g.role, memo), permission)) projectIds.add(g.project_id);
     return { all: false, orgIds, projectIds: [...projectIds], publicProjects: read && setGrants(BUILTIN_PERMISSIONS.viewer, permission) };
   }
 
