@@ -30,14 +30,13 @@ interface Hub {
 const hubs = new Map<string, Hub>();
 const RETRY_MS = 2000;
 
-function hubKey(projectId: string, runIds: string[]): string {
-  return `${projectId}|${[...new Set(runIds)].sort().join(',')}`;
-}
+/** The run ids, deduplicated and sorted, comma-joined (a hub's identity and the stream's `runIds`). */
+const idList = (runIds: string[]): string => [...new Set(runIds)].sort().join(',');
 
-function start(key: string, projectId: string, runIds: string[], hub: Hub, metrics = true): void {
-  let path = `/api/v1/projects/${encodeURIComponent(projectId)}/runs:watch?runIds=${encodeURIComponent([...new Set(runIds)].sort().join(','))}&keys=*`;
+function start(key: string, projectId: string, ids: string, hub: Hub, metrics = true): void {
+  const base = `/api/v1/projects/${encodeURIComponent(projectId)}/runs:watch`;
   // Run changes only (no metric points); no run ids: every run of the project.
-  if (!metrics) path = `/api/v1/projects/${encodeURIComponent(projectId)}/runs:watch${runIds.length ? `?runIds=${encodeURIComponent([...new Set(runIds)].sort().join(','))}` : ''}`;
+  const path = metrics ? `${base}?runIds=${encodeURIComponent(ids)}&keys=*` : ids ? `${base}?runIds=${encodeURIComponent(ids)}` : base;
   const run = async () => {
     while (!hub.abort.signal.aborted) {
       try {
@@ -75,12 +74,13 @@ function start(key: string, projectId: string, runIds: string[], hub: Hub, metri
 /** Subscribes to the events of these runs of a project; returns the unsubscribe function. */
 export function watchRuns(projectId: string, runIds: string[], sub: LiveSubscriber, opts: { metrics?: boolean } = {}): () => void {
   const metrics = opts.metrics ?? true;
-  const key = hubKey(projectId, runIds) + (metrics ? '' : '|runs-only');
+  const ids = idList(runIds);
+  const key = `${projectId}|${ids}${metrics ? '' : '|runs-only'}`;
   let hub = hubs.get(key);
   if (!hub) {
     hub = { subscribers: new Set(), abort: new AbortController(), opened: false };
     hubs.set(key, hub);
-    start(key, projectId, runIds, hub, metrics);
+    start(key, projectId, ids, hub, metrics);
   } else if (hub.opened) queueMicrotask(() => sub.onOpen?.());
   hub.subscribers.add(sub);
   const h = hub;
