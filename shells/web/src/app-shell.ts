@@ -10,7 +10,7 @@ type Theme = 'light' | 'dark';
 const THEME_KEY = 'wanllmdb.theme';
 
 /** The user's theme: the saved choice, else the system's. */
-export function initialTheme(): Theme {
+function initialTheme(): Theme {
   const saved = localStorage.getItem(THEME_KEY);
   if (saved === 'light' || saved === 'dark') return saved;
   return matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light';

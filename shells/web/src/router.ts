@@ -19,7 +19,7 @@ export interface Match {
   query: URLSearchParams;
 }
 
-export function compile(pattern: string): RegExp {
+function compile(pattern: string): RegExp {
   const parts = pattern
     .split('/')
     .filter(Boolean)

@@ -29,7 +29,7 @@ const TOOLTIP_ROWS = 12;
 /** Arrays and plain objects compare by content: a parent re-rendering `[run.id]` does not refetch. */
 export const contentChanged = (a: unknown, b: unknown): boolean => a !== b && JSON.stringify(a) !== JSON.stringify(b);
 
-export function xLabel(xKey: string): string {
+function xLabel(xKey: string): string {
   return xKey === 'step' ? 'Step' : xKey === '_time' ? 'Time' : xKey === '_relative' ? 'Relative time (s)' : xKey;
 }
 

@@ -18,7 +18,7 @@ export interface Series {
 }
 
 /** A JSON double: a number or "NaN" / "Infinity" / "-Infinity" (the proto3 JSON spelling). */
-export function decodeNumber(v: unknown): number {
+function decodeNumber(v: unknown): number {
   if (typeof v === 'number') return v;
   if (v === 'Infinity') return Infinity;
   if (v === '-Infinity') return -Infinity;
@@ -290,7 +290,7 @@ export function fieldValue(run: { config?: unknown; summary?: unknown } & Record
 }
 
 /** A field value as a number for a numeric axis (booleans 0/1, "NaN"/"Infinity" strings decoded), else undefined. */
-export function numericValue(v: unknown): number | undefined {
+function numericValue(v: unknown): number | undefined {
   if (typeof v === 'number') return v;
   if (typeof v === 'boolean') return v ? 1 : 0;
   if (v === 'NaN' || v === 'Infinity' || v === '-Infinity') return decodeNumber(v);
@@ -413,7 +413,7 @@ export interface AxisScale {
   value(t: number): number;
 }
 
-export function categoryOf(v: unknown): string {
+function categoryOf(v: unknown): string {
   return v === undefined ? '∅' : typeof v === 'string' ? v : JSON.stringify(v);
 }
 

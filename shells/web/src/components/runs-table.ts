@@ -12,7 +12,7 @@ interface ListRunsResponse {
 }
 
 /** The largest page ListRuns serves (run-service MAX_PAGE). */
-export const MAX_PAGE = 1000;
+const MAX_PAGE = 1000;
 /** The first page: enough to fill the screen, quick to fetch and render. */
 const FIRST_PAGE = 100;
 const BASE_COLUMNS = ['name', 'state', 'created', 'duration', 'tags'] as const;
@@ -25,7 +25,7 @@ const LIVE_BATCH_MS = 250;
 const TICK_MS = 5000;
 
 /** The server sort field of a column (undefined: not sortable on the server). */
-export function sortField(column: string): string | undefined {
+function sortField(column: string): string | undefined {
   if (column === 'name' || column === 'state') return column;
   if (column === 'created') return 'created_at';
   if (column.startsWith('config.') || column.startsWith('summary.')) return column;
@@ -33,7 +33,7 @@ export function sortField(column: string): string | undefined {
 }
 
 /** Leaf paths of a JSON object (`model.layers`), arrays and deep objects as one value. */
-export function leafKeys(obj: Record<string, unknown> | undefined, prefix = '', depth = 0, out: Set<string> = new Set()): Set<string> {
+function leafKeys(obj: Record<string, unknown> | undefined, prefix = '', depth = 0, out: Set<string> = new Set()): Set<string> {
   if (!obj) return out;
   for (const [k, v] of Object.entries(obj)) {
     const path = prefix ? `${prefix}.${k}` : k;
@@ -44,7 +44,7 @@ export function leafKeys(obj: Record<string, unknown> | undefined, prefix = '', 
 }
 
 /** The value at a dotted path; a key that itself contains dots (`train/loss` has none, `a.b` might) is tried whole first. */
-export function valueAt(obj: Record<string, unknown> | undefined, path: string): unknown {
+function valueAt(obj: Record<string, unknown> | undefined, path: string): unknown {
   if (!obj) return undefined;
   if (path in obj) return obj[path];
   let cur: unknown = obj;

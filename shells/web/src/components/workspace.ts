@@ -32,7 +32,7 @@ export interface SavedView {
   updatedAt: string;
 }
 
-export const COLUMNS = 12;
+const COLUMNS = 12;
 const ROW_PX = 70;
 const GAP_PX = 10;
 const DEFAULT_W = 6;
@@ -77,7 +77,7 @@ function freeSpot(panels: PanelSpec[], w: number, h: number): { x: number; y: nu
 const newPanelId = () => (crypto.randomUUID ? crypto.randomUUID() : `p${Date.now()}${Math.random()}`).slice(0, 8);
 
 /** A spec from the server or storage, cleaned: unknown fields dropped, positions clamped. */
-export function readSpec(raw: unknown): WorkspaceSpec {
+function readSpec(raw: unknown): WorkspaceSpec {
   const panels = Array.isArray((raw as WorkspaceSpec | undefined)?.panels) ? (raw as WorkspaceSpec).panels : [];
   const int = (v: unknown, min: number, max: number, d: number) => (typeof v === 'number' && Number.isFinite(v) ? Math.min(max, Math.max(min, Math.round(v))) : d);
   return {

@@ -6,7 +6,7 @@ import { describeError } from '../util/errors.js';
 import { newAccount, PASSWORDS_DIFFER, submittedForm } from '../util/forms.js';
 
 /** Where to go after signing in: a path of this app from `?next=`, never another origin. */
-export function safeNext(query: URLSearchParams | undefined): string {
+function safeNext(query: URLSearchParams | undefined): string {
   const next = query?.get('next') ?? '';
   if (!next.startsWith('/') || next.startsWith('//') || next.startsWith('/\\') || next.startsWith('/login') || next.startsWith('/setup')) return '/projects';
   return next;

@@ -16,7 +16,7 @@ import { runDuration } from '../util/format.js';
 const TABS = ['overview', 'charts', 'logs', 'files', 'workspace'] as const;
 type Tab = (typeof TABS)[number];
 
-export function stateColor(state: string): string {
+function stateColor(state: string): string {
   return state === 'running' ? 'var(--wl-accent)' : state === 'finished' ? 'var(--wl-ok)' : state === 'crashed' ? 'var(--wl-danger)' : state === 'killed' ? 'var(--wl-warn)' : 'var(--wl-muted)';
 }
 
@@ -30,7 +30,7 @@ export function formatDuration(ms: number): string {
   return d ? `${d}d ${h}h ${m}m` : h ? `${h}h ${m}m ${sec}s` : m ? `${m}m ${sec}s` : `${sec}s`;
 }
 
-export function formatBytes(n: number): string {
+function formatBytes(n: number): string {
   if (!Number.isFinite(n)) return '—';
   const units = ['B', 'KB', 'MB', 'GB', 'TB'];
   let i = 0;

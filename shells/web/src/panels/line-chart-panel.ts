@@ -13,7 +13,7 @@ export interface LineChartConfig {
   title?: string;
 }
 
-export const LINE_CHART_DEFAULTS: LineChartConfig = { keys: [], xKey: 'step', smoothing: 0, logScale: false, ignoreOutliers: false, live: true };
+const LINE_CHART_DEFAULTS: LineChartConfig = { keys: [], xKey: 'step', smoothing: 0, logScale: false, ignoreOutliers: false, live: true };
 
 /** The header controls every panel shares. */
 export const panelStyles = css`
