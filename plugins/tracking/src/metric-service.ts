@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Errors, type CallContext } from '@wanllmdb/core';
+import { Errors, type CallContext, type ResolvedResource } from '@wanllmdb/core';
 import type { JsonValue, tracking } from '@wanllmdb/proto';
 import { decodeNumber, encodeNumber, isPlainObject } from './json-values.js';
 import type { MetricStore, PointInput } from './metrics/metric-store.js';
@@ -55,7 +55,13 @@ function checkTime(p: Problems, field: string, time: number | undefined): number
 export function metricHandlers(deps: { runs: RunRepository; metrics: () => MetricStore }): Handlers {
   const { runs } = deps;
 
-  const mustExist = async (id: string, field = 'runId') => {
+  /**
+   * NOT_FOUND unless the run exists. Authorisation that placed the run in
+   * its project (`resolved`) has just read it, so it is not read again; the
+   * local principal's authorisation places nothing, so the run is looked up.
+   */
+  const mustExist = async (id: string, resolved: readonly ResolvedResource[], field = 'runId') => {
+    if (resolved.some((r) => r.type === 'run' && r.id === id && r.projectId)) return;
     if (!(await runs.projectOf(id))) throw runNotFound(id, field);
   };
 
@@ -74,7 +80,7 @@ export function metricHandlers(deps: { runs: RunRepository; metrics: () => Metri
   }
 
   return {
-    async logMetrics(req) {
+    async logMetrics(req, ctx) {
       const id = runId(req.runId, 'runId');
       const p = new Problems('The metrics');
       const points: PointInput[] = [];
@@ -87,11 +93,11 @@ export function metricHandlers(deps: { runs: RunRepository; metrics: () => Metri
         if (step !== undefined && value !== undefined) points.push({ key, step, value, ...(time ? { time } : {}) });
       });
       p.throwIfAny();
-      await mustExist(id);
+      await mustExist(id, ctx.resources);
       return response(await deps.metrics().appendPoints(id, points));
     },
 
-    async batchMetrics(req) {
+    async batchMetrics(req, ctx) {
       const id = runId(req.runId, 'runId');
       const p = new Problems('The metric batch');
       const points: PointInput[] = [];
@@ -116,16 +122,16 @@ export function metricHandlers(deps: { runs: RunRepository; metrics: () => Metri
         });
       }
       p.throwIfAny();
-      await mustExist(id);
+      await mustExist(id, ctx.resources);
       return response(await deps.metrics().appendPoints(id, points));
     },
 
-    async appendMetricBatch(req) {
+    async appendMetricBatch(req, ctx) {
       const id = runId(req.runId, 'runId');
       const p = new Problems('The metric batch');
       const batchId = checkBatch(p, req);
       p.throwIfAny();
-      await mustExist(id);
+      await mustExist(id, ctx.resources);
       return response(await deps.metrics().append(id, batchId, req.arrowIpc));
     },
 
@@ -138,12 +144,12 @@ export function metricHandlers(deps: { runs: RunRepository; metrics: () => Metri
         n++;
         const id = runId(batch.runId, `batch ${n} runId`);
         // A client stream names its runs only in its messages: each new run is authorised before anything else.
-        if (!known.has(id)) await ctx.authorize('runs:write', [{ type: 'run', id }]);
+        const placed = known.has(id) ? undefined : await ctx.authorize('runs:write', [{ type: 'run', id }]);
         const p = new Problems(`Batch ${n} of the stream`);
         const batchId = checkBatch(p, batch);
         p.throwIfAny();
-        if (!known.has(id)) {
-          await mustExist(id);
+        if (placed) {
+          await mustExist(id, placed);
           known.add(id);
         }
         const r = await deps.metrics().append(id, batchId, batch.arrowIpc);
@@ -155,14 +161,14 @@ export function metricHandlers(deps: { runs: RunRepository; metrics: () => Metri
       return out;
     },
 
-    async getMetrics(req) {
+    async getMetrics(req, ctx) {
       const id = runId(req.runId, 'runId');
       const p = new Problems('The metrics request');
       const keys = splitNames(p, 'names', req.names);
       const maxPoints = p.integer('maxPoints', req.maxPoints, DEFAULT_POINTS, 1, MAX_POINTS);
       if (req.minStep !== undefined && req.maxStep !== undefined && req.minStep > req.maxStep) p.add('minStep', 'must not be greater than maxStep');
       p.throwIfAny();
-      await mustExist(id);
+      await mustExist(id, ctx.resources);
       const series = await deps.metrics().query({
         runIds: [id],
         keys,
@@ -188,7 +194,7 @@ export function metricHandlers(deps: { runs: RunRepository; metrics: () => Metri
       return { data, sampled: series.some((s) => s.sampled) };
     },
 
-    async queryMetrics(req) {
+    async queryMetrics(req, ctx) {
       const p = new Problems('The metrics query');
       const ids = req.runIds ?? [];
       if (!ids.length) p.add('runIds', 'needs at least one run');
@@ -201,7 +207,7 @@ export function metricHandlers(deps: { runs: RunRepository; metrics: () => Metri
       if (req.xMin !== undefined && req.xMax !== undefined && req.xMin > req.xMax) p.add('xMin', 'must not be greater than xMax');
       p.throwIfAny();
       const runIds = [...new Set(ids.map((r, i) => runId(r, `runIds[${i}]`)))];
-      for (const [i, rid] of runIds.entries()) await mustExist(rid, `runIds[${i}]`);
+      for (const [i, rid] of runIds.entries()) await mustExist(rid, ctx.resources, `runIds[${i}]`);
       const data = await deps.metrics().query({
         runIds,
         keys,
@@ -213,9 +219,9 @@ export function metricHandlers(deps: { runs: RunRepository; metrics: () => Metri
       return { data };
     },
 
-    async listMetricKeys(req) {
+    async listMetricKeys(req, ctx) {
       const id = runId(req.runId, 'runId');
-      await mustExist(id);
+      await mustExist(id, ctx.resources);
       return { data: await deps.metrics().keys(id) };
     },
 
@@ -225,7 +231,7 @@ export function metricHandlers(deps: { runs: RunRepository; metrics: () => Metri
       const format = p.oneOf('format', req.format, ['csv', 'arrow'] as const, 'csv');
       const keys = splitNames(p, 'names', req.names);
       p.throwIfAny();
-      await mustExist(id);
+      await mustExist(id, ctx.resources);
       const contentType = EXPORT_TYPES[format];
       let sent = false;
       await deps.metrics().export(id, keys, format, async (chunk) => {
