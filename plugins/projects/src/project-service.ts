@@ -165,7 +165,6 @@ export function projectResolver(ready: () => { repo: ProjectRepository }) {
 /** The in-process API over the same repository and handlers (so events and checks are shared). */
 export function projectsApi(ready: () => { repo: ProjectRepository; handlers: Handlers }): ProjectsApi {
   return {
-    get: (id) => ready().repo.get(id),
     find: (ref, principal) => lookup(ready().repo, ref, principal),
     async ensure(idOrName, ctx) {
       const { repo, handlers } = ready();

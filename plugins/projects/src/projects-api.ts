@@ -9,7 +9,6 @@ type Project = projects.v1.Project;
  * projects table themselves). Resolve with `r.resolve(ProjectsApiToken)`.
  */
 export interface ProjectsApi {
-  get(id: string): Promise<Project | undefined>;
   /** By UUID, or by slug (or name) within the principal's own organisation. */
   find(ref: string, principal: Principal): Promise<Project | undefined>;
   /**
