@@ -168,13 +168,9 @@ export function projectsApi(ready: () => { repo: ProjectRepository; handlers: Ha
     find: (ref, principal) => lookup(ready().repo, ref, principal),
     async ensure(idOrName, ctx) {
       const { repo, handlers } = ready();
-      if (isId(idOrName)) {
-        const byId = await repo.get(idOrName.toLowerCase());
-        if (!byId) throw notFound(idOrName);
-        return byId;
-      }
       const existing = await lookup(repo, idOrName, ctx.principal);
       if (existing) return existing;
+      if (isId(idOrName)) throw notFound(idOrName); // a UUID names a project, it is never a new project's name
       try {
         const made = await handlers.createProject({ name: idOrName, slug: '', description: '', visibility: '', organizationId: '' }, { ...ctx, resources: [] });
         return made.data!;
