@@ -2,7 +2,7 @@ import { Errors, type CallContext } from '@wanllmdb/core';
 import type { auth } from '@wanllmdb/proto';
 import type { AuthDeps } from './deps.js';
 import { toUser } from './repository.js';
-import { MAX_NAME, Problems, USERNAME } from './validate.js';
+import { MAX_NAME, pageMeta, Problems } from './validate.js';
 
 type Handlers = auth.v1.AdminServiceHandlers<CallContext>;
 
@@ -13,21 +13,18 @@ export function adminHandlers(d: AuthDeps): Handlers {
   return {
     async createUser(req) {
       const p = new Problems('The user');
-      const email = p.email('email', req.email);
-      const password = p.password('password', req.password);
-      const username = p.match('username', typeof req.username === 'string' ? req.username.toLowerCase() : req.username, USERNAME, 'must be 1–64 lower-case letters, digits, ".", "_" or "-", starting and ending with a letter or digit', { max: 64 });
-      const fullName = p.name('fullName', req.fullName);
+      const { email, password, username, fullName } = p.newUser(req);
       p.throwIfAny();
       return { data: await accounts.createUser({ email, password, username, fullName, superuser: !!req.isSuperuser }) };
     },
 
     async listUsers(req) {
       const p = new Problems('The list request');
-      const { page, pageSize } = p.page(req.page, req.pageSize);
+      const { page, pageSize, offset } = p.page(req.page, req.pageSize);
       const search = p.name('search', req.search, { max: MAX_NAME });
       p.throwIfAny();
-      const { items, total } = await repo.listUsers({ offset: (page - 1) * pageSize, limit: pageSize, search });
-      return { data: items, meta: { total, page, pageSize, totalPages: Math.ceil(total / pageSize) } };
+      const { items, total } = await repo.listUsers({ offset, limit: pageSize, search });
+      return { data: items, meta: pageMeta(total, page, pageSize) };
     },
 
     async updateUser(req) {

@@ -14,7 +14,7 @@ import { AuthRepository } from './repository.js';
 import { DEFAULT_SCRYPT_LN, makeDummyHash } from './secrets.js';
 import { Sessions } from './sessions.js';
 import { TokenAuth } from './token-auth.js';
-import { Problems, SLUG, USERNAME } from './validate.js';
+import { Problems, SLUG } from './validate.js';
 
 export interface AuthPluginOptions {
   /** scrypt cost as log2(N); default WANLLMDB_SCRYPT_LN or 15. Tests use a low one. */
@@ -120,10 +120,7 @@ export function createAuthPlugin(opts: AuthPluginOptions = {}) {
       const admin: AuthAdmin = {
         async createUser(input) {
           const p = new Problems('The user');
-          const email = p.email('email', input.email);
-          const password = p.password('password', input.password);
-          const username = p.match('username', input.username?.toLowerCase(), USERNAME, 'must be 1–64 lower-case letters, digits, ".", "_" or "-"', { max: 64 });
-          const fullName = p.name('fullName', input.fullName);
+          const { email, password, username, fullName } = p.newUser(input);
           p.throwIfAny();
           return ready().accounts.createUser({ email, password, username, fullName, superuser: !!input.superuser });
         },

@@ -3,8 +3,8 @@ import type { auth } from '@wanllmdb/proto';
 import type { AuthDeps } from './deps.js';
 import { toApiKey, toUser } from './repository.js';
 import { checkScope } from './roles.js';
-import { hashPassword, PASSWORD_MAX, verifyPassword } from './secrets.js';
-import { Problems, USERNAME } from './validate.js';
+import { hashPassword, verifyPassword } from './secrets.js';
+import { Problems } from './validate.js';
 
 type Handlers = auth.v1.AuthServiceHandlers<CallContext>;
 
@@ -47,10 +47,7 @@ export function authHandlers(d: AuthDeps): Handlers {
       const setup = typeof setupToken === 'string' && setupToken !== '';
       if (!setup && !(await accounts.allowRegistration())) throw Errors.PERMISSION_DENIED('Self-registration is switched off; ask an administrator to create your account.');
       const p = new Problems('The registration');
-      const email = p.email('email', req.email);
-      const password = p.password('password', req.password);
-      const username = p.match('username', typeof req.username === 'string' ? req.username.toLowerCase() : req.username, USERNAME, 'must be 1–64 lower-case letters, digits, ".", "_" or "-", starting and ending with a letter or digit', { max: 64 });
-      const fullName = p.name('fullName', req.fullName);
+      const { email, password, username, fullName } = p.newUser(req);
       p.throwIfAny();
       if (setup && !(await accounts.spendSetupToken(setupToken))) {
         throw Errors.PERMISSION_DENIED('The setup token is wrong, expired or already used. Restart the server to print a new one, or ask an administrator.');
@@ -63,9 +60,7 @@ export function authHandlers(d: AuthDeps): Handlers {
       const address = addressOf(ctx);
       const p = new Problems('The sign-in request');
       const email = p.email('email', req.email);
-      const password = typeof req.password === 'string' ? req.password : '';
-      if (!password) p.add('password', 'is required');
-      else if (password.length > PASSWORD_MAX) p.add('password', `must be at most ${PASSWORD_MAX} characters`);
+      const password = p.givenPassword('password', req.password);
       p.throwIfAny();
       await limits.loginAllowed(email, address);
       const user = await repo.userByEmail(email);
@@ -108,9 +103,7 @@ export function authHandlers(d: AuthDeps): Handlers {
     async changePassword(req, ctx) {
       const u = await me(ctx);
       const p = new Problems('The password change');
-      const current = typeof req.currentPassword === 'string' ? req.currentPassword : '';
-      if (!current) p.add('currentPassword', 'is required');
-      else if (current.length > PASSWORD_MAX) p.add('currentPassword', `must be at most ${PASSWORD_MAX} characters`);
+      const current = p.givenPassword('currentPassword', req.currentPassword);
       const next = p.password('newPassword', req.newPassword);
       p.throwIfAny();
       if (u.kind !== 'user' || !u.password_hash) throw Errors.PERMISSION_DENIED('Service accounts have no password; they sign in with API keys.');

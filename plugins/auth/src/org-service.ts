@@ -5,7 +5,7 @@ import type { AuthDeps } from './deps.js';
 import { toRole } from './repository.js';
 import { BUILTIN_PERMISSIONS, BUILTIN_ROLES, checkRolePattern, isBuiltinRole, TEAM_ROLES } from './roles.js';
 import { hidden } from './token-auth.js';
-import { Problems, ROLE_NAME, SLUG } from './validate.js';
+import { pageMeta, Problems, ROLE_NAME, SLUG } from './validate.js';
 
 type Handlers = auth.v1.OrgServiceHandlers<CallContext>;
 const MAX_ROLE_PERMISSIONS = 100;
@@ -95,11 +95,11 @@ export function orgHandlers(d: AuthDeps): Handlers {
 
     async listOrgs(req, ctx) {
       const p = new Problems('The list request');
-      const { page, pageSize } = p.page(req.page, req.pageSize);
+      const { page, pageSize, offset } = p.page(req.page, req.pageSize);
       p.throwIfAny();
       const all = ctx.principal.superuser || ctx.principal.kind === 'local';
-      const { items, total } = await repo.listOrgs({ ...(all ? {} : { userId: ctx.principal.id }), offset: (page - 1) * pageSize, limit: pageSize });
-      return { data: items, meta: { total, page, pageSize, totalPages: Math.ceil(total / pageSize) } };
+      const { items, total } = await repo.listOrgs({ ...(all ? {} : { userId: ctx.principal.id }), offset, limit: pageSize });
+      return { data: items, meta: pageMeta(total, page, pageSize) };
     },
 
     async getOrg(req, ctx) {

@@ -18,6 +18,9 @@ export const MAX_DESCRIPTION = 10_000;
 export const MAX_EMAIL = 254;
 export const MAX_PAGE_SIZE = 100;
 
+/** A list answer's paging meta. */
+export const pageMeta = (total: number, page: number, pageSize: number) => ({ total, page, pageSize, totalPages: Math.ceil(total / pageSize) });
+
 export class Problems {
   readonly list: ErrorDetail[] = [];
   constructor(private readonly what: string) {}
@@ -62,6 +65,23 @@ export class Problems {
     return v;
   }
 
+  /** A password the caller already has (sign-in, the current one when changing it): required, not over-long. */
+  givenPassword(field: string, value: unknown): string {
+    const v = typeof value === 'string' ? value : '';
+    if (!v) this.add(field, 'is required');
+    else if (v.length > PASSWORD_MAX) this.add(field, `must be at most ${PASSWORD_MAX} characters`);
+    return v;
+  }
+
+  /** A new account's fields (registration, and site administrators creating users). */
+  newUser(req: { email?: unknown; password?: unknown; username?: unknown; fullName?: unknown }): { email: string; password: string; username: string; fullName: string } {
+    const email = this.email('email', req.email);
+    const password = this.password('password', req.password);
+    const username = this.match('username', typeof req.username === 'string' ? req.username.toLowerCase() : req.username, USERNAME, 'must be 1–64 lower-case letters, digits, ".", "_" or "-", starting and ending with a letter or digit', { max: 64 });
+    const fullName = this.name('fullName', req.fullName);
+    return { email, password, username, fullName };
+  }
+
   match(field: string, value: unknown, re: RegExp, explain: string, opts: { required?: boolean; max?: number } = {}): string {
     const v = typeof value === 'string' ? value.trim() : '';
     if (!v) {
@@ -90,12 +110,13 @@ export class Problems {
     return v as T;
   }
 
-  page(page: unknown, pageSize: unknown): { page: number; pageSize: number } {
+  /** Page and page size (1-based page, default 20 a page), and the rows to skip. */
+  page(page: unknown, pageSize: unknown): { page: number; pageSize: number; offset: number } {
     const p = Number(page) || 1;
     const s = Number(pageSize) || 20;
     if (!Number.isInteger(p) || p < 1) this.add('page', 'must be 1 or more');
     if (!Number.isInteger(s) || s < 1 || s > MAX_PAGE_SIZE) this.add('pageSize', `must be from 1 to ${MAX_PAGE_SIZE}`);
-    return { page: p, pageSize: s };
+    return { page: p, pageSize: s, offset: (p - 1) * s };
   }
 
   /** An RFC 3339 instant as epoch ms; undefined when empty. */
