@@ -1,4 +1,4 @@
-import { definePlugin, Errors, Tokens, type Auth } from '@wanllmdb/core';
+import { definePlugin, Errors, isId, Tokens, type Auth } from '@wanllmdb/core';
 import { auth } from '@wanllmdb/proto';
 import { Accounts } from './accounts.js';
 import { AuthAdminToken, type AuthAdmin } from './auth-admin.js';
@@ -24,8 +24,6 @@ export interface AuthPluginOptions {
   /** The JWT signing secret; default WANLLMDB_JWT_SECRET, else one made once and kept in the database. */
   jwtSecret?: string;
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function scryptLnFrom(opts: AuthPluginOptions): number {
   if (opts.scryptLn !== undefined) return opts.scryptLn;
@@ -89,11 +87,12 @@ export function createAuthPlugin(opts: AuthPluginOptions = {}) {
 
       directory.define('auth', 'org', async (ref) => {
         const { repo } = ready();
-        const org = UUID.test(ref) ? await repo.org(ref.toLowerCase()) : SLUG.test(ref) && ref.length <= 100 ? await repo.orgBySlug(ref) : undefined;
+        const slug = ref.length <= 100 && SLUG.test(ref);
+        const org = isId(ref) ? await repo.org(ref.toLowerCase()) : slug ? await repo.orgBySlug(ref) : undefined;
         return org && { type: 'org', id: org.id, orgId: org.id };
       });
       directory.define('auth', 'team', async (ref) => {
-        if (!UUID.test(ref)) return undefined;
+        if (!isId(ref)) return undefined;
         const team = await ready().repo.team(ref.toLowerCase());
         return team && { type: 'team', id: team.id, teamId: team.id, orgId: team.organizationId };
       });

@@ -1,4 +1,4 @@
-import { assertId, Errors, type ErrorDetail } from '@wanllmdb/core';
+import { Errors, isId, type ErrorDetail } from '@wanllmdb/core';
 import { PASSWORD_MAX, PASSWORD_MIN } from './secrets.js';
 
 /**
@@ -93,12 +93,9 @@ export class Problems {
   /** A UUID, lower-cased; '' (with a problem) when it is not one. */
   id(field: string, value: unknown, opts: { required?: boolean } = { required: true }): string {
     if ((value === undefined || value === null || value === '') && !opts.required) return '';
-    try {
-      return assertId(value, field);
-    } catch {
-      this.add(field, value ? 'is not a valid id (a UUID)' : 'is required');
-      return '';
-    }
+    if (isId(value)) return value.toLowerCase();
+    this.add(field, value ? 'is not a valid id (a UUID)' : 'is required');
+    return '';
   }
 
   oneOf<T extends string>(field: string, value: unknown, allowed: readonly T[], fallback?: T): T {
