@@ -15,7 +15,7 @@ import type { AuditLog } from './audit-log.js';
 import type { RateLimits } from './rate-limits.js';
 import type { AuthRepository, UserRow } from './repository.js';
 import { BUILTIN_PERMISSIONS, isBuiltinRole, scopesAllow, setGrants, type PermissionSet } from './roles.js';
-import { sha256 } from './secrets.js';
+import { API_KEY_PREFIX, isApiKeyShape, sha256 } from './secrets.js';
 import type { Sessions } from './sessions.js';
 
 export const ANONYMOUS: Principal = Object.freeze({ id: '', kind: 'anonymous', name: 'anonymous', orgId: '', superuser: false, method: 'none' });
@@ -80,7 +80,7 @@ export class TokenAuth implements Auth {
     const bearer = m[1]!;
     let principal: Principal;
     try {
-      principal = bearer.startsWith('wldb_') ? await this.fromApiKey(bearer) : await this.fromAccessToken(bearer);
+      principal = bearer.startsWith(API_KEY_PREFIX) ? await this.fromApiKey(bearer) : await this.fromAccessToken(bearer);
     } catch (e) {
       // A public method (Refresh, Login) needs no credential: a stale one sent along is ignored.
       if (caller.permission === 'public' && Errors.UNAUTHENTICATED.is(e)) return ANONYMOUS;
@@ -99,7 +99,8 @@ export class TokenAuth implements Auth {
   }
 
   private async fromApiKey(key: string): Promise<Principal> {
-    const row = await this.repo.apiKeyByHash(sha256(key));
+    // A mis-copied key is refused without a lookup.
+    const row = isApiKeyShape(key) ? await this.repo.apiKeyByHash(sha256(key)) : undefined;
     if (!row) throw Errors.UNAUTHENTICATED('The API key is not valid. Check it was copied whole, or create a new one with POST /api/v1/auth/api-keys.');
     const now = this.clock.now();
     if (row.revoked_at !== null) throw Errors.UNAUTHENTICATED(`The API key ${row.prefix}… was revoked. Create a new one with POST /api/v1/auth/api-keys.`);
