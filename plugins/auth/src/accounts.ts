@@ -45,9 +45,13 @@ export class Accounts {
 
   /** Creates a user and their personal organisation (as its owner). ALREADY_EXISTS for a taken email or username. */
   async createUser(a: NewAccount): Promise<auth.v1.User> {
-    const taken = () => Errors.ALREADY_EXISTS('An account with this email already exists. Sign in, or use another email.', [{ field: 'email', message: 'taken' }]);
-    if (await this.repo.emailTaken(a.email)) throw taken();
-    if (a.username && (await this.repo.usernameTaken(a.username))) throw Errors.ALREADY_EXISTS('This username is taken. Choose another.', [{ field: 'username', message: 'taken' }]);
+    const taken = async () => {
+      if (await this.repo.emailTaken(a.email)) return Errors.ALREADY_EXISTS('An account with this email already exists. Sign in, or use another email.', [{ field: 'email', message: 'taken' }]);
+      if (a.username && (await this.repo.usernameTaken(a.username))) return Errors.ALREADY_EXISTS('This username is taken. Choose another.', [{ field: 'username', message: 'taken' }]);
+      return undefined;
+    };
+    const before = await taken();
+    if (before) throw before;
     const passwordHash = await hashPassword(a.password, this.scryptLn);
     const now = this.clock.now();
     const id = newId();
@@ -61,9 +65,7 @@ export class Accounts {
       });
     } catch (e) {
       // A racing registration won the unique index.
-      if (await this.repo.emailTaken(a.email)) throw taken();
-      if (a.username && (await this.repo.usernameTaken(a.username))) throw Errors.ALREADY_EXISTS('This username is taken. Choose another.', [{ field: 'username', message: 'taken' }]);
-      throw e;
+      throw (await taken()) ?? e;
     }
     return toUser((await this.repo.user(id))!);
   }
@@ -72,22 +74,25 @@ export class Accounts {
   async createServiceAccount(orgId: string, name: string, role: string, scopes: string[]): Promise<auth.v1.ServiceAccountCreated> {
     const now = this.clock.now();
     const id = newId();
-    const key = newApiKey();
-    const keyId = newId();
-    await this.repo.db.transaction(async (tx) => {
+    const apiKey = await this.repo.db.transaction(async (tx) => {
       const username = await this.freeUsername(tx, `sa-${slugify(name, 40) || 'service'}`);
       await this.repo.insertUser(tx, { id, username, email: null, passwordHash: null, fullName: name, kind: 'service', superuser: false, defaultOrgId: orgId, now });
       await this.repo.addMember(tx, orgId, id, role, now);
-      await this.repo.insertApiKey(tx, { id: keyId, userId: id, name, prefix: key.slice(0, API_KEY_SHOWN), hash: sha256(key), scopes, expiresAt: null, now });
+      return this.insertApiKey(tx, id, name, scopes, null, now);
     });
-    return { account: toUser((await this.repo.user(id))!), apiKey: { apiKey: toApiKey((await this.repo.apiKey(keyId))!), key } };
+    return { account: toUser((await this.repo.user(id))!), apiKey };
   }
 
   async createApiKey(userId: string, name: string, scopes: string[], expiresAt: number | null): Promise<auth.v1.ApiKeyCreated> {
+    return this.insertApiKey(this.repo.db, userId, name, scopes, expiresAt, this.clock.now());
+  }
+
+  /** A new key, stored as its sha256; the key itself is returned this once. */
+  private async insertApiKey(tx: SqlExecutor, userId: string, name: string, scopes: string[], expiresAt: number | null, now: number): Promise<auth.v1.ApiKeyCreated> {
     const key = newApiKey();
     const id = newId();
-    await this.repo.insertApiKey(this.repo.db, { id, userId, name, prefix: key.slice(0, API_KEY_SHOWN), hash: sha256(key), scopes, expiresAt, now: this.clock.now() });
-    return { apiKey: toApiKey((await this.repo.apiKey(id))!), key };
+    await this.repo.insertApiKey(tx, { id, userId, name, prefix: key.slice(0, API_KEY_SHOWN), hash: sha256(key), scopes, expiresAt, now });
+    return { apiKey: toApiKey((await this.repo.apiKey(id, tx))!), key };
   }
 
   /** A one-time token for creating the first administrator; stored as sha256 with its expiry. */
