@@ -1,5 +1,6 @@
 import { newId, type AuditRecord, type MetadataStore, type SqlValue } from '@wanllmdb/core';
 import type { auth } from '@wanllmdb/proto';
+import { likeEscape } from './repository.js';
 
 export interface AuditFilter {
   actorId?: string;
@@ -100,7 +101,7 @@ export class AuditLog {
     if (f.target) {
       // A call may name several targets ("run:a,project:b"): match any one of them exactly.
       where.push(`(target = ? OR target LIKE ? ESCAPE '\\' OR target LIKE ? ESCAPE '\\' OR target LIKE ? ESCAPE '\\')`);
-      const t = f.target.replace(/[\\%_]/g, (c) => `\\${c}`);
+      const t = likeEscape(f.target);
       params.push(f.target, `${t},%`, `%,${t}`, `%,${t},%`);
     }
     if (f.since !== undefined) (where.push('at >= ?'), params.push(f.since));
