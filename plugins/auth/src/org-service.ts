@@ -4,7 +4,7 @@ import { checkScopes } from './auth-service.js';
 import type { AuthDeps } from './deps.js';
 import { toRole } from './repository.js';
 import { BUILTIN_PERMISSIONS, BUILTIN_ROLES, checkRolePattern, isBuiltinRole, TEAM_ROLES } from './roles.js';
-import { hidden } from './token-auth.js';
+import { hidden, seesEverything } from './token-auth.js';
 import { pageMeta, Problems, ROLE_NAME, SLUG } from './validate.js';
 
 type Handlers = auth.v1.OrgServiceHandlers<CallContext>;
@@ -48,7 +48,7 @@ export function orgHandlers(d: AuthDeps): Handlers {
 
   /** Whether the caller is an owner of the organisation (or a site admin): only owners hand out or take away ownership. */
   const isOwner = async (ctx: CallContext, orgId: string) =>
-    ctx.principal.superuser || ctx.principal.kind === 'local' || (await repo.memberRole(orgId, ctx.principal.id)) === 'owner';
+    seesEverything(ctx.principal) || (await repo.memberRole(orgId, ctx.principal.id)) === 'owner';
 
   const ownerOnly = async (ctx: CallContext, orgId: string, role: string) => {
     if (role === 'owner' && !(await isOwner(ctx, orgId))) throw Errors.PERMISSION_DENIED('Only an owner of the organisation may make or unmake owners.');
@@ -97,7 +97,7 @@ export function orgHandlers(d: AuthDeps): Handlers {
       const p = new Problems('The list request');
       const { page, pageSize, offset } = p.page(req.page, req.pageSize);
       p.throwIfAny();
-      const all = ctx.principal.superuser || ctx.principal.kind === 'local';
+      const all = seesEverything(ctx.principal);
       const { items, total } = await repo.listOrgs({ ...(all ? {} : { userId: ctx.principal.id }), offset, limit: pageSize });
       return { data: items, meta: pageMeta(total, page, pageSize) };
     },

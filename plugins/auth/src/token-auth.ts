@@ -45,6 +45,9 @@ function scopesOf(json: string): readonly string[] {
 
 const signIn = 'Sign in: send `Authorization: Bearer <access token or API key>` (get a token with POST /api/v1/auth/login, or create an API key).';
 
+/** Site administrators and the embedded local user: every organisation and project is theirs to act on. */
+export const seesEverything = (p: Principal): boolean => p.superuser || p.kind === 'local';
+
 /** The generic answer for a resource that does not exist or that the caller may not see. */
 export const hidden = (type: string, id: string) =>
   Errors.NOT_FOUND(`The ${type} ${JSON.stringify(id.slice(0, 100))} does not exist or you have no access to it.`, [{ field: type, message: 'not found' }]);
@@ -133,7 +136,7 @@ export class TokenAuth implements Auth {
       if (!p.superuser) throw Errors.PERMISSION_DENIED('Only site administrators may do this. Ask one.');
       return this.resolveAll(req, false);
     }
-    if (p.superuser || p.kind === 'local') return this.resolveAll(req, false);
+    if (seesEverything(p)) return this.resolveAll(req, false);
     return this.resolveAll(req, true);
   }
 
@@ -188,7 +191,7 @@ export class TokenAuth implements Auth {
   // ------------------------------------------------------------ access
 
   async access(p: Principal, permission: string): Promise<AccessScope> {
-    if (p.superuser || p.kind === 'local') return scopesAllow(p.scopes, permission) ? EVERYTHING : none();
+    if (seesEverything(p)) return scopesAllow(p.scopes, permission) ? EVERYTHING : none();
     const read = isReadPermission(permission);
     if (p.kind === 'anonymous' || !p.id) return { all: false, orgIds: [], projectIds: [], publicProjects: read && permission !== 'audit:read' };
     if (!scopesAllow(p.scopes, permission)) return none();
