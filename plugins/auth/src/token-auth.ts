@@ -1,5 +1,7 @@
 import {
+  ANONYMOUS_PRINCIPAL,
   Errors,
+  FULL_ACCESS,
   isReadPermission,
   type AccessScope,
   type AuditRecord,
@@ -18,8 +20,6 @@ import { BUILTIN_PERMISSIONS, isBuiltinRole, scopesAllow, setGrants, type Permis
 import { API_KEY_PREFIX, isApiKeyShape, sha256 } from './secrets.js';
 import type { Sessions } from './sessions.js';
 
-export const ANONYMOUS: Principal = Object.freeze({ id: '', kind: 'anonymous', name: 'anonymous', orgId: '', superuser: false, method: 'none' });
-const EVERYTHING: AccessScope = Object.freeze({ all: true, orgIds: [], projectIds: [], publicProjects: true });
 /** A key's last use is written at most this often. */
 const TOUCH_EVERY_MS = 60_000;
 const MAX_BEARER = 4096;
@@ -75,7 +75,7 @@ export class TokenAuth implements Auth {
   async authenticate(caller: CallerInfo): Promise<Principal> {
     const header = caller.headers['authorization'];
     if (!header) {
-      if (caller.permission === 'public') return ANONYMOUS;
+      if (caller.permission === 'public') return ANONYMOUS_PRINCIPAL;
       throw Errors.UNAUTHENTICATED(`${caller.method ? `${caller.method} needs a signed-in caller. ` : ''}${signIn}`);
     }
     const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
@@ -86,7 +86,7 @@ export class TokenAuth implements Auth {
       principal = bearer.startsWith(API_KEY_PREFIX) ? await this.fromApiKey(bearer) : await this.fromAccessToken(bearer);
     } catch (e) {
       // A public method (Refresh, Login) needs no credential: a stale one sent along is ignored.
-      if (caller.permission === 'public' && Errors.UNAUTHENTICATED.is(e)) return ANONYMOUS;
+      if (caller.permission === 'public' && Errors.UNAUTHENTICATED.is(e)) return ANONYMOUS_PRINCIPAL;
       throw e;
     }
     await this.limits.call(principal.method === 'api_key' ? `key:${principal.credentialId}` : `user:${principal.id}`, caller.address);
@@ -191,7 +191,7 @@ export class TokenAuth implements Auth {
   // ------------------------------------------------------------ access
 
   async access(p: Principal, permission: string): Promise<AccessScope> {
-    if (seesEverything(p)) return scopesAllow(p.scopes, permission) ? EVERYTHING : none();
+    if (seesEverything(p)) return scopesAllow(p.scopes, permission) ? FULL_ACCESS : none();
     const read = isReadPermission(permission);
     if (p.kind === 'anonymous' || !p.id) return { all: false, orgIds: [], projectIds: [], publicProjects: read && permission !== 'audit:read' };
     if (!scopesAllow(p.scopes, permission)) return none();
