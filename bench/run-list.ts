@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import sqlite3 from 'sqlite3';
-import { Kernel, Tokens, type MetadataStore, type SqlValue } from '../core/src/index.js';
+import { Kernel, localCallContext, Tokens, type MetadataStore, type SqlValue } from '../core/src/index.js';
 import { toPostgresPlaceholders } from '../core/src/storage/metadata/postgres-metadata-store.js';
 import { projectsPlugin, ProjectsApiToken } from '../plugins/projects/src/index.js';
 import { parseRunFilter } from '../plugins/tracking/src/run-filter.js';
@@ -116,7 +116,7 @@ async function runBackend(name: 'sqlite' | 'postgres'): Promise<Record<string, u
   try {
     await kernel.start();
     const db = kernel.resolve(Tokens.MetadataStore);
-    const project = await kernel.resolve(ProjectsApiToken).ensure('bench-run-list', 'bench');
+    const project = await kernel.resolve(ProjectsApiToken).ensure('bench-run-list', localCallContext('bench', kernel.logger));
     log(`${name}: writing ${runCount.toLocaleString('en')} runs…`);
     await fill(db, project.id);
 

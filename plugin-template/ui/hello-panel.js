@@ -3,6 +3,8 @@
 // through `window.wanllmdb.api` with the signed-in user's session.
 class HelloRunsPanel extends HTMLElement {
   #runIds = [];
+  /** Renders are async; only the latest one may write (an older one finishing last would show stale runs). */
+  #renders = 0;
   set runIds(ids) {
     this.#runIds = Array.isArray(ids) ? ids : [];
     void this.#render();
@@ -15,9 +17,11 @@ class HelloRunsPanel extends HTMLElement {
   }
   async #render() {
     if (!this.isConnected) return;
+    const turn = ++this.#renders;
     const root = this.shadowRoot ?? this.attachShadow({ mode: 'open' });
     const ids = this.#runIds;
     const runs = await Promise.all(ids.slice(0, 20).map((id) => window.wanllmdb.api.get(`/api/v1/runs/${id}`).then((r) => r.data, () => undefined)));
+    if (turn !== this.#renders) return;
     const items = runs.filter(Boolean).map((r) => `<li>${escapeHtml(r.name)} <small>(${escapeHtml(r.state)})</small></li>`).join('');
     root.innerHTML = `<style>:host{display:block;padding:8px;color:var(--wl-text)} p{margin:0 0 6px}</style>
       <p data-testid="hello-panel">Hello from a plugin: ${ids.length} run${ids.length === 1 ? '' : 's'}</p><ul>${items}</ul>`;

@@ -312,6 +312,7 @@ export class WlWorkspace extends LitElement {
     try {
       this.views = await this.fetchViews();
       if (seq !== this.loadSeq) return;
+      if (this.dirty) return; // the user changed the layout while it loaded: keep their work
       const last = localStorage.getItem(this.lastViewKey);
       const view = last ? this.views.find((v) => v.id === last) : undefined;
       if (view) this.useView(view);
@@ -340,7 +341,7 @@ export class WlWorkspace extends LitElement {
     this.dirty = false;
     this.spec = { version: 1, panels: [] };
     const keys = await this.commonMetricKeys().catch(() => []);
-    if (this.current) return; // a view was chosen meanwhile
+    if (this.current || this.dirty) return; // a view was chosen, or the layout edited, meanwhile
     const defaults = panelType(LINE_CHART)?.defaults ?? {};
     const panels: PanelSpec[] = keys.slice(0, MAX_DEFAULT_PANELS).map((key, i) => ({
       id: newPanelId(),
