@@ -1,6 +1,5 @@
-import { newId, type AuditRecord, type MetadataStore, type SqlValue } from '@wanllmdb/core';
+import { likeEscape, newId, type AuditRecord, type MetadataStore, type SqlValue } from '@wanllmdb/core';
 import type { auth } from '@wanllmdb/proto';
-import { likeEscape } from './repository.js';
 
 export interface AuditFilter {
   actorId?: string;

@@ -1,4 +1,4 @@
-import type { MetadataStore, SqlExecutor, SqlValue } from '@wanllmdb/core';
+import { containsPattern, type MetadataStore, type SqlExecutor, type SqlValue } from '@wanllmdb/core';
 import type { auth } from '@wanllmdb/proto';
 
 /**
@@ -12,7 +12,6 @@ type Organization = auth.v1.Organization;
 const iso = (ms: unknown): string => (ms === null || ms === undefined ? '' : new Date(Number(ms)).toISOString());
 const bool = (v: unknown): boolean => Number(v) === 1;
 /** `%` and `_` match themselves in a user's search text. */
-export const likeEscape = (s: string): string => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 export interface UserRow {
   [k: string]: unknown;
@@ -200,7 +199,7 @@ export class AuthRepository {
 
   async listUsers(o: { offset: number; limit: number; search: string }): Promise<{ items: User[]; total: number }> {
     const where = o.search ? `WHERE LOWER(email) LIKE ? ESCAPE '\\' OR LOWER(username) LIKE ? ESCAPE '\\'` : '';
-    const like = `%${likeEscape(o.search.toLowerCase())}%`;
+    const like = containsPattern(o.search);
     const params = o.search ? [like, like] : [];
     const [count] = await this.db.query<{ n: number }>(`SELECT COUNT(*) AS n FROM users ${where}`, params);
     const rows = await this.db.query<UserRow>(`SELECT ${USER_COLUMNS} FROM users ${where} ORDER BY created_at DESC, id LIMIT ? OFFSET ?`, [...params, o.limit, o.offset]);

@@ -1,5 +1,5 @@
 import type { JsonObject, projects } from '@wanllmdb/proto';
-import type { AccessScope, MetadataStore, SqlExecutor } from '@wanllmdb/core';
+import { containsPattern, type AccessScope, type MetadataStore, type SqlExecutor } from '@wanllmdb/core';
 
 type Project = projects.v1.Project;
 
@@ -54,7 +54,6 @@ function toProject(r: ProjectRow): Project {
 }
 
 /** `%` and `_` match themselves in a user's search text. */
-const likeEscape = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 /** SQL for projects; the only code that knows the table. */
 export class ProjectRepository {
@@ -87,7 +86,7 @@ export class ProjectRepository {
   async list(opts: { offset: number; limit: number; search: string; scope: AccessScope }): Promise<{ items: Project[]; total: number }> {
     const conds: string[] = [];
     const params: string[] = [];
-    if (opts.search) (conds.push(`LOWER(name) LIKE ? ESCAPE '\\'`), params.push(`%${likeEscape(opts.search.toLowerCase())}%`));
+    if (opts.search) (conds.push(`LOWER(name) LIKE ? ESCAPE '\\'`), params.push(containsPattern(opts.search)));
     if (!opts.scope.all) {
       const visible: string[] = [];
       const marks = (n: number) => Array.from({ length: n }, () => '?').join(', ');

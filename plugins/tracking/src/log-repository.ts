@@ -1,6 +1,6 @@
 import type { MetadataStore, SqlValue } from '@wanllmdb/core';
 import type { tracking } from '@wanllmdb/proto';
-import { containsPattern } from './run-fields.js';
+import { containsPattern } from '@wanllmdb/core';
 
 type LogLine = tracking.v1.LogLine;
 

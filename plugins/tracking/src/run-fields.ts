@@ -1,4 +1,4 @@
-import type { Dialect } from '@wanllmdb/core';
+import { containsPattern, type Dialect } from '@wanllmdb/core';
 import { raw, sql, type Sql } from './sql-fragment.js';
 
 /**
@@ -130,7 +130,6 @@ export function jsonIsBool(f: JsonField, d: Dialect, value: boolean): Sql {
 }
 
 /** `LIKE` pattern of a case-insensitive substring search; `%` and `_` match themselves. */
-export const containsPattern = (s: string) => `%${s.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
 /** An array holding the string `s`, or a string containing it (case-insensitive). */
 export function jsonContains(f: JsonField, d: Dialect, s: string): Sql {

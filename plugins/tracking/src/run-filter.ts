@@ -1,7 +1,6 @@
-import { Errors, type Dialect } from '@wanllmdb/core';
+import { containsPattern, Errors, type Dialect } from '@wanllmdb/core';
 import {
   columnExpr,
-  containsPattern,
   jsonContains,
   jsonIsBool,
   jsonNumber,

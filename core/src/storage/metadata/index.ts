@@ -4,3 +4,4 @@ export { SqliteMetadataStore, SQLITE_MEMORY, type SqliteMetadataStoreOptions } f
 // A type here: createMetadataStore loads the pg adapter only when configured.
 export type { PostgresMetadataStore, PostgresMetadataStoreOptions } from './postgres-metadata-store.js';
 export { MIGRATIONS_TABLE, advisoryLockKey, validateMigrations } from './migrations.js';
+export { likeEscape, containsPattern } from './like.js';
