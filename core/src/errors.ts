@@ -126,6 +126,10 @@ export const Errors = {
   /** Carries a detail { field: 'retryAfter', message: '<seconds>' }; HTTP adds Retry-After. */
   RATE_LIMITED: define('WLDB_ERR_RATE_LIMITED', S.RESOURCE_EXHAUSTED, 429),
   SHUTTING_DOWN: define('WLDB_ERR_SHUTTING_DOWN', S.UNAVAILABLE),
+  /** A request (headers, body or a gRPC message) did not arrive whole within the server's time bound. */
+  REQUEST_TIMEOUT: define('WLDB_ERR_REQUEST_TIMEOUT', S.DEADLINE_EXCEEDED, 408),
+  /** A connection refused because its address, or the whole server, holds as many as allowed. */
+  TOO_MANY_CONNECTIONS: define('WLDB_ERR_TOO_MANY_CONNECTIONS', S.UNAVAILABLE),
   SERVER_UNAVAILABLE: define('WLDB_ERR_SERVER_UNAVAILABLE', S.UNAVAILABLE),
   INTERNAL: define('WLDB_ERR_INTERNAL', S.INTERNAL),
 } as const;
