@@ -12,11 +12,17 @@ import { currentTransaction, inSavepoint, runInTransaction, type OpenTransaction
 /**
  * The embedded MetadataStore: one SQLite file through the `sqlite3` driver.
  *
- * The driver has one connection, so the store hands it out exclusively: every
- * call outside a transaction, and every transaction as a whole, takes a queue
- * slot in turn. Inside `transaction(fn)` use the `tx` given to `fn`; calls on
- * the store made from inside `fn` are routed into the same transaction (a
- * nested `transaction()` becomes a savepoint) rather than queueing behind it.
+ * Writes go through one connection, which the store hands out exclusively:
+ * every write outside a transaction, and every transaction as a whole, takes
+ * a queue slot in turn. A SELECT outside a transaction runs on one of a few
+ * read-only connections instead (WAL lets readers run beside the writer and
+ * each other, each seeing every transaction committed when it starts), so
+ * reads neither wait behind writes nor behind each other. Inside
+ * `transaction(fn)` use the `tx` given to `fn`; calls on the store made from
+ * inside `fn` are routed into the same transaction (a nested `transaction()`
+ * becomes a savepoint) rather than queueing behind it. Each connection keeps
+ * its recent statements prepared (SQLite re-prepares one by itself when a
+ * migration changes the schema under it).
  *
  * Durability: WAL with synchronous=NORMAL. A committed transaction is in the
  * WAL file when COMMIT returns, so it survives the process being killed; only
@@ -28,6 +34,12 @@ export interface SqliteMetadataStoreOptions {
    * file before failing with DB_UNAVAILABLE. Default 10 s.
    */
   busyTimeoutMs?: number;
+  /**
+   * Read-only connections for SELECTs outside transactions (a file database
+   * only; `:memory:` has one connection). Default 3: with the writer, the
+   * size of libuv's default thread pool.
+   */
+  readers?: number;
 }
 
 /** Use this filename for a private in-memory database (tests). */
@@ -37,6 +49,12 @@ export const SQLITE_MEMORY = ':memory:';
 const MAX_VARIABLES = sqlite3.VERSION_NUMBER >= 3_032_000 ? 32_766 : 999;
 const PAGE_SIZE = 65536;
 const DEFAULT_BUSY_TIMEOUT_MS = 10_000;
+const DEFAULT_READERS = 3;
+/** Prepared statements kept per connection (least recently used ones are finalized). */
+const STATEMENT_CACHE_SIZE = 256;
+/** Statements that only read: the ones a reader connection may take. */
+const READ_ONLY_SQL = /^\s*SELECT\b/i;
+const SAVEPOINT_SQL = /^\s*(SAVEPOINT|RELEASE|ROLLBACK\s+TO)\b/i;
 
 type DriverError = Error & { code?: string };
 
@@ -94,7 +112,14 @@ const driver = {
       const statement = db.prepare(sql, (err) => (err ? reject(err) : resolve(statement)));
     }),
   runPrepared: (statement: Statement, params: SqlValue[]) =>
-    new Promise<void>((resolve, reject) => statement.run(params, (err) => (err ? reject(err) : resolve()))),
+    new Promise<number>((resolve, reject) =>
+      statement.run(params, function (err) {
+        if (err) reject(err);
+        else resolve(this.changes);
+      }),
+    ),
+  allPrepared: (statement: Statement, params: SqlValue[]) =>
+    new Promise<Row[]>((resolve, reject) => statement.all<Row>(params, (err, rows) => (err ? reject(err) : resolve(rows)))),
   finalize: (statement: Statement) => new Promise<void>((resolve) => statement.finalize(() => resolve())),
   close: (db: Database) => new Promise<void>((resolve, reject) => db.close((err) => (err ? reject(err) : resolve()))),
 };
@@ -116,6 +141,44 @@ class ConnectionQueue {
   }
 }
 
+/**
+ * One connection's prepared statements by SQL text, least recently used
+ * dropped first. A statement is used by one caller at a time: the writer's
+ * queue guarantees that for it, and a reader's statement runs its calls in
+ * order (the driver queues them).
+ */
+class StatementCache {
+  private readonly statements = new Map<string, Promise<Statement>>();
+
+  constructor(private readonly db: Database) {}
+
+  get(sql: string): Promise<Statement> {
+    let statement = this.statements.get(sql);
+    if (statement) {
+      // Re-inserted: Map order is recency order.
+      this.statements.delete(sql);
+      this.statements.set(sql, statement);
+      return statement;
+    }
+    statement = driver.prepare(this.db, sql);
+    this.statements.set(sql, statement);
+    // A statement that fails to prepare (bad SQL) is not kept.
+    statement.catch(() => this.statements.get(sql) === statement && this.statements.delete(sql));
+    if (this.statements.size > STATEMENT_CACHE_SIZE) {
+      const [oldest, evicted] = this.statements.entries().next().value as [string, Promise<Statement>];
+      this.statements.delete(oldest);
+      void evicted.then(driver.finalize, () => {});
+    }
+    return statement;
+  }
+
+  async clear(): Promise<void> {
+    const all = [...this.statements.values()];
+    this.statements.clear();
+    await Promise.all(all.map((p) => p.then(driver.finalize, () => {})));
+  }
+}
+
 /** Statements on the raw connection; the store decides when it may be used. */
 class SqliteExecutor implements MigrationTransaction {
   readonly dialect = 'sqlite' as const;
@@ -123,6 +186,7 @@ class SqliteExecutor implements MigrationTransaction {
   constructor(
     private readonly db: Database,
     private readonly busyTimeoutMs: number,
+    private readonly statements: StatementCache,
     /** Throws when this executor may no longer be used (a finished transaction). */
     private readonly checkUsable: () => void = () => {},
   ) {}
@@ -130,7 +194,7 @@ class SqliteExecutor implements MigrationTransaction {
   async query<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
     this.checkUsable();
     try {
-      return (await driver.all(this.db, sql, bindAll(params))) as T[];
+      return (await driver.allPrepared(await this.statements.get(sql), bindAll(params))) as T[];
     } catch (err) {
       throw failureOf(err, sql, this.busyTimeoutMs);
     }
@@ -139,7 +203,9 @@ class SqliteExecutor implements MigrationTransaction {
   async run(sql: string, params?: readonly SqlValue[]): Promise<{ changes: number }> {
     this.checkUsable();
     try {
-      return { changes: await driver.run(this.db, sql, bindAll(params)) };
+      // Savepoint names are unique per use: not worth a cache slot.
+      if (SAVEPOINT_SQL.test(sql)) return { changes: await driver.run(this.db, sql, bindAll(params)) };
+      return { changes: await driver.runPrepared(await this.statements.get(sql), bindAll(params)) };
     } catch (err) {
       throw failureOf(err, sql, this.busyTimeoutMs);
     }
@@ -185,9 +251,33 @@ class SqliteExecutor implements MigrationTransaction {
   }
 }
 
+interface Reader {
+  db: Database;
+  statements: StatementCache;
+  executor: SqliteExecutor;
+  /** Statements queued or running on it. */
+  busy: number;
+}
+
+async function openConnection(filename: string, mode: number, busyTimeoutMs: number): Promise<Database> {
+  const db = await new Promise<Database>((resolve, reject) => {
+    const opened: Database = new sqlite3.Database(filename, mode, (err) => (err ? reject(err) : resolve(opened)));
+  });
+  // Statements run one after another in call order, never interleaved by the driver.
+  db.serialize();
+  // Set before anything touches the file, so even switching to WAL waits for another process.
+  db.configure('busyTimeout', busyTimeoutMs);
+  return db;
+}
+
 export class SqliteMetadataStore extends RoutedMetadataStore {
   readonly dialect = 'sqlite' as const;
   private readonly queue = new ConnectionQueue();
+  private readonly statements: StatementCache;
+  private readonly readers: Reader[];
+  /** SELECTs running on readers; close() waits for them. */
+  private reading = 0;
+  private readsDrained?: () => void;
   protected readonly autocommit: SqliteExecutor;
   protected readonly migrator: Migrator;
   private closed = false;
@@ -199,24 +289,22 @@ export class SqliteMetadataStore extends RoutedMetadataStore {
   static async open(filename: string, options: SqliteMetadataStoreOptions = {}): Promise<SqliteMetadataStore> {
     const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
     const memory = filename === SQLITE_MEMORY;
-    let db: Database | undefined;
+    const opened: Database[] = [];
     try {
       if (!memory) await mkdir(dirname(filename), { recursive: true });
-      db = await new Promise<Database>((resolve, reject) => {
-        const opened: Database = new sqlite3.Database(filename, (err) => (err ? reject(err) : resolve(opened)));
-      });
-      // Statements run one after another in call order, never interleaved by the driver.
-      db.serialize();
-      // Set before anything touches the file, so even switching to WAL waits for another process.
-      db.configure('busyTimeout', busyTimeoutMs);
+      const db = await openConnection(filename, sqlite3.OPEN_READWRITE | sqlite3.OPEN_CREATE, busyTimeoutMs);
+      opened.push(db);
       // Large pages before the file gets its first page (no effect on an existing file):
       // metric history is written as large blobs, which 64 KiB pages store with far
       // fewer page writes than the 4 KiB default.
       await driver.exec(db, `PRAGMA page_size = ${PAGE_SIZE}`);
       await driver.all(db, 'PRAGMA journal_mode = WAL', []);
       await driver.exec(db, 'PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;');
+      // A private in-memory database has no second connection to share it.
+      const readers = memory ? 0 : Math.max(0, options.readers ?? DEFAULT_READERS);
+      for (let i = 0; i < readers; i++) opened.push(await openConnection(filename, sqlite3.OPEN_READONLY, busyTimeoutMs));
     } catch (err) {
-      if (db) await driver.close(db).catch(() => {});
+      await Promise.all(opened.map((db) => driver.close(db).catch(() => {})));
       throw Errors.DB_UNAVAILABLE(
         `Cannot open the SQLite database ${memory ? 'in memory' : `file ${filename}`}: ${(err as Error).message}. ` +
           'Check that the path in WANLLMDB_DB is right, its directory is writable and the file is a SQLite database.',
@@ -224,17 +312,23 @@ export class SqliteMetadataStore extends RoutedMetadataStore {
         err,
       );
     }
-    return new SqliteMetadataStore(db, filename, busyTimeoutMs);
+    return new SqliteMetadataStore(opened[0]!, opened.slice(1), filename, busyTimeoutMs);
   }
 
   private constructor(
     private readonly db: Database,
+    readerDbs: Database[],
     /** The file this store writes, or `:memory:`. */
     readonly filename: string,
     private readonly busyTimeoutMs: number,
   ) {
     super();
-    this.autocommit = new SqliteExecutor(db, busyTimeoutMs);
+    this.statements = new StatementCache(db);
+    this.autocommit = new SqliteExecutor(db, busyTimeoutMs, this.statements);
+    this.readers = readerDbs.map((rdb) => {
+      const statements = new StatementCache(rdb);
+      return { db: rdb, statements, executor: new SqliteExecutor(rdb, busyTimeoutMs, statements), busy: 0 };
+    });
     const target: MigrationTarget = {
       dialect: 'sqlite',
       executor: this,
@@ -242,6 +336,21 @@ export class SqliteMetadataStore extends RoutedMetadataStore {
       withMigrationLock: (_lockName, fn) => this.transaction((tx) => fn(tx as SqliteExecutor)),
     };
     this.migrator = new Migrator(target);
+  }
+
+  /** A SELECT outside a transaction goes to the least busy reader; anything else to the writer. */
+  override query<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
+    if (this.readers.length === 0 || currentTransaction(this) || !READ_ONLY_SQL.test(sql)) return super.query<T>(sql, params);
+    if (this.closed) return Promise.reject(Errors.DB_UNAVAILABLE('The SQLite metadata store is closed; open a new one to run statements.'));
+    let reader = this.readers[0]!;
+    for (const r of this.readers) if (r.busy < reader.busy) reader = r;
+    reader.busy++;
+    this.reading++;
+    const done = () => {
+      reader.busy--;
+      if (--this.reading === 0) this.readsDrained?.();
+    };
+    return reader.executor.query<T>(sql, params).finally(done);
   }
 
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
@@ -252,7 +361,7 @@ export class SqliteMetadataStore extends RoutedMetadataStore {
       // transaction never fails half-way when it first writes.
       await this.autocommit.run('BEGIN IMMEDIATE');
       let finished = false;
-      const tx = new SqliteExecutor(this.db, this.busyTimeoutMs, () => {
+      const tx = new SqliteExecutor(this.db, this.busyTimeoutMs, this.statements, () => {
         if (finished) throw misuse('This transaction has already finished; use `tx` only until the transaction callback resolves.');
       });
       const scope: OpenTransaction = { tx, isOpen: () => !finished };
@@ -274,7 +383,15 @@ export class SqliteMetadataStore extends RoutedMetadataStore {
     if (this.closed) return;
     this.closed = true;
     // Queued calls were admitted before `closed` was set; the close waits behind them.
-    await this.queue.exclusive(() => driver.close(this.db));
+    if (this.reading > 0) await new Promise<void>((resolve) => (this.readsDrained = resolve));
+    await Promise.all(this.readers.map(async (r) => {
+      await r.statements.clear();
+      await driver.close(r.db);
+    }));
+    await this.queue.exclusive(async () => {
+      await this.statements.clear();
+      await driver.close(this.db);
+    });
   }
 
   protected admit<T>(fn: () => Promise<T>): Promise<T> {
