@@ -60,15 +60,6 @@ export async function callApi(base: string, auth: Record<string, string>, method
   return text ? JSON.parse(text) : undefined;
 }
 
-/** A page in a new light-mode context of `viewport`: a 10 s default timeout, uncaught page errors pushed to `errors`. */
-export async function newPage(browser: Browser, viewport: { width: number; height: number }, errors: string[]): Promise<Page> {
-  const context = await browser.newContext({ viewport, colorScheme: 'light' });
-  const page = await context.newPage();
-  page.setDefaultTimeout(10_000);
-  page.on('pageerror', (e) => errors.push(e.message));
-  return page;
-}
-
 /** Signs in through the login page as `who` (the e2e administrator by default) and waits to leave it. */
 export async function signInUi(page: Page, base: string, who: { email: string; password: string } = E2E_ADMIN): Promise<void> {
   if (!new URL(page.url() === 'about:blank' ? base : page.url()).pathname.startsWith('/login')) await page.goto(`${base}/login`);

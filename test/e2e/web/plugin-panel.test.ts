@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, startServer, type ServerProcess } from '../server-process.js';
-import { ensureUiBuilt, openBrowser, screenshot, signInUi } from './browser.js';
+import { ensureUiBuilt, openBrowser, screenshot } from './browser.js';
+import { pagesPerTest } from './pages.js';
 
 /**
  * A third-party plugin (plugin-template/, outside the built-in packages)
@@ -13,6 +14,7 @@ import { ensureUiBuilt, openBrowser, screenshot, signInUi } from './browser.js';
 describe('a third-party plugin adds a panel and a page (browser)', { timeout: 90_000 }, () => {
   let server: ServerProcess;
   let browser: Browser;
+  const pages = pagesPerTest(() => ({ base: server.base, browser }));
 
   beforeAll(async () => {
     await ensureUiBuilt();
@@ -40,8 +42,7 @@ describe('a third-party plugin adds a panel and a page (browser)', { timeout: 90
     await post(`/api/v1/projects/${project.id}/runs`, { name: 'first-run' });
     await post(`/api/v1/projects/${project.id}/runs`, { name: 'second-run' });
 
-    const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
-    await signInUi(page, server.base);
+    const page = await pages.open({ viewport: { width: 1280, height: 900 } });
     await page.goto(`${server.base}/projects/${project.id}/workspace`);
     const types = page.getByTestId('panel-type');
     await expect.poll(() => types.locator('option[value="hello.runs"]').count(), { timeout: 15_000 }).toBe(1);

@@ -4,44 +4,52 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type ServerProcess } from '../server-process.js';
-import { callApi, ensureUiBuilt, newPage, openBrowser, screenshot, signInUi } from './browser.js';
+import { callApi, ensureUiBuilt, openBrowser, screenshot } from './browser.js';
+import { newUser, pagesPerTest, type Who } from './pages.js';
 
 /**
  * The project page's Members tab in a real browser against a real
  * `wanllmdb serve`: an owner grants a user and a team roles on a private
  * project of an organisation and takes one back; the user then opens the
  * project, and the server's refusal of their own grant shows by the form.
+ * Each test makes its own organisation, user, team and project.
  */
+
+interface Fixture {
+  orgId: string;
+  orgName: string;
+  user: Who & { id: string; username: string };
+  userId: string;
+  teamId: string;
+  projectId: string;
+}
 
 describe('project members (browser)', { timeout: 90_000 }, () => {
   let server: ServerProcess;
   let browser: Browser;
-  let page: Page;
   let headers: Record<string, string>;
-  const user = { email: 'pm-user@e2e.test', password: 'pm-user-password-1', username: 'pm-user' };
-  let orgId = '';
-  let userId = '';
-  let teamId = '';
-  let projectId = '';
-  const pageErrors: string[] = [];
+  let orgs = 0;
+  const pages = pagesPerTest(() => ({ base: server.base, browser }));
 
   const call = (method: string, path: string, body?: unknown, auth: Record<string, string> = headers) => callApi(server.base, auth, method, path, body);
+
+  /** A private project of a new organisation, which has a viewer (the user) and a team. */
+  async function makeFixture(): Promise<Fixture> {
+    const orgName = `Members E2E Org ${++orgs}`;
+    const orgId = (await call('POST', '/api/v1/orgs', { name: orgName })).data.id;
+    const user = await newUser(server.base, headers, 'pm-user');
+    await call('POST', `/api/v1/orgs/${orgId}/members`, { email: user.email, role: 'viewer' });
+    const teamId = (await call('POST', `/api/v1/orgs/${orgId}/teams`, { name: 'research', description: 'the research team' })).data.id;
+    const project = (await call('POST', '/api/v1/projects', { name: 'members-e2e', organizationId: orgId, visibility: 'private' })).data;
+    expect(project.organizationId).toBe(orgId);
+    expect(project.visibility).toBe('private');
+    return { orgId, orgName, user, userId: user.id, teamId, projectId: project.id };
+  }
 
   beforeAll(async () => {
     await ensureUiBuilt();
     [server, browser] = await Promise.all([startServer(['--data', mkdtempSync(join(tmpdir(), 'wldb-e2e-pm-'))]), openBrowser()]);
     headers = (await server.credentials()).headers;
-    orgId = (await call('POST', '/api/v1/orgs', { name: 'Members E2E Org' })).data.id;
-    userId = (await call('POST', '/api/v1/auth/register', user, {})).data.id;
-    await call('POST', `/api/v1/orgs/${orgId}/members`, { email: user.email, role: 'viewer' });
-    teamId = (await call('POST', `/api/v1/orgs/${orgId}/teams`, { name: 'research', description: 'the research team' })).data.id;
-    const project = (await call('POST', '/api/v1/projects', { name: 'members-e2e', organizationId: orgId, visibility: 'private' })).data;
-    projectId = project.id;
-    expect(project.organizationId).toBe(orgId);
-    expect(project.visibility).toBe('private');
-
-    page = await newPage(browser, { width: 1280, height: 800 }, pageErrors);
-    await signInUi(page, server.base);
   }, 180_000);
 
   afterAll(async () => {
@@ -53,13 +61,18 @@ describe('project members (browser)', { timeout: 90_000 }, () => {
   const row = (p: Page, type: string, id: string) => p.locator(`[data-testid="project-member-row"][data-subject-type="${type}"][data-subject-id="${id}"]`);
 
   it('shows the organisation of the project with a link to it', async () => {
+    const { orgId, orgName, projectId } = await makeFixture();
+    const page = await pages.open();
     await page.goto(`${server.base}/projects/${projectId}`);
     const link = page.getByTestId('project-org').first();
-    await expect.poll(() => link.textContent()).toBe('Members E2E Org');
+    await expect.poll(() => link.textContent()).toBe(orgName);
     expect(await link.getAttribute('href')).toBe(`/orgs/${orgId}`);
   });
 
   it('grants a user and a team roles, and removes the team grant', async () => {
+    const { orgId, user, userId, teamId, projectId } = await makeFixture();
+    const page = await pages.open();
+    await page.goto(`${server.base}/projects/${projectId}`);
     await page.getByTestId('tab-members').click();
     await page.waitForURL((u) => u.pathname.endsWith('/members'));
     await expect.poll(() => page.getByTestId('project-members-empty').count()).toBe(1);
@@ -75,7 +88,7 @@ describe('project members (browser)', { timeout: 90_000 }, () => {
     await page.getByTestId('grant-submit').click();
     await expect.poll(() => row(page, 'user', userId).count()).toBe(1);
     expect(await row(page, 'user', userId).getByTestId('project-member-role').textContent()).toBe('member');
-    expect(await row(page, 'user', userId).textContent()).toMatch(/pm-user/);
+    expect(await row(page, 'user', userId).textContent()).toContain(user.username);
     expect(await page.getByTestId('project-members-notice').textContent()).toMatch(/member/);
 
     await subject.selectOption(`team:${teamId}`);
@@ -95,40 +108,34 @@ describe('project members (browser)', { timeout: 90_000 }, () => {
 
     const grants = (await call('GET', `/api/v1/projects/${projectId}/members`)).data;
     expect(grants).toEqual([{ projectId, subjectType: 'user', subjectId: userId, subjectName: expect.any(String), role: 'member' }]);
-    expect(pageErrors).toEqual([]);
   });
 
   it('opens the project for the granted user, and shows the server refusing their grant', async () => {
-    const errors: string[] = [];
-    const other = await newPage(browser, { width: 1280, height: 800 }, errors);
-    try {
-      await signInUi(other, server.base, user);
-      await other.goto(`${server.base}/projects/${projectId}`);
-      await expect.poll(() => other.locator('wl-project-page h1').textContent()).toBe('members-e2e');
-      expect(await other.getByTestId('project-error').count()).toBe(0);
+    const { orgId, user, userId, teamId, projectId } = await makeFixture();
+    await call('PUT', `/api/v1/projects/${projectId}/members`, { subjectType: 'user', subjectId: userId, role: 'member' });
+    const other = await pages.open({ as: user });
+    await other.goto(`${server.base}/projects/${projectId}`);
+    await expect.poll(() => other.locator('wl-project-page h1').textContent()).toBe('members-e2e');
+    expect(await other.getByTestId('project-error').count()).toBe(0);
 
-      await other.getByTestId('tab-members').click();
-      await expect.poll(() => row(other, 'user', userId).count()).toBe(1);
-      // A viewer of the organisation (a member of the project) may not hand out roles.
-      const subject = other.getByTestId('grant-subject');
-      await expect.poll(() => subject.locator(`option[value="team:${teamId}"]`).count()).toBe(1);
-      await subject.selectOption(`team:${teamId}`);
-      await other.getByTestId('grant-role').selectOption('viewer');
-      await other.getByTestId('grant-submit').click();
-      await expect.poll(() => other.getByTestId('project-members-error').count()).toBe(1);
-      expect(await other.getByTestId('project-members-error').textContent()).toMatch(/projects:admin/);
-      expect(await rows(other).count()).toBe(1);
-      await screenshot(other, 'project-members-viewer');
+    await other.getByTestId('tab-members').click();
+    await expect.poll(() => row(other, 'user', userId).count()).toBe(1);
+    // A viewer of the organisation (a member of the project) may not hand out roles.
+    const subject = other.getByTestId('grant-subject');
+    await expect.poll(() => subject.locator(`option[value="team:${teamId}"]`).count()).toBe(1);
+    await subject.selectOption(`team:${teamId}`);
+    await other.getByTestId('grant-role').selectOption('viewer');
+    await other.getByTestId('grant-submit').click();
+    await expect.poll(() => other.getByTestId('project-members-error').count()).toBe(1);
+    expect(await other.getByTestId('project-members-error').textContent()).toMatch(/projects:admin/);
+    expect(await rows(other).count()).toBe(1);
+    await screenshot(other, 'project-members-viewer');
 
-      // With an organisation role that may not list its members, the form gives way to a note.
-      await call('POST', `/api/v1/orgs/${orgId}/roles`, { name: 'project-reader', permissions: ['projects:read', 'runs:read', 'orgs:read'] });
-      await call('PATCH', `/api/v1/orgs/${orgId}/members/${userId}`, { role: 'project-reader' });
-      await other.reload();
-      await expect.poll(() => other.getByTestId('project-members-readonly').count()).toBe(1);
-      expect(await other.getByTestId('grant-form').count()).toBe(0);
-      expect(errors).toEqual([]);
-    } finally {
-      await other.context().close();
-    }
+    // With an organisation role that may not list its members, the form gives way to a note.
+    await call('POST', `/api/v1/orgs/${orgId}/roles`, { name: 'project-reader', permissions: ['projects:read', 'runs:read', 'orgs:read'] });
+    await call('PATCH', `/api/v1/orgs/${orgId}/members/${userId}`, { role: 'project-reader' });
+    await other.reload();
+    await expect.poll(() => other.getByTestId('project-members-readonly').count()).toBe(1);
+    expect(await other.getByTestId('grant-form').count()).toBe(0);
   });
 });

@@ -1,14 +1,17 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { E2E_ADMIN, startServer, type ServerProcess } from '../server-process.js';
 import { ensureUiBuilt, openBrowser, screenshot, signInUi } from './browser.js';
+import { newUser, pagesPerTest, setTheme, type Who } from './pages.js';
 
 /**
  * The web shell in a real browser against a real `wanllmdb serve`: sign-in,
  * projects, deep links, themes, API keys, organisations, first-start setup.
+ * Each test signs in as a user of its own, so its projects, keys,
+ * organisations and sessions are nobody else's.
  */
 
 const dataDir = () => mkdtempSync(join(tmpdir(), 'wldb-e2e-web-'));
@@ -23,26 +26,24 @@ async function api(base: string, method: string, path: string, body?: unknown, t
   return { status: res.status, json: text ? JSON.parse(text) : undefined };
 }
 
-async function setTheme(page: Page, theme: 'light' | 'dark'): Promise<void> {
-  const html = page.locator('html');
-  if ((await html.getAttribute('data-theme')) !== theme) await page.locator('#theme').click();
-  await expect.poll(() => html.getAttribute('data-theme')).toBe(theme);
-}
-
 describe('web shell (browser)', { timeout: 90_000 }, () => {
   let server: ServerProcess;
   let browser: Browser;
-  let context: BrowserContext;
-  let page: Page;
-  const pageErrors: string[] = [];
+  let adminHeaders: Record<string, string>;
+  const pages = pagesPerTest(() => ({ base: server.base, browser }));
 
   beforeAll(async () => {
     await ensureUiBuilt();
     [server, browser] = await Promise.all([startServer(['--data', dataDir()]), openBrowser()]);
-    context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light' });
-    page = await context.newPage();
-    page.on('pageerror', (e) => pageErrors.push(e.message));
+    adminHeaders = (await server.credentials()).headers;
   }, 180_000);
+
+  /** A new user, and a page signed in as them. */
+  async function asNewUser(label: string): Promise<{ who: Who; page: Page }> {
+    const who = await newUser(server.base, adminHeaders, label);
+    return { who, page: await pages.open({ as: who }) };
+  }
+  const tokenOf = async (who: Who): Promise<string> => (await api(server.base, 'POST', '/api/v1/auth/login', { email: who.email, password: who.password })).json.data.accessToken;
 
   afterAll(async () => {
     await browser?.close();
@@ -50,6 +51,7 @@ describe('web shell (browser)', { timeout: 90_000 }, () => {
   });
 
   it('sends / to the sign-in page, refuses a wrong password, then signs in', async () => {
+    const page = await pages.open({ as: null });
     await page.goto(`${server.base}/`);
     await page.waitForURL((u) => u.pathname === '/login');
     expect(new URL(page.url()).searchParams.get('next')).toBe('/projects');
@@ -77,6 +79,8 @@ describe('web shell (browser)', { timeout: 90_000 }, () => {
   });
 
   it('creates a project from the projects page and finds it in the list', async () => {
+    const { page } = await asNewUser('projects');
+    await page.goto(`${server.base}/projects`);
     await expect.poll(() => page.getByTestId('projects-empty').isVisible(), { timeout: 10_000 }).toBe(true);
     await page.getByTestId('new-project').click();
     await page.getByTestId('project-name').fill('UI e2e project');
@@ -100,23 +104,31 @@ describe('web shell (browser)', { timeout: 90_000 }, () => {
   });
 
   it('keeps the session and the page on reload of a deep link, and searches through the address', async () => {
+    // Other tests' public projects are listed too: this test counts only the rows of its own one.
+    const { who, page } = await asNewUser('deep-link');
+    expect((await api(server.base, 'POST', '/api/v1/projects', { name: 'deep-link project' }, await tokenOf(who))).status).toBe(201);
+    const own = () => page.getByTestId('project-row').filter({ hasText: 'deep-link project' });
     await page.goto(`${server.base}/projects`);
-    await expect.poll(() => page.getByTestId('project-row').count(), { timeout: 10_000 }).toBe(1);
+    await expect.poll(() => own().count(), { timeout: 10_000 }).toBe(1);
     await page.reload();
     expect(new URL(page.url()).pathname).toBe('/projects');
-    await expect.poll(() => page.getByTestId('project-row').count(), { timeout: 10_000 }).toBe(1);
+    await expect.poll(() => own().count(), { timeout: 10_000 }).toBe(1);
 
     await page.getByTestId('project-search').fill('no-such-thing');
     await page.waitForURL((u) => u.searchParams.get('search') === 'no-such-thing');
     await expect.poll(() => page.getByTestId('projects-empty').textContent()).toContain('No project matches');
-    await page.goto(`${server.base}/projects?search=e2e`);
+    await page.goto(`${server.base}/projects?search=deep-link`);
     await expect.poll(() => page.getByTestId('project-row').count(), { timeout: 10_000 }).toBe(1);
-    expect(await page.getByTestId('project-search').inputValue()).toBe('e2e');
+    expect(await own().count()).toBe(1);
+    expect(await page.getByTestId('project-search').inputValue()).toBe('deep-link');
   });
 
   it('switches to the dark theme and back, and remembers it across a reload', async () => {
+    const { who, page } = await asNewUser('theme');
+    expect((await api(server.base, 'POST', '/api/v1/projects', { name: 'theme project' }, await tokenOf(who))).status).toBe(201);
     await page.goto(`${server.base}/projects`);
-    await expect.poll(() => page.getByTestId('project-row').count(), { timeout: 10_000 }).toBe(1);
+    // The page has loaded its list (other tests' public projects may be in it too).
+    await page.getByTestId('project-row').filter({ hasText: 'theme project' }).waitFor();
     await setTheme(page, 'dark');
     const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
     expect(bg).toBe('rgb(18, 21, 26)');
@@ -128,9 +140,11 @@ describe('web shell (browser)', { timeout: 90_000 }, () => {
   });
 
   it('creates an API key on the settings page, shows it once, and revokes it', async () => {
+    const { who, page } = await asNewUser('keys');
+    await page.goto(`${server.base}/projects`);
     await page.getByRole('link', { name: 'Settings' }).click();
     await page.waitForURL((u) => u.pathname === '/settings');
-    await expect.poll(() => page.getByTestId('me-email').textContent(), { timeout: 10_000 }).toBe(E2E_ADMIN.email);
+    await expect.poll(() => page.getByTestId('me-email').textContent(), { timeout: 10_000 }).toBe(who.email);
 
     await page.getByTestId('key-name').fill('browser-key');
     await page.getByTestId('key-scopes').fill('runs:write, *:read');
@@ -173,9 +187,9 @@ describe('web shell (browser)', { timeout: 90_000 }, () => {
   });
 
   it('creates an organisation and adds a member on the organisation page', async () => {
-    const other = { email: 'member@e2e.test', password: 'member-password' };
-    expect((await api(server.base, 'POST', '/api/v1/auth/register', other)).status).toBe(201);
-
+    const other = await newUser(server.base, adminHeaders, 'member');
+    const { page } = await asNewUser('org-owner');
+    await page.goto(`${server.base}/settings`);
     await page.getByTestId('orgs-link').click();
     await page.waitForURL((u) => u.pathname === '/orgs');
     await expect.poll(() => page.getByTestId('org-row').count(), { timeout: 10_000 }).toBeGreaterThan(0); // the personal one
@@ -215,24 +229,27 @@ describe('web shell (browser)', { timeout: 90_000 }, () => {
     await setTheme(page, 'light');
 
     const orgId = new URL(page.url()).pathname.split('/')[2]!;
-    const token = (await api(server.base, 'POST', '/api/v1/auth/login', E2E_ADMIN)).json.data.accessToken;
-    const members = (await api(server.base, 'GET', `/api/v1/orgs/${orgId}/members`, undefined, token)).json.data;
+    const members = (await api(server.base, 'GET', `/api/v1/orgs/${orgId}/members`, undefined, await tokenOf(E2E_ADMIN))).json.data;
     expect(members.find((m: any) => m.email === other.email)?.role).toBe('member');
   });
 
   it('signs out everywhere from the settings page', async () => {
+    const { who, page } = await asNewUser('sign-out');
+    const elsewhere = await tokenOf(who); // a second session, ended too
+    expect((await api(server.base, 'GET', '/api/v1/auth/me', undefined, elsewhere)).status).toBe(200);
     await page.goto(`${server.base}/settings`);
     await page.getByTestId('sign-out-everywhere').click();
     await page.waitForURL((u) => u.pathname === '/login', { timeout: 10_000 });
     await page.goto(`${server.base}/settings`);
     await page.waitForURL((u) => u.pathname === '/login' && u.searchParams.get('next') === '/settings');
-    expect(pageErrors).toEqual([]);
+    expect((await api(server.base, 'GET', '/api/v1/auth/me', undefined, elsewhere)).status).toBe(401);
   });
 });
 
 describe('first start (browser)', { timeout: 90_000 }, () => {
   let server: ServerProcess;
   let browser: Browser;
+  const pages = pagesPerTest(() => ({ base: server.base, browser }));
 
   beforeAll(async () => {
     await ensureUiBuilt();
@@ -245,11 +262,10 @@ describe('first start (browser)', { timeout: 90_000 }, () => {
   });
 
   it('creates the administrator from the setup link', async () => {
-    const until = Date.now() + 10_000;
-    let token: string | undefined;
-    while (!(token = /\/setup#token=([^"\s]+)/.exec(server.output())?.[1]) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
-    expect(token).toBeTruthy();
-    const page = await browser.newPage({ colorScheme: 'light' });
+    const setupToken = () => /\/setup#token=([^"\s]+)/.exec(server.output())?.[1];
+    await expect.poll(setupToken, { message: 'the server logs a setup link' }).toBeTruthy();
+    const token = setupToken()!;
+    const page = await pages.open({ as: null });
     await page.goto(`${server.base}/setup#token=${token}`);
     expect(await page.getByTestId('setup-token').inputValue()).toBe(token);
     await page.getByTestId('setup-email').fill('first@e2e.test');

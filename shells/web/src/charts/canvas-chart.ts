@@ -115,6 +115,8 @@ export abstract class CanvasChart extends LitElement {
       ctx.clearRect(0, 0, w, h);
       ctx.font = `11px ${this.theme.font}`;
       this.paint(ctx, w, h, this.theme);
+      // A state to wait for (tests, screenshots): the theme this canvas was last painted in.
+      this.dataset.drawnTheme = this.theme.dark ? 'dark' : 'light';
     });
   }
 

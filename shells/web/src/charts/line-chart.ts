@@ -41,7 +41,10 @@ function xLabel(xKey: string): string {
  * `live`, new points arrive over the shared runs:watch stream.
  *
  * The legend lists each series as `[data-series="<runId>:<key>"]` with
- * `data-last` (its last value); clicking one hides or shows it.
+ * `data-last` (its last value); clicking one hides or shows it. The host
+ * carries `data-drawn-theme` (light/dark, the theme of the last drawing) and,
+ * once the server has subscribed its live stream, `data-live="open"`: states
+ * a test or bench waits for instead of a guessed delay.
  */
 export class WlLineChart extends LitElement {
   static override properties = {
@@ -281,6 +284,7 @@ export class WlLineChart extends LitElement {
     this.stopLive?.();
     this.stopLive = undefined;
     this.liveKey = '';
+    delete this.dataset.live;
     this.resizeObserver?.disconnect();
     this.resizeObserver = undefined;
     this.fetchAbort?.abort();
@@ -407,6 +411,7 @@ export class WlLineChart extends LitElement {
     this.stopLive?.();
     this.stopLive = undefined;
     this.liveKey = key;
+    delete this.dataset.live;
     if (!want) return;
     const runIds = [...this.runIds];
     void (async () => {
@@ -414,7 +419,10 @@ export class WlLineChart extends LitElement {
       if (!projectId || this.liveKey !== key) return;
       this.stopLive = watchRuns(projectId, runIds, {
         onEvent: (e) => this.onLive(e),
-        onOpen: () => this.scheduleFetch(REFETCH_DEBOUNCE_MS),
+        onOpen: () => {
+          if (this.liveKey === key) this.dataset.live = 'open';
+          this.scheduleFetch(REFETCH_DEBOUNCE_MS);
+        },
       });
     })();
   }
@@ -549,6 +557,7 @@ export class WlLineChart extends LitElement {
       if (this.range) this.plot.setScale('x', { min: this.range[0], max: this.range[1] });
     }
     this.renderMs = performance.now() - t0;
+    this.dataset.drawnTheme = theme.dark ? 'dark' : 'light';
     this.version++;
     this.dispatchEvent(new CustomEvent('wl-chart-rendered', { detail: { ms: this.renderMs, series: entries.length, points: aligned.x.length, ...this.timing } }));
   }
