@@ -6,7 +6,10 @@
  * the same thing its best way (multi-row INSERTs of the same chunk size in one
  * transaction, full chunks as one prepared statement), and prints one JSON line:
  *
- *   npx tsx bench/metadata-insert.ts [--rows 1000000] [--rounds 3] [--backends sqlite,postgres]
+ *   npx tsx bench/metadata-insert.ts [--rows 1000000] [--rounds 3] [--backends sqlite,postgres] [--tiny]
+ *
+ * `--tiny` (2,000 rows, one round) only proves the bench still runs
+ * (test/e2e/bench-smoke.test.ts); its figures mean nothing.
  *
  * Progress goes to stderr. PostgreSQL is WLDB_TEST_PG_URL or
  * postgres://postgres@127.0.0.1:5432/test.
@@ -30,14 +33,15 @@ const PG_URL = process.env.WLDB_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:54
 
 const { values: args } = parseArgs({
   options: {
-    rows: { type: 'string', default: '1000000' },
-    rounds: { type: 'string', default: '3' },
+    rows: { type: 'string' },
+    rounds: { type: 'string' },
     backends: { type: 'string', default: 'sqlite,postgres' },
+    tiny: { type: 'boolean', default: false },
   },
 });
-const rowCount = Number(args.rows);
+const rowCount = Number(args.rows ?? (args.tiny ? 2000 : 1_000_000));
 if (!Number.isSafeInteger(rowCount) || rowCount < 1) throw new Error(`--rows must be a positive integer, got ${args.rows}`);
-const rounds = Number(args.rounds);
+const rounds = Number(args.rounds ?? (args.tiny ? 1 : 3));
 if (!Number.isSafeInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a positive integer, got ${args.rounds}`);
 const backends = new Set(args.backends.split(','));
 

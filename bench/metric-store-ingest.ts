@@ -3,7 +3,10 @@
  * against the raw limit measured in the same run, and the process's memory
  * before, during and after. Prints one JSON line:
  *
- *   npx tsx bench/metric-store-ingest.ts [--points 10000000] [--batch 100000] [--keys 2]
+ *   npx tsx bench/metric-store-ingest.ts [--points 10000000] [--batch 100000] [--keys 2] [--tiny]
+ *
+ * `--tiny` (20,000 points in batches of 5,000) only proves the bench still
+ * runs (test/e2e/bench-smoke.test.ts); its figures mean nothing.
  *
  * - store: `append` of Arrow IPC batches of --batch points (the keys
  *   interleaved, steps increasing), one after another as one client would,
@@ -29,8 +32,9 @@ import { SqlMetricStore } from '../plugins/tracking/src/metrics/sql-metric-store
 
 const { values: args } = parseArgs({
   options: {
-    points: { type: 'string', default: '10000000' },
-    batch: { type: 'string', default: '100000' },
+    points: { type: 'string' },
+    batch: { type: 'string' },
+    tiny: { type: 'boolean', default: false },
     keys: { type: 'string', default: '2' },
     'page-size': { type: 'string', default: '' },
     'in-flight': { type: 'string', default: '1' },
@@ -40,8 +44,8 @@ const { values: args } = parseArgs({
 const pageSize = args['page-size'] ? Number(args['page-size']) : undefined;
 /** Appends a client keeps in flight (1: each waits for the previous ack). */
 const inFlight = Number(args['in-flight']);
-const totalPoints = Number(args.points);
-const batchPoints = Number(args.batch);
+const totalPoints = Number(args.points ?? (args.tiny ? 20_000 : 10_000_000));
+const batchPoints = Number(args.batch ?? (args.tiny ? 5000 : 100_000));
 const keyCount = Number(args.keys);
 for (const [name, v] of [['points', totalPoints], ['batch', batchPoints], ['keys', keyCount]] as const) {
   if (!Number.isSafeInteger(v) || v < 1) throw new Error(`--${name} must be a positive integer`);

@@ -6,7 +6,10 @@
  * same SQL text with the same parameters on the raw driver (sqlite3 /
  * pg). Prints one JSON line:
  *
- *   npx tsx bench/run-list.ts [--runs 10000] [--repeats 15] [--backends sqlite,postgres]
+ *   npx tsx bench/run-list.ts [--runs 10000] [--repeats 15] [--backends sqlite,postgres] [--tiny]
+ *
+ * `--tiny` (200 runs, 2 repeats) only proves the bench still runs
+ * (test/e2e/bench-smoke.test.ts); its figures mean nothing.
  *
  * Target: median ≤ 50 ms per backend. Progress goes to stderr. PostgreSQL is
  * WLDB_TEST_PG_URL or postgres://postgres@127.0.0.1:5432/test (a temp schema).
@@ -33,13 +36,14 @@ const LIMIT = 50;
 
 const { values: args } = parseArgs({
   options: {
-    runs: { type: 'string', default: '10000' },
-    repeats: { type: 'string', default: '15' },
+    runs: { type: 'string' },
+    repeats: { type: 'string' },
     backends: { type: 'string', default: 'sqlite,postgres' },
+    tiny: { type: 'boolean', default: false },
   },
 });
-const runCount = Number(args.runs);
-const repeats = Number(args.repeats);
+const runCount = Number(args.runs ?? (args.tiny ? 200 : 10_000));
+const repeats = Number(args.repeats ?? (args.tiny ? 2 : 15));
 if (!Number.isSafeInteger(runCount) || runCount < 1) throw new Error(`--runs must be a positive integer, got ${args.runs}`);
 if (!Number.isSafeInteger(repeats) || repeats < 1) throw new Error(`--repeats must be a positive integer, got ${args.repeats}`);
 const log = (m: string) => process.stderr.write(`${m}\n`);

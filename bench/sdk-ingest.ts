@@ -2,7 +2,9 @@
  * Sustained durable ingest through the SDK: `points` points (2 keys per
  * log() call) from the first log() to the last flush acknowledged, in
  * embedded mode and in remote mode (a `wanllmdb serve` process on loopback,
- * SQLite). Next to it, in the same run and on the same disk:
+ * SQLite, sign-in on; the SDK finds it and its API key in WANLLMDB_URL /
+ * WANLLMDB_API_KEY, bench/lib/server.ts). Next to it, in the same run and on
+ * the same disk:
  *
  * - storeViaKernel: the same Arrow batches appended straight through the
  *   kernel's AppendMetricBatch handler (no SDK: what the store itself takes);
@@ -10,7 +12,10 @@
  *   and one committed transaction per batch, WAL, synchronous=NORMAL) with
  *   the raw sqlite3 driver — the physical limit of storing them durably.
  *
- *   npx tsx bench/sdk-ingest.ts [--points 10000000] [--modes embedded,remote] [--chunk 131072]
+ *   npx tsx bench/sdk-ingest.ts [--points 10000000] [--modes embedded,remote] [--chunk 131072] [--tiny]
+ *
+ * `--tiny` (20,000 points in chunks of 4,096) only proves the bench still
+ * runs (test/e2e/bench-smoke.test.ts); its figures mean nothing.
  *
  * Prints one JSON line; progress on stderr.
  */
@@ -31,17 +36,18 @@ const { projectsPlugin } = await import('@wanllmdb/plugin-projects');
 const { trackingPlugin, encodeMetricBatch } = await import('@wanllmdb/plugin-tracking');
 const sqlite3 = (await import('sqlite3')).default;
 const { init } = await import('../sdk/typescript/src/index.js');
-const { startServer } = await import('../test/e2e/server-process.js');
+const { startBenchServer, withEnv } = await import('./lib/server.js');
 
 const { values: args } = parseArgs({
   options: {
-    points: { type: 'string', default: '10000000' },
+    points: { type: 'string' },
     modes: { type: 'string', default: 'embedded,remote' },
-    chunk: { type: 'string', default: '131072' },
+    chunk: { type: 'string' },
+    tiny: { type: 'boolean', default: false },
   },
 });
-const points = Number(args.points);
-const chunk = Number(args.chunk);
+const points = Number(args.points ?? (args.tiny ? 20_000 : 10_000_000));
+const chunk = Number(args.chunk ?? (args.tiny ? 4096 : 131_072));
 const modes = args.modes.split(',');
 const log = (m: string) => process.stderr.write(`${m}\n`);
 const dirs: string[] = [];
@@ -115,17 +121,11 @@ async function storeViaKernel(): Promise<{ pointsPerSec: number; ms: number }> {
   }
 }
 
-async function sdk(mode: string, url?: string) {
+/** Embedded without `sdkEnv`; remote with the server and key in the environment, as a user's training script gets them. */
+async function sdk(sdkEnv?: Record<string, string>) {
   const t0 = performance.now();
-  const run = await init({
-    project: 'bench',
-    ...(url ? { url } : { dir: tmp() }),
-    chunkPoints: chunk,
-    systemMetrics: false,
-    captureConsole: false,
-    git: false,
-    handleExit: false,
-  });
+  const opts = { project: 'bench', ...(sdkEnv ? {} : { dir: tmp() }), chunkPoints: chunk, systemMetrics: false, captureConsole: false, git: false, handleExit: false };
+  const run = sdkEnv ? await withEnv(sdkEnv, () => init(opts)) : await init(opts);
   const initMs = Math.round(performance.now() - t0);
   const cpu0 = process.cpuUsage();
   const start = performance.now();
@@ -145,7 +145,7 @@ async function sdk(mode: string, url?: string) {
 }
 
 const result: Record<string, unknown> = { bench: 'sdk-ingest', points, keys: 2, chunkPoints: chunk };
-let server: Awaited<ReturnType<typeof startServer>> | undefined;
+let server: Awaited<ReturnType<typeof startBenchServer>> | undefined;
 try {
   log(`raw sqlite3 append limit (${points.toLocaleString('en')} points as ${Math.ceil(points / chunk)} batch rows) …`);
   const raw = await rawAppendLimit();
@@ -157,12 +157,9 @@ try {
   log(`  ${JSON.stringify(result.storeViaKernel)}`);
   for (const mode of modes) {
     log(`SDK ${mode} …`);
-    let url: string | undefined;
-    if (mode === 'remote') {
-      server = await startServer(['--data', tmp()]);
-      url = `grpc://127.0.0.1:${server.grpcPort}`;
-    }
-    const r = await sdk(mode, url);
+    if (mode !== 'embedded' && mode !== 'remote') throw new Error(`--modes: ${JSON.stringify(mode)} is not one of embedded, remote`);
+    if (mode === 'remote') server = await startBenchServer();
+    const r = await sdk(server?.sdkEnv);
     const target = mode === 'embedded' ? 2_000_000 : 1_000_000;
     result[mode] = {
       ...r,

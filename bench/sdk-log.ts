@@ -3,7 +3,13 @@
  * physical limit measured in the same process: writing the same two numbers
  * into a Float64Array.
  *
- *   npx tsx bench/sdk-log.ts [--calls 400000] [--rounds 5] [--modes embedded,remote,offline]
+ *   npx tsx bench/sdk-log.ts [--calls 400000] [--rounds 5] [--modes embedded,remote,offline] [--tiny]
+ *
+ * Remote mode logs to a real `wanllmdb serve` with sign-in on, through an
+ * API key in WANLLMDB_URL / WANLLMDB_API_KEY (bench/lib/server.ts). `--tiny`
+ * (2,000 calls, one round, 20,000 slow-sink points, short warm-ups) only
+ * proves the bench still runs (test/e2e/bench-smoke.test.ts); its figures
+ * mean nothing.
  *
  * Per mode: `rounds` × `calls` calls of run.log({ loss, acc }) (2 keys), each
  * round kept below the SDK's buffer cap and followed by an (untimed)
@@ -25,7 +31,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { init, type InitOptions } from '../sdk/typescript/src/index.js';
-import { startServer } from '../test/e2e/server-process.js';
+import { startBenchServer, withEnv, type BenchServer } from './lib/server.js';
 
 // Workspace packages must resolve to their sources (the "source" export condition), as in the tests.
 if (!process.execArgv.includes('--conditions=source')) {
@@ -35,14 +41,20 @@ if (!process.execArgv.includes('--conditions=source')) {
 
 const { values: args } = parseArgs({
   options: {
-    calls: { type: 'string', default: '400000' },
-    rounds: { type: 'string', default: '5' },
+    calls: { type: 'string' },
+    rounds: { type: 'string' },
     modes: { type: 'string', default: 'embedded,remote,offline' },
-    'slow-points': { type: 'string', default: '5000000' },
+    'slow-points': { type: 'string' },
+    tiny: { type: 'boolean', default: false },
   },
 });
-const calls = Number(args.calls);
-const rounds = Number(args.rounds);
+const tiny = args.tiny;
+const calls = Number(args.calls ?? (tiny ? 2000 : 400_000));
+const rounds = Number(args.rounds ?? (tiny ? 1 : 5));
+const slowPoints = Number(args['slow-points'] ?? (tiny ? 20_000 : 5_000_000));
+/** log() calls before the timing (JIT), and before the slow sink's memory baseline. */
+const warmUp = tiny ? 2000 : 100_000;
+const slowWarmUp = tiny ? 5000 : 300_000;
 const modes = args.modes.split(',');
 const log = (m: string) => process.stderr.write(`${m}\n`);
 const BATCH = 100;
@@ -133,21 +145,20 @@ async function main() {
   log(`float64array limit: ${JSON.stringify(limit)}`);
 
   const result: Record<string, unknown> = { bench: 'sdk-log', keys: 2, callsPerMode: calls * rounds, timerOverheadNs: overhead, limit };
-  let server: Awaited<ReturnType<typeof startServer>> | undefined;
+  let server: BenchServer | undefined;
   try {
     for (const mode of modes) {
       const opts: InitOptions = { project: 'bench', systemMetrics: false, captureConsole: false, git: false, handleExit: false };
       if (mode === 'embedded') opts.dir = tmp();
       else if (mode === 'offline') Object.assign(opts, { mode: 'offline', dir: join(tmp(), 'spool') });
-      else {
-        server ??= await startServer(['--data', tmp()]);
-        opts.url = `grpc://127.0.0.1:${server.grpcPort}`;
-      }
+      else if (mode !== 'remote') throw new Error(`--modes: ${JSON.stringify(mode)} is not one of embedded, remote, offline`);
+      else server ??= await startBenchServer();
       const t0 = performance.now();
-      const run = await init(opts);
+      // Remote: the server and key come from the environment, as a user's training script gets them.
+      const run = mode === 'remote' ? await withEnv(server!.sdkEnv, () => init(opts)) : await init(opts);
       const initMs = Math.round(performance.now() - t0);
       // Warm-up (JIT), then the rounds.
-      for (let i = 0; i < 100_000; i++) run.log({ loss: i, acc: i });
+      for (let i = 0; i < warmUp; i++) run.log({ loss: i, acc: i });
       await run.flush();
       const cost = await measure((i) => run.log({ loss: 1 / (i + 1), acc: i * 1e-6 }), calls * rounds, overhead, () => run.flush(), calls);
       await run.finish();
@@ -162,10 +173,9 @@ async function main() {
     }
 
     // Memory while the sink is deliberately slow.
-    const slowPoints = Number(args['slow-points']);
     const run = await init({ mode: 'offline', dir: join(tmp(), 'slow'), _sinkDelayMs: 20, systemMetrics: false, captureConsole: false, git: false, handleExit: false });
     // The baseline is the SDK warmed up (modules loaded, first batches written), idle.
-    for (let i = 0; i < 300_000; i++) run.log({ loss: i, acc: i });
+    for (let i = 0; i < slowWarmUp; i++) run.log({ loss: i, acc: i });
     await run.flush();
     await new Promise((r) => setTimeout(r, 200));
     const base = process.memoryUsage();

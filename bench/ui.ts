@@ -2,11 +2,14 @@
  * The web UI in a real browser (Debian's Chromium via playwright-core),
  * against the physical limit measured in the same run. Prints one JSON line:
  *
- *   npx tsx bench/ui.ts [--runs 10000] [--chart-runs 100] [--run-points 100000] [--repeat 5]
+ *   npx tsx bench/ui.ts [--runs 10000] [--chart-runs 100] [--run-points 100000] [--repeat 5] [--tiny]
  *
  * Data: one project with --runs runs (config lr/batch/arch, summary loss/acc),
  * the first --chart-runs of them with --run-points points of `loss` each,
- * made in process, then served by a real `wanllmdb serve` (sign-in on).
+ * made in process, then served by a real `wanllmdb serve` (sign-in on,
+ * bench/lib/server.ts); the browser signs in as its administrator.
+ * `--tiny` (30 runs, 3 charted × 500 points, one round) only proves the
+ * bench still runs (test/e2e/bench-smoke.test.ts); its figures mean nothing.
  *
  * Figures (median of --repeat; targets from issue 5):
  * - tableFirstRenderMs: navigation to /projects/<id>/runs → first row shown (≤ 1,000 ms);
@@ -27,21 +30,22 @@ import { Kernel, normalize } from '../core/src/index.js';
 import { projectsPlugin } from '../plugins/projects/src/index.js';
 import { trackingPlugin, TrackingApiToken } from '../plugins/tracking/src/index.js';
 import { encodeMetricBatch } from '../plugins/tracking/src/metrics/metric-batch.js';
-import { openBrowser, ensureUiBuilt } from '../test/e2e/web/browser.js';
-import { signIn, startServer } from '../test/e2e/server-process.js';
+import { openBrowser, ensureUiBuilt, sessionState, SESSION_KEY } from '../test/e2e/web/browser.js';
+import { startBenchServer } from './lib/server.js';
 
 const { values: args } = parseArgs({
   options: {
-    runs: { type: 'string', default: '10000' },
-    'chart-runs': { type: 'string', default: '100' },
-    'run-points': { type: 'string', default: '100000' },
-    repeat: { type: 'string', default: '5' },
+    runs: { type: 'string' },
+    'chart-runs': { type: 'string' },
+    'run-points': { type: 'string' },
+    repeat: { type: 'string' },
+    tiny: { type: 'boolean', default: false },
   },
 });
-const RUNS = Number(args.runs);
-const CHART_RUNS = Number(args['chart-runs']);
-const RUN_POINTS = Number(args['run-points']);
-const REPEAT = Number(args.repeat);
+const RUNS = Number(args.runs ?? (args.tiny ? 30 : 10_000));
+const CHART_RUNS = Number(args['chart-runs'] ?? (args.tiny ? 3 : 100));
+const RUN_POINTS = Number(args['run-points'] ?? (args.tiny ? 500 : 100_000));
+const REPEAT = Number(args.repeat ?? (args.tiny ? 1 : 5));
 const log = (m: string) => process.stderr.write(`${m}\n`);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const round = (x: number) => Math.round(x * 10) / 10;
@@ -95,21 +99,14 @@ async function main(): Promise<void> {
   const { projectId, chartRunIds } = await makeData(dir);
   log(`data made in ${round((performance.now() - started) / 1000)} s`);
   await ensureUiBuilt();
-  const server = await startServer(['--data', dir]);
+  const server = await startBenchServer({ data: dir });
   const browser = await openBrowser();
   try {
-    const creds = await signIn(server.base);
-    const session = await (await fetch(`${server.base}/api/v1/auth/login`, {
-      method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ email: 'admin@e2e.test', password: 'e2e-admin-password' }),
-    })).json() as { data: { accessToken: string; refreshToken: string; expiresIn: number } };
-    const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
-    await context.addInitScript((t) => {
-      localStorage.setItem('wanllmdb.session', JSON.stringify({ accessToken: t.accessToken, refreshToken: t.refreshToken, expiresAt: Date.now() + t.expiresIn * 1000 }));
-    }, session.data);
+    // The browser's own session of the administrator (the page keeps it in its storage, as after a sign-in).
+    const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, storageState: await sessionState(server.base, server.admin) });
     const page = await context.newPage();
     const base = server.base;
-    const auth = { authorization: `Bearer ${session.data.accessToken}` };
+    const auth = { authorization: `Bearer ${server.accessToken}` };
 
     /** Time the page itself takes to fetch an API path (the data floor of a view), and the first item's id. */
     const pageFetchFirst = (path: string, init?: { method?: string; body?: unknown }) =>
@@ -138,10 +135,10 @@ async function main(): Promise<void> {
       log(`round ${i + 1}/${REPEAT}`);
       // Runs table, from a clean slate each round (no remembered sort, filter or columns).
       const blank = await blankLoad();
-      await page.evaluate(() => {
-        for (const k of Object.keys(localStorage)) if (k !== 'wanllmdb.session') localStorage.removeItem(k);
+      await page.evaluate((sessionKey) => {
+        for (const k of Object.keys(localStorage)) if (k !== sessionKey) localStorage.removeItem(k);
         sessionStorage.clear();
-      });
+      }, SESSION_KEY);
       results.tableFirstRenderLimitMs!.push(blank + (await pageFetch(`/api/v1/projects/${projectId}/runs?limit=100`)));
       let t0 = performance.now();
       await page.goto(`${base}/projects/${projectId}/runs`);
@@ -193,13 +190,14 @@ async function main(): Promise<void> {
       results.chartMs!.push(performance.now() - t0);
 
       // Live: a running run's chart (in a project of its own, so the table's order stays put), a point logged over HTTP.
-      const run = (await (await fetch(`${base}/api/v1/projects/bench-ui-live/runs`, { method: 'POST', headers: { ...creds.headers, 'content-type': 'application/json' }, body: JSON.stringify({ name: `live-${i}` }) })).json()) as { data: { id: string } };
+      const run = (await (await fetch(`${base}/api/v1/projects/bench-ui-live/runs`, { method: 'POST', headers: { ...server.headers, 'content-type': 'application/json' }, body: JSON.stringify({ name: `live-${i}` }) })).json()) as { data: { id: string } };
       const logPoint = (step: number, value: number) =>
-        fetch(`${base}/api/v1/runs/${run.data.id}/metrics`, { method: 'POST', headers: { ...creds.headers, 'content-type': 'application/json' }, body: JSON.stringify({ metrics: [{ name: 'loss', step, value }] }) });
+        fetch(`${base}/api/v1/runs/${run.data.id}/metrics`, { method: 'POST', headers: { ...server.headers, 'content-type': 'application/json' }, body: JSON.stringify({ metrics: [{ name: 'loss', step, value }] }) });
       await logPoint(0, 1);
       await page.goto(`${base}/runs/${run.data.id}/charts`);
       await page.locator(`[data-series="${run.data.id}:loss"][data-last="1"]`).first().waitFor({ timeout: 30_000 });
-      await new Promise((r) => setTimeout(r, 300)); // the live stream is open
+      // The server has subscribed the chart's live stream: the point is timed through it.
+      await page.locator('wl-line-chart[data-live="open"]').first().waitFor({ state: 'attached', timeout: 30_000 });
       t0 = performance.now();
       const posted = await logPoint(1, 0.5);
       const postMs = performance.now() - t0;

@@ -60,8 +60,30 @@ export async function callApi(base: string, auth: Record<string, string>, method
   return text ? JSON.parse(text) : undefined;
 }
 
+export interface Who {
+  email: string;
+  password: string;
+}
+
+/** Where the UI keeps its session (shells/web/src/api/client.ts). */
+export const SESSION_KEY = 'wanllmdb.session';
+
+type StorageState = Exclude<Parameters<Browser['newContext']>[0], undefined>['storageState'];
+
+/**
+ * A browser context's storage holding a new session of `who`, signed in
+ * through the API — as the page keeps it after a sign-in. A sign-in of its
+ * own, so no other test's sign-out, refresh or password change can end it
+ * (the sign-in form itself is tested in shell.test.ts).
+ */
+export async function sessionState(base: string, who: Who = E2E_ADMIN): Promise<StorageState> {
+  const { data } = await callApi(base, {}, 'POST', '/api/v1/auth/login', { email: who.email, password: who.password });
+  const session = { accessToken: data.accessToken, refreshToken: data.refreshToken, expiresAt: Date.now() + data.expiresIn * 1000 };
+  return { cookies: [], origins: [{ origin: new URL(base).origin, localStorage: [{ name: SESSION_KEY, value: JSON.stringify(session) }] }] };
+}
+
 /** Signs in through the login page as `who` (the e2e administrator by default) and waits to leave it. */
-export async function signInUi(page: Page, base: string, who: { email: string; password: string } = E2E_ADMIN): Promise<void> {
+export async function signInUi(page: Page, base: string, who: Who = E2E_ADMIN): Promise<void> {
   if (!new URL(page.url() === 'about:blank' ? base : page.url()).pathname.startsWith('/login')) await page.goto(`${base}/login`);
   await page.getByTestId('login-email').fill(who.email);
   await page.getByTestId('login-password').fill(who.password);

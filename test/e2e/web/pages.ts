@@ -1,7 +1,9 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterEach, expect, vi } from 'vitest';
 import { E2E_ADMIN } from '../server-process.js';
-import { callApi } from './browser.js';
+import { callApi, sessionState, type Who } from './browser.js';
+
+export type { Who };
 
 /**
  * What makes the browser tests independent of one another: every test opens
@@ -13,27 +15,6 @@ import { callApi } from './browser.js';
  * order.
  */
 
-export interface Who {
-  email: string;
-  password: string;
-}
-
-/** Where the UI keeps its session (shells/web/src/api/client.ts). */
-const SESSION_KEY = 'wanllmdb.session';
-
-type StorageState = Exclude<Parameters<Browser['newContext']>[0], undefined>['storageState'];
-
-/**
- * A context's storage holding a new session of `who`, signed in through the
- * API: a sign-in of its own, so no other test's sign-out, refresh or password
- * change can end it (the sign-in form itself is tested in shell.test.ts).
- */
-export async function sessionState(base: string, who: Who = E2E_ADMIN): Promise<StorageState> {
-  const { data } = await callApi(base, {}, 'POST', '/api/v1/auth/login', { email: who.email, password: who.password });
-  const session = { accessToken: data.accessToken, refreshToken: data.refreshToken, expiresAt: Date.now() + data.expiresIn * 1000 };
-  return { cookies: [], origins: [{ origin: new URL(base).origin, localStorage: [{ name: SESSION_KEY, value: JSON.stringify(session) }] }] };
-}
-
 let users = 0;
 
 /** A new user made by the administrator (`adminHeaders`), named after `label`: data no other test touches. */
@@ -41,7 +22,7 @@ export async function newUser(base: string, adminHeaders: Record<string, string>
   const username = `${label}-${process.pid}-${++users}`;
   const who = { email: `${username}@e2e.test`, password: `${username}-password` };
   const { data } = await callApi(base, adminHeaders, 'POST', '/api/v1/admin/users', { ...who, username });
-  return { ...who, id: data.id ?? data.user?.id, username };
+  return { ...who, id: data.id, username };
 }
 
 export interface PageOptions {
