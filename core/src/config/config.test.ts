@@ -51,6 +51,26 @@ describe('loadConfig', () => {
     }
   });
 
+  it('bounds slow and idle clients and connections by default, each a validated setting', () => {
+    expect(loadConfig({ env: {}, cwd: dir() })).toMatchObject({
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 60_000,
+      idleTimeoutMs: 72_000,
+      maxConnections: 'auto',
+      maxConnectionsPerAddress: 256,
+    });
+    const c = loadConfig({
+      env: { WANLLMDB_HEADERS_TIMEOUT_MS: '2000', WANLLMDB_REQUEST_TIMEOUT_MS: '5000', WANLLMDB_IDLE_TIMEOUT_MS: '3000', WANLLMDB_MAX_CONNECTIONS: '4000' },
+      flags: { maxConnectionsPerAddress: 0 },
+    });
+    expect(c).toMatchObject({ headersTimeoutMs: 2000, requestTimeoutMs: 5000, idleTimeoutMs: 3000, maxConnections: 4000, maxConnectionsPerAddress: 0 });
+    expect(() => loadConfig({ env: { WANLLMDB_MAX_CONNECTIONS: 'lots' } })).toThrow(/WANLLMDB_MAX_CONNECTIONS .* an integer from 1/);
+    expect(() => loadConfig({ env: { WANLLMDB_IDLE_TIMEOUT_MS: '10' } })).toThrow(/WANLLMDB_IDLE_TIMEOUT_MS .* an integer from 1000/);
+    expect(() => loadConfig({ env: { WANLLMDB_HEADERS_TIMEOUT_MS: '90000' } })).toThrow(
+      /WANLLMDB_HEADERS_TIMEOUT_MS \(90000 ms\) is longer than the default of requestTimeoutMs \(60000 ms\).*Lower the first or raise the second/,
+    );
+  });
+
   it('refuses unreadable, non-JSON and unknown-key config files', () => {
     const cwd = dir();
     const bad = join(cwd, 'bad.json');

@@ -28,6 +28,16 @@ export interface WanllmdbConfig {
   auth: 'required' | 'off';
   /** Third-party plugin modules to load besides the built-in ones (paths or package names). */
   plugins: string[];
+  /** HTTP: the longest wait for a request's headers (a slow-loris client is cut with 408). */
+  headersTimeoutMs: number;
+  /** The longest wait for a whole request to arrive: HTTP headers and body; each gRPC request message. */
+  requestTimeoutMs: number;
+  /** A connection with no call in flight is closed after this (HTTP keep-alive; gRPC connection idle). */
+  idleTimeoutMs: number;
+  /** Open connections on the HTTP and gRPC ports together; `auto` stays below the process's open-file limit. */
+  maxConnections: number | 'auto';
+  /** Open connections from one client address (both ports together); 0 for none, e.g. behind a proxy. */
+  maxConnectionsPerAddress: number;
 }
 
 /** A setting: its config-file key, its environment variable and its flag. */
@@ -77,6 +87,14 @@ const SETTINGS: Setting[] = [
   { key: 'httpPort', env: 'WANLLMDB_HTTP_PORT', flag: '--http-port', parse: int(0, 65535) },
   { key: 'bodyLimitBytes', env: 'WANLLMDB_BODY_LIMIT', flag: '--body-limit', parse: int(1024, 2 ** 31) },
   { key: 'shutdownTimeoutMs', env: 'WANLLMDB_SHUTDOWN_TIMEOUT_MS', flag: '--shutdown-timeout', parse: int(0, 600_000) },
+  { key: 'headersTimeoutMs', env: 'WANLLMDB_HEADERS_TIMEOUT_MS', flag: '--headers-timeout', parse: int(1000, 600_000) },
+  { key: 'requestTimeoutMs', env: 'WANLLMDB_REQUEST_TIMEOUT_MS', flag: '--request-timeout', parse: int(1000, 3_600_000) },
+  { key: 'idleTimeoutMs', env: 'WANLLMDB_IDLE_TIMEOUT_MS', flag: '--idle-timeout', parse: int(1000, 3_600_000) },
+  {
+    key: 'maxConnections', env: 'WANLLMDB_MAX_CONNECTIONS', flag: '--max-connections',
+    parse: (raw, name) => (raw === 'auto' ? raw : int(1, 1_000_000)(raw, name)),
+  },
+  { key: 'maxConnectionsPerAddress', env: 'WANLLMDB_MAX_CONNECTIONS_PER_ADDRESS', flag: '--max-connections-per-address', parse: int(0, 1_000_000) },
   { key: 'corsOrigins', env: 'WANLLMDB_CORS_ORIGINS', flag: '--cors-origins', parse: listOf((o) => /^https?:\/\/[^/\s]+$/.test(o), 'origins such as https://ui.example.com:8443 (scheme://host[:port], no path)') },
   { key: 'plugins', env: 'WANLLMDB_PLUGINS', flag: '--plugins', parse: listOf((m) => m.length > 0, 'module paths or package names') },
   {
@@ -146,6 +164,16 @@ export function loadConfig(opts: LoadConfigOptions = {}): WanllmdbConfig {
     if (raw[s.key] !== undefined) (parsed as Record<string, unknown>)[s.key] = s.parse(raw[s.key], source[s.key]!);
   }
 
+  const headersTimeoutMs = parsed.headersTimeoutMs ?? 10_000;
+  const requestTimeoutMs = parsed.requestTimeoutMs ?? 60_000;
+  // The whole request includes its headers (node:http refuses the opposite).
+  if (headersTimeoutMs > requestTimeoutMs) {
+    const named = (k: 'headersTimeoutMs' | 'requestTimeoutMs') => source[k] ?? `the default of ${k}`;
+    throw Errors.CONFIG_INVALID(
+      `${named('headersTimeoutMs')} (${headersTimeoutMs} ms) is longer than ${named('requestTimeoutMs')} (${requestTimeoutMs} ms); the headers are part of the request. Lower the first or raise the second.`,
+      [{ field: source.headersTimeoutMs ?? source.requestTimeoutMs ?? 'headersTimeoutMs', message: 'must not exceed the request timeout' }],
+    );
+  }
   const dataDir = resolve(cwd, parsed.dataDir ?? '.wanllmdb');
   return {
     dataDir,
@@ -161,6 +189,13 @@ export function loadConfig(opts: LoadConfigOptions = {}): WanllmdbConfig {
     corsOrigins: parsed.corsOrigins ?? [],
     auth: parsed.auth ?? 'required',
     plugins: parsed.plugins ?? [],
+    headersTimeoutMs,
+    requestTimeoutMs,
+    // Longer than the 60 s idle timeout of common load balancers, so they, not we, close first (no reset races).
+    idleTimeoutMs: parsed.idleTimeoutMs ?? 72_000,
+    maxConnections: parsed.maxConnections ?? 'auto',
+    // One address rarely needs more (a browser opens ≤ 6 plus its live streams); a flood from one address stops here.
+    maxConnectionsPerAddress: parsed.maxConnectionsPerAddress ?? 256,
   };
 }
 

@@ -24,6 +24,11 @@ program
   .option('--blobs <url>', 'file:///dir | s3://bucket?endpoint=… [env WANLLMDB_BLOBS]')
   .option('--bus <url>', 'memory | nats://host:4222 [env WANLLMDB_BUS]')
   .option('--body-limit <bytes>', 'largest HTTP request body [env WANLLMDB_BODY_LIMIT]')
+  .option('--headers-timeout <ms>', 'longest wait for an HTTP request\'s headers [env WANLLMDB_HEADERS_TIMEOUT_MS, default 10000]')
+  .option('--request-timeout <ms>', 'longest wait for a whole request (HTTP headers + body, each gRPC message) [env WANLLMDB_REQUEST_TIMEOUT_MS, default 60000]')
+  .option('--idle-timeout <ms>', 'close a connection idle this long [env WANLLMDB_IDLE_TIMEOUT_MS, default 72000]')
+  .option('--max-connections <n>', 'connections held at once, HTTP and gRPC together, or auto (below ulimit -n) [env WANLLMDB_MAX_CONNECTIONS]')
+  .option('--max-connections-per-address <n>', 'connections held at once from one address, 0 for no cap [env WANLLMDB_MAX_CONNECTIONS_PER_ADDRESS, default 256]')
   .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent [env WANLLMDB_LOG_LEVEL]')
   .option('--cors-origins <list>', 'other browser origins allowed to call the HTTP API, comma-separated [env WANLLMDB_CORS_ORIGINS]')
   .option('--plugins <list>', 'third-party plugin modules to load, comma-separated paths or package names [env WANLLMDB_PLUGINS]')
@@ -36,6 +41,8 @@ program
         dataDir: o.data, grpcPort: o.port, httpPort: o.httpPort, host: o.host,
         db: o.db, blobs: o.blobs, bus: o.bus, bodyLimitBytes: o.bodyLimit, logLevel: o.logLevel,
         corsOrigins: o.corsOrigins, auth: o.auth === false ? 'off' : undefined, plugins: o.plugins,
+        headersTimeoutMs: o.headersTimeout, requestTimeoutMs: o.requestTimeout, idleTimeoutMs: o.idleTimeout,
+        maxConnections: o.maxConnections, maxConnectionsPerAddress: o.maxConnectionsPerAddress,
       },
     });
     kernel.handleSignals();
