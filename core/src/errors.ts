@@ -115,6 +115,11 @@ export const Errors = {
   VALIDATION: define('WLDB_ERR_VALIDATION', S.INVALID_ARGUMENT),
   MALFORMED_JSON: define('WLDB_ERR_MALFORMED_JSON', S.INVALID_ARGUMENT),
   BODY_TOO_LARGE: define('WLDB_ERR_BODY_TOO_LARGE', S.RESOURCE_EXHAUSTED, 413),
+  /**
+   * A configured limit on what is stored (e.g. metric keys per run); the detail's field names the setting.
+   * HTTP 422, not 429: retrying the same request never succeeds, so clients must not treat it as "slow down".
+   */
+  LIMIT_EXCEEDED: define('WLDB_ERR_LIMIT_EXCEEDED', S.RESOURCE_EXHAUSTED, 422),
   UNSUPPORTED_MEDIA_TYPE: define('WLDB_ERR_UNSUPPORTED_MEDIA_TYPE', S.INVALID_ARGUMENT, 415),
   ROUTE_NOT_FOUND: define('WLDB_ERR_ROUTE_NOT_FOUND', S.UNIMPLEMENTED, 404),
   METHOD_NOT_ALLOWED: define('WLDB_ERR_METHOD_NOT_ALLOWED', S.UNIMPLEMENTED, 405),

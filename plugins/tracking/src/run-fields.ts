@@ -112,6 +112,12 @@ export function jsonNumber(f: JsonField, d: Dialect): Sql {
   return sql`(CASE jsonb_typeof(${v}) WHEN 'number' THEN CAST(${v} AS DOUBLE PRECISION) WHEN 'string' THEN (CASE ${v} #>> '{}' WHEN 'Infinity' THEN CAST('Infinity' AS DOUBLE PRECISION) WHEN '-Infinity' THEN CAST('-Infinity' AS DOUBLE PRECISION) END) END)`;
 }
 
+/** The value as JSON text (`1.5`, `"adam"`, `{"a":1}`); NULL when the path is absent. */
+export function jsonAsText(f: JsonField, d: Dialect): Sql {
+  if (d === 'sqlite') return sql`(${jsonColumn(f)} -> ${sqlitePath(f)})`;
+  return sql`CAST(${pgValue(f)} AS TEXT)`;
+}
+
 /** The value as text when it is a JSON string; NULL otherwise. */
 export function jsonText(f: JsonField, d: Dialect): Sql {
   const doc = jsonColumn(f);

@@ -1,7 +1,9 @@
 import type { Dialect, MetadataStore, SqlExecutor, SqlValue } from '@wanllmdb/core';
 import type { JsonObject, JsonValue, tracking } from '@wanllmdb/proto';
 import { encodeNonFinite, parseJsonColumn } from './json-values.js';
+import { DEFAULT_MAX_KEYS_PER_RUN, keyLimitExceeded } from './metrics/key-limit.js';
 import { jsonEqual, mergeConfig, withoutNulls } from './run-config.js';
+import { applySelection, selectionColumns, type FieldSelection } from './run-field-selection.js';
 import type { RunState } from './run-fields.js';
 import { compileRunFilter, type FilterExpr } from './run-filter.js';
 import { keysetAfter, orderBy, sortComponents, type Cursor, type RunSort, type SortComponent } from './run-sort.js';
@@ -44,6 +46,8 @@ export interface RunListQuery {
   sort: RunSort;
   after?: Cursor;
   limit: number;
+  /** Which keys of config and summary the runs carry (ListRunsRequest.fields); absent: whole runs. */
+  fields?: FieldSelection;
 }
 
 export interface ConfigChange {
@@ -65,9 +69,12 @@ const readDoc = (d: Dialect, column: string) => (d === 'sqlite' ? `json(r.${colu
 /** A placeholder for a JSON text bound into a JSON document column. */
 const writeDoc = (d: Dialect) => (d === 'sqlite' ? 'jsonb(?)' : 'CAST(? AS JSONB)');
 
-const runColumns = (d: Dialect) =>
-  `r.id, r.project_id, r.name, r.group_name, r.job_type, ${readDoc(d, 'tags')}, r.notes, r.state, r.exit_code, ${readDoc(d, 'config')}, r.git, r.environment, ` +
-  `r.created_by, r.started_at, r.finished_at, r.heartbeat_at, r.created_at, r.updated_at, ${readDoc(d, 'summary')}`;
+/** Every run column but the two documents that grow (config, summary), which a run list may narrow. */
+const fixedColumns = (d: Dialect) =>
+  `r.id, r.project_id, r.name, r.group_name, r.job_type, ${readDoc(d, 'tags')}, r.notes, r.state, r.exit_code, r.git, r.environment, ` +
+  `r.created_by, r.started_at, r.finished_at, r.heartbeat_at, r.created_at, r.updated_at`;
+
+const runColumns = (d: Dialect) => `${fixedColumns(d)}, ${readDoc(d, 'config')}, ${readDoc(d, 'summary')}`;
 
 interface RunRow {
   [k: string]: unknown;
@@ -120,6 +127,13 @@ function toRun(r: RunRow): Run {
   return run;
 }
 
+/** A run of a list with a field selection: its documents hold what was selected. */
+function selected(row: RunRow, fields: FieldSelection): Run {
+  const run = toRun(row);
+  applySelection(run, row, fields);
+  return run;
+}
+
 const json = (v: JsonValue) => JSON.stringify(v);
 
 /** `{...metrics, ...userValues}`: what the user set wins, key by key. */
@@ -129,10 +143,16 @@ export const overlaySummary = (metrics: JsonObject, userValues: JsonObject): Jso
 export class RunRepository {
   private readonly columns: string;
   private readonly doc: string;
+  private readonly maxSummaryKeys: number;
 
-  constructor(private readonly db: MetadataStore) {
+  /** `maxSummaryKeys`: keys a user may set in a run's summary (the tracking plugin's per-run key limit). */
+  constructor(
+    private readonly db: MetadataStore,
+    opts: { maxSummaryKeys?: number } = {},
+  ) {
     this.columns = runColumns(db.dialect);
     this.doc = writeDoc(db.dialect);
+    this.maxSummaryKeys = opts.maxSummaryKeys ?? DEFAULT_MAX_KEYS_PER_RUN;
   }
 
   get dialect(): Dialect {
@@ -317,11 +337,15 @@ export class RunRepository {
     let user = JSON.parse(row.user_values) as JsonObject;
     if (part === 'metrics') metrics = { ...metrics, ...patch };
     else {
+      const had = Object.keys(user).length;
       user = { ...user };
       for (const [k, v] of Object.entries(patch)) {
         if (v === null) delete user[k];
         else user[k] = v;
       }
+      // Only growth is refused: a run left over the limit (a lowered setting) can still change and remove keys.
+      const has = Object.keys(user).length;
+      if (has > this.maxSummaryKeys && has > had) throw keyLimitExceeded('summary', id, this.maxSummaryKeys, had, has - had);
     }
     const summary = overlaySummary(metrics, user);
     await tx.run('UPDATE run_summaries SET metrics = ?, user_values = ?, updated_at = ? WHERE run_id = ?', [json(metrics), json(user), now, id]);
@@ -360,7 +384,9 @@ export class RunRepository {
     const carried = raw(components.map((_, i) => `, q.k${i}`).join('') + (windowed ? ', q.total_count' : ''));
     const page = sql`SELECT q.id${carried} FROM (${inner}) q${after} ORDER BY ${orderBy(q.sort, components, 'q')} LIMIT ${q.limit + 1}`;
     const outer = raw(components.map((_, i) => `, p.k${i}`).join('') + (windowed ? ', p.total_count' : ''));
-    const statement = sql`SELECT ${raw(this.columns)}${outer} FROM (${page}) p JOIN runs r ON r.id = p.id ORDER BY ${orderBy(q.sort, components, 'p')}`;
+    // Only the page's runs are read whole, or with a field selection only the selected paths of their documents.
+    const columns = q.fields ? sql`${raw(fixedColumns(d))}, ${selectionColumns(q.fields, d, (c) => readDoc(d, c))}` : raw(this.columns);
+    const statement = sql`SELECT ${columns}${outer} FROM (${page}) p JOIN runs r ON r.id = p.id ORDER BY ${orderBy(q.sort, components, 'p')}`;
     return { statement, count: sql`SELECT COUNT(*) AS n FROM runs r WHERE ${where}`, components, windowed };
   }
 
@@ -383,8 +409,9 @@ export class RunRepository {
     // A page after the last one has no row to carry the window count.
     if (windowed && rows.length === 0 && q.after) total = await counted();
     const last = pageRows.at(-1);
+    const fields = q.fields;
     return {
-      runs: pageRows.map(toRun),
+      runs: fields ? pageRows.map((row) => selected(row, fields)) : pageRows.map(toRun),
       total,
       next: more && last ? { id: last.id, values: components.map((_, i) => (last[`k${i}`] ?? null) as number | string | null) } : undefined,
     };

@@ -7,6 +7,7 @@ import { CONFIG_LIMITS, LIMITS, Problems, runId, runNotFound, SUMMARY_LIMITS } f
 import { diffConfigs } from './run-config.js';
 import { decodeSeries, metricEventSubject, runEventSubject, type RunEventKind, type RunEvents } from './run-events.js';
 import type { RunState } from './run-fields.js';
+import { parseFieldSelection } from './run-field-selection.js';
 import { parseRunFilter } from './run-filter.js';
 import { generateRunName } from './run-names.js';
 import type { RunChanges, RunRepository } from './run-repository.js';
@@ -216,6 +217,7 @@ export function runHandlers(deps: RunServiceDeps): Handlers {
       const limit = p.integer('limit', req.limit, DEFAULT_PAGE, 1, MAX_PAGE);
       if (typeof (req.filter ?? '') !== 'string') p.add('filter', 'must be a string');
       if (typeof (req.sort ?? '') !== 'string') p.add('sort', 'must be a string');
+      const fields = parseFieldSelection(p, req.fields);
       p.throwIfAny();
       const filterText = req.filter ?? '';
       const filter = parseRunFilter(filterText);
@@ -223,7 +225,7 @@ export function runHandlers(deps: RunServiceDeps): Handlers {
       const project = await findProject(projects, projectRef, ctx.principal);
       const components = sortComponents(sort, repo.dialect);
       const after = req.cursor ? decodeCursor(req.cursor, sort, filterText, components) : undefined;
-      const page = await repo.list({ projectId: project.id, filter, sort, after, limit });
+      const page = await repo.list({ projectId: project.id, filter, sort, after, limit, ...(fields ? { fields } : {}) });
       return { data: page.runs, meta: { total: page.total, nextCursor: page.next ? encodeCursor(sort, filterText, page.next) : '' } };
     },
 

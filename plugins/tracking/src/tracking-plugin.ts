@@ -6,6 +6,7 @@ import { fileHandlers } from './file-service.js';
 import { LogRepository } from './log-repository.js';
 import { logHandlers } from './log-service.js';
 import { metricHandlers } from './metric-service.js';
+import { maxKeysPerRunFrom } from './metrics/key-limit.js';
 import type { MetricStore } from './metrics/metric-store.js';
 import { SqlMetricStore, type SqlMetricStoreOptions } from './metrics/sql-metric-store.js';
 import { trackingMigrations } from './migrations.js';
@@ -25,14 +26,20 @@ const PLUGIN = 'tracking';
  * What the metrics engine reports back to the run service: `onAggregated`
  * (inside the aggregation transaction) keeps the automatic summary exactly
  * as current as the history; `onAppended` (after commit) feeds live watchers.
+ * `maxKeysPerRun` is the plugin's limit the engine enforces on append.
  */
-export type MetricStoreHooks = Required<Pick<SqlMetricStoreOptions, 'onAggregated' | 'onAppended' | 'logger'>>;
+export type MetricStoreHooks = Required<Pick<SqlMetricStoreOptions, 'onAggregated' | 'onAppended' | 'logger' | 'maxKeysPerRun'>>;
 
 export interface TrackingPluginOptions {
   /** How often the sweeper looks for runs that stopped sending heartbeats (default 30 s). */
   sweepIntervalMs?: number;
   /** A running run silent for this long is marked crashed (default 5 min). */
   heartbeatTimeoutMs?: number;
+  /**
+   * Distinct metric keys a run may have, and summary keys a user may set on it
+   * (default WANLLMDB_MAX_METRIC_KEYS_PER_RUN, else 10,000).
+   */
+  maxMetricKeysPerRun?: number;
   /** Opens the metrics engine; default: SqlMetricStore on the MetadataStore. */
   openMetricStore?: (db: MetadataStore, hooks: MetricStoreHooks) => Promise<MetricStore>;
 }
@@ -56,6 +63,8 @@ export function createTrackingPlugin(options: TrackingPluginOptions = {}): Plugi
     dependsOn: ['projects'],
     register(r) {
       r.migrations(trackingMigrations);
+      // Read when the kernel registers the plugin (not at import), so a bad value fails start-up naming the setting.
+      const maxKeysPerRun = maxKeysPerRunFrom(process.env, options.maxMetricKeysPerRun);
 
       let parts: ReturnType<typeof build> | undefined;
       let metricStore: MetricStore | undefined;
@@ -70,7 +79,7 @@ export function createTrackingPlugin(options: TrackingPluginOptions = {}): Plugi
         const db = r.resolve(Tokens.MetadataStore);
         const clock = r.resolve(Tokens.Clock);
         const bus = r.resolve(Tokens.EventBus);
-        const runs = new RunRepository(db);
+        const runs = new RunRepository(db, { maxSummaryKeys: maxKeysPerRun });
         const events = new RunEvents(bus, r.logger);
         const runService = runHandlers({ repo: runs, projects: r.resolve(ProjectsApiToken), events, bus, clock, metrics });
         const views = new ViewRepository(db);
@@ -120,6 +129,7 @@ export function createTrackingPlugin(options: TrackingPluginOptions = {}): Plugi
 
       const hooks = (): MetricStoreHooks => ({
         logger: r.logger.child({ component: 'metrics' }),
+        maxKeysPerRun,
         async onAggregated(runId, changedKeyStats) {
           const { runs, clock } = ready();
           if (!changedKeyStats.length) return;
@@ -180,7 +190,7 @@ export function createTrackingPlugin(options: TrackingPluginOptions = {}): Plugi
       const inProcess = (method: string): CallContext => localCallContext(`wanllmdb.tracking.v1.${method}`, r.logger);
       const api: TrackingApi = {
         getRun: (id) => ready().runs.get(id),
-        listRuns: (req) => ready().runService.listRuns({ filter: '', sort: '', cursor: '', limit: 0, ...req }, inProcess('RunService/ListRuns')),
+        listRuns: (req) => ready().runService.listRuns({ filter: '', sort: '', cursor: '', limit: 0, fields: [], ...req }, inProcess('RunService/ListRuns')),
         appendMetricBatch: (runId, batchId, arrowIpc) =>
           ready().metricService.appendMetricBatch({ runId, batchId, arrowIpc }, inProcess('MetricService/AppendMetricBatch')),
         metricStore: metrics,

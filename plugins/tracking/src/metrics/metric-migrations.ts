@@ -62,4 +62,17 @@ const tables = (dialect: keyof typeof bytes) => `
 /** The metric tables, applied by SqlMetricStore.open under METRIC_MIGRATIONS_NAMESPACE. */
 export const metricMigrations: Migration[] = [
   { version: 1, name: 'create metric batches, keys and chunks', up: { sqlite: tables('sqlite'), postgres: tables('postgres') } },
+  {
+    // The number of distinct keys of each run, kept by append under the run's lock, so the per-run key limit
+    // costs one primary-key read when a batch brings new keys instead of a count over metric_keys.
+    version: 2,
+    name: 'count metric keys per run',
+    up: `
+      CREATE TABLE metric_run_keys (
+        run_id TEXT PRIMARY KEY,
+        key_count BIGINT NOT NULL
+      );
+      INSERT INTO metric_run_keys (run_id, key_count) SELECT run_id, COUNT(*) FROM metric_keys GROUP BY run_id
+    `,
+  },
 ];

@@ -383,5 +383,20 @@ export class MetricRepository {
     await tx.run('DELETE FROM metric_chunks WHERE run_id = ?', [runId]);
     await tx.run('DELETE FROM metric_keys WHERE run_id = ?', [runId]);
     await tx.run('DELETE FROM metric_batches WHERE run_id = ?', [runId]);
+    await tx.run('DELETE FROM metric_run_keys WHERE run_id = ?', [runId]);
+  }
+
+  /** How many distinct keys the run has (0 before its first point). Read under the run's lock. */
+  async keyCount(tx: SqlExecutor, runId: string): Promise<number> {
+    const [row] = await tx.query<{ key_count: number }>('SELECT key_count FROM metric_run_keys WHERE run_id = ?', [runId]);
+    return Number(row?.key_count ?? 0);
+  }
+
+  /** Adds `added` new keys to the run's count. */
+  async addKeys(tx: SqlExecutor, runId: string, added: number): Promise<void> {
+    await tx.run(
+      'INSERT INTO metric_run_keys (run_id, key_count) VALUES (?, ?) ON CONFLICT (run_id) DO UPDATE SET key_count = metric_run_keys.key_count + excluded.key_count',
+      [runId, added],
+    );
   }
 }

@@ -1,9 +1,10 @@
-import { Errors, newId, type MetadataStore } from '@wanllmdb/core';
+import { Errors, newId, type MetadataStore, type SqlExecutor } from '@wanllmdb/core';
 import { AggregationPool } from './aggregation-pool.js';
 import { AggregationQueue, type QueuedBatch } from './aggregation-queue.js';
 import { AppendStepCache } from './append-step-cache.js';
 import { BatchAggregator, keyStats, ownBatch, type AggregationCallbacks, type OwnedBatch } from './batch-aggregator.js';
 import { MAX_BATCH_BYTES, MAX_BATCH_POINTS, MAX_KEY_LENGTH, pointsPerKey, screenBatch } from './batch-screening.js';
+import { DEFAULT_MAX_KEYS_PER_RUN, keyLimitExceeded } from './key-limit.js';
 import { decodeMetricBatch, encodeMetricBatch, type MetricColumns } from './metric-batch.js';
 import { exportHistory } from './metric-export.js';
 import { METRIC_MIGRATIONS_NAMESPACE, metricMigrations } from './metric-migrations.js';
@@ -41,6 +42,11 @@ export interface SqlMetricStoreOptions {
   autoAggregate?: boolean;
   /** Batch bytes held in memory for aggregation before appends wait (default 128 MiB). */
   memoryBudgetBytes?: number;
+  /**
+   * Distinct keys a run may have (default 10,000, WANLLMDB_MAX_METRIC_KEYS_PER_RUN in the
+   * tracking plugin). A batch that would take a run past it is refused whole: WLDB_ERR_LIMIT_EXCEEDED.
+   */
+  maxKeysPerRun?: number;
   /** @internal Key-group size of aggregation (default 32 MiB of state); tests shrink it. */
   aggregationGroupBytes?: number;
 }
@@ -75,6 +81,7 @@ export class SqlMetricStore implements MetricStore {
   private readonly queue: AggregationQueue;
   private readonly steps = new AppendStepCache();
   private readonly autoAggregate: boolean;
+  private readonly maxKeysPerRun: number;
   private closed = false;
 
   /** Applies the metric tables' migrations (namespace 'tracking.metrics') and returns the store. */
@@ -90,6 +97,7 @@ export class SqlMetricStore implements MetricStore {
     const logger = opts.logger ?? consoleLogger;
     this.repo = new MetricRepository(db);
     this.autoAggregate = opts.autoAggregate ?? true;
+    this.maxKeysPerRun = opts.maxKeysPerRun ?? DEFAULT_MAX_KEYS_PER_RUN;
     this.aggregator = new BatchAggregator(db, this.repo, this.pool, {
       logger,
       ...(opts.onAggregated ? { onAggregated: opts.onAggregated } : {}),
@@ -224,6 +232,7 @@ export class SqlMetricStore implements MetricStore {
           for (const key of unknown) known.set(key, loaded.get(key) ?? -Infinity);
         }
         const screened = screenBatch(cols, (key) => known.get(key), now);
+        await this.countNewKeys(tx, runId, screened.lastSteps, known);
         const bytes = screened.accepted === 0 ? null : screened.changed || !ipc ? encodeMetricBatch(screened.cols) : ipc;
         await this.repo.insertBatch(tx, { runId, batchId, seq, points: screened.accepted, data: bytes, aggregated: bytes === null, createdAt: now });
         if (screened.lastSteps.size > 0) await this.repo.upsertAppendSteps(tx, runId, screened.lastSteps);
@@ -244,6 +253,22 @@ export class SqlMetricStore implements MetricStore {
     if (queued) void this.queue.push(queued);
     else this.queue.release(reserved);
     return result;
+  }
+
+  /**
+   * Counts the keys that get their first point from this batch into the run's
+   * key count, refusing the batch (the transaction rolls back: nothing of it is
+   * stored) when that would pass the limit. `known` holds -Infinity (or
+   * nothing) for a key without points so far; only a batch with new keys
+   * reads the count.
+   */
+  private async countNewKeys(tx: SqlExecutor, runId: string, gained: ReadonlyMap<string, number>, known: ReadonlyMap<string, number>): Promise<void> {
+    let added = 0;
+    for (const key of gained.keys()) if (!((known.get(key) ?? -Infinity) > -Infinity)) added++;
+    if (added === 0) return;
+    const has = await this.repo.keyCount(tx, runId);
+    if (has + added > this.maxKeysPerRun) throw keyLimitExceeded('metric', runId, this.maxKeysPerRun, has, added);
+    await this.repo.addKeys(tx, runId, added);
   }
 
   private checkOpen(): void {
