@@ -179,13 +179,21 @@ export class Kernel {
   private async listen(): Promise<Listening> {
     const c = this.config;
     // The transports (grpc-js, Fastify) load only when the kernel serves, not in embedded use.
-    const [{ GrpcServer }, { HttpGateway }] = await Promise.all([import('../rpc/grpc-server.js'), import('../rpc/http-gateway.js')]);
-    this.grpc = new GrpcServer(this.rpcHost, this.logger);
+    const [{ GrpcServer }, { HttpGateway }, { ConnectionLimits }] = await Promise.all([
+      import('../rpc/grpc-server.js'),
+      import('../rpc/http-gateway.js'),
+      import('../rpc/connection-limits.js'),
+    ]);
+    // One count for both ports: together they must stay below the open-file limit.
+    const connections = ConnectionLimits.fromConfig(c, this.logger, () => !this.rpcHost.isDraining);
+    this.grpc = new GrpcServer(this.rpcHost, this.logger, { requestTimeoutMs: c.requestTimeoutMs, idleTimeoutMs: c.idleTimeoutMs, connections });
     this.http = new HttpGateway(this.rpcHost, this.logger, {
       bodyLimitBytes: c.bodyLimitBytes,
       corsOrigins: c.corsOrigins,
       uiDir: this.opts.uiDir,
       uiModules: this.uiModules,
+      timeBounds: c,
+      connections,
     });
     this.http.mountRoutes();
     const grpcPort = await this.grpc.listen(c.host, c.grpcPort).catch((e: Error) => {

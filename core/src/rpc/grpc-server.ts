@@ -1,11 +1,14 @@
+import { constants as h2, type ServerHttp2Stream } from 'node:http2';
+import { createServer, type AddressInfo, type Server as NetServer } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { PROTO_DIR, protoFiles } from '@wanllmdb/proto';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
-import { retryAfterSeconds, type WldbError } from '../errors.js';
+import { Errors, retryAfterSeconds, type WldbError } from '../errors.js';
 import type { Logger } from '../kernel/logger.js';
 import { decodeMessage, encodeMessage } from './codec.js';
+import type { ConnectionLimits } from './connection-limits.js';
 import type { CallOrigin, MountedMethod, RpcHost } from './rpc-host.js';
 
 function headersOf(md: grpc.Metadata): Record<string, string | undefined> {
@@ -22,7 +25,7 @@ export function peerAddress(peer: string): string {
   return p.replace(/:\d+$/, '');
 }
 
-function toServiceError(e: WldbError): Partial<grpc.StatusObject> {
+function toServiceError(e: WldbError): Pick<grpc.StatusObject, 'code' | 'details' | 'metadata'> {
   const metadata = new grpc.Metadata();
   metadata.set('wldb-error-code', e.code);
   metadata.set('wldb-error-details-bin', Buffer.from(JSON.stringify(e.details)));
@@ -31,19 +34,131 @@ function toServiceError(e: WldbError): Partial<grpc.StatusObject> {
   return { code: e.grpcStatus, details: e.message, metadata };
 }
 
+/** A call that says when the handler asks for the next request message (grpc-js reads on demand). */
+class ReadWatchingCall extends grpc.ServerInterceptingCall {
+  constructor(
+    next: grpc.ServerInterceptingCallInterface,
+    responder: grpc.Responder,
+    private readonly onStartRead: () => void,
+  ) {
+    super(next, responder);
+  }
+
+  override startRead(): void {
+    this.onStartRead();
+    super.startRead();
+  }
+}
+
+/**
+ * The HTTP/2 stream under a call. grpc-js keeps it private (the innermost
+ * call's `stream`), so it is found by its shape; a grpc-js that changes this
+ * finds none, and a cut call then ends with its status alone.
+ */
+function http2StreamOf(call: unknown): ServerHttp2Stream | undefined {
+  let c = call as { nextCall?: unknown; stream?: unknown } | undefined;
+  for (let depth = 0; c && depth < 16; depth++, c = c.nextCall as typeof c) {
+    const s = c.stream as ServerHttp2Stream | undefined;
+    if (s && typeof s.close === 'function' && 'rstCode' in s) return s;
+  }
+  return undefined;
+}
+
+/**
+ * Cuts a call whose next request message (or the end of its messages) takes
+ * longer than `ms` to arrive once the handler waits for it: the gRPC side of
+ * the HTTP request timeout, so a client trickling a message cannot hold a
+ * stream, and its share of the connection's memory, for ever. Time the
+ * handler spends working is not counted (grpc-js reads only when asked).
+ */
+export function requestTimeoutInterceptor(ms: number): grpc.ServerInterceptor {
+  return (_method, next) => {
+    let timer: NodeJS.Timeout | undefined;
+    const disarm = () => {
+      clearTimeout(timer);
+      timer = undefined;
+    };
+    const call: ReadWatchingCall = new ReadWatchingCall(
+      next,
+      new grpc.ResponderBuilder()
+        .withStart((start) =>
+          start(
+            new grpc.ServerListenerBuilder()
+              .withOnReceiveMessage((message, pass) => {
+                disarm();
+                pass(message);
+              })
+              .withOnReceiveHalfClose((pass) => {
+                disarm();
+                pass();
+              })
+              .withOnCancel(disarm)
+              .build(),
+          ),
+        )
+        .withSendStatus((status, pass) => {
+          disarm();
+          pass(status);
+        })
+        .build(),
+      () => {
+        timer ??= setTimeout(() => {
+          call.sendStatus(
+            toServiceError(
+              Errors.REQUEST_TIMEOUT(
+                `The request message did not arrive whole within ${ms} ms (the server's --request-timeout / WANLLMDB_REQUEST_TIMEOUT_MS). Send each message at once; on a slow link send smaller messages.`,
+              ),
+            ),
+          );
+          // The status alone leaves the stream open while the client goes on sending (and its connection never idle):
+          // after the answer, ask the client to stop (RST_STREAM NO_ERROR, as RFC 9113 §8.1 allows).
+          const stream = http2StreamOf(next);
+          if (stream && !stream.closed) setImmediate(() => stream.closed || stream.close(h2.NGHTTP2_NO_ERROR));
+        }, ms);
+        timer.unref();
+      },
+    );
+    return call;
+  };
+}
+
+export interface GrpcServerOptions {
+  /** The longest wait for each request message (see requestTimeoutInterceptor). */
+  requestTimeoutMs: number;
+  /** A connection without a call for this long is closed (and an open one is pinged this often). */
+  idleTimeoutMs: number;
+  /** Admits each accepted connection (shared with the HTTP port). */
+  connections: ConnectionLimits;
+}
+
 /**
  * The gRPC face: one grpc-js server for every mounted service, plus
  * grpc.health.v1.Health and server reflection (so generic clients such as
  * grpcurl can list and call services).
  */
 export class GrpcServer {
-  private readonly server = new grpc.Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
+  private readonly server: grpc.Server;
+  private listener?: NetServer;
   readonly health = new HealthImplementation({ '': 'NOT_SERVING' });
 
   constructor(
     private readonly host: RpcHost,
     private readonly logger: Logger,
-  ) {}
+    private readonly opts: GrpcServerOptions,
+  ) {
+    this.server = new grpc.Server({
+      'grpc.max_receive_message_length': 64 * 1024 * 1024,
+      'grpc.max_connection_idle_ms': opts.idleTimeoutMs,
+      // Finds peers that vanished mid-call (no FIN ever comes): unanswered pings close the connection after 20 s.
+      'grpc.keepalive_time_ms': opts.idleTimeoutMs,
+      'grpc.keepalive_timeout_ms': 20_000,
+      // One connection cannot hold an unbounded number of half-sent calls (100: HTTP/2's recommended minimum).
+      'grpc.max_concurrent_streams': 100,
+      // grpc-node.max_session_memory stays grpc-js's default (off): Node degrades badly at that limit, and a
+      // session's memory is bounded here by the stream cap, the message size and the request timeout.
+      interceptors: [requestTimeoutInterceptor(opts.requestTimeoutMs)],
+    });
+  }
 
   private origin(call: { metadata: grpc.Metadata; getPeer(): string }, signal: AbortSignal): CallOrigin {
     const headers = headersOf(call.metadata);
@@ -115,9 +230,21 @@ export class GrpcServer {
     this.health.addToServer(this.server);
     const pkg = protoLoader.loadSync([...protoFiles(), healthProtoPath], { includeDirs: [PROTO_DIR], keepCase: true });
     new ReflectionService(pkg).addToServer(this.server);
-    const bound = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-    );
+    // Our own listener hands grpc-js only the connections the limits admit (grpc-js has no hook at accept).
+    const injector = this.server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    const listener = createServer({ noDelay: true }, (socket) => {
+      if (this.opts.connections.admit(socket, 'grpc')) injector.injectConnection(socket);
+    });
+    await new Promise<void>((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen({ host, port }, () => {
+        listener.off('error', reject);
+        resolve();
+      });
+    });
+    listener.on('error', (err) => this.logger.error({ err }, 'the gRPC listener failed'));
+    this.listener = listener;
+    const bound = (listener.address() as AddressInfo).port;
     this.health.setStatus('', 'SERVING');
     for (const s of byService.keys()) this.health.setStatus(s, 'SERVING');
     this.logger.debug({ port: bound }, 'gRPC listening');
@@ -131,6 +258,7 @@ export class GrpcServer {
 
   /** Stops accepting calls and waits for running ones, cutting them after `timeoutMs`. */
   async close(timeoutMs: number): Promise<void> {
+    this.listener?.close();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.server.forceShutdown();

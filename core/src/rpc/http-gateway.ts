@@ -8,6 +8,7 @@ import type protobuf from 'protobufjs';
 import { Errors, retryAfterSeconds, toWldbError, type ErrorDetail, type WldbError } from '../errors.js';
 import type { Logger } from '../kernel/logger.js';
 import { assertNoProblems, checkJson, coerceText, normalize, toJsonForm } from './codec.js';
+import { answerRequestTimeouts, httpTimeBounds, type ConnectionLimits, type TimeBounds } from './connection-limits.js';
 import type { HttpRoute } from './contract.js';
 import type { MountedMethod, RpcHost } from './rpc-host.js';
 
@@ -19,6 +20,10 @@ export interface HttpGatewayOptions {
   uiDir?: string;
   /** Plugins' UI modules, listed at /api/v1/ui/manifest and served at /ui/plugins/<plugin>/<file>. */
   uiModules?: readonly { plugin: string; path: string }[];
+  /** How long a client may take (headers, whole request, idle keep-alive); node:http's and Fastify's defaults when absent. */
+  timeBounds?: TimeBounds;
+  /** Admits each accepted connection (shared with the gRPC port); none when absent. */
+  connections?: ConnectionLimits;
 }
 
 /** The design's error envelope: {"error":{code,message,details},"meta":{timestamp,requestId}}. */
@@ -106,7 +111,10 @@ export class HttpGateway {
       },
       forceCloseConnections: 'idle',
       return503OnClosing: true,
+      ...(opts.timeBounds && httpTimeBounds(opts.timeBounds)),
     });
+    if (opts.timeBounds) answerRequestTimeouts(this.app.server, opts.timeBounds);
+    opts.connections?.guard(this.app.server, 'http');
     this.app.setErrorHandler((err: Error & { code?: string; statusCode?: number }, req, reply) => {
       sendError(reply, this.mapError(err), String(req.id));
     });
