@@ -1,7 +1,7 @@
 import { metadataBackends } from '@wanllmdb/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rejection, startAuthKernel, type AuthKernel } from './fixtures/auth-kernel.js';
-import { rateLimitsFrom } from './rate-limits.js';
+import { DEFAULT_RATE_LIMITS, INGEST_METHODS, RateLimits, rateLimitsFrom } from './rate-limits.js';
 
 const A = 'auth.v1.AuthService/';
 const [sqlite] = metadataBackends();
@@ -26,6 +26,33 @@ describe('rate limits', () => {
   it('reads the environment and refuses bad values', () => {
     expect(rateLimitsFrom({ WANLLMDB_RATE_LIMIT_PER_MIN: '7' }).callsPerMinute).toBe(7);
     expect(() => rateLimitsFrom({ WANLLMDB_RATE_LIMIT_PER_MIN: 'lots' })).toThrow(/WANLLMDB_RATE_LIMIT_PER_MIN/);
+    expect(rateLimitsFrom({ WANLLMDB_INGEST_RATE_LIMIT_PER_MIN: '9', WANLLMDB_INGEST_RATE_LIMIT_PER_ADDRESS_PER_MIN: '11' })).toMatchObject({ ingestPerMinute: 9, ingestPerAddressPerMinute: 11 });
+    expect(() => rateLimitsFrom({ WANLLMDB_INGEST_RATE_LIMIT_PER_MIN: '0' })).toThrow(/WANLLMDB_INGEST_RATE_LIMIT_PER_MIN/);
+    expect(() => rateLimitsFrom({ WANLLMDB_INGEST_RATE_LIMIT_PER_ADDRESS_PER_MIN: '1.5' })).toThrow(/WANLLMDB_INGEST_RATE_LIMIT_PER_ADDRESS_PER_MIN/);
+  });
+
+  it('counts run ingest (metrics, logs, heartbeats) in budgets of its own, per credential and per address', async () => {
+    const limits = new RateLimits({ ...DEFAULT_RATE_LIMITS, callsPerMinute: 2, ingestPerMinute: 3, ingestPerAddressPerMinute: 5 });
+    const stream = 'wanllmdb.tracking.v1.MetricService/StreamMetrics';
+    const list = 'wanllmdb.tracking.v1.RunService/ListRuns';
+    for (const m of ['StreamMetrics', 'AppendMetricBatch', 'LogMetrics', 'BatchMetrics']) expect(INGEST_METHODS.has(`wanllmdb.tracking.v1.MetricService/${m}`)).toBe(true);
+    expect(INGEST_METHODS.has('wanllmdb.tracking.v1.RunLogService/AppendLogs')).toBe(true);
+    expect(INGEST_METHODS.has('wanllmdb.tracking.v1.RunService/Heartbeat')).toBe(true);
+    expect(INGEST_METHODS.has(list)).toBe(false);
+    // The key's ordinary budget used up: its runs still log.
+    for (let i = 0; i < 2; i++) await limits.call('key:a', '192.0.2.1', list);
+    expect((await rejection(limits.call('key:a', '192.0.2.1', list))).code).toBe('WLDB_ERR_RATE_LIMITED');
+    for (let i = 0; i < 3; i++) await limits.call('key:a', '192.0.2.1', stream);
+    // Then the ingest budget too, with a message that says what to change.
+    const e = await rejection(limits.call('key:a', '192.0.2.1', 'wanllmdb.tracking.v1.RunService/Heartbeat'));
+    expect(e.code).toBe('WLDB_ERR_RATE_LIMITED');
+    expect(e.message).toMatch(/metric, log or heartbeat calls with this credential\. Retry in \d+ s\. .*WANLLMDB_INGEST_RATE_LIMIT_PER_MIN/);
+    expect(Number(e.details.find((d) => d.field === 'retryAfter')?.message)).toBeGreaterThan(0);
+    // Busy ingest does not lock another key out of its ordinary calls; the address's ingest budget spans keys.
+    await limits.call('key:b', '192.0.2.1', list);
+    await limits.call('key:b', '192.0.2.1', stream);
+    await limits.call('key:b', '192.0.2.1', stream);
+    expect((await rejection(limits.call('key:b', '192.0.2.1', stream))).message).toMatch(/from this address/);
   });
 
   it('limits calls per credential, with a retryAfter detail', async () => {

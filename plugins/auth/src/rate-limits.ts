@@ -2,15 +2,41 @@ import { Errors, type WldbError } from '@wanllmdb/core';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 
 /**
+ * The calls a live run makes by itself, all the time: metric ingest, console
+ * lines and heartbeats. They are counted in a budget of their own, so that
+ * ordinary calls on a key (a sweep's run lists, a dashboard's polling) never
+ * starve the runs logging with it, and a busy ingest never locks the key out
+ * of everything else. A client stream (StreamMetrics) counts once, however
+ * many batches it carries: charging it per batch would refuse a stream after
+ * part of it is stored, and a group of batches larger than the budget could
+ * never get through.
+ */
+export const INGEST_METHODS: ReadonlySet<string> = new Set([
+  'wanllmdb.tracking.v1.MetricService/StreamMetrics',
+  'wanllmdb.tracking.v1.MetricService/AppendMetricBatch',
+  'wanllmdb.tracking.v1.MetricService/LogMetrics',
+  'wanllmdb.tracking.v1.MetricService/BatchMetrics',
+  'wanllmdb.tracking.v1.RunLogService/AppendLogs',
+  'wanllmdb.tracking.v1.RunService/Heartbeat',
+]);
+
+/**
  * In-memory limits (per process: with several replicas each enforces its own
- * share). Calls: per API key or user, and per address. Sign-in: failed
- * logins per account and per address, registrations per address.
+ * share). Calls: per API key or user, and per address, with run ingest
+ * (INGEST_METHODS) in budgets of its own. Sign-in: failed logins per account
+ * and per address, registrations per address.
  */
 export interface RateLimitOptions {
-  /** Authenticated calls per minute per API key / user (WANLLMDB_RATE_LIMIT_PER_MIN). */
+  /** Authenticated calls per minute per API key / user (WANLLMDB_RATE_LIMIT_PER_MIN), ingest aside. */
   callsPerMinute: number;
-  /** Authenticated calls per minute per address (WANLLMDB_RATE_LIMIT_PER_ADDRESS_PER_MIN). */
+  /** Authenticated calls per minute per address (WANLLMDB_RATE_LIMIT_PER_ADDRESS_PER_MIN), ingest aside. */
   callsPerAddressPerMinute: number;
+  /** Ingest calls (INGEST_METHODS) per minute per API key / user (WANLLMDB_INGEST_RATE_LIMIT_PER_MIN). */
+  ingestPerMinute: number;
+  /** Ingest calls per minute per address (WANLLMDB_INGEST_RATE_LIMIT_PER_ADDRESS_PER_MIN). */
+  ingestPerAddressPerMinute: number;
+  /** The length of the call and ingest windows, in seconds: 60 ("per minute"); tests shorten it. */
+  windowSeconds: number;
   /** Failed logins per account within the window before it is locked for the rest of it. */
   loginFailuresPerAccount: number;
   loginFailuresPerAddress: number;
@@ -22,6 +48,10 @@ export interface RateLimitOptions {
 export const DEFAULT_RATE_LIMITS: RateLimitOptions = {
   callsPerMinute: 6000,
   callsPerAddressPerMinute: 12_000,
+  // A run sends a few streams, one log call and at most one heartbeat per second: a sweep of 100 runs on one key fits many times over.
+  ingestPerMinute: 60_000,
+  ingestPerAddressPerMinute: 120_000,
+  windowSeconds: 60,
   loginFailuresPerAccount: 10,
   loginFailuresPerAddress: 50,
   loginWindowSeconds: 15 * 60,
@@ -39,37 +69,59 @@ function positiveInt(name: string, raw: string | undefined): number | undefined 
 /** The defaults, with the environment's and then `overrides`' values on top. */
 export function rateLimitsFrom(env: NodeJS.ProcessEnv, overrides: Partial<RateLimitOptions> = {}): RateLimitOptions {
   const fromEnv: Partial<RateLimitOptions> = {};
-  const perKey = positiveInt('WANLLMDB_RATE_LIMIT_PER_MIN', env.WANLLMDB_RATE_LIMIT_PER_MIN);
-  const perAddress = positiveInt('WANLLMDB_RATE_LIMIT_PER_ADDRESS_PER_MIN', env.WANLLMDB_RATE_LIMIT_PER_ADDRESS_PER_MIN);
-  if (perKey) fromEnv.callsPerMinute = perKey;
-  if (perAddress) fromEnv.callsPerAddressPerMinute = perAddress;
+  const settings = [
+    ['WANLLMDB_RATE_LIMIT_PER_MIN', 'callsPerMinute'],
+    ['WANLLMDB_RATE_LIMIT_PER_ADDRESS_PER_MIN', 'callsPerAddressPerMinute'],
+    ['WANLLMDB_INGEST_RATE_LIMIT_PER_MIN', 'ingestPerMinute'],
+    ['WANLLMDB_INGEST_RATE_LIMIT_PER_ADDRESS_PER_MIN', 'ingestPerAddressPerMinute'],
+  ] as const;
+  for (const [name, option] of settings) {
+    const n = positiveInt(name, env[name]);
+    if (n) fromEnv[option] = n;
+  }
   return { ...DEFAULT_RATE_LIMITS, ...fromEnv, ...overrides };
 }
 
 const retryAfter = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 
-export function rateLimited(message: string, ms: number): WldbError {
+/** RATE_LIMITED with the wait in its message and `retryAfter` detail; `hint` follows the wait. */
+export function rateLimited(message: string, ms: number, hint = ''): WldbError {
   const s = retryAfter(ms);
-  return Errors.RATE_LIMITED(`${message} Retry in ${s} s.`, [{ field: 'retryAfter', message: String(s) }]);
+  return Errors.RATE_LIMITED(`${message} Retry in ${s} s.${hint ? ` ${hint}` : ''}`, [{ field: 'retryAfter', message: String(s) }]);
 }
 
 export class RateLimits {
   private readonly perPrincipal: RateLimiterMemory;
   private readonly perAddress: RateLimiterMemory;
+  private readonly ingestPerPrincipal: RateLimiterMemory;
+  private readonly ingestPerAddress: RateLimiterMemory;
   private readonly loginAccount: RateLimiterMemory;
   private readonly loginAddress: RateLimiterMemory;
   private readonly register: RateLimiterMemory;
 
   constructor(readonly options: RateLimitOptions) {
-    this.perPrincipal = new RateLimiterMemory({ keyPrefix: 'call', points: options.callsPerMinute, duration: 60 });
-    this.perAddress = new RateLimiterMemory({ keyPrefix: 'addr', points: options.callsPerAddressPerMinute, duration: 60 });
+    const duration = options.windowSeconds;
+    this.perPrincipal = new RateLimiterMemory({ keyPrefix: 'call', points: options.callsPerMinute, duration });
+    this.perAddress = new RateLimiterMemory({ keyPrefix: 'addr', points: options.callsPerAddressPerMinute, duration });
+    this.ingestPerPrincipal = new RateLimiterMemory({ keyPrefix: 'ingest', points: options.ingestPerMinute, duration });
+    this.ingestPerAddress = new RateLimiterMemory({ keyPrefix: 'ingest-addr', points: options.ingestPerAddressPerMinute, duration });
     this.loginAccount = new RateLimiterMemory({ keyPrefix: 'login-acct', points: options.loginFailuresPerAccount, duration: options.loginWindowSeconds });
     this.loginAddress = new RateLimiterMemory({ keyPrefix: 'login-addr', points: options.loginFailuresPerAddress, duration: options.loginWindowSeconds });
     this.register = new RateLimiterMemory({ keyPrefix: 'register', points: options.registrationsPerAddress, duration: options.registrationWindowSeconds });
   }
 
-  /** Counts one authenticated call; throws RATE_LIMITED past a limit. `who` is `key:<id>` or `user:<id>`. */
-  async call(who: string, address: string): Promise<void> {
+  /**
+   * Counts one authenticated call of `method` — in the ingest budgets for
+   * INGEST_METHODS, in the call budgets otherwise; throws RATE_LIMITED past a
+   * limit. `who` is `key:<id>` or `user:<id>`.
+   */
+  async call(who: string, address: string, method = ''): Promise<void> {
+    if (INGEST_METHODS.has(method)) {
+      const hint = 'If it keeps happening, send fewer, larger batches, or ask the operator to raise WANLLMDB_INGEST_RATE_LIMIT_PER_MIN.';
+      await consume(this.ingestPerPrincipal, who, 'Too many metric, log or heartbeat calls with this credential.', hint);
+      if (address) await consume(this.ingestPerAddress, address, 'Too many metric, log or heartbeat calls from this address.', hint);
+      return;
+    }
     await consume(this.perPrincipal, who, 'Too many calls with this credential.');
     if (address) await consume(this.perAddress, address, 'Too many calls from this address.');
   }
@@ -94,11 +146,11 @@ export class RateLimits {
   }
 }
 
-async function consume(limiter: RateLimiterMemory, key: string, message: string): Promise<void> {
+async function consume(limiter: RateLimiterMemory, key: string, message: string, hint = ''): Promise<void> {
   try {
     await limiter.consume(key);
   } catch (e) {
-    if (e instanceof RateLimiterRes) throw rateLimited(message, e.msBeforeNext);
+    if (e instanceof RateLimiterRes) throw rateLimited(message, e.msBeforeNext, hint);
     throw e;
   }
 }
