@@ -30,8 +30,8 @@ describe.each(metadataBackends())('RunLogService on $name', (backend) => {
 
   it('assigns sequence numbers server-side and pages by `after`', async () => {
     const lines = Array.from({ length: 120 }, (_, i) => ({ line: `step ${i} loss=${(1 / (i + 1)).toFixed(3)}${i % 10 === 0 ? ' WARNING: Slow' : ''}`, stream: i % 10 === 0 ? 'stderr' : 'stdout', time: 0, seq: 999 }));
-    expect(await t.call('RunLogService/AppendLogs', { runId, lines: lines.slice(0, 70) })).toEqual({ accepted: 70 });
-    expect(await t.call('RunLogService/AppendLogs', { runId, lines: lines.slice(70) })).toEqual({ accepted: 50 });
+    expect(await t.call('RunLogService/AppendLogs', { runId, lines: lines.slice(0, 70) })).toEqual({ accepted: 70, duplicate: false });
+    expect(await t.call('RunLogService/AppendLogs', { runId, lines: lines.slice(70) })).toEqual({ accepted: 50, duplicate: false });
     // Concurrent appends still get distinct, gap-free numbers.
     await Promise.all(Array.from({ length: 5 }, (_, i) => t.call('RunLogService/AppendLogs', { runId, lines: [{ line: `parallel ${i}` }, { line: `parallel ${i}b` }] })));
 
@@ -79,13 +79,42 @@ describe.each(metadataBackends())('RunLogService on $name', (backend) => {
     expect((await rejection(t.call('RunLogService/GetLogs', { runId, stream: 'both' }))).details[0]!.field).toBe('stream');
   });
 
+  it('stores a batch once by its batch id, however often (or however concurrently) it is sent', async () => {
+    const run = (await t.call<{ data: tracking.v1.Run }>('RunService/CreateRun', { projectId: 'logs' })).data.id;
+    const batch = (n: number, batchId: string) => ({ runId: run, batchId, lines: Array.from({ length: n }, (_, i) => ({ line: `${batchId} line ${i}`, stream: 'stdout', time: 0 })) });
+    const a = randomUUID();
+    expect(await t.call('RunLogService/AppendLogs', batch(3, a))).toEqual({ accepted: 3, duplicate: false });
+    // A retry whose first answer was lost: nothing new is stored, and the answer is the first call's.
+    expect(await t.call('RunLogService/AppendLogs', batch(3, a))).toEqual({ accepted: 3, duplicate: true });
+    // The same batch sent five times at once (PostgreSQL: the claims wait for each other).
+    const b = randomUUID();
+    const answers = await Promise.all(Array.from({ length: 5 }, () => t.call<tracking.v1.AppendLogsResponse>('RunLogService/AppendLogs', batch(4, b))));
+    expect(answers.filter((r) => !r.duplicate)).toHaveLength(1);
+    expect(answers.every((r) => r.accepted === 4)).toBe(true);
+    // Batches without an id are stored every time (curl, older clients).
+    await t.call('RunLogService/AppendLogs', batch(2, ''));
+    await t.call('RunLogService/AppendLogs', batch(2, ''));
+    const stored = (await t.call<GetLogsResponse>('RunLogService/GetLogs', { runId: run, limit: 5000 })).data;
+    expect(stored.map((l) => l.seq)).toEqual(Array.from({ length: 11 }, (_, i) => i + 1));
+    expect(stored.filter((l) => l.line.startsWith(a))).toHaveLength(3);
+    expect(stored.filter((l) => l.line.startsWith(b))).toHaveLength(4);
+    // A batch id belongs to its run: another run stores the same id.
+    const other = (await t.call<{ data: tracking.v1.Run }>('RunService/CreateRun', { projectId: 'logs' })).data.id;
+    expect(await t.call('RunLogService/AppendLogs', { ...batch(3, a), runId: other })).toEqual({ accepted: 3, duplicate: false });
+    expect((await rejection(t.call('RunLogService/AppendLogs', batch(1, 'not a batch id!')))).details.map((d) => d.field)).toEqual(['batchId']);
+    expect((await rejection(t.call('RunLogService/AppendLogs', { ...batch(1, randomUUID()), runId: randomUUID() }))).code).toBe('WLDB_ERR_NOT_FOUND');
+  });
+
   it('deletes the logs with the run', async () => {
     const gone = (await t.call<{ data: tracking.v1.Run }>('RunService/CreateRun', { projectId: 'logs' })).data.id;
-    await t.call('RunLogService/AppendLogs', { runId: gone, lines: [{ line: 'bye' }] });
+    const batchId = randomUUID();
+    await t.call('RunLogService/AppendLogs', { runId: gone, batchId, lines: [{ line: 'bye' }] });
     await t.call('RunService/DeleteRun', { id: gone });
     expect((await rejection(t.call('RunLogService/GetLogs', { runId: gone }))).code).toBe('WLDB_ERR_NOT_FOUND');
     // Re-created with the same id: no old lines come back.
     await t.call('RunService/CreateRun', { projectId: 'logs', id: gone });
     expect((await t.call<GetLogsResponse>('RunLogService/GetLogs', { runId: gone })).data).toEqual([]);
+    // …and its batch ids went with it: the same batch is new to the new run.
+    expect(await t.call('RunLogService/AppendLogs', { runId: gone, batchId, lines: [{ line: 'hello again' }] })).toEqual({ accepted: 1, duplicate: false });
   });
 });

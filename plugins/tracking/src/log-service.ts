@@ -9,6 +9,8 @@ type Handlers = tracking.v1.RunLogServiceHandlers<CallContext>;
 /** A console line is cut to this many UTF-8 bytes, marker included. */
 export const MAX_LINE_BYTES = 64 * 1024;
 const MAX_LINES_PER_CALL = 10_000;
+/** As metric batch ids (metric-service.ts). */
+const BATCH_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 const DEFAULT_PAGE = 500;
 const MAX_PAGE = 5000;
 const STREAMS = ['stdout', 'stderr'] as const;
@@ -37,6 +39,8 @@ export function logHandlers(deps: { logs: LogRepository; runs: RunRepository; cl
       const p = new Problems('The log lines');
       const input = req.lines ?? [];
       if (input.length > MAX_LINES_PER_CALL) p.add('lines', `has more than ${MAX_LINES_PER_CALL} lines; send them in several calls`);
+      const batchId = req.batchId ?? '';
+      if (batchId && !BATCH_ID.test(batchId)) p.add('batchId', 'must be 1 to 128 letters, digits, "_", ".", ":" or "-" (or empty)');
       const now = clock.now();
       const lines: NewLogLine[] = [];
       input.forEach((l, i) => {
@@ -50,11 +54,11 @@ export function logHandlers(deps: { logs: LogRepository; runs: RunRepository; cl
       p.throwIfAny();
       if (lines.length === 0) {
         if (!(await runs.projectOf(id))) throw runNotFound(id, 'runId');
-        return { accepted: 0 };
+        return { accepted: 0, duplicate: false };
       }
-      const last = await logs.append(id, lines);
-      if (last === undefined) throw runNotFound(id, 'runId');
-      return { accepted: lines.length };
+      const stored = await logs.append(id, lines, batchId ? { id: batchId, at: now } : undefined);
+      if (!stored) throw runNotFound(id, 'runId');
+      return stored;
     },
 
     async getLogs(req) {

@@ -110,5 +110,19 @@ export const trackingMigrations: Migration[] = [
       CREATE INDEX idx_views_project ON views (project_id, scope, owner_id)
     `,
   },
+  {
+    // AppendLogs batch ids: a batch sent again (a retry whose answer was lost, a re-run sync) is stored once.
+    version: 6,
+    name: 'create run log batches',
+    up: `
+      CREATE TABLE run_log_batches (
+        run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        batch_id TEXT NOT NULL,
+        lines INTEGER NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (run_id, batch_id)
+      )
+    `,
+  },
 ];
 
