@@ -14,7 +14,7 @@ export interface MemoryEventBusOptions {
  * wildcards, JSON payloads and delivery rules as the NATS adapter.
  */
 export class MemoryEventBus implements EventBus {
-  readonly kind: EventBus['kind'] = 'memory';
+  readonly kind = 'memory' as const;
   readonly #subscriptions = new Map<SubscriptionInbox, string>();
   readonly #logger: Pick<Console, 'warn'>;
   #closed = false;
@@ -26,11 +26,7 @@ export class MemoryEventBus implements EventBus {
   async publish(subject: string, data: unknown): Promise<void> {
     assertPublishSubject(subject);
     this.#assertOpen();
-    this.deliver(subject, encodePayload(data));
-  }
-
-  /** Hands an encoded event to this process's matching subscriptions (a relayed one, too). */
-  protected deliver(subject: string, payload: string): void {
+    const payload = encodePayload(data);
     for (const [inbox, pattern] of this.#subscriptions) {
       if (subjectMatches(pattern, subject)) inbox.push(subject, payload);
     }
@@ -53,10 +49,6 @@ export class MemoryEventBus implements EventBus {
     this.#closed = true;
     for (const inbox of this.#subscriptions.keys()) inbox.close();
     this.#subscriptions.clear();
-  }
-
-  protected assertOpen(): void {
-    this.#assertOpen();
   }
 
   #assertOpen(): void {

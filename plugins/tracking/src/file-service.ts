@@ -1,4 +1,5 @@
-import { Errors, type BlobStore, type CallContext, type Clock } from '@wanllmdb/core';
+import { createHash } from 'node:crypto';
+import { Errors, newId, type BlobStore, type CallContext, type Clock } from '@wanllmdb/core';
 import type { tracking } from '@wanllmdb/proto';
 import { contentTypeOf } from './content-types.js';
 import type { FileRepository } from './file-repository.js';
@@ -38,7 +39,16 @@ export function checkFilePath(path: unknown, field = 'path'): string {
 const emptyChunkStream = () =>
   Errors.VALIDATION('The upload carried no chunks. Send at least one chunk; the first names runId and path.', [{ field: 'runId', message: 'no chunks' }]);
 
-export function fileHandlers(deps: { files: FileRepository; runs: RunRepository; blobs: BlobStore; clock: Clock }): Handlers {
+export interface FileServiceDeps {
+  files: FileRepository;
+  runs: RunRepository;
+  blobs: BlobStore;
+  clock: Clock;
+  /** Told when an upload may have released a blob (a replaced file, a failed upload). */
+  released?: () => void;
+}
+
+export function fileHandlers(deps: FileServiceDeps): Handlers {
   const { files, runs, blobs, clock } = deps;
 
   return {
@@ -53,25 +63,46 @@ export function fileHandlers(deps: { files: FileRepository; runs: RunRepository;
       if (!(await runs.projectOf(id))) throw runNotFound(id, 'runId');
 
       // The bytes go straight into the BlobStore, chunk by chunk: a file is never whole in memory.
+      const uploadId = newId();
+      const hash = createHash('sha256');
+      let pinned: string | undefined;
       async function* bytes(): AsyncGenerator<Uint8Array> {
-        if (head.data?.length) yield head.data;
+        if (head.data?.length) {
+          hash.update(head.data);
+          yield head.data;
+        }
         for (let n = 1; ; n++) {
           if (ctx.signal.aborted) throw Errors.VALIDATION('The upload was cancelled before its last chunk; nothing was stored.');
           const next = await chunks.next();
-          if (next.done) return;
+          if (next.done) break;
           const chunk = next.value;
           if ((chunk.runId && chunk.runId.toLowerCase() !== id) || (chunk.path && chunk.path !== path)) {
             throw Errors.VALIDATION(`Chunk ${n} of the upload names another run or path than the first chunk. Upload one file per stream.`, [
               { field: chunk.path && chunk.path !== path ? 'path' : 'runId', message: 'differs from the first chunk' },
             ]);
           }
-          if (chunk.data?.length) yield chunk.data;
+          if (chunk.data?.length) {
+            hash.update(chunk.data);
+            yield chunk.data;
+          }
         }
+        // The last byte is read and the blob store has not yet looked for an object with this digest:
+        // pin it now, so that collecting an earlier file with the same bytes cannot delete that object
+        // between the store finding it and our row (FileRepository has the protocol).
+        pinned = hash.digest('hex');
+        await files.pinUpload(uploadId, pinned, clock.now());
       }
-      const blob = await blobs.put(bytes());
       try {
-        return { data: await files.put(id, { path, digest: blob.digest, size: blob.size }, clock.now()) };
+        const blob = await blobs.put(bytes());
+        if (blob.digest !== pinned) throw new Error(`the blob store stored ${blob.digest}, the upload hashed ${pinned}`);
+        const stored = await files.put(id, { path, digest: blob.digest, size: blob.size }, uploadId, clock.now());
+        deps.released?.(); // the file may have replaced another at its path
+        return { data: stored };
       } catch (err) {
+        if (pinned) {
+          // Nothing may reference the blob now; a pin left behind (the database is down) turns stale and is released later.
+          await files.abandonUpload(uploadId, pinned, clock.now()).then(deps.released, () => undefined);
+        }
         if (Errors.DB_CONSTRAINT_VIOLATION.is(err)) throw runNotFound(id, 'runId'); // deleted while uploading
         throw err;
       }

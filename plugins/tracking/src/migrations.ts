@@ -62,6 +62,51 @@ const runsTable = (json: string) => `
 
 const perDialect = (make: (json: string) => string): Record<Dialect, string> => ({ sqlite: make('BLOB'), postgres: make('JSONB') });
 
+/**
+ * run_file_releases: digests a run_files row stopped referencing, waiting
+ * for the collector. Triggers fill it in the same transaction as the row
+ * change, whatever made it: a replaced file, a deleted run (the cascade), a
+ * deleted project (its runs). run_file_uploads: uploads that have hashed
+ * their bytes and not yet recorded their row; the collector leaves those
+ * digests' blobs alone (file-repository.ts has the protocol).
+ */
+const fileBlobCollection = (d: Dialect) => {
+  const tables = `
+    CREATE INDEX idx_run_files_digest ON run_files (digest);
+    CREATE TABLE run_file_releases (
+      digest TEXT PRIMARY KEY,
+      released_at BIGINT NOT NULL
+    );
+    CREATE TABLE run_file_uploads (
+      id TEXT PRIMARY KEY,
+      digest TEXT NOT NULL,
+      started_at BIGINT NOT NULL
+    );
+    CREATE INDEX idx_run_file_uploads_digest ON run_file_uploads (digest);
+    CREATE INDEX idx_run_file_uploads_started ON run_file_uploads (started_at);
+  `;
+  if (d === 'sqlite') {
+    // Foreign-key cascades fire these too (SQLite runs them as deletes of the child rows).
+    const release = `INSERT OR IGNORE INTO run_file_releases (digest, released_at) VALUES (OLD.digest, CAST(unixepoch('subsec') * 1000 AS INTEGER))`;
+    return `${tables}
+      CREATE TRIGGER run_files_release_deleted AFTER DELETE ON run_files BEGIN ${release}; END;
+      CREATE TRIGGER run_files_release_replaced AFTER UPDATE OF digest ON run_files WHEN OLD.digest <> NEW.digest BEGIN ${release}; END;
+    `;
+  }
+  return `${tables}
+    CREATE FUNCTION run_files_release_blob() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      INSERT INTO run_file_releases (digest, released_at)
+      VALUES (OLD.digest, CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT))
+      ON CONFLICT (digest) DO NOTHING;
+      RETURN NULL;
+    END $$;
+    CREATE TRIGGER run_files_release_deleted AFTER DELETE ON run_files FOR EACH ROW EXECUTE FUNCTION run_files_release_blob();
+    CREATE TRIGGER run_files_release_replaced AFTER UPDATE OF digest ON run_files FOR EACH ROW
+      WHEN (OLD.digest IS DISTINCT FROM NEW.digest) EXECUTE FUNCTION run_files_release_blob();
+  `;
+};
+
 export const trackingMigrations: Migration[] = [
   { version: 1, name: 'create runs, run summaries and config history', up: perDialect(runsTable) },
   {
@@ -109,6 +154,12 @@ export const trackingMigrations: Migration[] = [
       );
       CREATE INDEX idx_views_project ON views (project_id, scope, owner_id)
     `,
+  },
+  {
+    // Run-file blob collection (file-blob-collector.ts): a blob no run_files row references is deleted.
+    version: 5,
+    name: 'collect unreferenced run-file blobs',
+    up: { sqlite: fileBlobCollection('sqlite'), postgres: fileBlobCollection('postgres') },
   },
   {
     // AppendLogs batch ids: a batch sent again (a retry whose answer was lost, a re-run sync) is stored once.

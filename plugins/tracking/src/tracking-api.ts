@@ -1,5 +1,6 @@
 import type { InjectionToken } from 'tsyringe';
 import type { tracking } from '@wanllmdb/proto';
+import type { FileBlobCollection } from './file-blob-collector.js';
 import type { AppendResult, MetricStore } from './metrics/metric-store.js';
 
 type Run = tracking.v1.Run;
@@ -22,6 +23,12 @@ export interface TrackingApi {
   appendMetricBatch(runId: string, batchId: string, arrowIpc: Uint8Array): Promise<AppendResult>;
   /** The metrics engine (open from the start phase until stop). */
   metricStore(): MetricStore;
+  /**
+   * Deletes, now, the blobs of run files that nothing references any more
+   * (replaced files, deleted runs and projects). The plugin also does this
+   * after each such change and every few minutes.
+   */
+  collectFileBlobs(): Promise<FileBlobCollection>;
 }
 
 export const TrackingApiToken = 'tracking.TrackingApi' as InjectionToken<TrackingApi>;

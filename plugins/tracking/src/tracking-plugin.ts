@@ -1,6 +1,7 @@
 import { assertId, definePlugin, Errors, localCallContext, Tokens, type CallContext, type MetadataStore, type Plugin, type Subscription } from '@wanllmdb/core';
 import { PROJECT_EVENTS, ProjectsApiToken } from '@wanllmdb/plugin-projects';
 import { tracking, type projects } from '@wanllmdb/proto';
+import { DEFAULT_FILE_BLOB_COLLECTOR_OPTIONS, FileBlobCollector, type FileBlobCollectorOptions } from './file-blob-collector.js';
 import { FileRepository } from './file-repository.js';
 import { fileHandlers } from './file-service.js';
 import { LogRepository } from './log-repository.js';
@@ -10,7 +11,7 @@ import { maxKeysPerRunFrom } from './metrics/key-limit.js';
 import type { MetricStore } from './metrics/metric-store.js';
 import { SqlMetricStore, type SqlMetricStoreOptions } from './metrics/sql-metric-store.js';
 import { trackingMigrations } from './migrations.js';
-import { RunEvents } from './run-events.js';
+import { runEventSubject, RunEvents } from './run-events.js';
 import { RunRepository } from './run-repository.js';
 import { runHandlers } from './run-service.js';
 import { RunSweeper } from './run-sweeper.js';
@@ -40,6 +41,8 @@ export interface TrackingPluginOptions {
    * (default WANLLMDB_MAX_METRIC_KEYS_PER_RUN, else 10,000).
    */
   maxMetricKeysPerRun?: number;
+  /** When the run-file blob collector runs on its own, and when an upload counts as dead (see FileBlobCollector). */
+  fileBlobCollector?: Partial<FileBlobCollectorOptions>;
   /** Opens the metrics engine; default: SqlMetricStore on the MetadataStore. */
   openMetricStore?: (db: MetadataStore, hooks: MetricStoreHooks) => Promise<MetricStore>;
 }
@@ -69,6 +72,7 @@ export function createTrackingPlugin(options: TrackingPluginOptions = {}): Plugi
       let parts: ReturnType<typeof build> | undefined;
       let metricStore: MetricStore | undefined;
       let projectSub: Subscription | undefined;
+      let runDeletedSub: Subscription | undefined;
 
       const metrics = (): MetricStore => {
         if (!metricStore) throw Errors.KERNEL_STATE('The metrics engine is not open: the tracking plugin has not started or has stopped. Retry once the server is up.');
@@ -83,6 +87,12 @@ export function createTrackingPlugin(options: TrackingPluginOptions = {}): Plugi
         const events = new RunEvents(bus, r.logger);
         const runService = runHandlers({ repo: runs, projects: r.resolve(ProjectsApiToken), events, bus, clock, metrics });
         const views = new ViewRepository(db);
+        const files = new FileRepository(db);
+        const blobs = r.resolve(Tokens.BlobStore);
+        const collector = new FileBlobCollector(files, blobs, clock, r.logger.child({ component: 'file-blobs' }), {
+          ...DEFAULT_FILE_BLOB_COLLECTOR_OPTIONS,
+          ...options.fileBlobCollector,
+        });
         return {
           db,
           clock,
@@ -94,7 +104,8 @@ export function createTrackingPlugin(options: TrackingPluginOptions = {}): Plugi
           viewService: viewHandlers({ views, projects: r.resolve(ProjectsApiToken), clock }),
           metricService: metricHandlers({ runs, metrics }),
           logService: logHandlers({ logs: new LogRepository(db), runs, clock }),
-          fileService: fileHandlers({ files: new FileRepository(db), runs, blobs: r.resolve(Tokens.BlobStore), clock }),
+          collector,
+          fileService: fileHandlers({ files, runs, blobs, clock, released: () => collector.kick() }),
           sweeper: new RunSweeper(runs, events, clock, r.logger, {
             intervalMs: sweepIntervalMs,
             timeoutMs: heartbeatTimeoutMs,
@@ -161,7 +172,7 @@ export function createTrackingPlugin(options: TrackingPluginOptions = {}): Plugi
 
       // Opened at start, when every migration (ours and the engine's own) can be applied and nothing calls in yet.
       r.hooks.start.tapPromise(PLUGIN, async () => {
-        const { db, bus, sweeper } = ready();
+        const { db, bus, sweeper, collector } = ready();
         const store = await openMetricStore(db, hooks());
         try {
           const recovered = await store.recover();
@@ -176,10 +187,15 @@ export function createTrackingPlugin(options: TrackingPluginOptions = {}): Plugi
         }
         metricStore = store;
         sweeper.start();
+        // A deleted run (alone or with its project, on any replica) released its files' blobs.
+        runDeletedSub = await bus.subscribe(runEventSubject('*', 'deleted'), () => collector.kick());
+        collector.start();
       });
 
       r.hooks.stop.tapPromise(PLUGIN, async () => {
         await parts?.sweeper.stop();
+        await runDeletedSub?.unsubscribe();
+        await parts?.collector.stop();
         await projectSub?.unsubscribe();
         const store = metricStore;
         metricStore = undefined;
@@ -194,6 +210,7 @@ export function createTrackingPlugin(options: TrackingPluginOptions = {}): Plugi
         appendMetricBatch: (runId, batchId, arrowIpc) =>
           ready().metricService.appendMetricBatch({ runId, batchId, arrowIpc }, inProcess('MetricService/AppendMetricBatch')),
         metricStore: metrics,
+        collectFileBlobs: () => ready().collector.collect(),
       };
       r.provide(TrackingApiToken, api);
     },
