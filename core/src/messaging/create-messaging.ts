@@ -2,6 +2,7 @@ import type { NatsConnection } from 'nats';
 import { Errors } from '../errors.js';
 import type { EventBus } from './event-bus.js';
 import type { JobQueue } from './job-queue.js';
+import { ClusterEventBus, type IpcEndpoint } from './cluster-event-bus.js';
 import { MemoryEventBus } from './memory-event-bus.js';
 import { MemoryJobQueue } from './memory-job-queue.js';
 import { normaliseSubjectPrefix } from './subjects.js';
@@ -25,6 +26,11 @@ export type BusConfig =
 export interface MessagingOptions {
   /** Where failed handlers and dropped jobs are reported (default: console). */
   logger?: Pick<Console, 'warn' | 'error'>;
+  /**
+   * In one of several server processes on one data folder: the channel to
+   * the primary, over which `memory` events reach the other processes.
+   */
+  ipc?: IpcEndpoint;
 }
 
 function settingInvalid(value: string, why: string) {
@@ -83,7 +89,7 @@ async function connectNats(config: Extract<BusConfig, { kind: 'nats' }>, name: s
 /** The EventBus chosen by a `WANLLMDB_BUS` value. */
 export async function createEventBus(url: string, opts: MessagingOptions = {}): Promise<EventBus> {
   const config = parseBusSetting(url);
-  if (config.kind === 'memory') return new MemoryEventBus(opts);
+  if (config.kind === 'memory') return opts.ipc ? new ClusterEventBus(opts.ipc, opts) : new MemoryEventBus(opts);
   const nc = await connectNats(config, 'wanllmdb-events');
   const { NatsEventBus } = await import('./nats-event-bus.js');
   return new NatsEventBus(nc, { prefix: config.prefix, ownsConnection: true, ...opts });

@@ -12,7 +12,7 @@ export interface Subscription {
 }
 
 export interface EventBus {
-  readonly kind: 'memory' | 'nats';
+  readonly kind: 'memory' | 'cluster' | 'nats';
   publish(subject: string, data: unknown): Promise<void>;
   subscribe(subject: string, handler: EventHandler): Promise<Subscription>;
   close(): Promise<void>;

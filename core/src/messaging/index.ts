@@ -1,6 +1,7 @@
 export type { EventBus, EventHandler, Subscription } from './event-bus.js';
 export type { Job, JobHandler, JobQueue, Worker, WorkerOptions } from './job-queue.js';
 export { MemoryEventBus, type MemoryEventBusOptions } from './memory-event-bus.js';
+export { ClusterEventBus, EventRelay, type IpcEndpoint } from './cluster-event-bus.js';
 // NATS adapters are types here: createEventBus/createJobQueue load them only when configured.
 export type { NatsEventBus, NatsEventBusOptions } from './nats-event-bus.js';
 export { MemoryJobQueue, type MemoryJobQueueOptions } from './memory-job-queue.js';

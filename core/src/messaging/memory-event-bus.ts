@@ -14,7 +14,7 @@ export interface MemoryEventBusOptions {
  * wildcards, JSON payloads and delivery rules as the NATS adapter.
  */
 export class MemoryEventBus implements EventBus {
-  readonly kind = 'memory' as const;
+  readonly kind: EventBus['kind'] = 'memory';
   readonly #subscriptions = new Map<SubscriptionInbox, string>();
   readonly #logger: Pick<Console, 'warn'>;
   #closed = false;
@@ -26,7 +26,11 @@ export class MemoryEventBus implements EventBus {
   async publish(subject: string, data: unknown): Promise<void> {
     assertPublishSubject(subject);
     this.#assertOpen();
-    const payload = encodePayload(data);
+    this.deliver(subject, encodePayload(data));
+  }
+
+  /** Hands an encoded event to this process's matching subscriptions (a relayed one, too). */
+  protected deliver(subject: string, payload: string): void {
     for (const [inbox, pattern] of this.#subscriptions) {
       if (subjectMatches(pattern, subject)) inbox.push(subject, payload);
     }
@@ -49,6 +53,10 @@ export class MemoryEventBus implements EventBus {
     this.#closed = true;
     for (const inbox of this.#subscriptions.keys()) inbox.close();
     this.#subscriptions.clear();
+  }
+
+  protected assertOpen(): void {
+    this.#assertOpen();
   }
 
   #assertOpen(): void {

@@ -4,6 +4,7 @@ import type { EventBus } from '../messaging/event-bus.js';
 import type { JobQueue } from '../messaging/job-queue.js';
 import { createEventBus, createJobQueue, parseBusSetting, type MessagingOptions } from '../messaging/create-messaging.js';
 import { jobStreamName } from '../messaging/jetstream-job-queue.js';
+import { ClusterEventBus } from '../messaging/cluster-event-bus.js';
 import { MemoryEventBus } from '../messaging/memory-event-bus.js';
 import { MemoryJobQueue } from '../messaging/memory-job-queue.js';
 
@@ -11,7 +12,7 @@ import { MemoryJobQueue } from '../messaging/memory-job-queue.js';
 export const testNatsUrl = (): string => process.env.WLDB_TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
 
 export interface EventBusBackend {
-  name: 'memory' | 'nats';
+  name: 'memory' | 'cluster' | 'nats';
   create(opts?: MessagingOptions): Promise<EventBus>;
 }
 
@@ -31,6 +32,9 @@ function isolatedNatsUrl(): string {
 export function eventBusBackends(): EventBusBackend[] {
   return [
     { name: 'memory', create: async (opts) => new MemoryEventBus(opts) },
+    // A worker whose primary relays to no one: its own subscribers see exactly what a memory bus gives them
+    // (cluster-event-bus.test.ts covers the other workers).
+    { name: 'cluster', create: async (opts) => new ClusterEventBus({ send: () => true, on: () => undefined, off: () => undefined }, opts) },
     { name: 'nats', create: (opts) => createEventBus(isolatedNatsUrl(), opts) },
   ];
 }

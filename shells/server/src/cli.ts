@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { WldbError } from '@wanllmdb/core';
-import { serve } from './serve.js';
+import { serveCommand } from './cluster.js';
 import { registerAdminCommand } from './admin-command.js';
 import { registerSyncCommand } from './sync-command.js';
 
@@ -33,9 +33,10 @@ program
   .option('--cors-origins <list>', 'other browser origins allowed to call the HTTP API, comma-separated [env WANLLMDB_CORS_ORIGINS]')
   .option('--plugins <list>', 'third-party plugin modules to load, comma-separated paths or package names [env WANLLMDB_PLUGINS]')
   .option('--no-auth', 'no sign-in: every caller is the local administrator (refused unless --host is loopback) [env WANLLMDB_AUTH=off]')
+  .option('--workers <n>', 'server processes sharing the ports: a number, or auto = one per core [env WANLLMDB_WORKERS, default auto]')
   .option('--config <file>', 'JSON config file [env WANLLMDB_CONFIG]')
   .action(async (o: Record<string, string | number | boolean | undefined>) => {
-    const { kernel } = await serve({
+    await serveCommand({
       configFile: o.config as string | undefined,
       flags: {
         dataDir: o.data, grpcPort: o.port, httpPort: o.httpPort, host: o.host,
@@ -43,9 +44,9 @@ program
         corsOrigins: o.corsOrigins, auth: o.auth === false ? 'off' : undefined, plugins: o.plugins,
         headersTimeoutMs: o.headersTimeout, requestTimeoutMs: o.requestTimeout, idleTimeoutMs: o.idleTimeout,
         maxConnections: o.maxConnections, maxConnectionsPerAddress: o.maxConnectionsPerAddress,
+        workers: o.workers,
       },
     });
-    kernel.handleSignals();
   });
 
 registerSyncCommand(program);

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { definePlugin, Errors, Kernel, loadConfig, redactUrl, type Plugin, type WanllmdbConfig } from '@wanllmdb/core';
+import { definePlugin, Errors, Kernel, loadConfig, redactUrl, type IpcEndpoint, type Plugin, type WanllmdbConfig } from '@wanllmdb/core';
 import { AuthAdminToken } from '@wanllmdb/plugin-auth';
 import { defaultPlugins } from './default-plugins.js';
 
@@ -11,6 +11,14 @@ export interface ServeOptions {
   configFile?: string;
   plugins?: readonly Plugin[];
   env?: NodeJS.ProcessEnv;
+  /**
+   * `single` (the default) migrates, bootstraps and serves; with several
+   * processes (cluster.ts) the primary runs `prepare` once (migrations, the
+   * first administrator, no ports) and each worker runs `worker` (serves,
+   * relaying in-process events over `ipc`).
+   */
+  role?: 'single' | 'prepare' | 'worker';
+  ipc?: IpcEndpoint;
 }
 
 /** The built web UI (`npm run build` makes it), or undefined when it was not built. */
@@ -87,9 +95,10 @@ function bootstrapPlugin(env: NodeJS.ProcessEnv, made: { setupToken?: string }):
   });
 }
 
-/** Starts a kernel that serves gRPC and HTTP; resolves once it is listening. */
-export async function serve(opts: ServeOptions = {}): Promise<{ kernel: Kernel; grpcPort: number; httpPort: number }> {
+/** Starts a kernel that serves gRPC and HTTP; resolves once it is listening (`prepare`: once it has started, with ports 0). */
+export async function serve(opts: ServeOptions = {}): Promise<{ kernel: Kernel; grpcPort: number; httpPort: number; setupToken?: string }> {
   const env = opts.env ?? process.env;
+  const role = opts.role ?? 'single';
   const config = loadConfig({ flags: opts.flags, file: opts.configFile, env });
   let plugins = [...(opts.plugins ?? defaultPlugins), ...(await loadPlugins(config.plugins))];
   if (config.auth === 'off') {
@@ -102,23 +111,29 @@ export async function serve(opts: ServeOptions = {}): Promise<{ kernel: Kernel; 
     plugins = plugins.filter((p) => p.id !== 'auth');
   }
   const bootstrap: { setupToken?: string } = {};
-  if (config.auth !== 'off' && plugins.some((p) => p.id === 'auth')) plugins = [...plugins, bootstrapPlugin(env, bootstrap)];
+  // A worker finds the first administrator (or the setup token) made by the primary's `prepare`.
+  if (role !== 'worker' && config.auth !== 'off' && plugins.some((p) => p.id === 'auth')) plugins = [...plugins, bootstrapPlugin(env, bootstrap)];
   const uiDir = webUiDir();
-  const kernel = new Kernel({ plugins, config, listen: true, uiDir });
+  const kernel = new Kernel({ plugins, config, listen: role !== 'prepare', uiDir, ipc: opts.ipc });
   const listening = await kernel.start();
+  if (role === 'prepare') return { kernel, grpcPort: 0, httpPort: 0, setupToken: bootstrap.setupToken };
+  if (role === 'worker') return { kernel, grpcPort: listening!.grpcPort, httpPort: listening!.httpPort };
   kernel.logger.info({ db: redactUrl(config.db), blobs: redactUrl(config.blobs), bus: redactUrl(config.bus) }, 'storage');
   if (!uiDir) kernel.logger.warn('the web UI is not built (run `npm run build`): the API is served, / is not');
   if (config.auth === 'off') {
     kernel.logger.warn('authentication is OFF (--no-auth): every caller on this machine acts as the local administrator');
   }
-  if (bootstrap.setupToken) {
-    const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-    const setupUrl = `http://${host}:${listening!.httpPort}/setup#token=${bootstrap.setupToken}`;
-    kernel.logger.warn(
-      { setupToken: bootstrap.setupToken, setupUrl },
-      `no account exists yet: open ${setupUrl} to create the first administrator (one time), or POST /api/v1/auth/register {"email","password","setupToken"}, ` +
-        'or run `npx wanllmdb admin create-user --email you@example.com --admin --password-stdin`, or start with WANLLMDB_BOOTSTRAP_ADMIN=email:password',
-    );
-  }
+  if (bootstrap.setupToken) announceSetupToken(kernel.logger, config.host, listening!.httpPort, bootstrap.setupToken);
   return { kernel, grpcPort: listening!.grpcPort, httpPort: listening!.httpPort };
+}
+
+/** Logs the one-time link that creates the first administrator. */
+export function announceSetupToken(logger: Kernel['logger'], bindHost: string, httpPort: number, setupToken: string): void {
+  const host = bindHost.includes(':') ? `[${bindHost}]` : bindHost;
+  const setupUrl = `http://${host}:${httpPort}/setup#token=${setupToken}`;
+  logger.warn(
+    { setupToken, setupUrl },
+    `no account exists yet: open ${setupUrl} to create the first administrator (one time), or POST /api/v1/auth/register {"email","password","setupToken"}, ` +
+      'or run `npx wanllmdb admin create-user --email you@example.com --admin --password-stdin`, or start with WANLLMDB_BOOTSTRAP_ADMIN=email:password',
+  );
 }
