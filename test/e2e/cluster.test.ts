@@ -149,3 +149,19 @@ describe('stopping a server with workers', () => {
     await waitFor('the workers to exit', () => workers.every((p) => !alive(p)) || undefined);
   });
 });
+
+describe('rate limits with workers', () => {
+  it('count every call of the server once, whichever worker takes it', async () => {
+    const server = await startServer(['--data', await dataDir(), '--workers', '2'], { WANLLMDB_RATE_LIMIT_PER_ADDRESS_PER_MIN: '6' });
+    try {
+      await waitFor('both workers listening', () => server.output().includes('serving with 2 worker processes'));
+      const { headers } = await server.credentials(); // making the key is 1 of the 6 (sign-in is not counted)
+      const statuses: number[] = [];
+      // Each on a new connection, so they alternate between the workers: counts per worker would let all 8 through.
+      for (let i = 0; i < 8; i++) statuses.push((await callOnNewConnection(server.base, 'GET', '/api/v1/projects', headers)).status);
+      expect(statuses).toEqual([200, 200, 200, 200, 200, 429, 429, 429]);
+    } finally {
+      await server.stop();
+    }
+  });
+});

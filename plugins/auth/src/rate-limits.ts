@@ -1,5 +1,6 @@
 import { Errors, type WldbError } from '@wanllmdb/core';
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import cluster from 'node:cluster';
+import { RateLimiterCluster, RateLimiterClusterMaster, RateLimiterMemory, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 
 /**
  * The calls a live run makes by itself, all the time: metric ingest, console
@@ -21,8 +22,9 @@ export const INGEST_METHODS: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * In-memory limits (per process: with several replicas each enforces its own
- * share). Calls: per API key or user, and per address, with run ingest
+ * In-memory limits, one count per server (the worker processes of one
+ * `wanllmdb serve` share the primary's; separate replicas each enforce
+ * their own). Calls: per API key or user, and per address, with run ingest
  * (INGEST_METHODS) in budgets of its own. Sign-in: failed logins per account
  * and per address, registrations per address.
  */
@@ -90,24 +92,42 @@ export function rateLimited(message: string, ms: number, hint = ''): WldbError {
   return Errors.RATE_LIMITED(`${message} Retry in ${s} s.${hint ? ` ${hint}` : ''}`, [{ field: 'retryAfter', message: String(s) }]);
 }
 
+/** How long a worker waits for the primary's count before it lets the call through (the limits protect; they must not fail calls). */
+const SHARED_COUNT_TIMEOUT_MS = 2_000;
+
+/**
+ * One limiter. In a worker of `wanllmdb serve --workers N` the counts live in
+ * the primary (rate-limiter-flexible's cluster mode over the workers' IPC
+ * channel, see hostSharedRateLimits), so a limit holds for the whole server
+ * however connections are spread over workers; elsewhere in this process.
+ */
+function limiter(opts: ConstructorParameters<typeof RateLimiterMemory>[0] & { keyPrefix: string }): RateLimiterAbstract {
+  return cluster.isWorker ? new RateLimiterCluster({ ...opts, timeoutMs: SHARED_COUNT_TIMEOUT_MS }) : new RateLimiterMemory(opts);
+}
+
+/** In the primary of a server with worker processes, before they are forked: holds the counts their limiters share. */
+export function hostSharedRateLimits(): void {
+  new RateLimiterClusterMaster();
+}
+
 export class RateLimits {
-  private readonly perPrincipal: RateLimiterMemory;
-  private readonly perAddress: RateLimiterMemory;
-  private readonly ingestPerPrincipal: RateLimiterMemory;
-  private readonly ingestPerAddress: RateLimiterMemory;
-  private readonly loginAccount: RateLimiterMemory;
-  private readonly loginAddress: RateLimiterMemory;
-  private readonly register: RateLimiterMemory;
+  private readonly perPrincipal: RateLimiterAbstract;
+  private readonly perAddress: RateLimiterAbstract;
+  private readonly ingestPerPrincipal: RateLimiterAbstract;
+  private readonly ingestPerAddress: RateLimiterAbstract;
+  private readonly loginAccount: RateLimiterAbstract;
+  private readonly loginAddress: RateLimiterAbstract;
+  private readonly register: RateLimiterAbstract;
 
   constructor(readonly options: RateLimitOptions) {
     const duration = options.windowSeconds;
-    this.perPrincipal = new RateLimiterMemory({ keyPrefix: 'call', points: options.callsPerMinute, duration });
-    this.perAddress = new RateLimiterMemory({ keyPrefix: 'addr', points: options.callsPerAddressPerMinute, duration });
-    this.ingestPerPrincipal = new RateLimiterMemory({ keyPrefix: 'ingest', points: options.ingestPerMinute, duration });
-    this.ingestPerAddress = new RateLimiterMemory({ keyPrefix: 'ingest-addr', points: options.ingestPerAddressPerMinute, duration });
-    this.loginAccount = new RateLimiterMemory({ keyPrefix: 'login-acct', points: options.loginFailuresPerAccount, duration: options.loginWindowSeconds });
-    this.loginAddress = new RateLimiterMemory({ keyPrefix: 'login-addr', points: options.loginFailuresPerAddress, duration: options.loginWindowSeconds });
-    this.register = new RateLimiterMemory({ keyPrefix: 'register', points: options.registrationsPerAddress, duration: options.registrationWindowSeconds });
+    this.perPrincipal = limiter({ keyPrefix: 'call', points: options.callsPerMinute, duration });
+    this.perAddress = limiter({ keyPrefix: 'addr', points: options.callsPerAddressPerMinute, duration });
+    this.ingestPerPrincipal = limiter({ keyPrefix: 'ingest', points: options.ingestPerMinute, duration });
+    this.ingestPerAddress = limiter({ keyPrefix: 'ingest-addr', points: options.ingestPerAddressPerMinute, duration });
+    this.loginAccount = limiter({ keyPrefix: 'login-acct', points: options.loginFailuresPerAccount, duration: options.loginWindowSeconds });
+    this.loginAddress = limiter({ keyPrefix: 'login-addr', points: options.loginFailuresPerAddress, duration: options.loginWindowSeconds });
+    this.register = limiter({ keyPrefix: 'register', points: options.registrationsPerAddress, duration: options.registrationWindowSeconds });
   }
 
   /**
@@ -138,7 +158,7 @@ export class RateLimits {
   }
 
   async loginSucceeded(account: string): Promise<void> {
-    await this.loginAccount.delete(account);
+    await this.loginAccount.delete(account).catch(() => undefined);
   }
 
   async registration(address: string): Promise<void> {
@@ -146,16 +166,18 @@ export class RateLimits {
   }
 }
 
-async function consume(limiter: RateLimiterMemory, key: string, message: string, hint = ''): Promise<void> {
+async function consume(limiter: RateLimiterAbstract, key: string, message: string, hint = ''): Promise<void> {
   try {
     await limiter.consume(key);
   } catch (e) {
     if (e instanceof RateLimiterRes) throw rateLimited(message, e.msBeforeNext, hint);
+    // The primary did not answer in time (it is stopping us, or stuck): the call goes through.
+    if (e instanceof Error && /timeout/i.test(e.message)) return;
     throw e;
   }
 }
 
-async function blockedCheck(limiter: RateLimiterMemory, key: string, message: string): Promise<void> {
-  const res = await limiter.get(key);
+async function blockedCheck(limiter: RateLimiterAbstract, key: string, message: string): Promise<void> {
+  const res = await limiter.get(key).catch(() => null);
   if (res && res.consumedPoints >= limiter.points) throw rateLimited(message, res.msBeforeNext);
 }

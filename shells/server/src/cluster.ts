@@ -1,6 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { createLogger, EventRelay, loadConfig, type IpcEndpoint, type Logger } from '@wanllmdb/core';
+import { hostSharedRateLimits } from '@wanllmdb/plugin-auth';
 import { announceSetupToken, serve, type ServeOptions } from './serve.js';
 
 /** A worker that dies this soon after starting is restarted after a growing pause. */
@@ -25,7 +26,7 @@ export function workerCount(workers: number | 'auto'): number {
  * start once, then forks the workers; each worker is a whole kernel on the
  * same data (SQLite in WAL mode takes several processes; with PostgreSQL and
  * NATS they are stateless replicas). The primary relays in-process events
- * between workers, restarts one that dies, and on SIGTERM/SIGINT has every
+ * between workers, holds the rate-limit counts they share, restarts one that dies, and on SIGTERM/SIGINT has every
  * worker drain its calls before it exits.
  */
 export async function serveCommand(opts: ServeOptions): Promise<void> {
@@ -67,6 +68,8 @@ async function runWorker(opts: ServeOptions): Promise<void> {
 
 function runPrimary(n: number, logger: Logger, onAllListening: (httpPort: number) => void): Promise<void> {
   const relay = new EventRelay();
+  // Rate-limit counts for the whole server: each worker asks the primary.
+  hostSharedRateLimits();
   let stopping = false;
   let listening = 0;
   let restartDelay = 1000;
