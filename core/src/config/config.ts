@@ -38,6 +38,11 @@ export interface WanllmdbConfig {
   maxConnections: number | 'auto';
   /** Open connections from one client address (both ports together); 0 for none, e.g. behind a proxy. */
   maxConnectionsPerAddress: number;
+  /**
+   * Server processes sharing the ports (node:cluster workers on the same
+   * data); `auto` is one per core. Only `wanllmdb serve` uses it.
+   */
+  workers: number | 'auto';
 }
 
 /** A setting: its config-file key, its environment variable and its flag. */
@@ -93,6 +98,10 @@ const SETTINGS: Setting[] = [
   {
     key: 'maxConnections', env: 'WANLLMDB_MAX_CONNECTIONS', flag: '--max-connections',
     parse: (raw, name) => (raw === 'auto' ? raw : int(1, 1_000_000)(raw, name)),
+  },
+  {
+    key: 'workers', env: 'WANLLMDB_WORKERS', flag: '--workers',
+    parse: (raw, name) => (raw === 'auto' ? raw : int(1, 256)(raw, name)),
   },
   { key: 'maxConnectionsPerAddress', env: 'WANLLMDB_MAX_CONNECTIONS_PER_ADDRESS', flag: '--max-connections-per-address', parse: int(0, 1_000_000) },
   { key: 'corsOrigins', env: 'WANLLMDB_CORS_ORIGINS', flag: '--cors-origins', parse: listOf((o) => /^https?:\/\/[^/\s]+$/.test(o), 'origins such as https://ui.example.com:8443 (scheme://host[:port], no path)') },
@@ -196,6 +205,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): WanllmdbConfig {
     maxConnections: parsed.maxConnections ?? 'auto',
     // One address rarely needs more (a browser opens ≤ 6 plus its live streams); a flood from one address stops here.
     maxConnectionsPerAddress: parsed.maxConnectionsPerAddress ?? 256,
+    workers: parsed.workers ?? 'auto',
   };
 }
 

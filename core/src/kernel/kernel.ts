@@ -7,6 +7,7 @@ import { loadConfig, type WanllmdbConfig } from '../config/config.js';
 import { Errors, WldbError } from '../errors.js';
 import { createEventBus, createJobQueue } from '../messaging/create-messaging.js';
 import type { EventBus } from '../messaging/event-bus.js';
+import type { IpcEndpoint } from '../messaging/cluster-event-bus.js';
 import type { JobQueue } from '../messaging/job-queue.js';
 import { LocalAuth, type Auth } from '../rpc/auth.js';
 import type { GrpcServer } from '../rpc/grpc-server.js';
@@ -46,6 +47,11 @@ export interface KernelOptions {
   listen?: boolean;
   /** A built web UI (index.html + assets) to serve at `/` when listening. */
   uiDir?: string;
+  /**
+   * One of several server processes on the same data (`serve --workers`):
+   * the channel to the primary, which relays in-process events between them.
+   */
+  ipc?: IpcEndpoint;
 }
 
 export interface Listening {
@@ -230,7 +236,7 @@ export class Kernel {
     const own = <T extends { close(): Promise<void> }>(x: T) => (this.owned.push(x), x);
     const metadataStore = s.metadataStore ?? own(await createMetadataStore(c.db));
     const blobStore = s.blobStore ?? own(await createBlobStore(c.blobs));
-    const eventBus = s.eventBus ?? own(await createEventBus(c.bus, { logger: this.logger }));
+    const eventBus = s.eventBus ?? own(await createEventBus(c.bus, { logger: this.logger, ipc: this.opts.ipc }));
     const jobQueue = s.jobQueue ?? own(await createJobQueue(c.bus, { logger: this.logger }));
     this.container.register(Tokens.Config, { useValue: c });
     this.container.register(Tokens.Logger, { useValue: this.logger });
