@@ -115,6 +115,8 @@ export const Errors = {
   VALIDATION: define('WLDB_ERR_VALIDATION', S.INVALID_ARGUMENT),
   MALFORMED_JSON: define('WLDB_ERR_MALFORMED_JSON', S.INVALID_ARGUMENT),
   BODY_TOO_LARGE: define('WLDB_ERR_BODY_TOO_LARGE', S.RESOURCE_EXHAUSTED, 413),
+  /** The request line and headers (a long URL, mostly) are over node:http's limit, 16 KiB by default. */
+  HEADERS_TOO_LARGE: define('WLDB_ERR_HEADERS_TOO_LARGE', S.RESOURCE_EXHAUSTED, 431),
   /**
    * A configured limit on what is stored (e.g. metric keys per run); the detail's field names the setting.
    * HTTP 422, not 429: retrying the same request never succeeds, so clients must not treat it as "slow down".

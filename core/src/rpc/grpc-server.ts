@@ -7,7 +7,7 @@ import { PROTO_DIR, protoFiles } from '@wanllmdb/proto';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import { Errors, retryAfterSeconds, type WldbError } from '../errors.js';
 import type { Logger } from '../kernel/logger.js';
-import { decodeMessage, encodeMessage } from './codec.js';
+import { decodeMessage, decodeRequest, encodeMessage } from './codec.js';
 import type { ConnectionLimits } from './connection-limits.js';
 import type { CallOrigin, MountedMethod, RpcHost } from './rpc-host.js';
 
@@ -173,7 +173,8 @@ export class GrpcServer {
         requestStream: m.requestStream,
         responseStream: m.responseStream,
         requestSerialize: (o: unknown) => Buffer.from(encodeMessage(m.requestType, o)),
-        requestDeserialize: (b: Buffer) => decodeMessage(m.requestType, b),
+        // A bad message reaches RpcHost.invoke as an UndecodableRequest and is answered with its code (grpc-js would answer a throw with INTERNAL).
+        requestDeserialize: (b: Buffer) => (m.requestStream ? decodeMessage(m.requestType, b) : decodeRequest(m.requestType, b)),
         responseSerialize: (o: unknown) => Buffer.from(encodeMessage(m.responseType, o)),
         responseDeserialize: (b: Buffer) => decodeMessage(m.responseType, b),
         originalName: m.handlerName,

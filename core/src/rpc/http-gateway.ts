@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { maxHeaderSize } from 'node:http';
+import type { Socket } from 'node:net';
 import { basename } from 'node:path';
 import cors from '@fastify/cors';
 import fastifyStatic from '@fastify/static';
@@ -8,7 +10,7 @@ import type protobuf from 'protobufjs';
 import { Errors, retryAfterSeconds, toWldbError, type ErrorDetail, type WldbError } from '../errors.js';
 import type { Logger } from '../kernel/logger.js';
 import { assertNoProblems, checkJson, coerceText, normalize, toJsonForm } from './codec.js';
-import { answerRequestTimeouts, httpTimeBounds, type ConnectionLimits, type TimeBounds } from './connection-limits.js';
+import { answerRequestTimeouts, httpTimeBounds, rawHttpError, type ConnectionLimits, type TimeBounds } from './connection-limits.js';
 import type { HttpRoute } from './contract.js';
 import type { MountedMethod, RpcHost } from './rpc-host.js';
 
@@ -117,6 +119,24 @@ export class HttpGateway {
     opts.connections?.guard(this.app.server, 'http');
     this.app.setErrorHandler((err: Error & { code?: string; statusCode?: number }, req, reply) => {
       sendError(reply, this.mapError(err), String(req.id));
+    });
+    // Bodies are JSON and nothing else: without Fastify's text/plain parser, any other content type is a 415.
+    // A "__proto__" key is valid JSON: parsed as the own property JSON.parse makes of it, then refused by
+    // name in checkJson (Fastify's default calls it "not valid JSON", which tells the caller nothing).
+    this.app.removeAllContentTypeParsers();
+    this.app.addContentTypeParser('application/json', { parseAs: 'string' }, this.app.getDefaultJsonParser('ignore', 'ignore'));
+    // node:http refuses a request it cannot parse — above all a request line and headers over its
+    // limit (a long URL) — before Fastify has a request; Fastify's answer to that has no envelope.
+    this.app.server.prependListener('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      if (err.code === 'ECONNRESET' || err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || socket.destroyed) return; // gone, or answered by answerRequestTimeouts
+      const e =
+        err.code === 'HPE_HEADER_OVERFLOW'
+          ? Errors.HEADERS_TOO_LARGE(
+              `The request line and headers are larger than this server accepts (${maxHeaderSize / 1024} KiB). Shorten the URL or headers, e.g. split a long list of values over several requests.`,
+            )
+          : Errors.VALIDATION(`The request is not valid HTTP/1.1 (${err.code ?? err.message}). Fix the client.`);
+      if (socket.writable) socket.write(rawHttpError(e));
+      socket.destroy();
     });
     const uiDir = opts.uiDir;
     const shell = (reply: FastifyReply) => reply.header('cache-control', 'no-cache').type('text/html; charset=utf-8').sendFile('index.html');
@@ -227,15 +247,18 @@ export class HttpGateway {
     let merged: Record<string, unknown> = {};
     const body = req.body;
     if (route.body === '*') {
-      if (body !== undefined && body !== null) {
-        if (typeof body !== 'object' || Array.isArray(body)) {
-          throw Errors.VALIDATION('The request body must be a JSON object. Wrap the values in {…}.', [{ field: '(body)', message: 'not an object' }]);
+    // undefined: no body was sent; null: the body was the JSON text `null`, which is not an object.
+      if (body !== undefined) {
+        if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+          throw Errors.VALIDATION(`The request body must be a JSON object, not ${body === null ? 'null' : Array.isArray(body) ? 'an array' : `a ${typeof body}`}. Wrap the values in {…} (send {} for none).`, [
+            { field: '(body)', message: 'not an object' },
+          ]);
         }
         merged = { ...(body as Record<string, unknown>) };
       }
     } else if (route.body) {
       if (body !== undefined) merged[route.body] = body;
-    } else if (body !== undefined && body !== null && !(typeof body === 'object' && Object.keys(body).length === 0)) {
+    } else if (body !== undefined && !(typeof body === 'object' && body !== null && Object.keys(body).length === 0)) {
       throw Errors.VALIDATION(`${route.verb} ${route.template} takes no body. Send the values as query parameters.`, [{ field: '(body)', message: 'not allowed' }]);
     }
     // Query parameters fill fields the path and body don't (google.api.http semantics).

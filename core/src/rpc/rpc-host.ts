@@ -4,6 +4,8 @@ import { Errors, toWldbError, type WldbError } from '../errors.js';
 import type { Logger } from '../kernel/logger.js';
 import { ANONYMOUS_PRINCIPAL, isReadPermission, type Auth, type AuditRecord, type Principal, type ResolvedResource, type ResourceRef } from './auth.js';
 import type { CallContext } from './call-context.js';
+import { storageErrorForCaller } from '../storage/metadata/sql-errors.js';
+import { checkRequestObject, UndecodableRequest } from './codec.js';
 import { Contract, type MethodInfo } from './contract.js';
 
 export type AnyHandler = (request: any, ctx: CallContext, send?: StreamSender<any>) => Promise<unknown>;
@@ -107,11 +109,15 @@ export class RpcHost {
 
   /**
    * Runs one call: authenticate, authorise against the method's declared
-   * permission, then the handler. `request` is already in object form.
+   * permission, then the handler. `request` is already in object form (or
+   * the UndecodableRequest a transport made of bytes it could not decode).
    * Errors come out as WldbErrors safe to show the caller.
    */
   async invoke(method: MountedMethod, request: unknown, origin: CallOrigin, send?: StreamSender<unknown>): Promise<unknown> {
     if (this.draining) throw Errors.SHUTTING_DOWN('The server is shutting down and takes no new calls. Retry against another replica or after it restarts.');
+    if (request instanceof UndecodableRequest) throw request.error;
+    // gRPC and HTTP requests were checked as they were decoded; an in-process request is an object nothing has walked yet.
+    if (origin.transport === 'local' && !method.requestStream) checkRequestObject(method.requestType, request);
     const abort = new AbortController();
     const onCallerGone = () => abort.abort(origin.signal?.reason);
     origin.signal?.addEventListener('abort', onCallerGone, { once: true });
@@ -176,11 +182,13 @@ export class RpcHost {
     }
   }
 
-  /** Logs what the caller must not see, returns what it may. */
+  /** Logs what the caller must not see (a bug, a database's SQL and words), returns what it may. */
   publicError(err: unknown, where: string, requestId: string): WldbError {
     const e = toWldbError(err);
-    if (e.code === Errors.INTERNAL.code) this.logger.error({ err, method: where, requestId }, 'unexpected error in a call');
-    return e;
+    const storage = storageErrorForCaller(e, requestId);
+    if (storage) this.logger.error({ err, method: where, requestId }, 'database error in a call');
+    else if (e.code === Errors.INTERNAL.code) this.logger.error({ err, method: where, requestId }, 'unexpected error in a call');
+    return storage ?? e;
   }
 
   /**

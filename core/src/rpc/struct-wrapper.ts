@@ -11,8 +11,8 @@ import protobuf from 'protobufjs';
  * generated converters.
  */
 type Converter = {
-  fromObject(o: unknown): protobuf.Message;
-  toObject(m: protobuf.Message, o?: protobuf.IConversionOptions): Record<string, unknown>;
+  fromObject(o: unknown, depth?: number): protobuf.Message;
+  toObject(m: protobuf.Message, o?: protobuf.IConversionOptions, depth?: number): Record<string, unknown>;
   lookupType(path: string): protobuf.Type;
 };
 
@@ -20,26 +20,33 @@ type Converter = {
  * Generated converters insist that map values and list items of message type
  * are objects before they call the wrapper, so Struct and ListValue turn
  * their plain JSON members into Value messages themselves.
+ *
+ * `depth` is protobufjs's nesting counter (the generated converters pass it
+ * down and throw past `util.recursionLimit`). The wrappers hand it on, so a
+ * deep value meets that limit instead of the call stack's. Requests never get
+ * this far too deep — the transports refuse JSON nested deeper than
+ * MAX_JSON_DEPTH first (codec.ts) — so this is the second line, not the first.
  */
-const toValue = (self: Converter, v: unknown) => self.lookupType('.google.protobuf.Value').fromObject(v as Record<string, unknown>);
+const toValue = (self: Converter, v: unknown, depth: number) =>
+  (self.lookupType('.google.protobuf.Value') as unknown as Converter).fromObject(v as Record<string, unknown>, depth + 1);
 
 const has = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
 const isMessage = (o: unknown): o is protobuf.Message => o instanceof protobuf.Message;
 const plain = (o?: protobuf.IConversionOptions): protobuf.IConversionOptions => ({ ...o, defaults: false, oneofs: false });
 
 const valueWrapper = {
-  fromObject(this: Converter, v: unknown) {
+  fromObject(this: Converter, v: unknown, depth = 0) {
     if (isMessage(v)) return v;
-    if (v === null || v === undefined) return this.fromObject({ nullValue: 0 });
-    if (typeof v === 'number') return this.fromObject({ numberValue: v });
-    if (typeof v === 'string') return this.fromObject({ stringValue: v });
-    if (typeof v === 'boolean') return this.fromObject({ boolValue: v });
-    if (Array.isArray(v)) return this.fromObject({ listValue: v });
-    if (typeof v === 'object') return this.fromObject({ structValue: v });
+    if (v === null || v === undefined) return this.fromObject({ nullValue: 0 }, depth);
+    if (typeof v === 'number') return this.fromObject({ numberValue: v }, depth);
+    if (typeof v === 'string') return this.fromObject({ stringValue: v }, depth);
+    if (typeof v === 'boolean') return this.fromObject({ boolValue: v }, depth);
+    if (Array.isArray(v)) return this.fromObject({ listValue: v }, depth);
+    if (typeof v === 'object') return this.fromObject({ structValue: v }, depth);
     throw new TypeError(`A ${typeof v} cannot be stored as a JSON value`);
   },
-  toObject(this: Converter, m: protobuf.Message, o?: protobuf.IConversionOptions) {
-    const p = this.toObject(m, plain(o));
+  toObject(this: Converter, m: protobuf.Message, o?: protobuf.IConversionOptions, depth = 0) {
+    const p = this.toObject(m, plain(o), depth);
     if (has(p, 'numberValue')) return p.numberValue;
     if (has(p, 'stringValue')) return p.stringValue;
     if (has(p, 'boolValue')) return p.boolValue;
@@ -50,23 +57,23 @@ const valueWrapper = {
 };
 
 const structWrapper = {
-  fromObject(this: Converter, o: unknown) {
+  fromObject(this: Converter, o: unknown, depth = 0) {
     if (isMessage(o)) return o;
     const fields: Record<string, protobuf.Message> = {};
-    for (const [k, v] of Object.entries((o ?? {}) as Record<string, unknown>)) if (v !== undefined) fields[k] = toValue(this, v);
-    return this.fromObject({ fields });
+    for (const [k, v] of Object.entries((o ?? {}) as Record<string, unknown>)) if (v !== undefined) fields[k] = toValue(this, v, depth);
+    return this.fromObject({ fields }, depth);
   },
-  toObject(this: Converter, m: protobuf.Message, o?: protobuf.IConversionOptions) {
-    return this.toObject(m, plain(o)).fields ?? {};
+  toObject(this: Converter, m: protobuf.Message, o?: protobuf.IConversionOptions, depth = 0) {
+    return this.toObject(m, plain(o), depth).fields ?? {};
   },
 };
 
 const listWrapper = {
-  fromObject(this: Converter, o: unknown) {
-    return isMessage(o) ? o : this.fromObject({ values: ((o ?? []) as unknown[]).map((v) => toValue(this, v)) });
+  fromObject(this: Converter, o: unknown, depth = 0) {
+    return isMessage(o) ? o : this.fromObject({ values: ((o ?? []) as unknown[]).map((v) => toValue(this, v, depth)) }, depth);
   },
-  toObject(this: Converter, m: protobuf.Message, o?: protobuf.IConversionOptions) {
-    return this.toObject(m, { ...plain(o), arrays: true }).values ?? [];
+  toObject(this: Converter, m: protobuf.Message, o?: protobuf.IConversionOptions, depth = 0) {
+    return this.toObject(m, { ...plain(o), arrays: true }, depth).values ?? [];
   },
 };
 

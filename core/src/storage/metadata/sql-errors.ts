@@ -57,6 +57,23 @@ export function statementFailed(kind: StatementFailure, dialect: Dialect, sql: s
   }
 }
 
+/**
+ * What an API caller may see of a storage error. The messages above quote
+ * SQL and the driver's own words, which quote parameter values (`invalid
+ * input syntax for type integer: "1.5"`): they are for the operator's log.
+ * A caller gets the same code and status and a message that says only what
+ * to do, with the request id to report; undefined for any other error.
+ */
+export function storageErrorForCaller(e: WldbError, requestId: string): WldbError | undefined {
+  const report = `The failure was logged with request id ${requestId}; report that id if it persists.`;
+  if (Errors.DB_QUERY_FAILED.is(e)) return Errors.DB_QUERY_FAILED(`The server could not run a database statement. ${report}`, [], e);
+  if (Errors.DB_CONSTRAINT_VIOLATION.is(e)) {
+    return Errors.DB_CONSTRAINT_VIOLATION(`The change conflicts with data stored meanwhile (a duplicate, or a record it refers to is gone). Reload and retry. ${report}`, [], e);
+  }
+  if (Errors.DB_UNAVAILABLE.is(e)) return Errors.DB_UNAVAILABLE(`The server's database is unavailable. Retry in a moment. ${report}`, [], e);
+  return undefined;
+}
+
 /** A programming error in how the port was called (not a driver error). */
 export function misuse(message: string): WldbError {
   return Errors.DB_QUERY_FAILED(message);
