@@ -245,9 +245,9 @@ export class HttpGateway {
   ): unknown {
     const problems: ErrorDetail[] = [];
     let merged: Record<string, unknown> = {};
+    // undefined: no body was sent; null: the body was the JSON text `null`, which is not an object.
     const body = req.body;
     if (route.body === '*') {
-    // undefined: no body was sent; null: the body was the JSON text `null`, which is not an object.
       if (body !== undefined) {
         if (body === null || typeof body !== 'object' || Array.isArray(body)) {
           throw Errors.VALIDATION(`The request body must be a JSON object, not ${body === null ? 'null' : Array.isArray(body) ? 'an array' : `a ${typeof body}`}. Wrap the values in {…} (send {} for none).`, [
