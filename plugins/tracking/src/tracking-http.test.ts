@@ -95,10 +95,13 @@ describe.each(metadataBackends().filter((b) => b.name === 'sqlite'))('tracking o
 
   it('appends and pages console logs', async () => {
     const lines = Array.from({ length: 7 }, (_, i) => ({ line: `line ${i}`, stream: i === 3 ? 'stderr' : 'stdout' }));
-    expect((await http('POST', `/api/v1/runs/${runId}/logs`, { lines })).json).toEqual({ accepted: 7 });
+    expect((await http('POST', `/api/v1/runs/${runId}/logs`, { lines, batchId: 'http-batch-1' })).json).toEqual({ accepted: 7, duplicate: false });
+    // Sent again (a client retrying a lost answer): stored once.
+    expect((await http('POST', `/api/v1/runs/${runId}/logs`, { lines, batchId: 'http-batch-1' })).json).toEqual({ accepted: 7, duplicate: true });
     const page = await http('GET', `/api/v1/runs/${runId}/logs?after=2&limit=3`);
     expect(page.json.data.map((l: { seq: number }) => l.seq)).toEqual([3, 4, 5]);
     expect(page.json.meta).toEqual({ nextAfter: 5, hasMore: true });
+    expect((await http('GET', `/api/v1/runs/${runId}/logs?after=5`)).json.meta).toEqual({ nextAfter: 7, hasMore: false });
     expect((await http('GET', `/api/v1/runs/${runId}/logs?search=LINE%203`)).json.data).toEqual([expect.objectContaining({ seq: 4, stream: 'stderr', line: 'line 3' })]);
   });
 
