@@ -53,6 +53,13 @@ export interface InitOptions {
   maxBufferBytes?: number;
   /** How long init() keeps trying to reach the store (default 30 s). */
   timeoutMs?: number;
+  /**
+   * Remote mode: a server that refuses for a rate limit is asked again after
+   * the wait it names, as often as it takes; but if it takes nothing of the
+   * run's queue for this long (default 10 min), what waits is given up and
+   * flush()/finish() reject with WLDB_ERR_RATE_LIMITED.
+   */
+  rateLimitWaitMs?: number;
   /** How long the exit paths (signal, crash, process.exit) wait to record the end of the run (default 20 s). */
   exitTimeoutMs?: number;
   /** Mark the run killed/crashed on signals and uncaught errors, finish it when the process ends (default true). */
@@ -82,6 +89,7 @@ export interface ResolvedOptions {
   chunkPoints: number;
   maxBufferBytes: number;
   timeoutMs: number;
+  rateLimitWaitMs: number;
   exitTimeoutMs: number;
   handleExit: boolean;
 }
@@ -144,6 +152,7 @@ export async function resolveOptions(o: InitOptions, env: NodeJS.ProcessEnv = pr
     chunkPoints: Math.floor(await positive('chunkPoints', o.chunkPoints, 131_072, 1)),
     maxBufferBytes: await positive('maxBufferBytes', o.maxBufferBytes, 16 * 2 ** 20, 1),
     timeoutMs: await positive('timeoutMs', o.timeoutMs, 30_000),
+    rateLimitWaitMs: await positive('rateLimitWaitMs', o.rateLimitWaitMs, 10 * 60_000),
     exitTimeoutMs: await positive('exitTimeoutMs', o.exitTimeoutMs, 20_000),
     handleExit: o.handleExit ?? true,
   };

@@ -47,6 +47,8 @@ export interface SinkConfig {
   spoolDir?: string;
   /** How long to keep retrying a transient failure of CreateRun before init() gives up (ms). */
   connectTimeoutMs: number;
+  /** How long the queue waits out rate limits (WLDB_ERR_RATE_LIMITED) while the server takes nothing of it, before what waits is given up (ms). */
+  rateLimitWaitMs: number;
   heartbeatMs: number;
   /** Worker-side: close a remote metrics stream after this many bytes (to get acknowledgements). */
   streamBytes: number;
@@ -134,7 +136,8 @@ export type FromWorker =
   | { type: 'ready' }
   | { type: 'result'; id: number; ok: true; value: unknown }
   | { type: 'result'; id: number; ok: false; error: ErrorPayload }
-  | { type: 'flushed'; id: number }
+  /** With `error` when something queued before the flush was not stored (reported once, by the first flush after it). */
+  | { type: 'flushed'; id: number; error?: ErrorPayload }
   | { type: 'stopped'; id: number }
   | { type: 'warning'; message: string }
   | { type: 'fatal'; error: ErrorPayload };

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { basename, isAbsolute, relative, resolve } from 'node:path';
@@ -160,7 +161,12 @@ export class Run {
     this.buffer.log(data, opts);
   }
 
-  /** Resolves once every point logged before the call (and every console line) is durably stored. */
+  /**
+   * Resolves once every point logged before the call (and every console line)
+   * is durably stored. Rejects when some of it was given up — a batch the
+   * store refuses, or a rate limit that outlasted `rateLimitWaitMs` — saying
+   * how much (each loss is reported once, by the first flush after it).
+   */
   async flush(): Promise<void> {
     if (this.closed) return;
     this.buffer.shipPartial();
@@ -182,7 +188,9 @@ export class Run {
 
   /**
    * Ends the run: ships what is buffered, waits until it is stored, records
-   * the exit code and state (FinishRun), and stops the worker. Safe to call twice.
+   * the exit code and state (FinishRun), and stops the worker. Safe to call
+   * twice. If something logged was given up (see flush()), the run still
+   * ends and finish() then rejects saying what was lost.
    */
   finish(opts: FinishOptions = {}): Promise<void> {
     this.finishing ??= this.doFinish(opts);
@@ -203,8 +211,15 @@ export class Run {
       } catch (e) {
         this.warn(`wanllmdb: finish(): the summary is not JSON (${(e as Error).message}); the run ends without it.`);
       }
+      // What could not be stored is reported after the run's end is recorded: the end stands either way.
+      const unstored = this.sink.flush().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       const res = await this.sink.call<tracking.v1.RunResponse>('finishRun', { id: this.id, exitCode, state: opts.state ?? '', summary });
       if (res.data) this.info = res.data;
+      const lost = await unstored;
+      if (lost) throw lost;
     } finally {
       await this.sink.stop();
       process.off('exit', this.closeAtExit);
@@ -274,7 +289,9 @@ export class Run {
     const bytes = this.logBytes;
     this.logLines = [];
     this.logBytes = 0;
-    this.sink.call('appendLogs', { runId: this.id, lines }, bytes).catch((e: unknown) => {
+    // The batch id makes a retried (or, offline, re-synced) call store its lines once.
+    const request: tracking.v1.AppendLogsRequest = { runId: this.id, lines, batchId: randomUUID() };
+    this.sink.call('appendLogs', request, bytes).catch((e: unknown) => {
       if (this.logWarned) return;
       this.logWarned = true;
       rawWrite.stderr(`wanllmdb: console lines of run ${this.id} could not be stored: ${(e as Error).message}\n`);
@@ -416,6 +433,7 @@ export async function init(options: InitOptions = {}): Promise<Run> {
       apiKey: opts.apiKey,
       spoolDir: opts.spoolDir,
       connectTimeoutMs: opts.timeoutMs,
+      rateLimitWaitMs: opts.rateLimitWaitMs,
       heartbeatMs: opts.heartbeatMs,
       streamBytes: Math.max(8 * 2 ** 20, opts.chunkPoints * BYTES_PER_POINT),
       chunkPoints: opts.chunkPoints,

@@ -14,14 +14,33 @@
  *   are retried with exponential backoff, forever for metric batches (the
  *   store skips a batch id it has already stored, so a retry never
  *   duplicates) and up to a deadline for calls.
+ * - A server that refuses for a rate limit (WLDB_ERR_RATE_LIMITED) is asked
+ *   again after the wait it names, as often as it takes, as long as it takes
+ *   something of the queue at least every `rateLimitWaitMs`; past that, what
+ *   waits is given up like a refused batch.
+ * - Nothing is given up silently: a flush reports what was given up before
+ *   it (the first flush after it, once), so a flush() that resolves means
+ *   everything logged before it is stored.
  */
 import { randomUUID } from 'node:crypto';
 import { parentPort, type MessagePort } from 'node:worker_threads';
 import type { MetricColumns } from '@wanllmdb/plugin-tracking';
 import type { tracking } from '@wanllmdb/proto';
 import { toPayload } from './errors.js';
-import { MAX_RECYCLED, Slot, type CallMessage, type ChunkMessage, type FlushMessage, type FromWorker, type InitMessage, type SinkConfig, type StopMessage, type ToWorker } from './protocol.js';
-import { backoff, isTransient } from './retry.js';
+import {
+  MAX_RECYCLED,
+  Slot,
+  type CallMessage,
+  type ChunkMessage,
+  type ErrorPayload,
+  type FlushMessage,
+  type FromWorker,
+  type InitMessage,
+  type SinkConfig,
+  type StopMessage,
+  type ToWorker,
+} from './protocol.js';
+import { backoff, isTransient, rateLimitDelay } from './retry.js';
 import { RemoteCallError } from './transport/remote-error.js';
 import type { EncodedBatch, Transport } from './transport/transport.js';
 
@@ -48,14 +67,79 @@ let transport: Transport | undefined;
 let encode: ((cols: MetricColumns) => Uint8Array) | undefined;
 let runId = '';
 let heartbeat: NodeJS.Timeout | undefined;
+let beatPending = false;
+let beatRetry: NodeJS.Timeout | undefined;
 let pumping = false;
 let stopped = false;
 const keys: string[] = [];
 const queue: Item[] = [];
+/** Since when the store has refused the queue's head for rate limits without taking anything (0: it has not). */
+let limitedSince = 0;
+let limitWarnedAt = 0;
+/** What was given up since a flush last reported it. */
+let unstored: { points: number; lines: number; error?: ErrorPayload } = { points: 0, lines: 0 };
 let readyResolve!: () => void;
 const ready = new Promise<void>((r) => (readyResolve = r));
 
 const describe = (err: unknown) => (err instanceof Error ? err.message : String(err));
+const duration = (ms: number) => (ms >= 120_000 ? `${Math.round(ms / 60_000)} min` : `${Math.round(ms / 1000)} s`);
+
+/**
+ * After a refusal: how long to wait before sending the queue's head again
+ * when it was refused for a rate limit; undefined for any other failure, and
+ * once the store has taken nothing of the queue for `rateLimitWaitMs` (the
+ * caller then gives the head up like any refusal).
+ */
+function rateLimitWait(err: unknown): number | undefined {
+  const delay = rateLimitDelay(err);
+  if (delay === undefined) return undefined;
+  const now = Date.now();
+  limitedSince ||= now;
+  if (now + delay - limitedSince > config.rateLimitWaitMs) return undefined;
+  if (now - limitWarnedAt > 60_000) {
+    limitWarnedAt = now;
+    post({
+      type: 'warning',
+      message:
+        `wanllmdb: the ${transport!.name} is rate-limiting this run's API key (${describe(err)}); the SDK sends again after the wait it asks for. ` +
+        'Nothing is dropped: flush() and finish() wait, and log() keeps buffering (it waits only if the buffer fills).',
+    });
+  }
+  return delay;
+}
+
+/** The store took something of the queue: rate limits are waited out afresh. */
+function progressed(): void {
+  limitedSince = 0;
+}
+
+/** A failure as the user will see it; a rate limit the queue stopped waiting out says so and what to do. */
+function failure(err: unknown): ErrorPayload {
+  const e = callError(err);
+  if (rateLimitDelay(err) === undefined) return e;
+  return {
+    ...e,
+    message:
+      `The ${transport?.name ?? 'server'} refused this run's calls for rate limits for more than ${duration(config.rateLimitWaitMs)} (${e.message}). ` +
+      'Ask its operator to raise the limits (WANLLMDB_RATE_LIMIT_PER_MIN, WANLLMDB_INGEST_RATE_LIMIT_PER_MIN), give this run an API key of its own, or raise the rateLimitWaitMs option.',
+  };
+}
+
+/** Records data that was given up, for the next flush to report. */
+function giveUp(what: { points?: number; lines?: number }, error: ErrorPayload): void {
+  unstored.points += what.points ?? 0;
+  unstored.lines += what.lines ?? 0;
+  unstored.error ??= error;
+}
+
+/** What a flush reports: the error for what was given up since the last report (then forgotten), if anything was. */
+function takeUnstored(): { error?: ErrorPayload } {
+  const { points, lines, error } = unstored;
+  if (!error || (!points && !lines)) return {};
+  unstored = { points: 0, lines: 0 };
+  const what = [points ? `${points} point(s)` : '', lines ? `${lines} console line(s)` : ''].filter(Boolean).join(' and ');
+  return { error: { ...error, message: `${what} logged before this flush could not be stored and were given up: ${error.message}` } };
+}
 
 function bump(slot: number): void {
   Atomics.add(shared, slot, 1);
@@ -190,7 +274,7 @@ async function pump(): Promise<void> {
       queue.shift();
       if (head.kind === 'call') await handleCall(head.msg);
       else if (head.kind === 'flush') {
-        post({ type: 'flushed', id: head.msg.id });
+        post({ type: 'flushed', id: head.msg.id, ...takeUnstored() });
         if (head.msg.sync) bump(Slot.SYNC_DONE);
       } else if (head.kind === 'stop') await stop(head.msg);
     }
@@ -216,15 +300,24 @@ async function sendBatches(group: BatchItem[]): Promise<void> {
       const warnings = await sending;
       for (const w of warnings) warnOnce(`store:${w.key}:${w.message}`, `wanllmdb: the store refused ${w.dropped} point(s) of ${JSON.stringify(w.key)}: ${w.message}`);
       if (lastWarning) post({ type: 'warning', message: `wanllmdb: ${transport!.name} is taking metrics again.` });
+      progressed();
       break;
     } catch (err) {
+      const limitWait = rateLimitWait(err);
+      if (limitWait !== undefined) {
+        attempt++;
+        await sleep(limitWait);
+        continue;
+      }
       if (!isTransient(err) && ++serverErrors > (isInternal(err) ? 5 : 0)) {
         if (group.length > 1) {
           // Find the batch the store refuses; send the others one by one (stored ones are skipped as duplicates).
           for (const b of group) await sendBatches([b]);
           return;
         }
-        post({ type: 'warning', message: `wanllmdb: a metric batch of ${group[0]!.points} point(s) was dropped: ${describe(err)}` });
+        const why = failure(err);
+        giveUp({ points: group[0]!.points }, why);
+        post({ type: 'warning', message: `wanllmdb: a metric batch of ${group[0]!.points} point(s) was dropped: ${why.message}` });
         break;
       }
       const now = Date.now();
@@ -268,7 +361,7 @@ function callDeadline(msg: CallMessage): number {
 }
 
 async function handleCall(msg: CallMessage): Promise<void> {
-  const deadline = Date.now() + callDeadline(msg);
+  let deadline = Date.now() + callDeadline(msg);
   let attempt = 0;
   try {
     for (;;) {
@@ -281,16 +374,26 @@ async function handleCall(msg: CallMessage): Promise<void> {
           if (msg.method !== 'createRun' || attempt === 0 || (err as { code?: unknown }).code !== 'WLDB_ERR_ALREADY_EXISTS') throw err;
           value = await transport!.call('getRun', { id: (msg.request as tracking.v1.CreateRunRequest).id });
         }
+        progressed();
         if (msg.method === 'createRun') onRunCreated((value as tracking.v1.RunResponse).data!);
         post({ type: 'result', id: msg.id, ok: true, value });
         return;
       } catch (err) {
+        // A rate-limited call never reached its handler: not an attempt (see CreateRun above); transient failures get their full deadline after it.
+        const limitWait = rateLimitWait(err);
+        if (limitWait !== undefined) {
+          await sleep(limitWait);
+          deadline = Date.now() + callDeadline(msg);
+          continue;
+        }
         if (!isTransient(err) || Date.now() + backoff(attempt) > deadline) throw err;
         await sleep(backoff(attempt++));
       }
     }
   } catch (err) {
-    post({ type: 'result', id: msg.id, ok: false, error: callError(err) });
+    const error = failure(err);
+    if (msg.method === 'appendLogs') giveUp({ lines: (msg.request as tracking.v1.AppendLogsRequest).lines?.length ?? 0 }, error);
+    post({ type: 'result', id: msg.id, ok: false, error });
   } finally {
     if (msg.bytes) release(msg.bytes);
     if (msg.sync) bump(Slot.SYNC_DONE);
@@ -319,17 +422,40 @@ function callError(err: unknown) {
 function onRunCreated(run: tracking.v1.Run): void {
   runId = run.id;
   if (config.mode === 'offline' || config.heartbeatMs <= 0 || heartbeat) return;
-  heartbeat = setInterval(() => {
-    transport?.call('heartbeat', { id: runId }).catch(() => {
-      /* a missed heartbeat is not worth a warning: the next one retries */
-    });
-  }, config.heartbeatMs);
+  heartbeat = setInterval(beat, config.heartbeatMs);
   heartbeat.unref();
+}
+
+/**
+ * Sends one heartbeat (unless one is still on its way). A rate-limited one is
+ * sent again after the wait the server names — a run whose beats stop long
+ * enough is marked crashed — while other failures are left to the next beat.
+ */
+function beat(): void {
+  if (beatPending || stopped || !transport) return;
+  beatPending = true;
+  transport.call('heartbeat', { id: runId }).then(
+    () => {
+      beatPending = false;
+    },
+    (err: unknown) => {
+      beatPending = false;
+      const wait = rateLimitDelay(err);
+      if (wait === undefined || stopped) return;
+      beatPending = true;
+      beatRetry = setTimeout(() => {
+        beatPending = false;
+        beat();
+      }, wait);
+      beatRetry.unref();
+    },
+  );
 }
 
 async function stop(msg: StopMessage): Promise<void> {
   stopped = true;
   if (heartbeat) clearInterval(heartbeat);
+  clearTimeout(beatRetry);
   try {
     await transport?.close(msg.idleMs);
   } catch (err) {

@@ -93,6 +93,8 @@ export class Sink {
           this.settle(m.id, m.ok ? { ok: true, value: m.value } : { ok: false, error: m.error });
           break;
         case 'flushed':
+          this.settle(m.id, m.error ? { ok: false, error: m.error } : { ok: true, value: undefined });
+          break;
         case 'stopped':
           this.settle(m.id, { ok: true, value: undefined });
           break;
@@ -217,7 +219,10 @@ export class Sink {
     return p;
   }
 
-  /** Resolves once every chunk and call sent before is acknowledged. */
+  /**
+   * Resolves once every chunk and call sent before is stored; rejects when
+   * some of it could not be (and was given up) since the last flush that said so.
+   */
   flush(): Promise<void> {
     return this.request<void>((id) => ({ type: 'flush', id, seq: this.seq }));
   }

@@ -3,8 +3,9 @@
  * to the local embedded store — exactly once, and resumable:
  *
  * - operations are replayed in their spool order;
- * - metric batches keep the batch id they were spooled under, so the store
- *   skips any it already has (a batch sent twice is stored once);
+ * - metric batches and console-line batches keep the batch id they were
+ *   spooled under, so the store skips any it already has (a batch sent
+ *   twice is stored once);
  * - after each step the names of the operations the target has stored are
  *   appended (and fsynced) to `synced/<target>.log` in the run folder, so a
  *   rerun — after success, or after a kill midway — skips them.
@@ -14,7 +15,7 @@ import { join, resolve } from 'node:path';
 import type { tracking } from '@wanllmdb/proto';
 import { sdkError } from '../errors.js';
 import { parseUrl } from '../options.js';
-import { backoff, isTransient } from '../retry.js';
+import { backoff, isTransient, rateLimitDelay } from '../retry.js';
 import { isSpool, readOps, readRunFile, SyncRecord, type SpoolFileOp, type SpoolOp } from '../spool/spool.js';
 import type { EncodedBatch, Transport } from '../transport/transport.js';
 
@@ -32,6 +33,8 @@ export interface SyncOptions {
   signal?: AbortSignal;
   /** How long a transient failure is retried before sync gives up (default 60 s). */
   retryForMs?: number;
+  /** How long one step waits out a server's rate limits (sent again after each Retry-After) before sync gives up (default 10 min). */
+  rateLimitWaitMs?: number;
   /** Metric batches per group (one stream in remote mode), by bytes (default 4 MB). */
   groupBytes?: number;
   /** @internal A ready transport to sync into (tests); not closed by sync. */
@@ -101,17 +104,42 @@ async function aborted(signal?: AbortSignal): Promise<void> {
   if (signal?.aborted) throw await sdkError('SHUTTING_DOWN', 'Sync was stopped; what was uploaded is recorded, so running it again goes on from there.');
 }
 
-/** Runs `fn`, retrying transient failures with backoff for up to `forMs`. */
-async function retrying<T>(fn: () => Promise<T>, forMs: number, signal?: AbortSignal, onRetry?: (err: unknown) => void): Promise<T> {
-  const deadline = Date.now() + forMs;
+interface RetryPolicy {
+  /** How long transient failures are retried, with backoff. */
+  forMs: number;
+  /** How long rate-limited refusals are sent again, each after the server's Retry-After. */
+  rateLimitForMs: number;
+  signal?: AbortSignal;
+  onRetry?: (err: unknown) => void;
+}
+
+/** Waits `ms`, or less if `signal` aborts. */
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Runs `fn`, retrying transient failures with backoff and rate-limited ones after the wait the server asks for, each within its bound. */
+async function retrying<T>(fn: () => Promise<T>, policy: RetryPolicy): Promise<T> {
+  const started = Date.now();
   for (let attempt = 0; ; attempt++) {
     try {
       return await fn();
     } catch (err) {
-      const wait = backoff(attempt);
-      if (!isTransient(err) || Date.now() + wait > deadline || signal?.aborted) throw err;
-      onRetry?.(err);
-      await new Promise((r) => setTimeout(r, wait));
+      const limited = rateLimitDelay(err);
+      const wait = limited ?? backoff(attempt);
+      const bound = limited === undefined ? policy.forMs : policy.rateLimitForMs;
+      if ((limited === undefined && !isTransient(err)) || Date.now() + wait - started > bound || policy.signal?.aborted) throw err;
+      policy.onRetry?.(err);
+      await pause(wait, policy.signal);
+      await aborted(policy.signal);
     }
   }
 }
@@ -119,7 +147,7 @@ async function retrying<T>(fn: () => Promise<T>, forMs: number, signal?: AbortSi
 export async function syncOffline(paths: string | readonly string[], opts: SyncOptions = {}): Promise<SyncResult> {
   const dirs = await findSpools(typeof paths === 'string' ? [paths] : paths);
   const transport = opts.transport ?? (await openTarget(opts));
-  const retryForMs = opts.retryForMs ?? 60_000;
+  const policy: RetryPolicy = { forMs: opts.retryForMs ?? 60_000, rateLimitForMs: opts.rateLimitWaitMs ?? 10 * 60_000, signal: opts.signal, onRetry: opts.onRetry };
   const groupBytes = opts.groupBytes ?? 4 * 2 ** 20;
   const result: SyncResult = { target: transport.target, runs: [] };
   try {
@@ -147,7 +175,7 @@ export async function syncOffline(paths: string | readonly string[], opts: SyncO
       if (!record.done.has('run.json')) {
         // "allow": the run may exist already (an earlier, interrupted sync created it).
         const createRun = { ...plan.createRun, resume: plan.createRun.resume === 'must' ? 'must' : 'allow' };
-        await retrying(() => transport.call('createRun', createRun), retryForMs, opts.signal, opts.onRetry);
+        await retrying(() => transport.call('createRun', createRun), policy);
         await record.add(['run.json']);
       }
       const pending = ops.filter((o) => !record.done.has(o.name));
@@ -171,9 +199,7 @@ export async function syncOffline(paths: string | readonly string[], opts: SyncO
               points = await countPoints(batches);
               return transport.appendBatches(id, batches);
             },
-            retryForMs,
-            opts.signal,
-            opts.onRetry,
+            policy,
           );
           await record.add(group.map((g) => g.name));
           r.batches += group.length;
@@ -183,7 +209,7 @@ export async function syncOffline(paths: string | readonly string[], opts: SyncO
           r.points += points;
         } else {
           i++;
-          await retrying(() => replay(transport, dir, id, op), retryForMs, opts.signal, opts.onRetry);
+          await retrying(() => replay(transport, dir, id, op), policy);
           await record.add([op.name]);
           r.uploaded++;
           doneOps++;
@@ -216,7 +242,8 @@ async function replay(transport: Transport, dir: string, runId: string, op: Spoo
       await transport.call('updateSummary', { ...body, id: runId });
       return;
     case 'logs':
-      await transport.call('appendLogs', { ...body, runId });
+      // Spools written before logs had batch ids get one from the op's name: a re-run sync still stores them once.
+      await transport.call('appendLogs', { ...body, runId, batchId: typeof body.batchId === 'string' && body.batchId ? body.batchId : `spool:${op.name}` });
       return;
     case 'finish':
       await transport.call('finishRun', { ...body, id: runId });

@@ -7,6 +7,8 @@ export class RemoteCallError extends Error {
     readonly code: string,
     readonly grpcStatus: number,
     readonly details: { field?: string; message: string }[],
+    /** A rate-limited refusal: how long the server asked the caller to wait (its `retry-after` metadata), in ms. */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
   }

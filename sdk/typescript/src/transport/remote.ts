@@ -20,7 +20,8 @@ function fromServiceError(err: grpc.ServiceError, address: string): RemoteCallEr
         /* details are optional */
       }
     }
-    return new RemoteCallError(err.details || err.message, code, err.code, details);
+    const retryAfter = String(err.metadata.get('retry-after')[0] ?? '');
+    return new RemoteCallError(err.details || err.message, code, err.code, details, /^\d+$/.test(retryAfter) ? Number(retryAfter) * 1000 : undefined);
   }
   const why = (err.details || err.message).replace(/\s*Resolution note:\s*$/, '');
   return new RemoteCallError(`no answer from ${address} (${grpc.status[err.code] ?? err.code}: ${why})`, '', err.code, []);
