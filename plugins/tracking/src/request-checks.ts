@@ -1,6 +1,7 @@
 import { assertId, Errors, type ErrorDetail } from '@wanllmdb/core';
-import type { JsonObject } from '@wanllmdb/proto';
+import type { JsonObject, JsonValue } from '@wanllmdb/proto';
 import { checkJsonObject, type JsonLimits } from './json-values.js';
+import { MAX_KEY_LENGTH } from './run-fields.js';
 
 /**
  * Edge validation shared by the tracking handlers: every problem of a
@@ -20,6 +21,9 @@ export const LIMITS = {
   notes: 65_536,
   projectRef: 255,
 } as const;
+
+/** Key problems reported per document: a config of 10,000 long keys needs one message, not 10,000. */
+const MAX_KEY_PROBLEMS = 10;
 
 export const CONFIG_LIMITS: JsonLimits = { maxBytes: 1024 * 1024, maxDepth: 32 };
 export const SUMMARY_LIMITS: JsonLimits = { maxBytes: 1024 * 1024, maxDepth: 32 };
@@ -84,6 +88,42 @@ export class Problems {
 
   json(field: string, value: unknown, limits: JsonLimits): JsonObject {
     return checkJsonObject(value ?? {}, field, limits, this.list);
+  }
+
+  /**
+   * Config and summary keys, at every depth: at most MAX_KEY_LENGTH
+   * characters, the longest key a filter or sort can name, so whatever is
+   * stored can be queried. Iterative (the document is already checked to be
+   * at most 32 levels deep, but the walk needs no such promise).
+   */
+  keys(field: string, doc: JsonObject): void {
+    let reported = 0;
+    const stack: { v: JsonValue; path: string }[] = [{ v: doc, path: field }];
+    for (let top = stack.pop(); top && reported < MAX_KEY_PROBLEMS; top = stack.pop()) {
+      const { v, path } = top;
+      if (v === null || typeof v !== 'object') continue;
+      if (Array.isArray(v)) {
+        v.forEach((x, i) => stack.push({ v: x, path: `${path}[${i}]` }));
+        continue;
+      }
+      for (const [k, x] of Object.entries(v)) {
+        if (k.length > MAX_KEY_LENGTH) {
+          this.add(`${path}.${k.slice(0, 40)}…`, `is a key of ${k.length} characters; keys are at most ${MAX_KEY_LENGTH} (the longest a filter or sort can name)`);
+          reported++;
+        }
+        stack.push({ v: x, path: `${path}.${k}` });
+      }
+    }
+  }
+
+  /** A page size: absent means `fallback`; anything sent, 0 included, must be from 1 to `max`. */
+  pageSize(field: string, value: unknown, fallback: number, max: number): number {
+    if (value === undefined || value === null) return fallback;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+      this.add(field, `must be an integer from 1 to ${max} (leave it out for ${fallback})`);
+      return fallback;
+    }
+    return value;
   }
 
   /** An integer in range. */

@@ -18,7 +18,27 @@ export interface ColumnField {
   column: string;
   type: ColumnType;
   nullable: boolean;
+  /** number and time columns: the whole numbers the column holds (see NumericRange). */
+  range?: NumericRange;
 }
+
+/**
+ * The whole numbers a numeric column holds. A filter value outside it, or
+ * with a fraction, is refused before any SQL: PostgreSQL's INTEGER and
+ * BIGINT parameters reject such values (an error), where SQLite compares
+ * them — so both answer the same 400.
+ */
+export interface NumericRange {
+  min: number;
+  max: number;
+  /** How the message names the range, e.g. "a 32-bit integer". */
+  what: string;
+}
+
+/** runs.exit_code: INTEGER, set by FinishRun from a 32-bit integer. */
+export const EXIT_CODE_RANGE: NumericRange = { min: -(2 ** 31), max: 2 ** 31 - 1, what: 'a 32-bit integer' };
+/** Times are BIGINT epoch milliseconds; this is the range of a JavaScript Date (±100,000,000 days from 1970). */
+export const EPOCH_MS_RANGE: NumericRange = { min: -8.64e15, max: 8.64e15, what: 'whole epoch milliseconds' };
 
 export interface JsonField {
   kind: 'json';
@@ -29,7 +49,14 @@ export interface JsonField {
 
 export type RunField = ColumnField | JsonField;
 
-const col = (name: string, column: string, type: ColumnType, nullable = false): ColumnField => ({ kind: 'column', name, column, type, nullable });
+const col = (name: string, column: string, type: ColumnType, nullable = false, range?: NumericRange): ColumnField => ({
+  kind: 'column',
+  name,
+  column,
+  type,
+  nullable,
+  ...(range ? { range } : {}),
+});
 
 const COLUMNS: ColumnField[] = [
   col('id', 'r.id', 'text'),
@@ -39,12 +66,12 @@ const COLUMNS: ColumnField[] = [
   col('state', 'r.state', 'state'),
   col('notes', 'r.notes', 'text'),
   col('created_by', 'r.created_by', 'text'),
-  col('exit_code', 'r.exit_code', 'number', true),
-  col('created_at', 'r.created_at', 'time'),
-  col('updated_at', 'r.updated_at', 'time'),
-  col('started_at', 'r.started_at', 'time'),
-  col('finished_at', 'r.finished_at', 'time', true),
-  col('heartbeat_at', 'r.heartbeat_at', 'time'),
+  col('exit_code', 'r.exit_code', 'number', true, EXIT_CODE_RANGE),
+  col('created_at', 'r.created_at', 'time', false, EPOCH_MS_RANGE),
+  col('updated_at', 'r.updated_at', 'time', false, EPOCH_MS_RANGE),
+  col('started_at', 'r.started_at', 'time', false, EPOCH_MS_RANGE),
+  col('finished_at', 'r.finished_at', 'time', true, EPOCH_MS_RANGE),
+  col('heartbeat_at', 'r.heartbeat_at', 'time', false, EPOCH_MS_RANGE),
   col('tags', 'r.tags', 'tags'),
 ];
 
@@ -59,8 +86,14 @@ export const FIELD_NAMES = COLUMNS.map((c) => c.name);
 export const RUN_STATES = ['running', 'finished', 'crashed', 'killed'] as const;
 export type RunState = (typeof RUN_STATES)[number];
 
+/**
+ * The longest config or summary key, at any depth: what a filter or sort can
+ * name, and what is stored (request-checks.ts), so every stored key can be
+ * queried. 256, as metric keys (which become summary keys) have always been.
+ */
+export const MAX_KEY_LENGTH = 256;
 /** One object key of a config./summary. path: letters, digits, `_`, `-`, `/` (W&B style "train/loss"). */
-export const KEY_SEGMENT = /^[A-Za-z0-9_\-/]{1,128}$/;
+export const KEY_SEGMENT = new RegExp(`^[A-Za-z0-9_\\-/]{1,${MAX_KEY_LENGTH}}$`);
 const MAX_SEGMENTS = 16;
 
 /** The field a name refers to, or a sentence saying why there is none. */
@@ -74,7 +107,7 @@ export function resolveField(name: string): RunField | string {
     if (path.length === 0) return `${scope} needs a key, e.g. ${scope}.lr`;
     if (path.length > MAX_SEGMENTS) return `${name} has more than ${MAX_SEGMENTS} segments`;
     const bad = path.find((seg) => !KEY_SEGMENT.test(seg));
-    if (bad !== undefined) return `${JSON.stringify(bad)} in ${scope}. is not a key of letters, digits, "_", "-" or "/" (at most 128)`;
+    if (bad !== undefined) return `${JSON.stringify(bad)} in ${scope}. is not a key of letters, digits, "_", "-" or "/" (at most ${MAX_KEY_LENGTH})`;
     return { kind: 'json', name, scope, path };
   }
   return `unknown field ${JSON.stringify(name)}; use ${FIELD_NAMES.join(', ')}, config.<key> or summary.<key>`;

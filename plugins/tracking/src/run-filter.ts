@@ -242,12 +242,23 @@ class Parser {
     return syntaxError(this.text, tok.at, 'a value (a number, a "string", true or false)', describeToken(tok));
   }
 
+  /** A column's values are whole numbers in its range (see NumericRange): refused here, not by the database. */
+  private checkRange(tok: Token, field: RunField, n: number, orElse: string): void {
+    const range = field.kind === 'column' ? field.range : undefined;
+    if (!range || (Number.isInteger(n) && n >= range.min && n <= range.max)) return;
+    this.fieldError(tok, `${field.name} holds ${range.what}: compare it with a whole number from ${range.min} to ${range.max}${orElse}, not ${n}`);
+  }
+
   private fieldError(tok: Token, why: string): never {
     throw Errors.VALIDATION(`The filter is invalid at character ${tok.at + 1}: ${why}.`, [{ field: 'filter', message: `character ${tok.at + 1}: ${why}` }]);
   }
 
   private checkTypes(tok: Token, field: RunField, op: CompareOp, value: Literal): void {
     if (value.type === 'bool' && op !== '=' && op !== '!=') this.fieldError(tok, 'true and false can only be compared with = or !=');
+    // A literal such as 1e400 overflows to Infinity: it is not the number written, so it is refused, not compared.
+    if (value.type === 'number' && !Number.isFinite(value.value)) {
+      this.fieldError(tok, `the number compared with ${field.name} is beyond the range of a double (±${Number.MAX_VALUE})`);
+    }
     if (field.kind === 'json') return;
     switch (field.type) {
       case 'tags':
@@ -263,12 +274,14 @@ class Parser {
         return;
       case 'number':
         if (value.type !== 'number') this.fieldError(tok, `${field.name} is a number`);
+        this.checkRange(tok, field, value.value as number, '');
         return;
       case 'time':
         if (value.type === 'bool') this.fieldError(tok, `${field.name} is a time: compare it with epoch milliseconds or an ISO 8601 "string"`);
         if (value.type === 'string' && Number.isNaN(Date.parse(value.value))) {
           this.fieldError(tok, `${JSON.stringify(value.value)} is not a date; use ISO 8601 such as "2025-01-31T12:00:00Z" or epoch milliseconds`);
         }
+        if (value.type === 'number') this.checkRange(tok, field, value.value, ' or an ISO 8601 "string"');
         return;
     }
   }

@@ -188,6 +188,31 @@ describe.each(metadataBackends())('ListRuns on $name', (backend) => {
     expect((await rejection(list({ filter: 'x'.repeat(5000) }))).message).toMatch(/longer than 4096/);
   });
 
+  it('refuses filter values outside the field\'s type and range before any SQL, alike on both databases', async () => {
+    // PostgreSQL's INTEGER / BIGINT parameters refused these with the statement in a 500; SQLite compared them.
+    const refused: [string, RegExp][] = [
+      ['exit_code > 1e400', /beyond the range of a double/],
+      ['exit_code > 3000000000', /exit_code holds a 32-bit integer: compare it with a whole number from -2147483648 to 2147483647, not 3000000000/],
+      ['exit_code = 1.5', /exit_code holds a 32-bit integer.*not 1\.5/],
+      ['exit_code != -2147483649', /from -2147483648 to 2147483647/],
+      ['created_at > 1e300', /created_at holds whole epoch milliseconds: compare it with a whole number from -8640000000000000 to 8640000000000000 or an ISO 8601 "string"/],
+      ['created_at < -1e20', /created_at holds whole epoch milliseconds/],
+      ['finished_at >= 1700000000000.5', /finished_at holds whole epoch milliseconds/],
+      ['config.lr > 1e400', /beyond the range of a double/],
+      ['summary.acc < -1e999', /beyond the range of a double/],
+    ];
+    for (const [filter, message] of refused) {
+      const err = await rejection(list({ filter }));
+      expect({ filter, code: err.code }).toEqual({ filter, code: 'WLDB_ERR_VALIDATION' });
+      expect(err.message).toMatch(message);
+      expect(err.details).toEqual([{ field: 'filter', message: expect.stringMatching(message) }]);
+    }
+    // The ends of each range are values, compared as written.
+    expect((await list({ filter: 'exit_code > 2147483647 OR exit_code < -2147483648' })).meta!.total).toBe(0);
+    expect((await list({ filter: 'created_at > -8640000000000000 AND created_at < 8640000000000000' })).meta!.total).toBe(RUNS);
+    expect((await list({ filter: `created_at < ${Date.now() + 60_000} AND config.batch <= 1.7976931348623157e308` })).meta!.total).toBe(made.filter((m) => m.config.batch !== undefined).length);
+  });
+
   it('refuses bad sorts, limits and tampered cursors', async () => {
     for (const sort of ['tags', 'nope', '-config.a;DROP', 'summary.', "name'; DROP TABLE runs; --"]) {
       expect((await rejection(list({ sort }))).details[0]!.field).toBe('sort');

@@ -58,10 +58,27 @@ function checkEnvironment(p: Problems, env: Partial<RunEnvironment> | undefined)
 }
 
 function checkSummaryKeys(p: Problems, field: string, summary: JsonObject): void {
-  for (const k of Object.keys(summary)) {
-    if (!k || k.length > 256) p.add(`${field}.${k.slice(0, 40)}`, 'keys must be 1 to 256 characters');
+  if (Object.hasOwn(summary, '')) p.add(`${field}.`, 'keys must not be empty');
+  p.keys(field, summary);
+}
+
+/** Whether the caller may read run `id` (a run it may not see is NOT_FOUND to it; one it sees without the permission is there). */
+async function mayRead(ctx: CallContext, id: string): Promise<boolean> {
+  try {
+    await ctx.authorize('runs:read', [{ type: 'run', id }]);
+    return true;
+  } catch (err) {
+    if (Errors.NOT_FOUND.is(err)) return false;
+    if (Errors.PERMISSION_DENIED.is(err)) return true;
+    throw err;
   }
 }
+
+/** One answer for a client-chosen id that names an existing run, whether or not the caller may see it (see createRun). */
+const runIdTaken = (id: string) =>
+  Errors.ALREADY_EXISTS(`The run id ${id} is taken. Leave id empty for a new run, or pass resume "allow" or "must" to continue a run of yours with this id.`, [
+    { field: 'id', message: 'taken' },
+  ]);
 
 /** The RunService handlers: one implementation behind gRPC, HTTP and in-process calls. */
 export function runHandlers(deps: RunServiceDeps): Handlers {
@@ -102,6 +119,7 @@ export function runHandlers(deps: RunServiceDeps): Handlers {
       const tags = p.tags('tags', req.tags);
       const notes = p.text('notes', req.notes, LIMITS.notes);
       const config = p.json('config', req.config, CONFIG_LIMITS);
+      p.keys('config', config);
       const git = checkGit(p, req.git);
       const environment = checkEnvironment(p, req.environment);
       if (resume === 'must' && !req.id) p.add('id', 'is required when resume is "must"');
@@ -118,10 +136,21 @@ export function runHandlers(deps: RunServiceDeps): Handlers {
       if (git) changes.git = git;
       if (environment) changes.environment = environment;
 
-      const existing = id ? await repo.get(id) : undefined;
-      if (existing && resume === 'never') {
-        throw Errors.ALREADY_EXISTS(`Run ${id} already exists. Pass resume "allow" or "must" to continue it, or leave id empty for a new run.`, [{ field: 'id', message: 'taken' }]);
-      }
+      /*
+       * A run the caller may not see is, to the caller, not there: resume "must" answers exactly
+       * what it answers for a free id. Its id stays taken, though. Run ids are one global namespace:
+       * routes name a run by id alone (/api/v1/runs/{id}) and metric history, logs and files are
+       * keyed by it, so two runs cannot share an id. Letting both exist ("scoped" ids) would make
+       * an id name two runs for anyone who sees both organisations — and since an organisation
+       * owner can add any user as a member, an attacker who creates a twin of a victim's run id
+       * and adds the victim's teammates could have their calls land in the twin. So "never" and
+       * "allow" answer a taken id with one 409, the same whether the caller could see the run or
+       * not; it says nothing about the run (no project, name or owner) and changes nothing. Ids
+       * are random UUIDs, so only a caller who already holds another organisation's id meets it.
+       */
+      const found = id ? await repo.get(id) : undefined;
+      const existing = found && (await mayRead(ctx, found.id)) ? found : undefined;
+      if (found && (resume === 'never' || (resume === 'allow' && !existing))) throw runIdTaken(found.id);
       if (!existing && resume === 'must') {
         throw Errors.NOT_FOUND(`Run ${id} does not exist, and resume "must" needs an existing run. Use resume "allow" to create it.`, [{ field: 'id', message: 'no such run' }]);
       }
@@ -147,7 +176,7 @@ export function runHandlers(deps: RunServiceDeps): Handlers {
         // Another caller created the same client-chosen id first.
         const raced = id && Errors.DB_CONSTRAINT_VIOLATION.is(err) ? await repo.get(id) : undefined;
         if (!raced) throw err;
-        if (resume === 'never') throw Errors.ALREADY_EXISTS(`Run ${id} already exists. Pass resume "allow" to continue it.`, [{ field: 'id', message: 'taken' }]);
+        if (resume === 'never' || !(await mayRead(ctx, raced.id))) throw runIdTaken(raced.id);
         return { data: await resumeExisting(raced, project.id, changes, config) };
       }
       await events.run('created', run);
@@ -214,7 +243,7 @@ export function runHandlers(deps: RunServiceDeps): Handlers {
     async listRuns(req, ctx) {
       const p = new Problems('The run list request');
       const projectRef = p.line('projectId', req.projectId, LIMITS.projectRef, { required: true });
-      const limit = p.integer('limit', req.limit, DEFAULT_PAGE, 1, MAX_PAGE);
+      const limit = p.pageSize('limit', req.limit, DEFAULT_PAGE, MAX_PAGE);
       if (typeof (req.filter ?? '') !== 'string') p.add('filter', 'must be a string');
       if (typeof (req.sort ?? '') !== 'string') p.add('sort', 'must be a string');
       const fields = parseFieldSelection(p, req.fields);
@@ -234,6 +263,7 @@ export function runHandlers(deps: RunServiceDeps): Handlers {
       const p = new Problems('The config update');
       if (req.config === undefined || req.config === null) p.add('config', 'is required');
       const config = p.json('config', req.config, CONFIG_LIMITS);
+      p.keys('config', config);
       p.throwIfAny();
       const result = await repo.updateConfig(id, config, Boolean(req.replace), clock.now());
       if (!result) throw runNotFound(id);

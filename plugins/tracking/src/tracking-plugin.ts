@@ -206,7 +206,7 @@ export function createTrackingPlugin(options: TrackingPluginOptions = {}): Plugi
       const inProcess = (method: string): CallContext => localCallContext(`wanllmdb.tracking.v1.${method}`, r.logger);
       const api: TrackingApi = {
         getRun: (id) => ready().runs.get(id),
-        listRuns: (req) => ready().runService.listRuns({ filter: '', sort: '', cursor: '', limit: 0, fields: [], ...req }, inProcess('RunService/ListRuns')),
+        listRuns: (req) => ready().runService.listRuns({ filter: '', sort: '', cursor: '', fields: [], ...req }, inProcess('RunService/ListRuns')),
         appendMetricBatch: (runId, batchId, arrowIpc) =>
           ready().metricService.appendMetricBatch({ runId, batchId, arrowIpc }, inProcess('MetricService/AppendMetricBatch')),
         metricStore: metrics,
