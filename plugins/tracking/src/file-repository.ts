@@ -64,17 +64,22 @@ export class FileRepository {
     });
   }
 
-  /** Records the file, replacing an earlier one at the same path (whose digest a trigger releases), and unpins the upload. */
-  async put(runId: string, file: { path: string; digest: string; size: number }, uploadId: string, now: number): Promise<RunFile> {
-    await this.db.transaction(async (tx) => {
+  /**
+   * Records the file, replacing an earlier one at the same path (whose digest a trigger releases), and
+   * unpins the upload. `replaced`: an earlier file with other bytes was replaced, so there is something to collect.
+   */
+  async put(runId: string, file: { path: string; digest: string; size: number }, uploadId: string, now: number): Promise<{ file: RunFile; replaced: boolean }> {
+    const replaced = await this.db.transaction(async (tx) => {
+      const [before] = await tx.query<{ digest: string }>('SELECT digest FROM run_files WHERE run_id = ? AND path = ?', [runId, file.path]);
       await tx.run(
         `INSERT INTO run_files (run_id, path, digest, size, created_at) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (run_id, path) DO UPDATE SET digest = excluded.digest, size = excluded.size, created_at = excluded.created_at`,
         [runId, file.path, file.digest, file.size, now],
       );
       await tx.run('DELETE FROM run_file_uploads WHERE id = ?', [uploadId]);
+      return before !== undefined && before.digest !== file.digest;
     });
-    return { path: file.path, digest: file.digest, size: file.size, createdAt: new Date(now).toISOString() };
+    return { file: { path: file.path, digest: file.digest, size: file.size, createdAt: new Date(now).toISOString() }, replaced };
   }
 
   /** An upload failed after pinning: nothing may reference its blob, so the digest is released for collection. */
@@ -88,6 +93,8 @@ export class FileRepository {
 
   /** Pins of uploads that started before `before` belong to uploads that died: their digests are released. Resolves to how many. */
   async releaseStalePins(before: number, now: number): Promise<number> {
+    // Read first: the usual answer is none, and then no write transaction (SQLite's one write lock) is taken.
+    if (!(await this.db.query('SELECT 1 AS one FROM run_file_uploads WHERE started_at < ? LIMIT 1', [before])).length) return 0;
     return this.db.transaction(async (tx) => {
       const stale = await tx.query<{ id: string; digest: string }>('SELECT id, digest FROM run_file_uploads WHERE started_at < ? ORDER BY id', [before]);
       for (const pin of stale) {

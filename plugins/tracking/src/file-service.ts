@@ -44,7 +44,7 @@ export interface FileServiceDeps {
   runs: RunRepository;
   blobs: BlobStore;
   clock: Clock;
-  /** Told when an upload may have released a blob (a replaced file, a failed upload). */
+  /** Told when an upload released a blob (it replaced a file with other bytes, or it failed after storing its blob). */
   released?: () => void;
 }
 
@@ -96,8 +96,8 @@ export function fileHandlers(deps: FileServiceDeps): Handlers {
         const blob = await blobs.put(bytes());
         if (blob.digest !== pinned) throw new Error(`the blob store stored ${blob.digest}, the upload hashed ${pinned}`);
         const stored = await files.put(id, { path, digest: blob.digest, size: blob.size }, uploadId, clock.now());
-        deps.released?.(); // the file may have replaced another at its path
-        return { data: stored };
+        if (stored.replaced) deps.released?.();
+        return { data: stored.file };
       } catch (err) {
         if (pinned) {
           // Nothing may reference the blob now; a pin left behind (the database is down) turns stale and is released later.
