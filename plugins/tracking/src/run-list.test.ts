@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { metadataBackends } from '@wanllmdb/core/testing';
 import type { JsonObject, tracking } from '@wanllmdb/proto';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -227,6 +228,17 @@ describe.each(metadataBackends())('ListRuns on $name', (backend) => {
     const forged = `${Buffer.from(JSON.stringify(decoded)).toString('base64url')}.${sum}`;
     for (const c of [forged, cursor.slice(0, -2), 'garbage', `${payload}.`, cursor + 'x']) {
       expect((await rejection(list({ limit: 10, sort: '-summary.acc', cursor: c }))).details[0]!.field).toBe('cursor');
+    }
+    // The checksum is no secret (it catches accidents), so a caller can re-sign an edited cursor: its values are still checked.
+    const timePage = await list({ limit: 10, sort: 'created_at' });
+    const [timePayload] = timePage.meta!.nextCursor.split('.');
+    for (const value of [1.5, 1e300, -1e20]) {
+      const edited = JSON.parse(Buffer.from(timePayload!, 'base64url').toString()) as { k: unknown[] };
+      edited.k[0] = value;
+      const body = Buffer.from(JSON.stringify(edited)).toString('base64url');
+      const resigned = `${body}.${createHash('sha256').update(`wanllmdb.tracking.runs.cursor\n${body}`).digest('base64url').slice(0, 16)}`;
+      const err = await rejection(list({ limit: 10, sort: 'created_at', cursor: resigned }));
+      expect({ value, code: err.code, field: err.details[0]!.field }).toEqual({ value, code: 'WLDB_ERR_VALIDATION', field: 'cursor' });
     }
     // A cursor belongs to its filter and sort.
     expect((await rejection(list({ limit: 10, sort: 'name', cursor }))).message).toMatch(/different filter or sort/);

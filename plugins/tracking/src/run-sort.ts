@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Errors, isId, type Dialect, type SqlValue } from '@wanllmdb/core';
-import { columnExpr, jsonNumber, jsonText, resolveField, type RunField } from './run-fields.js';
+import { columnExpr, jsonNumber, jsonText, resolveField, type NumericRange, type RunField } from './run-fields.js';
 import { joinSql, raw, sql, type Sql } from './sql-fragment.js';
 
 /**
@@ -30,6 +30,8 @@ export interface SortComponent {
   kind: 'number' | 'text';
   /** NOT NULL columns sort without a NULLS clause, so an index in the same order serves them. */
   nullable: boolean;
+  /** An integer column's values: a cursor value outside them is refused, as a filter value is (see NumericRange). */
+  range?: NumericRange;
 }
 
 export function parseRunSort(input: string): RunSort {
@@ -49,7 +51,7 @@ export function parseRunSort(input: string): RunSort {
 export function sortComponents(sort: RunSort, d: Dialect): SortComponent[] {
   const f = sort.field;
   if (f.kind === 'json') return [{ expr: jsonNumber(f, d), kind: 'number', nullable: true }, { expr: jsonText(f, d), kind: 'text', nullable: true }];
-  return [{ expr: columnExpr(f, d), kind: f.type === 'text' || f.type === 'state' ? 'text' : 'number', nullable: f.nullable }];
+  return [{ expr: columnExpr(f, d), kind: f.type === 'text' || f.type === 'state' ? 'text' : 'number', nullable: f.nullable, ...(f.range ? { range: f.range } : {}) }];
 }
 
 /** `ORDER BY` over the inner query's `k0…`, then `id`. */
@@ -130,7 +132,10 @@ export function decodeCursor(text: string, sort: RunSort, filter: string, compon
   if (c.k.length !== components.length) return invalid('not a cursor this server issued');
   const values = c.k.map((v: unknown, i): SqlValue => {
     if (v === null) return null;
-    if (components[i]!.kind === 'text') return typeof v === 'string' ? v : invalid('a sort value has the wrong type');
+    const { kind, range } = components[i]!;
+    if (kind === 'text') return typeof v === 'string' ? v : invalid('a sort value has the wrong type');
+    // A forged value PostgreSQL's INTEGER / BIGINT would refuse (SQLite compares it) is refused here, on both.
+    if (range) return typeof v === 'number' && Number.isInteger(v) && v >= range.min && v <= range.max ? v : invalid('a sort value is out of range');
     if (typeof v === 'number' && Number.isFinite(v)) return v;
     if (v === 'Infinity') return Infinity;
     if (v === '-Infinity') return -Infinity;
