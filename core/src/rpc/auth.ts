@@ -89,6 +89,8 @@ export interface CallerInfo {
   /** The permission the called method declares (`public` methods accept anonymous callers). */
   permission: string;
   method: string;
+  /** The method is run ingest (`(wanllmdb.auth.v1.ingest)`): rate-limited in budgets of its own. */
+  ingest?: boolean;
 }
 
 /**

@@ -31,6 +31,8 @@ export interface MethodInfo {
   permission: string;
   /** From `(wanllmdb.auth.v1.resource)`: the resources a request names ([] when none). */
   resources: ResourceSpec[];
+  /** From `(wanllmdb.auth.v1.ingest)`: a call a live run makes all the time (own rate budget, not audited one by one). */
+  ingest: boolean;
   /** From `(wanllmdb.api.v1.http_status)`; 0 when undeclared. */
   httpStatus: number;
   httpRoutes: HttpRoute[];
@@ -46,6 +48,7 @@ export interface ResourceSpec {
 
 export const PERMISSION_OPTION = '(wanllmdb.auth.v1.permission)';
 const RESOURCE_OPTION = '(wanllmdb.auth.v1.resource)';
+const INGEST_OPTION = '(wanllmdb.auth.v1.ingest)';
 const HTTP_OPTION = '(google.api.http)';
 const STATUS_OPTION = '(wanllmdb.api.v1.http_status)';
 const VERBS: readonly HttpVerb[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
@@ -120,6 +123,7 @@ export class Contract {
         responseStream: !!m.responseStream,
         permission: typeof opts[PERMISSION_OPTION] === 'string' ? (opts[PERMISSION_OPTION] as string) : '',
         resources: resourceSpecs(m, opts[RESOURCE_OPTION]),
+        ingest: opts[INGEST_OPTION] === true,
         httpStatus: typeof opts[STATUS_OPTION] === 'number' ? (opts[STATUS_OPTION] as number) : 0,
         httpRoutes: routesOf(rule),
       };

@@ -127,7 +127,7 @@ export class RpcHost {
     let named: ResourceRef[] = [];
     const resolved: ResolvedResource[] = [];
     const run = async () => {
-      principal = await this.auth.authenticate({ headers: origin.headers, address, permission: method.permission, method: method.fullName });
+      principal = await this.auth.authenticate({ headers: origin.headers, address, permission: method.permission, method: method.fullName, ingest: method.ingest });
       named = method.requestStream ? [] : resourcesNamed(method, request);
       await this.auth.authorize({ principal, permission: method.permission, method: method.fullName, resources: named, resolved });
       const who = principal;
@@ -161,7 +161,9 @@ export class RpcHost {
       result = e.code;
       throw e;
     } finally {
-      if (this.auth.audit && !isReadPermission(method.permission)) {
+      // Run ingest that succeeded is the run logging, thousands of times an hour: its run's creation and finish are
+      // recorded, its batches are not. A refused or failed one is, like any other call.
+      if (this.auth.audit && !isReadPermission(method.permission) && !(method.ingest && result === 'ok')) {
         const record: AuditRecord = {
           at: Date.now(),
           principal: principal ?? ANONYMOUS_PRINCIPAL,

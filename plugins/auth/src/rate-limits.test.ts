@@ -1,7 +1,8 @@
 import { metadataBackends } from '@wanllmdb/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rejection, startAuthKernel, type AuthKernel } from './fixtures/auth-kernel.js';
-import { DEFAULT_RATE_LIMITS, INGEST_METHODS, RateLimits, rateLimitsFrom } from './rate-limits.js';
+import { Contract } from '@wanllmdb/core';
+import { DEFAULT_RATE_LIMITS, RateLimits, rateLimitsFrom } from './rate-limits.js';
 
 const A = 'auth.v1.AuthService/';
 const [sqlite] = metadataBackends();
@@ -33,18 +34,25 @@ describe('rate limits', () => {
 
   it('counts run ingest (metrics, logs, heartbeats) in budgets of its own, per credential and per address', async () => {
     const limits = new RateLimits({ ...DEFAULT_RATE_LIMITS, callsPerMinute: 2, ingestPerMinute: 3, ingestPerAddressPerMinute: 5 });
-    const stream = 'wanllmdb.tracking.v1.MetricService/StreamMetrics';
-    const list = 'wanllmdb.tracking.v1.RunService/ListRuns';
-    for (const m of ['StreamMetrics', 'AppendMetricBatch', 'LogMetrics', 'BatchMetrics']) expect(INGEST_METHODS.has(`wanllmdb.tracking.v1.MetricService/${m}`)).toBe(true);
-    expect(INGEST_METHODS.has('wanllmdb.tracking.v1.RunLogService/AppendLogs')).toBe(true);
-    expect(INGEST_METHODS.has('wanllmdb.tracking.v1.RunService/Heartbeat')).toBe(true);
-    expect(INGEST_METHODS.has(list)).toBe(false);
+    // The contract marks exactly the calls a live run makes by itself.
+    const contract = new Contract();
+    const ingest = contract.serviceNames().flatMap((s) => contract.methods(s)).filter((m) => m.ingest).map((m) => m.fullName).sort();
+    expect(ingest).toEqual([
+      'wanllmdb.tracking.v1.MetricService/AppendMetricBatch',
+      'wanllmdb.tracking.v1.MetricService/BatchMetrics',
+      'wanllmdb.tracking.v1.MetricService/LogMetrics',
+      'wanllmdb.tracking.v1.MetricService/StreamMetrics',
+      'wanllmdb.tracking.v1.RunLogService/AppendLogs',
+      'wanllmdb.tracking.v1.RunService/Heartbeat',
+    ]);
+    const stream = true;
+    const list = false;
     // The key's ordinary budget used up: its runs still log.
     for (let i = 0; i < 2; i++) await limits.call('key:a', '192.0.2.1', list);
     expect((await rejection(limits.call('key:a', '192.0.2.1', list))).code).toBe('WLDB_ERR_RATE_LIMITED');
     for (let i = 0; i < 3; i++) await limits.call('key:a', '192.0.2.1', stream);
     // Then the ingest budget too, with a message that says what to change.
-    const e = await rejection(limits.call('key:a', '192.0.2.1', 'wanllmdb.tracking.v1.RunService/Heartbeat'));
+    const e = await rejection(limits.call('key:a', '192.0.2.1', true));
     expect(e.code).toBe('WLDB_ERR_RATE_LIMITED');
     expect(e.message).toMatch(/metric, log or heartbeat calls with this credential\. Retry in \d+ s\. .*WANLLMDB_INGEST_RATE_LIMIT_PER_MIN/);
     expect(Number(e.details.find((d) => d.field === 'retryAfter')?.message)).toBeGreaterThan(0);

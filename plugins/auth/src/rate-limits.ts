@@ -2,30 +2,18 @@ import { Errors, type WldbError } from '@wanllmdb/core';
 import cluster from 'node:cluster';
 import { RateLimiterCluster, RateLimiterClusterMaster, RateLimiterMemory, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 
-/**
- * The calls a live run makes by itself, all the time: metric ingest, console
- * lines and heartbeats. They are counted in a budget of their own, so that
- * ordinary calls on a key (a sweep's run lists, a dashboard's polling) never
- * starve the runs logging with it, and a busy ingest never locks the key out
- * of everything else. A client stream (StreamMetrics) counts once, however
- * many batches it carries: charging it per batch would refuse a stream after
- * part of it is stored, and a group of batches larger than the budget could
- * never get through.
- */
-export const INGEST_METHODS: ReadonlySet<string> = new Set([
-  'wanllmdb.tracking.v1.MetricService/StreamMetrics',
-  'wanllmdb.tracking.v1.MetricService/AppendMetricBatch',
-  'wanllmdb.tracking.v1.MetricService/LogMetrics',
-  'wanllmdb.tracking.v1.MetricService/BatchMetrics',
-  'wanllmdb.tracking.v1.RunLogService/AppendLogs',
-  'wanllmdb.tracking.v1.RunService/Heartbeat',
-]);
 
 /**
  * In-memory limits, one count per server (the worker processes of one
  * `wanllmdb serve` share the primary's; separate replicas each enforce
  * their own). Calls: per API key or user, and per address, with run ingest
- * (INGEST_METHODS) in budgets of its own. Sign-in: failed logins per account
+ * (methods marked `(wanllmdb.auth.v1.ingest)`: metric batches, console
+ * lines, heartbeats) in budgets of its own, so ordinary calls on a key (a
+ * sweep's run lists, a dashboard's polling) never starve the runs logging
+ * with it, and a busy ingest never locks the key out of everything else. A
+ * client stream (StreamMetrics) counts once, however many batches it
+ * carries: charging it per batch would refuse a stream after part of it is
+ * stored. Sign-in: failed logins per account
  * and per address, registrations per address.
  */
 export interface RateLimitOptions {
@@ -33,7 +21,7 @@ export interface RateLimitOptions {
   callsPerMinute: number;
   /** Authenticated calls per minute per address (WANLLMDB_RATE_LIMIT_PER_ADDRESS_PER_MIN), ingest aside. */
   callsPerAddressPerMinute: number;
-  /** Ingest calls (INGEST_METHODS) per minute per API key / user (WANLLMDB_INGEST_RATE_LIMIT_PER_MIN). */
+  /** Ingest calls per minute per API key / user (WANLLMDB_INGEST_RATE_LIMIT_PER_MIN). */
   ingestPerMinute: number;
   /** Ingest calls per minute per address (WANLLMDB_INGEST_RATE_LIMIT_PER_ADDRESS_PER_MIN). */
   ingestPerAddressPerMinute: number;
@@ -131,12 +119,12 @@ export class RateLimits {
   }
 
   /**
-   * Counts one authenticated call of `method` — in the ingest budgets for
-   * INGEST_METHODS, in the call budgets otherwise; throws RATE_LIMITED past a
-   * limit. `who` is `key:<id>` or `user:<id>`.
+   * Counts one authenticated call — in the ingest budgets for a run ingest
+   * method, in the call budgets otherwise; throws RATE_LIMITED past a limit.
+   * `who` is `key:<id>` or `user:<id>`.
    */
-  async call(who: string, address: string, method = ''): Promise<void> {
-    if (INGEST_METHODS.has(method)) {
+  async call(who: string, address: string, ingest = false): Promise<void> {
+    if (ingest) {
       const hint = 'If it keeps happening, send fewer, larger batches, or ask the operator to raise WANLLMDB_INGEST_RATE_LIMIT_PER_MIN.';
       await consume(this.ingestPerPrincipal, who, 'Too many metric, log or heartbeat calls with this credential.', hint);
       if (address) await consume(this.ingestPerAddress, address, 'Too many metric, log or heartbeat calls from this address.', hint);

@@ -89,7 +89,7 @@ export class TokenAuth implements Auth {
       if (caller.permission === 'public' && Errors.UNAUTHENTICATED.is(e)) return ANONYMOUS_PRINCIPAL;
       throw e;
     }
-    await this.limits.call(principal.method === 'api_key' ? `key:${principal.credentialId}` : `user:${principal.id}`, caller.address, caller.method);
+    await this.limits.call(principal.method === 'api_key' ? `key:${principal.credentialId}` : `user:${principal.id}`, caller.address, caller.ingest === true);
     return principal;
   }
 
