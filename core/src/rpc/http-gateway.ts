@@ -149,13 +149,15 @@ export class HttpGateway {
       if (uiDir && req.method === 'GET' && !req.url.startsWith('/api/') && !req.url.startsWith('/ui/')) return shell(reply);
       sendError(reply, Errors.ROUTE_NOT_FOUND(`No route ${req.method} ${req.url.split('?')[0]}. See the API reference in docs/api.md for the routes this server serves.`), String(req.id));
     });
-    this.app.addHook('onSend', async (req, reply, payload) => {
+    // A callback hook, not an async one: it runs on every answer.
+    this.app.addHook('onSend', (req, reply, payload, done) => {
       reply.header('x-request-id', String(req.id));
-      return payload;
+      done(null, payload);
     });
-    // Same-origin calls (the server's own UI) need no CORS; other origins only when listed.
+    // Same-origin calls (the server's own UI) need no CORS; other origins only when listed
+    // (with none listed, no call pays for the CORS hooks: no answer carries a grant anyway).
     const allowed = new Set(opts.corsOrigins ?? []);
-    void this.app.register(cors, {
+    if (allowed.size) void this.app.register(cors, {
       origin: (origin, cb) => cb(null, origin !== undefined && allowed.has(origin)),
       methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
       allowedHeaders: ['authorization', 'content-type', 'x-request-id'],
