@@ -43,10 +43,15 @@ const BENCHES: Record<string, Entry> = {
     args: ['--tiny'],
     figures: ['tableFirstRender', 'tableSort', 'tableFilter', 'chart', 'live'].flatMap((f) => [`${f}Ms`, `${f}LimitMs`, `${f}Ratio`]),
   },
-  // Its author is still writing it: these are the figures its code reports so far (the open-loop ones are still to come).
   'api-load.ts': {
-    args: ['--tiny'],
-    figures: ['saturation_list.requestsPerSecond', 'saturation_ingest.requestsPerSecond', 'bare_fastify.requestsPerCoreSecond', 'listPerCoreVsBare', 'ingestPerCoreVsBare'],
+    args: ['--tiny', '--source'],
+    figures: [
+      ...['open_list', 'open_ingest'].flatMap((k) => [`${k}.p95Ms`, `${k}.errors`]),
+      ...['saturation_list', 'saturation_ingest'].flatMap((k) => [`${k}.requestsPerSecond`, `${k}.requestsPerCoreSecond`]),
+      'bare_fastify.requestsPerCoreSecond',
+      'listPerCoreVsBare',
+      'ingestPerCoreVsBare',
+    ],
   },
 };
 
