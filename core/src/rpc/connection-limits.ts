@@ -14,8 +14,12 @@ import type { Logger } from '../kernel/logger.js';
  */
 export const RESERVED_FDS = 512;
 
-/** Refused HTTP connections answered at once (503, or /healthz); beyond this they are closed without a word. */
-const MAX_LINGERING_REFUSALS = 64;
+/**
+ * Refused HTTP connections handled at once (read the request line, answer
+ * 503 or /healthz, close politely); a newer one takes the slot of the oldest.
+ * Taken from RESERVED_FDS.
+ */
+const MAX_LINGERING_REFUSALS = 128;
 /** How long a refused HTTP connection may take to send its request line and read the answer before it is closed. */
 const REFUSAL_LINGER_MS = 1000;
 /** The request line of a health probe, which a refused connection is still answered (a probe must see a flooded server is alive). */
@@ -121,7 +125,10 @@ type Refusal = 'address' | 'server';
  */
 export class ConnectionLimits {
   private held = 0;
-  private lingering = 0;
+  /** Refused connections whose request line has not arrived yet. */
+  private readonly refusing = new Set<Socket>();
+  /** Refused connections already answered, waiting for the client to hang up (so no reset can lose the answer). */
+  private readonly answered = new Set<Socket>();
   private readonly byAddress = new Map<string, number>();
   private refusedSinceLog = { address: 0, server: 0 };
   private lastLog = 0;
@@ -199,10 +206,11 @@ export class ConnectionLimits {
   private refuse(socket: Socket, transport: 'http' | 'grpc', why: Refusal, address: string): void {
     this.noteRefusal(why, address);
     socket.on('error', () => {}); // a client that resets is not our error
-    if (transport !== 'http' || this.lingering >= MAX_LINGERING_REFUSALS) {
+    if (transport !== 'http') {
       socket.destroy();
       return;
     }
+    this.makeRoomToRefuse();
     const e =
       why === 'address'
         ? Errors.TOO_MANY_CONNECTIONS(
@@ -211,12 +219,13 @@ export class ConnectionLimits {
         : Errors.TOO_MANY_CONNECTIONS(
             `The server holds ${this.opts.maxConnections} connections, the most it allows. Retry shortly; an operator can raise --max-connections / WANLLMDB_MAX_CONNECTIONS and ulimit -n.`,
           );
-    this.lingering++;
+    this.refusing.add(socket);
     const timer = setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS);
     timer.unref();
     socket.once('close', () => {
       clearTimeout(timer);
-      this.lingering--;
+      this.refusing.delete(socket);
+      this.answered.delete(socket);
     });
     let answered = false;
     // node:http sockets are half-open: close once the client has hung up and our answer is out.
@@ -232,8 +241,25 @@ export class ConnectionLimits {
       const eol = head.indexOf('\r\n');
       if (eol < 0 && head.length < 1024) return;
       answered = true;
+      this.refusing.delete(socket);
+      this.answered.add(socket);
       socket.end(HEALTH_REQUEST.test(head.slice(0, Math.max(0, eol))) ? rawHealth(this.opts.serving?.() ?? true) : rawHttpError(e));
     });
+  }
+
+  /**
+   * Frees a slot for one more refused connection when all are taken: closes
+   * the longest-answered one (it has its 503), else the one that has waited
+   * longest for its request line. So under a churning flood, or one of
+   * connections that never send a byte, every newcomer still gets its turn
+   * to be read, and a health probe, which asks at once, is answered.
+   */
+  private makeRoomToRefuse(): void {
+    if (this.refusing.size + this.answered.size < MAX_LINGERING_REFUSALS) return;
+    const oldest = (this.answered.values().next().value ?? this.refusing.values().next().value)!;
+    this.answered.delete(oldest);
+    this.refusing.delete(oldest);
+    oldest.destroy();
   }
 
   private noteRefusal(why: Refusal, address: string): void {

@@ -141,6 +141,17 @@ describe('slow and flooding clients', () => {
       }
     });
 
+    it('answers /healthz from a flooding address even while its refused connections never send a byte', async () => {
+      // Past the address's cap, silent connections outnumber the slots for refused ones; the newest still gets a turn.
+      const flood = await Promise.all(Array.from({ length: 50 + 200 }, () => connect(httpPort, '127.0.0.8')));
+      try {
+        expect(await request(httpPort, '/healthz', { localAddress: '127.0.0.8' })).toEqual({ status: 200, body: { status: 'SERVING' } });
+        expect(flood.filter(isOpen).length).toBeGreaterThanOrEqual(LIMITS.maxConnectionsPerAddress); // still flooded when it answered
+      } finally {
+        for (const p of flood) p.socket.destroy();
+      }
+    });
+
     it('cuts a client that trickles its headers after the header timeout', async () => {
       const t0 = Date.now();
       const p = await connect(httpPort, '127.0.0.3', 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n');
