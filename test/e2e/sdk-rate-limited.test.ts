@@ -115,7 +115,7 @@ describe.each(metadataBackends())('a rate-limited remote SDK run on $name', (bac
         run.log({ loss: 1 / (step + 1), acc: step });
       }
       // Every third flush finds the ingest budget used up by another client of the key; the others use it up themselves.
-      if (f % 3 === 0) await fast.useUpBudget('POST', `/api/v1/runs/${run.id}/heartbeat`);
+      if (f % 3 === 0) await fast.useUpBudget('POST', `/api/v1/runs/${run.id}/logs`);
       await run.flush();
       acknowledged = (f + 1) * stepsPerFlush - 1;
     }
@@ -150,20 +150,21 @@ describe.each(metadataBackends())('a rate-limited remote SDK run on $name', (bac
     const run = await init({ url: fast.grpcUrl, apiKey: fast.creds.apiKey, project: 'rate-limited', heartbeatMs, ...quiet, onWarning: () => {} });
     const action = 'wanllmdb.tracking.v1.RunService/Heartbeat';
     try {
-      // Keep the key's ingest budget used up until one of the SDK's heartbeats has been refused.
+      // Keep the key's ingest budget used up (with empty console-line appends, which leave the heartbeat alone)
+      // until one of the SDK's heartbeats has been refused (refusals are audited).
       let refused: { at: string } | undefined;
       while (!refused) {
-        await fast.useUpBudget('POST', `/api/v1/runs/${run.id}/heartbeat`);
+        await fast.useUpBudget('POST', `/api/v1/runs/${run.id}/logs`);
         refused = (await fast.audit(action)).find((e) => e.result === 'WLDB_ERR_RATE_LIMITED');
         if (!refused) await new Promise((r) => setTimeout(r, 100)); // pace: the audit reads have a budget too
       }
-      let stored: { at: string } | undefined;
-      while (!stored) {
-        stored = (await fast.audit(action)).find((e) => e.result === 'ok' && e.at > refused!.at);
-        if (!stored) await new Promise((r) => setTimeout(r, 100)); // polling pace
+      let beatAt = 0;
+      while (beatAt <= Date.parse(refused.at)) {
+        beatAt = Date.parse((await fast.stored(run.id)).run!.heartbeatAt);
+        if (beatAt <= Date.parse(refused.at)) await new Promise((r) => setTimeout(r, 100)); // polling pace
       }
       // Retry-After is 1 s; the next regular beat would come 5 s after the refused one.
-      expect(Date.parse(stored.at) - Date.parse(refused.at)).toBeLessThan(heartbeatMs - 1_500);
+      expect(beatAt - Date.parse(refused.at)).toBeLessThan(heartbeatMs - 1_500);
     } finally {
       await run.finish();
     }
@@ -183,7 +184,7 @@ describe.each(metadataBackends())('a rate-limited remote SDK run on $name', (bac
     // Metadata calls are in the used-up budget: the server asks for ~a minute, more than the 2 s the run may wait.
     await expect(run.config.update({ never: true })).rejects.toMatchObject({ code: 'WLDB_ERR_RATE_LIMITED', message: expect.stringMatching(/for more than 2 s .*rateLimitWaitMs/) });
     // Now the ingest budget too: the next points cannot be stored, and the flush says how many were given up (once).
-    await slow.useUpBudget('POST', `/api/v1/runs/${run.id}/heartbeat`);
+    await slow.useUpBudget('POST', `/api/v1/runs/${run.id}/logs`);
     for (let i = 0; i < stepsPerFlush; i++) run.log({ loss: 5 * stepsPerFlush + i });
     await expect(run.flush()).rejects.toMatchObject({ code: 'WLDB_ERR_RATE_LIMITED', message: expect.stringMatching(/^1000 point\(s\) logged before this flush could not be stored/) });
     await run.flush();
