@@ -35,6 +35,9 @@ describe.each(metadataBackends())('WatchRuns on $name', (backend) => {
     await t.call('RunService/UpdateRun', { id: run.id, notes: 'hello' });
     await t.call('MetricService/LogMetrics', { runId: run.id, metrics: [{ name: 'loss', step: 1, value: NaN }, { name: 'acc', step: 1, value: 0.5 }] });
     await t.kernel.resolve((await import('./tracking-api.js')).TrackingApiToken).metricStore().idle();
+    // New points are announced after their aggregation commits, on a subject of their own: wait for them before
+    // finishing the run, or the state event (another subject) may overtake them.
+    await expect.poll(() => all.events.some((e) => e.kind === 'metrics'), { timeout: 5000 }).toBe(true);
     await t.call('RunService/FinishRun', { id: run.id });
     await t.call('RunService/DeleteRun', { id: other.id });
 

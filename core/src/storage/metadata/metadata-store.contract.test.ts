@@ -523,12 +523,12 @@ describe('SQLite durability', () => {
   });
 });
 
-describe('SQLite read connections', () => {
+describe('SQLite read connection', () => {
   let dir: string;
   let store: SqliteMetadataStore;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'wldb-readers-'));
-    store = await SqliteMetadataStore.open(join(dir, 'readers.db'), { readers: 2 });
+    store = await SqliteMetadataStore.open(join(dir, 'readers.db'), {});
     await store.run('CREATE TABLE counters (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)');
     await store.run('INSERT INTO counters (id, n) VALUES (1, 0)');
   });
@@ -537,7 +537,7 @@ describe('SQLite read connections', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('sees every write committed before the read started, on every reader, again and again', async () => {
+  it('sees every write committed before the read started, again and again', async () => {
     for (let i = 1; i <= 50; i++) {
       await store.run('UPDATE counters SET n = ? WHERE id = 1', [i]);
       // Several reads at once land on different readers; none may answer from an older snapshot.
@@ -578,7 +578,7 @@ describe('SQLite read connections', () => {
   });
 
   it('close waits for reads in flight, then refuses new ones', async () => {
-    const other = await SqliteMetadataStore.open(join(dir, 'closing.db'), { readers: 2 });
+    const other = await SqliteMetadataStore.open(join(dir, 'closing.db'), {});
     await other.run('CREATE TABLE t (x INTEGER)');
     await other.insertMany('t', ['x'], Array.from({ length: 2000 }, (_, i) => [i]));
     const reads = Array.from({ length: 20 }, () => other.query<{ n: number }>('SELECT COUNT(*) AS n FROM t'));

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import sqlite3, { type Database, type Statement } from 'sqlite3';
+import { setTimeout as sleep } from 'node:timers/promises';
+import Database, { type Database as Connection, type Statement } from 'better-sqlite3';
 import { Errors } from '../../errors.js';
 import type { MetadataStore, Migration, Row, SqlExecutor, SqlValue } from './metadata-store.js';
 import { Migrator, type MigrationTarget, type MigrationTransaction } from './migrations.js';
@@ -10,19 +11,27 @@ import { misuse, statementFailed } from './sql-errors.js';
 import { currentTransaction, inSavepoint, runInTransaction, type OpenTransaction } from './transaction-scope.js';
 
 /**
- * The embedded MetadataStore: one SQLite file through the `sqlite3` driver.
+ * The embedded MetadataStore: one SQLite file through `better-sqlite3`
+ * (ADR 0012: a statement is a few microseconds on the calling thread, where
+ * the asynchronous driver spent a thread-pool round trip on each — 17× the
+ * CPU and 28× the time of a small write transaction, measured).
  *
  * Writes go through one connection, which the store hands out exclusively:
  * every write outside a transaction, and every transaction as a whole, takes
- * a queue slot in turn. A SELECT outside a transaction runs on one of a few
- * read-only connections instead (WAL lets readers run beside the writer and
- * each other, each seeing every transaction committed when it starts), so
- * reads neither wait behind writes nor behind each other. Inside
- * `transaction(fn)` use the `tx` given to `fn`; calls on the store made from
- * inside `fn` are routed into the same transaction (a nested `transaction()`
- * becomes a savepoint) rather than queueing behind it. Each connection keeps
- * its recent statements prepared (SQLite re-prepares one by itself when a
- * migration changes the schema under it).
+ * a queue slot in turn (a transaction's callback is asynchronous, and nothing
+ * else may run on the connection meanwhile). A SELECT outside a transaction
+ * runs on a read-only connection instead (WAL lets it read beside the writer,
+ * seeing every transaction committed when it starts), so reads never wait
+ * for an open transaction. Inside `transaction(fn)` use the `tx` given to
+ * `fn`; calls on the store made from inside `fn` are routed into the same
+ * transaction (a nested `transaction()` becomes a savepoint) rather than
+ * queueing behind it. Each connection keeps its recent statements prepared.
+ *
+ * Another process on the same file (`serve --workers`, the SDK beside a
+ * server) may hold the write lock: SQLite's own busy handler would sleep on
+ * this thread and stall every call of the process, so connections have none
+ * and the store retries a busy statement itself, on timers, for up to
+ * `busyTimeoutMs`.
  *
  * Durability: WAL with synchronous=NORMAL. A committed transaction is in the
  * WAL file when COMMIT returns, so it survives the process being killed; only
@@ -34,32 +43,35 @@ export interface SqliteMetadataStoreOptions {
    * file before failing with DB_UNAVAILABLE. Default 10 s.
    */
   busyTimeoutMs?: number;
-  /**
-   * Read-only connections for SELECTs outside transactions (a file database
-   * only; `:memory:` has one connection). Default 3: with the writer, the
-   * size of libuv's default thread pool.
-   */
-  readers?: number;
+  /** A read-only connection for SELECTs outside transactions (a file database only; `:memory:` has one connection). Default true. */
+  reader?: boolean;
 }
 
 /** Use this filename for a private in-memory database (tests). */
 export const SQLITE_MEMORY = ':memory:';
 
-// SQLITE_MAX_VARIABLE_NUMBER is 32766 from SQLite 3.32.0 on, 999 before.
-const MAX_VARIABLES = sqlite3.VERSION_NUMBER >= 3_032_000 ? 32_766 : 999;
+const MAX_VARIABLES = 32_766; // SQLITE_MAX_VARIABLE_NUMBER of the SQLite better-sqlite3 bundles
 const PAGE_SIZE = 65536;
 const DEFAULT_BUSY_TIMEOUT_MS = 10_000;
-const DEFAULT_READERS = 3;
-/** Prepared statements kept per connection (least recently used ones are finalized). */
+/** Prepared statements kept per connection (least recently used ones dropped). */
 const STATEMENT_CACHE_SIZE = 256;
-/** Statements that only read: the ones a reader connection may take. */
+/** Statements that only read: the ones the reader connection may take. */
 const READ_ONLY_SQL = /^\s*SELECT\b/i;
+/** Savepoint names are unique per use: not worth a cache slot. */
 const SAVEPOINT_SQL = /^\s*(SAVEPOINT|RELEASE|ROLLBACK\s+TO)\b/i;
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
 
 type DriverError = Error & { code?: string };
+/** The primary result code of a driver error: SQLITE_CONSTRAINT_UNIQUE → SQLITE_CONSTRAINT. */
+const primaryCode = (err: unknown) => /^SQLITE_[A-Z]+/.exec((err as DriverError | undefined)?.code ?? '')?.[0] ?? '';
+const isBusy = (err: unknown) => {
+  const code = primaryCode(err);
+  return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED';
+};
 
 function failureOf(err: unknown, sql: string, busyTimeoutMs: number) {
-  const code = (err as DriverError | undefined)?.code ?? '';
+  const code = primaryCode(err);
   if (code === 'SQLITE_CONSTRAINT') return statementFailed('constraint', 'sqlite', sql, err);
   if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
     return statementFailed(
@@ -76,14 +88,14 @@ function failureOf(err: unknown, sql: string, busyTimeoutMs: number) {
   return statementFailed('query', 'sqlite', sql, err);
 }
 
-/** SQLite has no boolean or bigint binding in this driver; the port's conventions say 0/1 and integers. */
+/** The driver binds no booleans; the port's conventions say 0/1, integers, and bytes as Buffers. */
 function bind(value: SqlValue): SqlValue {
   switch (typeof value) {
     case 'boolean':
       return value ? 1 : 0;
     case 'bigint':
-      // An INTEGER column turns the decimal text back into an exact 64-bit integer.
-      return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
+      // Past 64 bits the decimal text goes in; an INTEGER column keeps what fits.
+      return value >= INT64_MIN && value <= INT64_MAX ? value : value.toString();
     case 'object':
       return value !== null && !Buffer.isBuffer(value) ? Buffer.from(value.buffer, value.byteOffset, value.byteLength) : value;
     default:
@@ -94,35 +106,6 @@ function bind(value: SqlValue): SqlValue {
 function bindAll(params: readonly SqlValue[] | undefined): SqlValue[] {
   return params === undefined || params.length === 0 ? [] : params.map(bind);
 }
-
-/** The driver's callback API as promises; errors are left raw for the caller to classify. */
-const driver = {
-  all: (db: Database, sql: string, params: SqlValue[]) =>
-    new Promise<Row[]>((resolve, reject) => db.all<Row>(sql, params, (err, rows) => (err ? reject(err) : resolve(rows)))),
-  run: (db: Database, sql: string, params: SqlValue[]) =>
-    new Promise<number>((resolve, reject) =>
-      db.run(sql, params, function (err) {
-        if (err) reject(err);
-        else resolve(this.changes);
-      }),
-    ),
-  exec: (db: Database, sql: string) => new Promise<void>((resolve, reject) => db.exec(sql, (err) => (err ? reject(err) : resolve()))),
-  prepare: (db: Database, sql: string) =>
-    new Promise<Statement>((resolve, reject) => {
-      const statement = db.prepare(sql, (err) => (err ? reject(err) : resolve(statement)));
-    }),
-  runPrepared: (statement: Statement, params: SqlValue[]) =>
-    new Promise<number>((resolve, reject) =>
-      statement.run(params, function (err) {
-        if (err) reject(err);
-        else resolve(this.changes);
-      }),
-    ),
-  allPrepared: (statement: Statement, params: SqlValue[]) =>
-    new Promise<Row[]>((resolve, reject) => statement.all<Row>(params, (err, rows) => (err ? reject(err) : resolve(rows)))),
-  finalize: (statement: Statement) => new Promise<void>((resolve) => statement.finalize(() => resolve())),
-  close: (db: Database) => new Promise<void>((resolve, reject) => db.close((err) => (err ? reject(err) : resolve()))),
-};
 
 /** Gives the one connection to one holder at a time, first come first served. */
 class ConnectionQueue {
@@ -141,18 +124,13 @@ class ConnectionQueue {
   }
 }
 
-/**
- * One connection's prepared statements by SQL text, least recently used
- * dropped first. A statement is used by one caller at a time: the writer's
- * queue guarantees that for it, and a reader's statement runs its calls in
- * order (the driver queues them).
- */
+/** One connection's prepared statements by SQL text, least recently used dropped first. */
 class StatementCache {
-  private readonly statements = new Map<string, Promise<Statement>>();
+  private readonly statements = new Map<string, Statement>();
 
-  constructor(private readonly db: Database) {}
+  constructor(private readonly db: Connection) {}
 
-  get(sql: string): Promise<Statement> {
+  get(sql: string): Statement {
     let statement = this.statements.get(sql);
     if (statement) {
       // Re-inserted: Map order is recency order.
@@ -160,22 +138,26 @@ class StatementCache {
       this.statements.set(sql, statement);
       return statement;
     }
-    statement = driver.prepare(this.db, sql);
+    statement = this.db.prepare(sql);
     this.statements.set(sql, statement);
-    // A statement that fails to prepare (bad SQL) is not kept.
-    statement.catch(() => this.statements.get(sql) === statement && this.statements.delete(sql));
-    if (this.statements.size > STATEMENT_CACHE_SIZE) {
-      const [oldest, evicted] = this.statements.entries().next().value as [string, Promise<Statement>];
-      this.statements.delete(oldest);
-      void evicted.then(driver.finalize, () => {});
-    }
+    if (this.statements.size > STATEMENT_CACHE_SIZE) this.statements.delete(this.statements.keys().next().value as string);
     return statement;
   }
+}
 
-  async clear(): Promise<void> {
-    const all = [...this.statements.values()];
-    this.statements.clear();
-    await Promise.all(all.map((p) => p.then(driver.finalize, () => {})));
+/**
+ * Runs `attempt` again, on timers, while another connection holds the lock it
+ * needs, for up to `busyTimeoutMs` (1 ms doubling to 20 ms between tries).
+ */
+async function whileBusy<T>(busyTimeoutMs: number, attempt: () => T): Promise<T> {
+  const deadline = Date.now() + busyTimeoutMs;
+  for (let pause = 1; ; pause = Math.min(20, pause * 2)) {
+    try {
+      return attempt();
+    } catch (err) {
+      if (!isBusy(err) || Date.now() >= deadline) throw err;
+    }
+    await sleep(pause);
   }
 }
 
@@ -184,17 +166,26 @@ class SqliteExecutor implements MigrationTransaction {
   readonly dialect = 'sqlite' as const;
 
   constructor(
-    private readonly db: Database,
+    private readonly db: Connection,
     private readonly busyTimeoutMs: number,
     private readonly statements: StatementCache,
     /** Throws when this executor may no longer be used (a finished transaction). */
     private readonly checkUsable: () => void = () => {},
+    /** Outside a transaction a statement may meet another process's lock: it is retried. Inside one, the lock is ours. */
+    private readonly retryBusy = false,
   ) {}
 
   async query<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
     this.checkUsable();
+    const values = bindAll(params);
+    const once = () => {
+      const statement = this.statements.get(sql);
+      if (statement.reader) return statement.all(values) as T[];
+      statement.run(values);
+      return [];
+    };
     try {
-      return (await driver.allPrepared(await this.statements.get(sql), bindAll(params))) as T[];
+      return this.retryBusy ? await whileBusy(this.busyTimeoutMs, once) : once();
     } catch (err) {
       throw failureOf(err, sql, this.busyTimeoutMs);
     }
@@ -202,10 +193,16 @@ class SqliteExecutor implements MigrationTransaction {
 
   async run(sql: string, params?: readonly SqlValue[]): Promise<{ changes: number }> {
     this.checkUsable();
+    const values = bindAll(params);
+    const once = () => {
+      if (SAVEPOINT_SQL.test(sql)) {
+        this.db.prepare(sql).run(values);
+        return { changes: 0 };
+      }
+      return { changes: this.statements.get(sql).run(values).changes };
+    };
     try {
-      // Savepoint names are unique per use: not worth a cache slot.
-      if (SAVEPOINT_SQL.test(sql)) return { changes: await driver.run(this.db, sql, bindAll(params)) };
-      return { changes: await driver.runPrepared(await this.statements.get(sql), bindAll(params)) };
+      return this.retryBusy ? await whileBusy(this.busyTimeoutMs, once) : once();
     } catch (err) {
       throw failureOf(err, sql, this.busyTimeoutMs);
     }
@@ -214,7 +211,8 @@ class SqliteExecutor implements MigrationTransaction {
   async exec(sql: string): Promise<void> {
     this.checkUsable();
     try {
-      await driver.exec(this.db, sql);
+      if (this.retryBusy) await whileBusy(this.busyTimeoutMs, () => this.db.exec(sql));
+      else this.db.exec(sql);
     } catch (err) {
       throw failureOf(err, sql, this.busyTimeoutMs);
     }
@@ -230,18 +228,12 @@ class SqliteExecutor implements MigrationTransaction {
     try {
       if (full > 0) {
         sql = plan.sql(plan.rowsPerStatement);
-        const statement = await driver.prepare(this.db, sql);
-        try {
-          for (let from = 0; from < full; from += plan.rowsPerStatement) {
-            await driver.runPrepared(statement, plan.params(rows, from, from + plan.rowsPerStatement));
-          }
-        } finally {
-          await driver.finalize(statement);
-        }
+        const statement = this.db.prepare(sql);
+        for (let from = 0; from < full; from += plan.rowsPerStatement) statement.run(plan.params(rows, from, from + plan.rowsPerStatement));
       }
       if (full < rows.length) {
         sql = plan.sql(rows.length - full);
-        await driver.run(this.db, sql, plan.params(rows, full, rows.length));
+        this.db.prepare(sql).run(plan.params(rows, full, rows.length));
       }
     } catch (err) {
       if (Errors.DB_QUERY_FAILED.is(err)) throw err;
@@ -251,33 +243,17 @@ class SqliteExecutor implements MigrationTransaction {
   }
 }
 
-interface Reader {
-  db: Database;
-  statements: StatementCache;
-  executor: SqliteExecutor;
-  /** Statements queued or running on it. */
-  busy: number;
-}
-
-async function openConnection(filename: string, mode: number, busyTimeoutMs: number): Promise<Database> {
-  const db = await new Promise<Database>((resolve, reject) => {
-    const opened: Database = new sqlite3.Database(filename, mode, (err) => (err ? reject(err) : resolve(opened)));
-  });
-  // Statements run one after another in call order, never interleaved by the driver.
-  db.serialize();
-  // Set before anything touches the file, so even switching to WAL waits for another process.
-  db.configure('busyTimeout', busyTimeoutMs);
-  return db;
+function openConnection(filename: string, readonly: boolean): Connection {
+  // timeout 0: no busy handler sleeping on this thread; whileBusy retries on timers instead.
+  return new Database(filename, { readonly, fileMustExist: readonly, timeout: 0 });
 }
 
 export class SqliteMetadataStore extends RoutedMetadataStore {
   readonly dialect = 'sqlite' as const;
   private readonly queue = new ConnectionQueue();
   private readonly statements: StatementCache;
-  private readonly readers: Reader[];
-  /** SELECTs running on readers; close() waits for them. */
-  private reading = 0;
-  private readsDrained?: () => void;
+  /** Answers SELECTs outside transactions; undefined for `:memory:`. */
+  private readonly reader?: SqliteExecutor;
   protected readonly autocommit: SqliteExecutor;
   protected readonly migrator: Migrator;
   private closed = false;
@@ -289,22 +265,25 @@ export class SqliteMetadataStore extends RoutedMetadataStore {
   static async open(filename: string, options: SqliteMetadataStoreOptions = {}): Promise<SqliteMetadataStore> {
     const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
     const memory = filename === SQLITE_MEMORY;
-    const opened: Database[] = [];
+    const opened: Connection[] = [];
     try {
       if (!memory) await mkdir(dirname(filename), { recursive: true });
-      const db = await openConnection(filename, sqlite3.OPEN_READWRITE | sqlite3.OPEN_CREATE, busyTimeoutMs);
+      const db = openConnection(filename, false);
       opened.push(db);
-      // Large pages before the file gets its first page (no effect on an existing file):
-      // metric history is written as large blobs, which 64 KiB pages store with far
-      // fewer page writes than the 4 KiB default.
-      await driver.exec(db, `PRAGMA page_size = ${PAGE_SIZE}`);
-      await driver.all(db, 'PRAGMA journal_mode = WAL', []);
-      await driver.exec(db, 'PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;');
+      // Another process may be creating the same file or holding its lock: waited for like any statement.
+      await whileBusy(busyTimeoutMs, () => {
+        // Large pages before the file gets its first page (no effect on an existing file):
+        // metric history is written as large blobs, which 64 KiB pages store with far
+        // fewer page writes than the 4 KiB default.
+        db.pragma(`page_size = ${PAGE_SIZE}`);
+        db.pragma('journal_mode = WAL');
+        db.pragma('synchronous = NORMAL');
+        db.pragma('foreign_keys = ON');
+      });
       // A private in-memory database has no second connection to share it.
-      const readers = memory ? 0 : Math.max(0, options.readers ?? DEFAULT_READERS);
-      for (let i = 0; i < readers; i++) opened.push(await openConnection(filename, sqlite3.OPEN_READONLY, busyTimeoutMs));
+      if (!memory && options.reader !== false) opened.push(openConnection(filename, true));
     } catch (err) {
-      await Promise.all(opened.map((db) => driver.close(db).catch(() => {})));
+      for (const db of opened) db.close();
       throw Errors.DB_UNAVAILABLE(
         `Cannot open the SQLite database ${memory ? 'in memory' : `file ${filename}`}: ${(err as Error).message}. ` +
           'Check that the path in WANLLMDB_DB is right, its directory is writable and the file is a SQLite database.',
@@ -312,23 +291,20 @@ export class SqliteMetadataStore extends RoutedMetadataStore {
         err,
       );
     }
-    return new SqliteMetadataStore(opened[0]!, opened.slice(1), filename, busyTimeoutMs);
+    return new SqliteMetadataStore(opened[0]!, opened[1], filename, busyTimeoutMs);
   }
 
   private constructor(
-    private readonly db: Database,
-    readerDbs: Database[],
+    private readonly db: Connection,
+    private readonly readerDb: Connection | undefined,
     /** The file this store writes, or `:memory:`. */
     readonly filename: string,
     private readonly busyTimeoutMs: number,
   ) {
     super();
     this.statements = new StatementCache(db);
-    this.autocommit = new SqliteExecutor(db, busyTimeoutMs, this.statements);
-    this.readers = readerDbs.map((rdb) => {
-      const statements = new StatementCache(rdb);
-      return { db: rdb, statements, executor: new SqliteExecutor(rdb, busyTimeoutMs, statements), busy: 0 };
-    });
+    this.autocommit = new SqliteExecutor(db, busyTimeoutMs, this.statements, undefined, true);
+    if (readerDb) this.reader = new SqliteExecutor(readerDb, busyTimeoutMs, new StatementCache(readerDb), undefined, true);
     const target: MigrationTarget = {
       dialect: 'sqlite',
       executor: this,
@@ -338,26 +314,18 @@ export class SqliteMetadataStore extends RoutedMetadataStore {
     this.migrator = new Migrator(target);
   }
 
-  /** A SELECT outside a transaction goes to the least busy reader; anything else to the writer. */
+  /** A SELECT outside a transaction goes to the reader, not behind the writer's queue; anything else to the writer. */
   override query<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
-    if (this.readers.length === 0 || currentTransaction(this) || !READ_ONLY_SQL.test(sql)) return super.query<T>(sql, params);
+    if (!this.reader || currentTransaction(this) || !READ_ONLY_SQL.test(sql)) return super.query<T>(sql, params);
     if (this.closed) return Promise.reject(Errors.DB_UNAVAILABLE('The SQLite metadata store is closed; open a new one to run statements.'));
-    let reader = this.readers[0]!;
-    for (const r of this.readers) if (r.busy < reader.busy) reader = r;
-    reader.busy++;
-    this.reading++;
-    const done = () => {
-      reader.busy--;
-      if (--this.reading === 0) this.readsDrained?.();
-    };
-    return reader.executor.query<T>(sql, params).finally(done);
+    return this.reader.query<T>(sql, params);
   }
 
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     const open = currentTransaction(this);
     if (open) return inSavepoint(open, fn);
     return this.admit(async () => {
-      // IMMEDIATE takes the write lock now (waiting up to busy_timeout), so a
+      // IMMEDIATE takes the write lock now (waiting up to the busy timeout), so a
       // transaction never fails half-way when it first writes.
       await this.autocommit.run('BEGIN IMMEDIATE');
       let finished = false;
@@ -373,7 +341,7 @@ export class SqliteMetadataStore extends RoutedMetadataStore {
       } catch (err) {
         finished = true;
         // Some errors (disk full, I/O) already rolled SQLite back; then there is nothing to undo.
-        await this.autocommit.run('ROLLBACK').catch(() => {});
+        if (this.db.inTransaction) await this.autocommit.run('ROLLBACK').catch(() => {});
         throw err;
       }
     });
@@ -382,15 +350,10 @@ export class SqliteMetadataStore extends RoutedMetadataStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    // Queued calls were admitted before `closed` was set; the close waits behind them.
-    if (this.reading > 0) await new Promise<void>((resolve) => (this.readsDrained = resolve));
-    await Promise.all(this.readers.map(async (r) => {
-      await r.statements.clear();
-      await driver.close(r.db);
-    }));
+    // Reads run to completion when called; queued writes were admitted before `closed` was set, and the close waits behind them.
+    this.readerDb?.close();
     await this.queue.exclusive(async () => {
-      await this.statements.clear();
-      await driver.close(this.db);
+      this.db.close();
     });
   }
 
