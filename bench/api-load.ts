@@ -28,7 +28,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -144,6 +144,7 @@ async function startServer(dataDir: string, pgSchemaUrl: string | undefined): Pr
       WANLLMDB_SCRYPT_LN: '10',
       // One load generator on one address stands for 1,000 users on 1,000 addresses.
       WANLLMDB_RATE_LIMIT_PER_ADDRESS_PER_MIN: '100000000',
+      WANLLMDB_INGEST_RATE_LIMIT_PER_ADDRESS_PER_MIN: '100000000',
       WANLLMDB_MAX_CONNECTIONS_PER_ADDRESS: String(connections + 100),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -369,7 +370,8 @@ async function main() {
     u.searchParams.set('schema', schema);
     pgUrl = u.toString();
   }
-  const result: Record<string, unknown> = { bench: 'api-load', db: args.db, users, connections, seconds, runsPerProject, workers: workers ?? 1 };
+  // Without --workers the server picks (one process per core since --workers exists; one before).
+  const result: Record<string, unknown> = { bench: 'api-load', db: args.db, users, connections, seconds, runsPerProject, workers: workers ?? 'server default' };
   let server: Proc | undefined;
   let bare: Proc | undefined;
   const clientsToClose: Client[] = [];
@@ -407,7 +409,7 @@ async function main() {
     server = undefined;
 
     if (phases.has('bare')) {
-      bare = await startBare(bodyFile, workers ?? 1);
+      bare = await startBare(bodyFile, workers ?? availableParallelism());
       const bareClients = openClients(bare.port);
       clientsToClose.push(...bareClients);
       log(`bare fastify route, same body, same load: ${seconds} s`);

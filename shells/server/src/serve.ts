@@ -116,13 +116,14 @@ export async function serve(opts: ServeOptions = {}): Promise<{ kernel: Kernel; 
   const uiDir = webUiDir();
   const kernel = new Kernel({ plugins, config, listen: role !== 'prepare', uiDir, ipc: opts.ipc });
   const listening = await kernel.start();
-  if (role === 'prepare') return { kernel, grpcPort: 0, httpPort: 0, setupToken: bootstrap.setupToken };
+  // Said once per server: by the single process, or by the primary's prepare run (not by each worker).
   if (role === 'worker') return { kernel, grpcPort: listening!.grpcPort, httpPort: listening!.httpPort };
   kernel.logger.info({ db: redactUrl(config.db), blobs: redactUrl(config.blobs), bus: redactUrl(config.bus) }, 'storage');
   if (!uiDir) kernel.logger.warn('the web UI is not built (run `npm run build`): the API is served, / is not');
   if (config.auth === 'off') {
     kernel.logger.warn('authentication is OFF (--no-auth): every caller on this machine acts as the local administrator');
   }
+  if (role === 'prepare') return { kernel, grpcPort: 0, httpPort: 0, setupToken: bootstrap.setupToken };
   if (bootstrap.setupToken) announceSetupToken(kernel.logger, config.host, listening!.httpPort, bootstrap.setupToken);
   return { kernel, grpcPort: listening!.grpcPort, httpPort: listening!.httpPort };
 }
