@@ -2,9 +2,10 @@
  * How much the MetadataStore port costs over its raw drivers when inserting
  * many small rows. For SQLite (a temp file) and PostgreSQL (a temp schema) it
  * inserts N rows of (run_id TEXT, key TEXT, step BIGINT, value DOUBLE
- * PRECISION) once through `insertMany` and once through the raw driver doing
- * the same thing its best way (multi-row INSERTs of the same chunk size in one
- * transaction, full chunks as one prepared statement), and prints one JSON line:
+ * PRECISION) once through `insertMany` and once through the raw driver
+ * (better-sqlite3 / pg) doing the same thing its best way (multi-row INSERTs
+ * of the same chunk size in one transaction, full chunks as one prepared
+ * statement), and prints one JSON line:
  *
  *   npx tsx bench/metadata-insert.ts [--rows 1000000] [--rounds 3] [--backends sqlite,postgres] [--tiny]
  *
@@ -20,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import sqlite3, { type Database, type Statement } from 'sqlite3';
+import Database from 'better-sqlite3';
 import { createMetadataStore, type MetadataStore, type SqlValue } from '../core/src/storage/metadata/index.js';
 
 type Point = [runId: string, key: string, step: number, value: number];
@@ -93,16 +94,13 @@ async function compare(raw: () => Promise<number>, port: () => Promise<number>):
 
 // ---------------------------------------------------------------- SQLite
 
-const sqliteCall = <T>(fn: (done: (err: Error | null, value?: T) => void) => void) =>
-  new Promise<T>((resolve, reject) => fn((err, value) => (err ? reject(err) : resolve(value as T))));
-
+/** The raw driver's best way: better-sqlite3, synchronous, on the calling thread (the port's driver too). */
 async function rawSqlite(file: string, rows: Point[]): Promise<number> {
-  const db = await sqliteCall<Database>((done) => {
-    const opened = new sqlite3.Database(file, (err) => done(err, opened));
-  });
+  const db = new Database(file, { timeout: 10_000 });
   try {
-    await sqliteCall((done) => db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;', done));
-    await sqliteCall((done) => db.exec(TABLE_DDL('points'), done));
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.exec(TABLE_DDL('points'));
     const tuple = `(${COLUMNS.map(() => '?').join(',')})`;
     const insertSql = (n: number) => `INSERT INTO points (${COLUMNS.join(', ')}) VALUES ${new Array<string>(n).fill(tuple).join(',')}`;
     const flat = (from: number, to: number) => {
@@ -111,23 +109,18 @@ async function rawSqlite(file: string, rows: Point[]): Promise<number> {
       for (let r = from; r < to; r++) for (const value of rows[r]!) params[i++] = value;
       return params;
     };
-    return await timed('raw sqlite3', async () => {
-      await sqliteCall((done) => db.exec('BEGIN IMMEDIATE', done));
+    return await timed('raw better-sqlite3', async () => {
+      db.exec('BEGIN IMMEDIATE');
       const full = Math.floor(rows.length / SQLITE_ROWS_PER_STATEMENT) * SQLITE_ROWS_PER_STATEMENT;
       if (full > 0) {
-        const statement = await sqliteCall<Statement>((done) => {
-          const prepared = db.prepare(insertSql(SQLITE_ROWS_PER_STATEMENT), (err) => done(err, prepared));
-        });
-        for (let from = 0; from < full; from += SQLITE_ROWS_PER_STATEMENT) {
-          await sqliteCall((done) => statement.run(flat(from, from + SQLITE_ROWS_PER_STATEMENT), done));
-        }
-        await sqliteCall((done) => statement.finalize(done));
+        const statement = db.prepare(insertSql(SQLITE_ROWS_PER_STATEMENT));
+        for (let from = 0; from < full; from += SQLITE_ROWS_PER_STATEMENT) statement.run(flat(from, from + SQLITE_ROWS_PER_STATEMENT));
       }
-      if (full < rows.length) await sqliteCall((done) => db.run(insertSql(rows.length - full), flat(full, rows.length), done));
-      await sqliteCall((done) => db.exec('COMMIT', done));
+      if (full < rows.length) db.prepare(insertSql(rows.length - full)).run(flat(full, rows.length));
+      db.exec('COMMIT');
     });
   } finally {
-    await sqliteCall((done) => db.close(done));
+    db.close();
   }
 }
 

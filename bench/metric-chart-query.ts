@@ -15,7 +15,7 @@
  * Each query is repeated --repeat times; median and p95 are reported.
  *
  * Physical limit of each query: reading the very tile chunks the query needs
- * with the raw driver (one statement, as the store does) plus a plain JS
+ * with the raw driver (better-sqlite3 / pg, one statement, as the store does) plus a plain JS
  * min/max/mean of the same number of tile buckets into 1,000 buckets — what
  * any implementation on these tiles must at least do. For scale, `naiveReadMs`
  * is what reading all of (a)'s raw chunks with the raw driver costs (the
@@ -27,7 +27,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import sqlite3, { type Database } from 'sqlite3';
+import Database from 'better-sqlite3';
 import { createMetadataStore, type MetadataStore } from '../core/src/storage/metadata/index.js';
 import { encodeMetricBatch, type MetricColumns } from '../plugins/tracking/src/metrics/metric-batch.js';
 import { decodeChunk } from '../plugins/tracking/src/metrics/metric-chunk.js';
@@ -125,15 +125,10 @@ interface RawReader {
 }
 
 async function rawSqlite(file: string): Promise<RawReader> {
-  const db = await new Promise<Database>((resolve, reject) => {
-    const opened = new sqlite3.Database(file, sqlite3.OPEN_READONLY, (err) => (err ? reject(err) : resolve(opened)));
-  });
+  const db = new Database(file, { readonly: true, fileMustExist: true, timeout: 10_000 });
   return {
-    blobs: (where, params) =>
-      new Promise((resolve, reject) =>
-        db.all<{ data: Buffer }>(`SELECT data FROM metric_chunks WHERE ${where}`, params, (err, rows) => (err ? reject(err) : resolve(rows.map((r) => r.data)))),
-      ),
-    close: () => new Promise((resolve) => db.close(() => resolve())),
+    blobs: async (where, params) => db.prepare<unknown[], { data: Buffer }>(`SELECT data FROM metric_chunks WHERE ${where}`).all(params).map((r) => r.data),
+    close: async () => void db.close(),
   };
 }
 

@@ -14,7 +14,8 @@
  *   into raw chunks and tiles). Figures: points/s until the last ack, and
  *   until aggregation completed.
  * - raw limit: the same Arrow IPC byte blobs inserted as rows with the raw
- *   sqlite3 driver, one transaction per blob, WAL, synchronous=NORMAL.
+ *   better-sqlite3 driver (the store's own), one transaction per blob, WAL,
+ *   synchronous=NORMAL.
  *
  * Batches are encoded as the client would, inside the timed loop (~1.5 ms
  * per 100,000 points). Progress goes to stderr.
@@ -25,7 +26,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import sqlite3, { type Database, type Statement } from 'sqlite3';
+import Database from 'better-sqlite3';
 import { createMetadataStore } from '../core/src/storage/metadata/index.js';
 import { encodeMetricBatch, type MetricColumns } from '../plugins/tracking/src/metrics/metric-batch.js';
 import { SqlMetricStore } from '../plugins/tracking/src/metrics/sql-metric-store.js';
@@ -88,26 +89,20 @@ function memory() {
   return { rss: m.rss, heap: m.heapUsed, buffers: m.arrayBuffers };
 }
 
-const sqliteCall = <T>(fn: (done: (err: Error | null, value?: T) => void) => void) =>
-  new Promise<T>((resolve, reject) => fn((err, value) => (err ? reject(err) : resolve(value as T))));
-
-async function openRaw(file: string): Promise<Database> {
-  const db = await sqliteCall<Database>((done) => {
-    const opened = new sqlite3.Database(file, (err) => done(err, opened));
-  });
+function openRaw(file: string): Database.Database {
+  const db = new Database(file, { timeout: 10_000 });
   // The page size must be set before the first table is created (and before WAL).
-  if (pageSize) await sqliteCall((done) => db.exec(`PRAGMA page_size = ${pageSize}`, done));
-  await sqliteCall((done) => db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;', done));
+  if (pageSize) db.pragma(`page_size = ${pageSize}`);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
   return db;
 }
 
-async function rawLimit(file: string): Promise<number> {
-  const db = await openRaw(file);
+function rawLimit(file: string): number {
+  const db = openRaw(file);
   try {
-    await sqliteCall((done) => db.exec('CREATE TABLE blobs (run_id TEXT NOT NULL, batch_id TEXT NOT NULL, data BLOB, PRIMARY KEY (run_id, batch_id))', done));
-    const insert = await sqliteCall<Statement>((done) => {
-      const prepared = db.prepare('INSERT INTO blobs (run_id, batch_id, data) VALUES (?, ?, ?)', (err) => done(err, prepared));
-    });
+    db.exec('CREATE TABLE blobs (run_id TEXT NOT NULL, batch_id TEXT NOT NULL, data BLOB, PRIMARY KEY (run_id, batch_id))');
+    const insert = db.prepare('INSERT INTO blobs (run_id, batch_id, data) VALUES (?, ?, ?)');
     const cols = columns();
     let encodeMs = 0;
     const start = performance.now();
@@ -115,24 +110,23 @@ async function rawLimit(file: string): Promise<number> {
       const t = performance.now();
       const bytes = makeBatch(b, cols);
       encodeMs += performance.now() - t;
-      await sqliteCall((done) => db.exec('BEGIN IMMEDIATE', done));
-      await sqliteCall((done) => insert.run(['run', `b${b}`, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)], done));
-      await sqliteCall((done) => db.exec('COMMIT', done));
+      db.exec('BEGIN IMMEDIATE');
+      insert.run('run', `b${b}`, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      db.exec('COMMIT');
     }
     const seconds = (performance.now() - start) / 1000;
-    await sqliteCall((done) => insert.finalize(done));
-    log(`  raw sqlite3, one transaction per blob: ${seconds.toFixed(2)} s (of which encoding ${(encodeMs / 1000).toFixed(2)} s)`);
+    log(`  raw better-sqlite3, one transaction per blob: ${seconds.toFixed(2)} s (of which encoding ${(encodeMs / 1000).toFixed(2)} s)`);
     return totalPoints / seconds;
   } finally {
-    await sqliteCall((done) => db.close(done));
+    db.close();
   }
 }
 
 async function storeIngest(file: string) {
   if (pageSize) {
-    const pre = await openRaw(file);
-    await sqliteCall((done) => pre.exec('CREATE TABLE bench_page_size (x INTEGER)', done));
-    await sqliteCall((done) => pre.close(done));
+    const pre = openRaw(file);
+    pre.exec('CREATE TABLE bench_page_size (x INTEGER)');
+    pre.close();
   }
   const db = await createMetadataStore(`sqlite://${file}`);
   const store = await SqlMetricStore.open(db, { logger: { warn: (d, m) => log(`warn: ${m}`), error: (d, m) => log(`error: ${m} ${String((d as { err?: unknown }).err)}`) } });
@@ -190,7 +184,7 @@ async function storeIngest(file: string) {
 const dir = await mkdtemp(join(tmpdir(), 'wldb-bench-ingest-'));
 try {
   log(`metric ingest: ${totalPoints.toLocaleString('en')} points, ${keyCount} keys, batches of ${batchPoints.toLocaleString('en')} (SQLite temp file, WAL)`);
-  const raw = await rawLimit(join(dir, 'raw.db'));
+  const raw = rawLimit(join(dir, 'raw.db'));
   const store = await storeIngest(join(dir, 'store.db'));
   const durable = totalPoints / store.done;
   console.log(

@@ -3,7 +3,7 @@
  * config and summary values, filtered and sorted by summary values, first
  * page — through the whole service path (`kernel.call` → validation →
  * filter compiler → MetadataStore → Run messages) and, for comparison, the
- * same SQL text with the same parameters on the raw driver (sqlite3 /
+ * same SQL text with the same parameters on the raw driver (better-sqlite3 /
  * pg). Prints one JSON line:
  *
  *   npx tsx bench/run-list.ts [--runs 10000] [--repeats 15] [--backends sqlite,postgres] [--tiny]
@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import sqlite3 from 'sqlite3';
+import Database from 'better-sqlite3';
 import { Kernel, localCallContext, Tokens, type MetadataStore, type SqlValue } from '../core/src/index.js';
 import { toPostgresPlaceholders } from '../core/src/storage/metadata/postgres-metadata-store.js';
 import { projectsPlugin, ProjectsApiToken } from '../plugins/projects/src/index.js';
@@ -137,10 +137,10 @@ async function runBackend(name: 'sqlite' | 'postgres'): Promise<Record<string, u
     let rawQuery: () => Promise<unknown>;
     let closeRaw: () => Promise<void>;
     if (name === 'sqlite') {
-      const raw = new sqlite3.Database(url.slice('sqlite://'.length));
+      const raw = new Database(url.slice('sqlite://'.length), { readonly: true, fileMustExist: true, timeout: 10_000 });
       const params = statement.params as unknown[];
-      rawQuery = () => new Promise((resolve, reject) => raw.all(statement.text, params, (err, rows) => (err ? reject(err) : resolve(rows))));
-      closeRaw = () => new Promise<void>((r) => raw.close(() => r()));
+      rawQuery = async () => raw.prepare(statement.text).all(params);
+      closeRaw = async () => void raw.close();
     } else {
       const raw = new pg.Client({ connectionString: PG_URL, options: `-c search_path=${schema}` });
       await raw.connect();

@@ -10,7 +10,8 @@
  *   kernel's AppendMetricBatch handler (no SDK: what the store itself takes);
  * - rawAppendLimit: the same Arrow batch bytes inserted as rows (one row
  *   and one committed transaction per batch, WAL, synchronous=NORMAL) with
- *   the raw sqlite3 driver — the physical limit of storing them durably.
+ *   the raw better-sqlite3 driver (the store's own) — the physical limit of
+ *   storing them durably.
  *
  *   npx tsx bench/sdk-ingest.ts [--points 10000000] [--modes embedded,remote] [--chunk 131072] [--tiny]
  *
@@ -34,7 +35,7 @@ if (!process.execArgv.includes('--conditions=source')) {
 const { Kernel, loadConfig } = await import('@wanllmdb/core');
 const { projectsPlugin } = await import('@wanllmdb/plugin-projects');
 const { trackingPlugin, encodeMetricBatch } = await import('@wanllmdb/plugin-tracking');
-const sqlite3 = (await import('sqlite3')).default;
+const { default: Database } = await import('better-sqlite3');
 const { init } = await import('../sdk/typescript/src/index.js');
 const { startBenchServer, withEnv } = await import('./lib/server.js');
 
@@ -76,28 +77,25 @@ function* batches(): Generator<Uint8Array> {
   }
 }
 
-/** The physical limit: one row per batch, one committed transaction each, raw sqlite3 with a prepared statement. */
-async function rawAppendLimit(): Promise<{ pointsPerSec: number; ms: number }> {
+/** The physical limit: one row per batch, one committed transaction each, raw better-sqlite3 with a prepared statement. */
+function rawAppendLimit(): { pointsPerSec: number; ms: number } {
   const file = join(tmp(), 'raw.db');
-  const db = await new Promise<import('sqlite3').Database>((res, rej) => {
-    const d = new sqlite3.Database(file, (e) => (e ? rej(e) : res(d)));
-  });
-  const exec = (sql: string) => new Promise<void>((res, rej) => db.exec(sql, (e) => (e ? rej(e) : res())));
-  await exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; CREATE TABLE batches (run_id TEXT NOT NULL, batch_id TEXT NOT NULL, seq INTEGER NOT NULL, ipc BLOB NOT NULL, PRIMARY KEY (run_id, batch_id))');
+  const db = new Database(file, { timeout: 10_000 });
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.exec('CREATE TABLE batches (run_id TEXT NOT NULL, batch_id TEXT NOT NULL, seq INTEGER NOT NULL, ipc BLOB NOT NULL, PRIMARY KEY (run_id, batch_id))');
   const stmt = db.prepare('INSERT INTO batches (run_id, batch_id, seq, ipc) VALUES (?, ?, ?, ?)');
-  const run = (p: unknown[]) => new Promise<void>((res, rej) => stmt.run(p, (e: Error | null) => (e ? rej(e) : res())));
   const runId = randomUUID();
   let ms = 0;
   let seq = 0;
   for (const b of batches()) {
     const t0 = performance.now();
-    await exec('BEGIN IMMEDIATE');
-    await run([runId, randomUUID(), seq++, Buffer.from(b.buffer, b.byteOffset, b.byteLength)]);
-    await exec('COMMIT');
+    db.exec('BEGIN IMMEDIATE');
+    stmt.run(runId, randomUUID(), seq++, Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+    db.exec('COMMIT');
     ms += performance.now() - t0;
   }
-  await new Promise<void>((res) => stmt.finalize(() => res()));
-  await new Promise<void>((res) => db.close(() => res()));
+  db.close();
   return { pointsPerSec: rate(points, ms), ms: Math.round(ms) };
 }
 
@@ -147,8 +145,8 @@ async function sdk(sdkEnv?: Record<string, string>) {
 const result: Record<string, unknown> = { bench: 'sdk-ingest', points, keys: 2, chunkPoints: chunk };
 let server: Awaited<ReturnType<typeof startBenchServer>> | undefined;
 try {
-  log(`raw sqlite3 append limit (${points.toLocaleString('en')} points as ${Math.ceil(points / chunk)} batch rows) …`);
-  const raw = await rawAppendLimit();
+  log(`raw better-sqlite3 append limit (${points.toLocaleString('en')} points as ${Math.ceil(points / chunk)} batch rows) …`);
+  const raw = rawAppendLimit();
   result.rawAppendLimit = raw;
   log(`  ${JSON.stringify(raw)}`);
   log('store via the kernel (no SDK) …');
