@@ -11,7 +11,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type ServerProcess } from './server-process.js';
+import { E2E_ADMIN, startServer, type ServerProcess } from './server-process.js';
 
 const dirs: string[] = [];
 const dataDir = async () => {
@@ -108,6 +108,14 @@ describe('wanllmdb serve --workers 2', () => {
       expect(got.status).toBe(200);
       expect(got.json.data.name).toBe('cluster-read');
     }
+  });
+
+  it('ends a signed-out session on every worker at once', async () => {
+    const login = await callOnNewConnection(server.base, 'POST', '/api/v1/auth/login', {}, { email: E2E_ADMIN.email, password: E2E_ADMIN.password });
+    const bearer = { authorization: `Bearer ${login.json.data.accessToken}` };
+    for (let i = 0; i < 4; i++) expect((await callOnNewConnection(server.base, 'GET', '/api/v1/auth/me', bearer)).status).toBe(200);
+    expect((await callOnNewConnection(server.base, 'POST', '/api/v1/auth/logout', bearer, {})).status).toBe(204);
+    for (let i = 0; i < 4; i++) expect((await callOnNewConnection(server.base, 'GET', '/api/v1/auth/me', bearer)).status).toBe(401);
   });
 
   it('replaces a worker that dies while the other keeps answering', { timeout: 90_000 }, async () => {

@@ -9,8 +9,6 @@ export const ACCESS_TTL_SECONDS = 30 * 60;
 export const REFRESH_TTL_MS = 7 * 24 * 3600 * 1000;
 const ISSUER = 'wanllmdb';
 const JWT_SECRET_SETTING = 'jwt_secret';
-/** How long a session lookup is trusted in process (revocations in this process clear it at once). */
-const SESSION_CACHE_MS = 1000;
 
 export interface AccessClaims {
   userId: string;
@@ -26,7 +24,6 @@ const signInAgain = 'Sign in again with POST /api/v1/auth/login.';
  */
 export class Sessions {
   private key?: Uint8Array;
-  private readonly cache = new Map<string, { at: number; live: boolean }>();
 
   constructor(
     private readonly repo: AuthRepository,
@@ -99,12 +96,10 @@ export class Sessions {
 
   async revoke(sessionId: string): Promise<void> {
     await this.repo.revokeSession(sessionId, this.clock.now());
-    this.cache.delete(sessionId);
   }
 
   async revokeAll(userId: string, keep = ''): Promise<void> {
     await this.repo.revokeSessionsOf(userId, this.clock.now(), keep);
-    this.cache.clear();
   }
 
   private async sign(userId: string, sessionId: string, nowMs: number): Promise<string> {
@@ -133,14 +128,13 @@ export class Sessions {
     return { userId: payload.sub, sessionId: payload.sid };
   }
 
+  /**
+   * Read on every call, not cached: a sign-out in one server process (or
+   * replica) must end the session in all of them at once, and the lookup is
+   * one primary-key read.
+   */
   private async sessionLive(sessionId: string, userId: string): Promise<boolean> {
-    const now = this.clock.now();
-    const hit = this.cache.get(sessionId);
-    if (hit && now - hit.at < SESSION_CACHE_MS && now >= hit.at) return hit.live;
     const s = await this.repo.session(sessionId);
-    const live = !!s && s.user_id === userId && s.revoked_at === null && Number(s.expires_at) > now;
-    if (this.cache.size > 10_000) this.cache.clear();
-    this.cache.set(sessionId, { at: now, live });
-    return live;
+    return !!s && s.user_id === userId && s.revoked_at === null && Number(s.expires_at) > this.clock.now();
   }
 }
