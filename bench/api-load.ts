@@ -26,7 +26,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -149,8 +149,9 @@ async function startServer(dataDir: string, pgSchemaUrl: string | undefined): Pr
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  child.stdout!.resume();
-  child.stderr!.resume();
+  // WLDB_BENCH_SERVER_LOG=FILE keeps the server's output (it is dropped otherwise).
+  const keep = process.env.WLDB_BENCH_SERVER_LOG ? createWriteStream(process.env.WLDB_BENCH_SERVER_LOG) : undefined;
+  for (const out of [child.stdout!, child.stderr!]) keep ? out.pipe(keep) : out.resume();
   // Log level warn hides the "listening" line; ask the health route instead.
   const port = await waitForListening(child, dataDir);
   return { child, port, stop: stopper(child) };
