@@ -238,6 +238,7 @@ describe('web shell (browser)', { timeout: 90_000 }, () => {
     const elsewhere = await tokenOf(who); // a second session, ended too
     expect((await api(server.base, 'GET', '/api/v1/auth/me', undefined, elsewhere)).status).toBe(200);
     await page.goto(`${server.base}/settings`);
+    await expect.poll(() => page.getByTestId('me-email').textContent()).toBe(who.email); // the page has loaded
     await page.getByTestId('sign-out-everywhere').click();
     await page.waitForURL((u) => u.pathname === '/login', { timeout: 10_000 });
     await page.goto(`${server.base}/settings`);
