@@ -1,5 +1,6 @@
 import protobuf from 'protobufjs';
 import { Errors, WldbError, type ErrorDetail } from '../errors.js';
+import { jsonForm } from './json-form.js';
 import { installStructWrapper } from './struct-wrapper.js';
 
 installStructWrapper();
@@ -270,8 +271,27 @@ export function normalize(type: protobuf.Type, obj: Record<string, unknown>): Re
   return dropAbsentMessages(type, type.toObject(type.fromObject(obj), OBJECT_FORM));
 }
 
-/** Normalises a handler's answer (drops unknown keys, fills defaults) for the JSON face. */
+/**
+ * Normalises a handler's answer (drops unknown keys, fills defaults) for the
+ * JSON face, by one walk over the answer (json-form.ts). Whatever that walk
+ * refuses, the round trip below decides: it throws its own error (a walk in
+ * another field order may meet a different problem first) or, for the rare
+ * input the walk leaves to it, gives the answer.
+ */
 export function toJsonForm(type: protobuf.Type, obj: unknown): Record<string, unknown> {
+  try {
+    return jsonForm(type, obj);
+  } catch {
+    return toJsonFormByRoundTrip(type, obj);
+  }
+}
+
+/**
+ * toJsonForm through protobufjs (object → Message → object): the definition
+ * json-form.ts reproduces, kept for the inputs it leaves here and for
+ * json-form.test.ts to compare against. Not exported from the package.
+ */
+export function toJsonFormByRoundTrip(type: protobuf.Type, obj: unknown): Record<string, unknown> {
   return dropAbsentMessages(type, type.toObject(type.fromObject((obj ?? {}) as Record<string, unknown>), JSON_FORM));
 }
 
