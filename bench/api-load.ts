@@ -413,9 +413,11 @@ async function main() {
       bare = await startBare(bodyFile, workers ?? availableParallelism());
       const bareClients = openClients(bare.port);
       clientsToClose.push(...bareClients);
-      log(`bare fastify route, same body, same load: ${seconds} s`);
+      log(`bare fastify route, same body, same load: ${seconds} s open loop, ${seconds} s back to back`);
+      // The open loop against it is the generator's own floor: what a server that costs nothing would show.
+      const open = phases.has('open') ? summarise(await openLoop(bareClients, userList, 'list')) : undefined;
       const sat = await closedLoop(bareClients, userList, 'list', bare.child.pid!);
-      result.bare_fastify = sat;
+      result.bare_fastify = { ...sat, ...(open ? { openP95Ms: open.p95Ms, openP99Ms: open.p99Ms } : {}) };
       await Promise.all(bareClients.map((c) => c.close()));
       clientsToClose.length = 0;
       const list = result.saturation_list as { requestsPerCoreSecond: number } | undefined;
