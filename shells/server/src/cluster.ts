@@ -1,6 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
-import { createLogger, EventRelay, loadConfig, type IpcEndpoint, type Logger } from '@wanllmdb/core';
+import { createLogger, EventRelay, loadConfig, type IpcEndpoint, type Kernel, type Logger } from '@wanllmdb/core';
 import { hostSharedRateLimits } from '@wanllmdb/plugin-auth';
 import { announceSetupToken, serve, type ServeOptions } from './serve.js';
 
@@ -47,23 +47,36 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
 }
 
 async function runWorker(opts: ServeOptions): Promise<void> {
-  const ipc: IpcEndpoint = { send: (m) => process.send!(m), on: (e, l) => process.on(e, l), off: (e, l) => process.off(e, l) };
-  const { kernel, grpcPort, httpPort } = await serve({ ...opts, role: 'worker', ipc });
+  // Listening for the stop before the kernel starts: a SIGTERM that arrives while this worker is still
+  // starting (the primary stops the server as soon as its first worker answers) must not kill it mid-start.
+  let kernel: Kernel | undefined;
+  let stopping = false;
+  let stopWanted = false;
   const stop = () => {
+    if (!kernel) {
+      stopWanted = true;
+      return;
+    }
+    if (stopping) return;
+    stopping = true;
     kernel.stop().then(
       () => process.exit(0),
       (err) => {
-        kernel.logger.error({ err }, 'graceful stop failed');
+        kernel!.logger.error({ err }, 'graceful stop failed');
         process.exit(1);
       },
     );
   };
   // The primary decides when to stop: Ctrl-C reaches the whole process group, and the primary then sends SIGTERM.
   process.on('SIGINT', () => {});
-  process.once('SIGTERM', stop);
+  process.on('SIGTERM', stop);
   // The primary is gone (killed, or it crashed): finish what is in flight and leave.
   process.once('disconnect', stop);
-  process.send!({ wldb: 'listening', grpcPort, httpPort } satisfies ListeningMessage);
+  const ipc: IpcEndpoint = { send: (m) => process.send!(m), on: (e, l) => process.on(e, l), off: (e, l) => process.off(e, l) };
+  const served = await serve({ ...opts, role: 'worker', ipc });
+  kernel = served.kernel;
+  if (stopWanted) return stop();
+  process.send!({ wldb: 'listening', grpcPort: served.grpcPort, httpPort: served.httpPort } satisfies ListeningMessage);
 }
 
 function runPrimary(n: number, logger: Logger, onAllListening: (httpPort: number) => void): Promise<void> {
