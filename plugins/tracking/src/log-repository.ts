@@ -54,7 +54,7 @@ export class LogRepository {
       const rows = lines.map((l, i): SqlValue[] => [runId, first + i, l.time, l.stream, l.line]);
       if (rows.length) await tx.insertMany('run_logs', ['run_id', 'seq', 'time', 'stream', 'line'], rows);
       return { accepted: lines.length, duplicate: false };
-    });
+    }, { groupCommit: true }); // statements only: log batches of many runs share commits
   }
 
   /** Up to `limit` lines after `after`, and whether more follow. */

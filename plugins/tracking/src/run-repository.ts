@@ -275,7 +275,7 @@ export class RunRepository {
       }
       const [row] = await tx.query<{ state: string }>('SELECT state FROM runs WHERE id = ?', [id]);
       return row && { state: row.state, revived: revived.changes > 0 };
-    });
+    }, { groupCommit: true }); // statements only: heartbeats of many runs share commits
   }
 
   /** Marks running runs whose last heartbeat is before `cutoff` as crashed; resolves to their ids. */

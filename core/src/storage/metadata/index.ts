@@ -1,4 +1,4 @@
-export type { Dialect, MetadataStore, Migration, Row, SqlExecutor, SqlValue } from './metadata-store.js';
+export type { Dialect, MetadataStore, Migration, Row, SqlExecutor, SqlValue, TransactionOptions } from './metadata-store.js';
 export { createMetadataStore } from './create-metadata-store.js';
 export { SqliteMetadataStore, SQLITE_MEMORY, type SqliteMetadataStoreOptions } from './sqlite-metadata-store.js';
 // A type here: createMetadataStore loads the pg adapter only when configured.

@@ -196,6 +196,58 @@ describe.each(metadataBackends())('MetadataStore contract ($name)', (backend) =>
     });
   });
 
+  describe('transactions that may share a commit (groupCommit)', () => {
+    const grouped = { groupCommit: true } as const;
+
+    it('runs each alone and all or nothing: a failing one among many is rolled back by itself', async () => {
+      await store.run('CREATE TABLE gc_members (member INTEGER NOT NULL, part INTEGER NOT NULL)');
+      const failure = new Error('member 7 changed its mind');
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 40 }, (_, member) =>
+          store.transaction(async (tx) => {
+            await tx.run('INSERT INTO gc_members (member, part) VALUES (?, 1)', [member]);
+            if (member === 7) throw failure;
+            await tx.run('INSERT INTO gc_members (member, part) VALUES (?, 2)', [member]);
+            return member;
+          }, grouped),
+        ),
+      );
+      expect(outcomes[7]).toEqual({ status: 'rejected', reason: failure });
+      expect(outcomes.filter((o) => o.status === 'fulfilled').map((o) => (o as PromiseFulfilledResult<number>).value)).toEqual(
+        Array.from({ length: 40 }, (_, m) => m).filter((m) => m !== 7),
+      );
+      const rows = await store.query<{ member: number; n: number }>('SELECT member, COUNT(*) AS n FROM gc_members GROUP BY member ORDER BY member');
+      expect(rows).toEqual(Array.from({ length: 40 }, (_, member) => member).filter((m) => m !== 7).map((member) => ({ member, n: 2 })));
+    });
+
+    it('mixes with ordinary work; on SQLite each sees the writes of the ones started before it (they run in order)', async () => {
+      await store.run('CREATE TABLE gc_order (v INTEGER NOT NULL)');
+      const seen = await Promise.all([
+        ...Array.from({ length: 10 }, (_, i) =>
+          store.transaction(async (tx) => {
+            const [row] = await tx.query<{ n: number }>('SELECT COUNT(*) AS n FROM gc_order');
+            await tx.run('INSERT INTO gc_order (v) VALUES (?)', [i]);
+            return Number(row!.n);
+          }, grouped),
+        ),
+        store.run('INSERT INTO gc_order (v) VALUES (100)').then(() => -1),
+        store.transaction((tx) => tx.run('INSERT INTO gc_order (v) VALUES (101)'), grouped).then(() => -2),
+      ]);
+      if (store.dialect === 'sqlite') expect(seen.slice(0, 10)).toEqual(Array.from({ length: 10 }, (_, i) => i));
+      expect(await store.query('SELECT COUNT(*) AS n FROM gc_order')).toEqual([{ n: 12 }]);
+    });
+
+    it('nests like any transaction: a nested one is a savepoint', async () => {
+      await store.run('CREATE TABLE gc_nested (v TEXT)');
+      await store.transaction(async (tx) => {
+        await tx.run('INSERT INTO gc_nested (v) VALUES (?)', ['outer']);
+        await expect(store.transaction((inner) => inner.run('INSERT INTO gc_nested (nope) VALUES (1)'), grouped)).rejects.toThrow();
+        await store.transaction((inner) => inner.run('INSERT INTO gc_nested (v) VALUES (?)', ['inner']), grouped);
+      }, grouped);
+      expect(await store.query('SELECT v FROM gc_nested ORDER BY v')).toEqual([{ v: 'inner' }, { v: 'outer' }]);
+    });
+  });
+
   describe('insertMany', () => {
     const columns = ['run_id', 'key', 'step', 'value', 'big', 'flag', 'note'];
     const rowOf = (i: number) => [`run-${i % 7}`, `key-${i % 3}`, i, i / 4, 2 ** 40 + i, i % 2 === 0, i % 5 === 0 ? null : `n${i}`];
@@ -370,6 +422,31 @@ describe.each(metadataBackends())('MetadataStore contract ($name)', (backend) =>
       expect(await b.query('SELECT v FROM shared_rows')).toEqual([{ v: 'from a' }]);
     });
 
+    it('show a transaction that may share its commit to the other store as soon as it resolves', async () => {
+      const [a, b] = stores as [MetadataStore, MetadataStore];
+      await a.run('CREATE TABLE shared_grouped (v INTEGER NOT NULL)');
+      // Each writer checks the other store the moment its transaction resolves: committed means visible everywhere.
+      const missing = await Promise.all(
+        Array.from({ length: 30 }, async (_, i) => {
+          await a.transaction((tx) => tx.run('INSERT INTO shared_grouped (v) VALUES (?)', [i]), { groupCommit: true });
+          return (await b.query('SELECT v FROM shared_grouped WHERE v = ?', [i])).length === 1 ? [] : [i];
+        }),
+      );
+      expect(missing.flat()).toEqual([]);
+    });
+
+    it('keep working when both write at once, with and without shared commits', { timeout: 30_000 }, async () => {
+      const [a, b] = stores as [MetadataStore, MetadataStore];
+      await a.run('CREATE TABLE shared_contended (writer TEXT NOT NULL, v INTEGER NOT NULL)');
+      const write = (s: MetadataStore, writer: string, i: number) =>
+        s.transaction((tx) => tx.run('INSERT INTO shared_contended (writer, v) VALUES (?, ?)', [writer, i]), i % 3 === 0 ? undefined : { groupCommit: true });
+      await Promise.all(Array.from({ length: 200 }, (_, i) => [write(a, 'a', i), write(b, 'b', i)]).flat());
+      expect(await b.query('SELECT writer, COUNT(*) AS n FROM shared_contended GROUP BY writer ORDER BY writer')).toEqual([
+        { writer: 'a', n: 200 },
+        { writer: 'b', n: 200 },
+      ]);
+    });
+
     it('apply each migration exactly once when migrating at the same time', async () => {
       const [a, b] = stores as [MetadataStore, MetadataStore];
       for (const plugin of ['race-1', 'race-2', 'race-3']) {
@@ -387,6 +464,22 @@ describe.each(metadataBackends())('MetadataStore contract ($name)', (backend) =>
         expect(await a.query(`SELECT v FROM ${table} ORDER BY v`)).toEqual([{ v: 2 }, { v: 3 }, { v: 4 }]);
       }
     });
+  });
+
+  it('commits a transaction that shares commits when closed right after it started', async () => {
+    const db = await backend.fresh();
+    try {
+      const own = await createMetadataStore(db.url);
+      await own.run('CREATE TABLE close_grouped (v INTEGER)');
+      const pending = own.transaction((tx) => tx.run('INSERT INTO close_grouped (v) VALUES (1)'), { groupCommit: true });
+      await own.close();
+      await expect(pending).resolves.toEqual({ changes: 1 });
+      const reopened = await createMetadataStore(db.url);
+      expect(await reopened.query('SELECT v FROM close_grouped')).toEqual([{ v: 1 }]);
+      await reopened.close();
+    } finally {
+      await db.drop?.();
+    }
   });
 
   it('rejects calls after close with DB_UNAVAILABLE', async () => {
@@ -481,11 +574,11 @@ describe('PostgreSQL placeholder rewriting', () => {
 describe('SQLite durability', () => {
   const fixture = fileURLToPath(new URL('./fixtures/crash-writer.ts', import.meta.url));
 
-  it('keeps every committed transaction, whole, when the writing process is killed', { timeout: 20_000 }, async () => {
+  it.each(['one at a time', 'sharing commits'])('keeps every committed transaction, whole, when the writing process is killed (%s)', { timeout: 20_000 }, async (mode) => {
     const dir = await mkdtemp(join(tmpdir(), 'wldb-crash-'));
     const file = join(dir, 'crash.db');
     try {
-      const child = spawn(process.execPath, ['--import', 'tsx', fixture, file], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, ['--import', 'tsx', fixture, file, mode === 'sharing commits' ? 'grouped' : 'single'], { stdio: ['ignore', 'pipe', 'inherit'] });
       let lastCommitted = 0;
       let buffered = '';
       // 'close' comes after stdout is drained, so every line the child wrote has been read by then.
@@ -497,7 +590,7 @@ describe('SQLite durability', () => {
           buffered += chunk.toString();
           for (const line of buffered.split('\n').slice(0, -1)) {
             const m = /^committed (\d+)$/.exec(line);
-            if (m) lastCommitted = Number(m[1]);
+            if (m) lastCommitted = Math.max(lastCommitted, Number(m[1]));
           }
           buffered = buffered.slice(buffered.lastIndexOf('\n') + 1);
           if (lastCommitted >= 200) {

@@ -41,6 +41,22 @@ export interface Migration {
   up: string | Record<Dialect, string>;
 }
 
+export interface TransactionOptions {
+  /**
+   * The transaction may share its COMMIT with other such transactions
+   * (group commit): it still runs alone, all or nothing, in a savepoint of
+   * its own, and its promise still resolves only once its writes are
+   * committed — but one commit then carries many small transactions, which
+   * is what lets a store take thousands of small writes a second (SQLite
+   * writes each dirty page of every commit to its WAL). Only for callbacks
+   * that run statements and nothing else: a callback that awaits anything
+   * but its `tx` (a lock, a network call, another caller) could wait for a
+   * transaction whose commit waits for it. Adapters without a benefit
+   * (PostgreSQL) ignore it.
+   */
+  groupCommit?: boolean;
+}
+
 export interface MetadataStore extends SqlExecutor {
   /**
    * Runs `fn` in one transaction: commit when it resolves, roll back when it
@@ -51,7 +67,7 @@ export interface MetadataStore extends SqlExecutor {
    * alone when its callback throws), so neither deadlocks. Callers outside `fn`
    * never see or join it.
    */
-  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /**
    * Applies the plugin's migrations that are not yet applied, each in its own
    * transaction, under a lock so that two servers starting at once apply each

@@ -1,4 +1,4 @@
-import type { Dialect, MetadataStore, Migration, Row, SqlExecutor, SqlValue } from './metadata-store.js';
+import type { Dialect, MetadataStore, Migration, Row, SqlExecutor, SqlValue, TransactionOptions } from './metadata-store.js';
 import type { Migrator } from './migrations.js';
 import { currentTransaction } from './transaction-scope.js';
 
@@ -15,7 +15,7 @@ export abstract class RoutedMetadataStore implements MetadataStore {
 
   /** Runs work outside any transaction, refusing it once the store is closed. */
   protected abstract admit<T>(work: () => Promise<T>): Promise<T>;
-  abstract transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  abstract transaction<T>(fn: (tx: SqlExecutor) => Promise<T>, options?: TransactionOptions): Promise<T>;
   abstract close(): Promise<void>;
 
   query<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {

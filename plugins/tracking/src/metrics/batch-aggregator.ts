@@ -369,7 +369,7 @@ export class BatchAggregator {
       if (last) await this.repo.markAggregated(tx, runId, ids);
       if (this.callbacks.onAggregated && changed.length > 0) await this.notifyAggregated(runId, changed);
       return 'claimed';
-    });
+    }, { groupCommit: true }); // statements only (onAggregated must keep to statements too): may share its commit
   }
 
   /**

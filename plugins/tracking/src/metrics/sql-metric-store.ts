@@ -27,7 +27,9 @@ export interface SqlMetricStoreOptions {
    * Called with the statistics of the keys a batch changed, inside the
    * aggregation transaction (as a savepoint): statements on the MetadataStore
    * made from it join that transaction, so a run summary kept from it commits
-   * together with the history. Keep it short. If it throws, its writes are
+   * together with the history. Keep it short, and to statements on the store
+   * (the transaction may share its commit, TransactionOptions.groupCommit:
+   * awaiting anything else could deadlock). If it throws, its writes are
    * rolled back, the error is logged and the history is still written.
    */
   onAggregated?: (runId: string, changed: MetricKeyStats[]) => Promise<void>;
@@ -238,12 +240,12 @@ export class SqlMetricStore implements MetricStore {
         if (screened.lastSteps.size > 0) await this.repo.upsertAppendSteps(tx, runId, screened.lastSteps);
         this.steps.advance(runId, seq, known, screened.lastSteps);
         if (bytes && this.autoAggregate) {
-          // Re-encoded bytes are decoded again (no copy) so the columns live in the buffer that moves to the worker.
-          const batch = bytes === ipc ? ownBatch(cols, ipc) : ownBatch(decodeMetricBatch(bytes), bytes);
+          // Bytes as received move to the worker as they are; re-encoded ones are not decoded again: the columns are packed (n × 28 bytes).
+          const batch = bytes === ipc ? ownBatch(cols, ipc) : ownBatch(screened.cols, undefined);
           queued = { runId, batchId, seq, batch, bytes: reserved };
         }
         return { batchId, accepted: screened.accepted, duplicate: false, warnings: screened.warnings } satisfies AppendResult;
-      });
+      }, { groupCommit: true }); // statements only: may share its commit with other appends and aggregations
     } catch (err) {
       // The cache may hold the steps of a batch that did not commit.
       this.steps.forget(runId);
