@@ -1,4 +1,4 @@
-import { containsPattern, type MetadataStore, type SqlExecutor, type SqlValue } from '@wanllmdb/core';
+import { containsPattern, type MetadataStore, type Row, type SqlExecutor, type SqlValue } from '@wanllmdb/core';
 import type { auth } from '@wanllmdb/proto';
 
 /**
@@ -452,6 +452,22 @@ export class AuthRepository {
   }
 
   /** Grants to the user and to the teams the user is in; of one project, or of all projects. */
+  /**
+   * Everything that gives a user a role on one project, in one statement: the
+   * role in the project's organisation (`via` 'member') and the grants of the
+   * project to the user or a team of theirs (`via` 'grant').
+   */
+  async rolesOnProject(userId: string, orgId: string, projectId: string): Promise<{ via: 'member' | 'grant'; role: string; org_id: string }[]> {
+    return this.db.query(
+      `SELECT 'member' AS via, role, org_id FROM org_members WHERE org_id = ? AND user_id = ?
+       UNION ALL
+       SELECT 'grant' AS via, role, org_id FROM project_grants
+       WHERE project_id = ? AND ((subject_type = 'user' AND subject_id = ?)
+          OR (subject_type = 'team' AND subject_id IN (SELECT team_id FROM team_members WHERE user_id = ?)))`,
+      [orgId, userId, projectId, userId, userId],
+    );
+  }
+
   async grantsOf(userId: string, projectId?: string): Promise<{ project_id: string; role: string; org_id: string }[]> {
     const sql = `SELECT project_id, role, org_id FROM project_grants
       WHERE ((subject_type = 'user' AND subject_id = ?)
@@ -522,8 +538,22 @@ export class AuthRepository {
     return (await tx.query<ApiKeyRow>(`SELECT ${KEY_COLUMNS} FROM api_keys WHERE id = ?`, [id]))[0];
   }
 
-  async apiKeyByHash(hash: string): Promise<ApiKeyRow | undefined> {
-    return (await this.db.query<ApiKeyRow>(`SELECT ${KEY_COLUMNS} FROM api_keys WHERE key_hash = ?`, [hash]))[0];
+  /** The key with this hash and the account it belongs to, in one statement (every call with a key needs both). */
+  async apiKeyAndUserByHash(hash: string): Promise<{ key: ApiKeyRow; user: UserRow | undefined } | undefined> {
+    const row = (
+      await this.db.query<Row>(
+        `SELECT ${KEY_COLUMNS.split(', ').map((c) => `k.${c} AS k_${c}`).join(', ')}, ${USER_COLUMNS.split(', ').map((c) => `u.${c} AS u_${c}`).join(', ')} ` +
+          'FROM api_keys k LEFT JOIN users u ON u.id = k.user_id WHERE k.key_hash = ?',
+        [hash],
+      )
+    )[0];
+    if (!row) return undefined;
+    const part = (prefix: string) => {
+      const out: Row = {};
+      for (const [k, v] of Object.entries(row)) if (k.startsWith(prefix)) out[k.slice(prefix.length)] = v;
+      return out;
+    };
+    return { key: part('k_') as ApiKeyRow, user: row.u_id === null || row.u_id === undefined ? undefined : (part('u_') as UserRow) };
   }
 
   async apiKeysOf(userId: string): Promise<ApiKeyRow[]> {

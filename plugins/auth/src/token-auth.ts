@@ -103,14 +103,15 @@ export class TokenAuth implements Auth {
 
   private async fromApiKey(key: string): Promise<Principal> {
     // A mis-copied key is refused without a lookup.
-    const row = isApiKeyShape(key) ? await this.repo.apiKeyByHash(sha256(key)) : undefined;
-    if (!row) throw Errors.UNAUTHENTICATED('The API key is not valid. Check it was copied whole, or create a new one with POST /api/v1/auth/api-keys.');
+    const found = isApiKeyShape(key) ? await this.repo.apiKeyAndUserByHash(sha256(key)) : undefined;
+    if (!found) throw Errors.UNAUTHENTICATED('The API key is not valid. Check it was copied whole, or create a new one with POST /api/v1/auth/api-keys.');
+    const row = found.key;
     const now = this.clock.now();
     if (row.revoked_at !== null) throw Errors.UNAUTHENTICATED(`The API key ${row.prefix}… was revoked. Create a new one with POST /api/v1/auth/api-keys.`);
     if (row.expires_at !== null && Number(row.expires_at) <= now) {
       throw Errors.UNAUTHENTICATED(`The API key ${row.prefix}… expired on ${new Date(Number(row.expires_at)).toISOString()}. Create a new one with POST /api/v1/auth/api-keys.`);
     }
-    const user = await this.repo.user(row.user_id);
+    const user = found.user;
     if (!user || !Number(user.is_active)) throw Errors.UNAUTHENTICATED('The account this API key belongs to is disabled. Ask an administrator.');
     const last = Math.max(Number(row.last_used_at ?? 0), this.touched.get(row.id) ?? 0);
     if (now - last >= TOUCH_EVERY_MS) {
@@ -157,6 +158,13 @@ export class TokenAuth implements Auth {
   async permissionSetsOn(p: Principal, r: ResolvedResource, memo: CallMemo = new Map()): Promise<PermissionSet[]> {
     const sets: PermissionSet[] = [];
     const orgId = r.orgId;
+    const projectId = r.projectId ?? (r.type === 'project' ? r.id : undefined);
+    if (orgId && projectId) {
+      // The usual case (a project, or a run or view in one): membership and grants in one statement.
+      const roles = await once(memo, `project:${orgId}:${projectId}`, () => this.repo.rolesOnProject(p.id, orgId, projectId));
+      for (const g of roles) sets.push(await this.roleSet(g.org_id, g.role, memo));
+      return sets;
+    }
     if (orgId) {
       const role = await once(memo, `member:${orgId}`, () => this.repo.memberRole(orgId, p.id));
       if (role) sets.push(await this.roleSet(orgId, role, memo));
@@ -166,7 +174,6 @@ export class TokenAuth implements Auth {
       const teamRole = await this.repo.teamRoleOf(r.teamId, p.id);
       if (teamRole) sets.push({ allow: teamRole === 'admin' ? ['teams:read', 'teams:write'] : ['teams:read'], deny: [] });
     }
-    const projectId = r.projectId ?? (r.type === 'project' ? r.id : undefined);
     if (projectId) for (const g of await this.repo.grantsOf(p.id, projectId)) sets.push(await this.roleSet(g.org_id, g.role, memo));
     return sets;
   }

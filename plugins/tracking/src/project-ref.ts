@@ -1,4 +1,4 @@
-import { Errors, type Principal } from '@wanllmdb/core';
+import { Errors, type CallContext, type Principal } from '@wanllmdb/core';
 import type { ProjectsApi } from '@wanllmdb/plugin-projects';
 import type { projects } from '@wanllmdb/proto';
 
@@ -15,4 +15,16 @@ export async function findProject(api: ProjectsApi, ref: string, principal: Prin
     ]);
   }
   return project;
+}
+
+/**
+ * The id of the project a call names in `ref`: authorisation placed it
+ * already when the method declares it as its one project resource (read
+ * then, not again); otherwise (the local principal) it is looked up.
+ */
+export async function projectIdOf(api: ProjectsApi, ref: string, ctx: Pick<CallContext, 'principal' | 'resources'>, field = 'projectId'): Promise<string> {
+  // Resolved means placed by a resolver (projectId set); the local principal's authorisation places nothing.
+  const placed = ctx.resources.filter((r) => r.type === 'project' && r.projectId);
+  if (placed.length === 1) return placed[0]!.projectId!;
+  return (await findProject(api, ref, ctx.principal, field)).id;
 }

@@ -85,6 +85,17 @@ describe.each(metadataBackends())('ListRuns on $name', (backend) => {
     expect((await t.call<ListRunsResponse>('RunService/ListRuns', { projectId: 'list-project', limit: 1 })).meta!.total).toBe(RUNS);
   });
 
+  it('counts the total whether the page holds every run, some, or is a later page', async () => {
+    const whole = await list({ limit: RUNS + 1 });
+    expect([whole.data.length, whole.meta!.total, whole.meta!.nextCursor]).toEqual([RUNS, RUNS, '']);
+    const exact = await list({ limit: RUNS });
+    expect([exact.data.length, exact.meta!.total, exact.meta!.nextCursor]).toEqual([RUNS, RUNS, '']);
+    const some = await list({ limit: RUNS - 1 });
+    expect([some.data.length, some.meta!.total]).toEqual([RUNS - 1, RUNS]);
+    const last = await list({ limit: RUNS - 1, cursor: some.meta!.nextCursor });
+    expect([last.data.length, last.meta!.total, last.meta!.nextCursor]).toEqual([1, RUNS, '']);
+  });
+
   const cases: { filter: string; expect: (m: Made) => boolean }[] = [
     { filter: 'state = "finished"', expect: (m) => m.state === 'finished' },
     { filter: 'state != "running"', expect: (m) => m.state !== 'running' },

@@ -399,13 +399,11 @@ export class RunRepository {
   async list(q: RunListQuery): Promise<RunPage> {
     const { statement, count, components, windowed } = this.listStatements(q);
     const counted = async () => Number((await this.db.query<{ n: number }>(count.text, count.params))[0]?.n ?? 0);
-    const [rows, separateTotal] = await Promise.all([
-      this.db.query<RunRow & { total_count?: number }>(statement.text, statement.params),
-      windowed ? undefined : counted(),
-    ]);
+    const rows = await this.db.query<RunRow & { total_count?: number }>(statement.text, statement.params);
     const more = rows.length > q.limit;
     const pageRows = more ? rows.slice(0, q.limit) : rows;
-    let total = separateTotal ?? Number(rows[0]?.total_count ?? 0);
+    // A first page that holds every run is its own count (most projects' whole list); otherwise the index-only count.
+    let total = windowed ? Number(rows[0]?.total_count ?? 0) : !more && !q.after ? rows.length : await counted();
     // A page after the last one has no row to carry the window count.
     if (windowed && rows.length === 0 && q.after) total = await counted();
     const last = pageRows.at(-1);

@@ -2,7 +2,7 @@ import { Errors, newId, type CallContext, type Clock, type EventBus } from '@wan
 import type { ProjectsApi } from '@wanllmdb/plugin-projects';
 import type { JsonObject, tracking } from '@wanllmdb/proto';
 import type { MetricStore } from './metrics/metric-store.js';
-import { findProject } from './project-ref.js';
+import { findProject, projectIdOf } from './project-ref.js';
 import { CONFIG_LIMITS, LIMITS, Problems, runId, runNotFound, SUMMARY_LIMITS } from './request-checks.js';
 import { diffConfigs } from './run-config.js';
 import { decodeSeries, metricEventSubject, runEventSubject, type RunEventKind, type RunEvents } from './run-events.js';
@@ -251,10 +251,10 @@ export function runHandlers(deps: RunServiceDeps): Handlers {
       const filterText = req.filter ?? '';
       const filter = parseRunFilter(filterText);
       const sort = parseRunSort(req.sort ?? '');
-      const project = await findProject(projects, projectRef, ctx.principal);
+      const projectId = await projectIdOf(projects, projectRef, ctx);
       const components = sortComponents(sort, repo.dialect);
       const after = req.cursor ? decodeCursor(req.cursor, sort, filterText, components) : undefined;
-      const page = await repo.list({ projectId: project.id, filter, sort, after, limit, ...(fields ? { fields } : {}) });
+      const page = await repo.list({ projectId, filter, sort, after, limit, ...(fields ? { fields } : {}) });
       return { data: page.runs, meta: { total: page.total, nextCursor: page.next ? encodeCursor(sort, filterText, page.next) : '' } };
     },
 
