@@ -174,6 +174,28 @@ function preparedInsertName(table: string, columns: readonly string[], rows: num
   return name;
 }
 
+/**
+ * Other statements with parameters run as named prepared statements too, one
+ * name per SQL text: PostgreSQL parses and plans each text once per
+ * connection instead of on every call (a server's statements are a few
+ * hundred texts run thousands of times a second). Bounded: past
+ * MAX_PREPARED_TEXTS texts (IN lists of many lengths, say) statements run
+ * unnamed. `*` in a result (`SELECT *`, `RETURNING *`) is never prepared: its
+ * columns could change under a kept plan.
+ */
+const MAX_PREPARED_TEXTS = 2_000;
+const preparedNames = new Map<string, string | null>();
+
+function preparedName(text: string): string | undefined {
+  let name = preparedNames.get(text);
+  if (name === undefined) {
+    if (preparedNames.size >= MAX_PREPARED_TEXTS) return undefined;
+    name = /\*/.test(text.replace(/COUNT\(\*\)/gi, '')) ? null : `wldb_s_${preparedNames.size + 1}`;
+    preparedNames.set(text, name);
+  }
+  return name ?? undefined;
+}
+
 type Queryable = Pick<pg.Pool, 'query'> | pg.PoolClient;
 
 /** Statements on the pool (autocommit) or on one checked-out connection (a transaction). */
@@ -230,8 +252,9 @@ class PostgresExecutor implements MigrationTransaction {
     this.checkUsable();
     const values = bindAll(params);
     const text = values ? this.placeholders.get(sql) : sql;
+    const name = values ? preparedName(text) : undefined;
     try {
-      return (await this.on.query(text, values)) as pg.QueryResult | pg.QueryResult[];
+      return (await (name ? this.on.query({ name, text, values }) : this.on.query(text, values))) as pg.QueryResult | pg.QueryResult[];
     } catch (err) {
       throw failureOf(err, sql, this.where);
     }
