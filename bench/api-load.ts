@@ -17,7 +17,12 @@
  * load generator.
  *
  *   npx tsx bench/api-load.ts [--db sqlite|postgres] [--users 1000] [--connections 1000]
- *     [--seconds 15] [--runs 10] [--workers N] [--root DIR] [--tiny]
+ *     [--seconds 15] [--warmup 5] [--runs 10] [--workers N] [--root DIR] [--tiny]
+ *
+ * Each open loop first runs `--warmup` seconds at the same rate, reported
+ * apart (`warmup`): there all 1,000 connections are opened at once, and the
+ * server's code and caches warm up; the figures are the steady state after
+ * it. The P95 of every second goes to stderr.
  *
  * `--root` runs another checkout's build (to measure before/after).
  * PostgreSQL is WLDB_TEST_PG_URL or postgres://postgres@127.0.0.1:5432/test
@@ -44,6 +49,7 @@ const { values: args } = parseArgs({
     users: { type: 'string' },
     connections: { type: 'string' },
     seconds: { type: 'string' },
+    warmup: { type: 'string' },
     runs: { type: 'string' },
     workers: { type: 'string' },
     root: { type: 'string', default: repo },
@@ -63,6 +69,7 @@ const int = (name: string, raw: string | undefined, dflt: number) => {
 const users = int('users', args.users, tiny ? 4 : 1000);
 const connections = int('connections', args.connections, tiny ? 4 : 1000);
 const seconds = int('seconds', args.seconds, tiny ? 1 : 15);
+const warmup = args.warmup === '0' ? 0 : int('warmup', args.warmup, tiny ? 1 : 5);
 const runsPerProject = int('runs', args.runs, tiny ? 2 : 10);
 const workers = args.workers === undefined ? undefined : int('workers', args.workers, 1);
 const root = resolve(args.root);
@@ -283,6 +290,8 @@ function requestFor(kind: Kind, u: User): { method: 'GET' | 'POST'; path: string
 
 interface Outcome {
   latencies: number[];
+  /** When each request was due (ms since the phase started), beside its latency. */
+  dueAt?: number[];
   errors: number;
   firstError?: string;
 }
@@ -300,21 +309,29 @@ async function send(client: Client, kind: Kind, u: User, out: Outcome, due: numb
     out.firstError ??= String(e);
   }
   out.latencies.push(performance.now() - due);
+  out.dueAt?.push(due);
+}
+
+/** P95 of each second of an open loop, to stderr: shows whether a tail is a burst or spread out. */
+function logPerSecond(kind: string, o: Outcome, start: number): void {
+  const seconds: number[][] = [];
+  o.latencies.forEach((l, i) => (seconds[Math.floor((o.dueAt![i]! - start) / 1000)] ??= []).push(l));
+  log(`open ${kind}, P95 ms by second: ${seconds.map((xs) => round(pct(xs ?? [], 0.95))).join(' ')}`);
 }
 
 function openClients(port: number): Client[] {
   return Array.from({ length: connections }, () => new Client(`http://127.0.0.1:${port}`, { pipelining: 1, keepAliveTimeout: 600_000, keepAliveMaxTimeout: 600_000, connections: 1 } as never));
 }
 
-/** Each connection sends one request a second, on its own phase, for `seconds`. */
-async function openLoop(clients: Client[], userList: User[], kind: Kind): Promise<Outcome> {
-  const out: Outcome = { latencies: [], errors: 0 };
+/** Each connection sends one request a second, on its own phase, for `warmup` + `seconds`; the outcome of each part. */
+async function openLoop(clients: Client[], userList: User[], kind: Kind): Promise<{ warm: Outcome; steady: Outcome }> {
+  const out: Outcome = { latencies: [], dueAt: [], errors: 0 };
   const start = performance.now() + 200;
   await Promise.all(clients.map(async (client, c) => {
     const u = userList[c % userList.length]!;
     const phase = (c / clients.length) * 1000;
     const pending: Promise<void>[] = [];
-    for (let k = 0; k < seconds; k++) {
+    for (let k = 0; k < warmup + seconds; k++) {
       const due = start + phase + k * 1000;
       const wait = due - performance.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
@@ -322,7 +339,11 @@ async function openLoop(clients: Client[], userList: User[], kind: Kind): Promis
     }
     await Promise.all(pending);
   }));
-  return out;
+  logPerSecond(kind, out, start);
+  const warm: Outcome = { latencies: [], errors: 0 };
+  const steady: Outcome = { latencies: [], errors: out.errors, ...(out.firstError ? { firstError: out.firstError } : {}) };
+  out.latencies.forEach((l, i) => (out.dueAt![i]! - start < warmup * 1000 ? warm : steady).latencies.push(l));
+  return { warm, steady };
 }
 
 /** Every connection sends back to back for `seconds`: throughput and the server's CPU. */
@@ -372,7 +393,7 @@ async function main() {
     pgUrl = u.toString();
   }
   // Without --workers the server picks (one process per core since --workers exists; one before).
-  const result: Record<string, unknown> = { bench: 'api-load', db: args.db, users, connections, seconds, runsPerProject, workers: workers ?? 'server default' };
+  const result: Record<string, unknown> = { bench: 'api-load', db: args.db, users, connections, seconds, warmup, runsPerProject, workers: workers ?? 'server default' };
   let server: Proc | undefined;
   let bare: Proc | undefined;
   const clientsToClose: Client[] = [];
@@ -394,8 +415,10 @@ async function main() {
     for (const k of kinds) if (k !== 'list' && k !== 'ingest') throw new Error(`--kinds takes list and/or ingest, got ${k}`);
     if (phases.has('open')) {
       for (const kind of kinds) {
-        log(`open loop: ${connections} connections × 1 req/s, ${kind}, ${seconds} s`);
-        result[`open_${kind}`] = summarise(await openLoop(clients, userList, kind));
+        log(`open loop: ${connections} connections × 1 req/s, ${kind}, ${warmup} s warm-up + ${seconds} s`);
+        const { warm, steady } = await openLoop(clients, userList, kind);
+        const w = summarise(warm);
+        result[`open_${kind}`] = { ...summarise(steady), warmup: { seconds: warmup, p50Ms: w.p50Ms, p95Ms: w.p95Ms, p99Ms: w.p99Ms } };
       }
     }
     if (phases.has('saturation')) {
@@ -415,7 +438,7 @@ async function main() {
       clientsToClose.push(...bareClients);
       log(`bare fastify route, same body, same load: ${seconds} s open loop, ${seconds} s back to back`);
       // The open loop against it is the generator's own floor: what a server that costs nothing would show.
-      const open = phases.has('open') ? summarise(await openLoop(bareClients, userList, 'list')) : undefined;
+      const open = phases.has('open') ? summarise((await openLoop(bareClients, userList, 'list')).steady) : undefined;
       const sat = await closedLoop(bareClients, userList, 'list', bare.child.pid!);
       result.bare_fastify = { ...sat, ...(open ? { openP95Ms: open.p95Ms, openP99Ms: open.p99Ms } : {}) };
       await Promise.all(bareClients.map((c) => c.close()));

@@ -46,7 +46,7 @@ const BENCHES: Record<string, Entry> = {
   'api-load.ts': {
     args: ['--tiny', '--source'],
     figures: [
-      ...['open_list', 'open_ingest'].flatMap((k) => [`${k}.p95Ms`, `${k}.errors`]),
+      ...['open_list', 'open_ingest'].flatMap((k) => [`${k}.p95Ms`, `${k}.errors`, `${k}.warmup.p95Ms`]),
       ...['saturation_list', 'saturation_ingest'].flatMap((k) => [`${k}.requestsPerSecond`, `${k}.requestsPerCoreSecond`]),
       'bare_fastify.requestsPerCoreSecond',
       'listPerCoreVsBare',
