@@ -132,14 +132,13 @@ export class MetricRepository {
     if (tx.dialect === 'postgres') await tx.query('SELECT pg_advisory_xact_lock(?, ?)', [RUN_LOCK_CLASS, advisoryLockKey(runId)]);
   }
 
-  async batchExists(tx: SqlExecutor, runId: string, batchId: string): Promise<boolean> {
-    return (await tx.query('SELECT 1 AS one FROM metric_batches WHERE run_id = ? AND batch_id = ?', [runId, batchId])).length > 0;
-  }
-
-  /** The run's highest batch seq, 0 before its first batch. */
-  async lastSeq(tx: SqlExecutor, runId: string): Promise<number> {
-    const [row] = await tx.query<{ seq: number | null }>('SELECT MAX(seq) AS seq FROM metric_batches WHERE run_id = ?', [runId]);
-    return Number(row?.seq ?? 0);
+  /** Whether the run has a batch with this id, and its highest batch seq (0 before its first batch): one statement, two index lookups. */
+  async appendState(tx: SqlExecutor, runId: string, batchId: string): Promise<{ exists: boolean; lastSeq: number }> {
+    const [row] = await tx.query<{ last_seq: number | null; own_seq: number | null }>(
+      'SELECT (SELECT MAX(seq) FROM metric_batches WHERE run_id = ?) AS last_seq, (SELECT seq FROM metric_batches WHERE run_id = ? AND batch_id = ?) AS own_seq',
+      [runId, runId, batchId],
+    );
+    return { exists: row?.own_seq !== null && row?.own_seq !== undefined, lastSeq: Number(row?.last_seq ?? 0) };
   }
 
   /** The last step append accepted for each of `keys` that has one. */

@@ -223,8 +223,8 @@ export class SqlMetricStore implements MetricStore {
       result = await this.db.transaction(async (tx) => {
         queued = undefined;
         await this.repo.lockRun(tx, runId);
-        if (await this.repo.batchExists(tx, runId, batchId)) return { batchId, accepted: 0, duplicate: true, warnings: [] } satisfies AppendResult;
-        const lastSeq = await this.repo.lastSeq(tx, runId);
+        const { exists, lastSeq } = await this.repo.appendState(tx, runId, batchId);
+        if (exists) return { batchId, accepted: 0, duplicate: true, warnings: [] } satisfies AppendResult;
         const seq = lastSeq + 1;
         const known = this.steps.at(runId, lastSeq);
         // Only keys with points in this batch, and not those refused anyway, are looked up.
