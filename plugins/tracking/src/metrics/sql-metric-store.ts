@@ -220,6 +220,8 @@ export class SqlMetricStore implements MetricStore {
     let result: AppendResult;
     try {
       const now = Date.now();
+      // Points given as objects are encoded before the transaction (the writer is shared): usually all are kept as given.
+      const encoded = ipc ?? encodeMetricBatch(cols);
       result = await this.db.transaction(async (tx) => {
         queued = undefined;
         await this.repo.lockRun(tx, runId);
@@ -235,7 +237,7 @@ export class SqlMetricStore implements MetricStore {
         }
         const screened = screenBatch(cols, (key) => known.get(key), now);
         await this.countNewKeys(tx, runId, screened.lastSteps, known);
-        const bytes = screened.accepted === 0 ? null : screened.changed || !ipc ? encodeMetricBatch(screened.cols) : ipc;
+        const bytes = screened.accepted === 0 ? null : screened.changed ? encodeMetricBatch(screened.cols) : encoded;
         await this.repo.insertBatch(tx, { runId, batchId, seq, points: screened.accepted, data: bytes, aggregated: bytes === null, createdAt: now });
         if (screened.lastSteps.size > 0) await this.repo.upsertAppendSteps(tx, runId, screened.lastSteps);
         this.steps.advance(runId, seq, known, screened.lastSteps);
