@@ -71,7 +71,7 @@ function dropOnClose(store: MetadataStore, drop: () => Promise<void>): MetadataS
     query: <T extends Row = Row>(sql: string, params?: readonly SqlValue[]) => store.query<T>(sql, params),
     run: (sql, params) => store.run(sql, params),
     insertMany: (table, columns, rows) => store.insertMany(table, columns, rows),
-    transaction: (fn) => store.transaction(fn),
+    transaction: (fn, options) => store.transaction(fn, options),
     migrate: (plugin, migrations) => store.migrate(plugin, migrations),
     appliedMigrations: (plugin) => store.appliedMigrations(plugin),
     async close() {

@@ -179,14 +179,17 @@ class SharedCallCounts {
     }, SHARED_COUNT_TIMEOUT_MS);
     timer.unref();
     this.waiting.set(id, { settle, timer });
-    try {
-      process.send!({ wldbCallCounts: { id, calls: batch.map((b) => b.call) } } satisfies CallCountsRequest);
-    } catch {
-      // The channel to the primary is closing (the server is stopping): the calls go through.
-      this.waiting.delete(id);
+    const letThrough = () => {
+      // The channel to the primary is closed or closing (the server is stopping): the calls go through.
+      if (!this.waiting.delete(id)) return;
       clearTimeout(timer);
       for (const s of settle) s(null);
-    }
+    };
+    if (!process.connected) return letThrough();
+    // A failed send is reported to the callback (without one, as an 'error' event that would end the process).
+    process.send!({ wldbCallCounts: { id, calls: batch.map((b) => b.call) } } satisfies CallCountsRequest, undefined, undefined, (err) => {
+      if (err) letThrough();
+    });
   }
 }
 

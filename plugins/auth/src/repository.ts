@@ -457,7 +457,6 @@ export class AuthRepository {
     return (await this.db.run('DELETE FROM project_grants WHERE project_id = ? AND subject_type = ? AND subject_id = ?', [projectId, subjectType, subjectId])).changes > 0;
   }
 
-  /** Grants to the user and to the teams the user is in; of one project, or of all projects. */
   /**
    * Everything that gives a user a role on one project, in one statement: the
    * role in the project's organisation (`via` 'member') and the grants of the
@@ -474,6 +473,7 @@ export class AuthRepository {
     );
   }
 
+  /** Grants to the user and to the teams the user is in; of one project, or of all projects. */
   async grantsOf(userId: string, projectId?: string): Promise<{ project_id: string; role: string; org_id: string }[]> {
     const sql = `SELECT project_id, role, org_id FROM project_grants
       WHERE ((subject_type = 'user' AND subject_id = ?)

@@ -616,6 +616,29 @@ describe('SQLite durability', () => {
   });
 });
 
+describe('SQLite group commit', () => {
+  it('fails every member whose work was lost when SQLite rolls the whole group back, and goes on with a new group', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'wldb-group-'));
+    const store = await SqliteMetadataStore.open(join(dir, 'group.db'));
+    try {
+      await store.run('CREATE TABLE lost_rows (v TEXT)');
+      const grouped = { groupCommit: true } as const;
+      // The second member ends the SQLite transaction itself, as SQLite does on a full disk or an I/O error.
+      const outcomes = await Promise.allSettled([
+        store.transaction((tx) => tx.run('INSERT INTO lost_rows (v) VALUES (?)', ['first']), grouped),
+        store.transaction((tx) => tx.run('ROLLBACK'), grouped),
+        store.transaction((tx) => tx.run('INSERT INTO lost_rows (v) VALUES (?)', ['third']), grouped),
+      ]);
+      expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected', 'fulfilled']);
+      expect(Errors.DB_UNAVAILABLE.is((outcomes[0] as PromiseRejectedResult).reason)).toBe(true);
+      expect(await store.query('SELECT v FROM lost_rows')).toEqual([{ v: 'third' }]);
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('SQLite read connection', () => {
   let dir: string;
   let store: SqliteMetadataStore;

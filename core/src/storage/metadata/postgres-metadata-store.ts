@@ -176,23 +176,34 @@ function preparedInsertName(table: string, columns: readonly string[], rows: num
 
 /**
  * Other statements with parameters run as named prepared statements too, one
- * name per SQL text: PostgreSQL parses and plans each text once per
- * connection instead of on every call (a server's statements are a few
- * hundred texts run thousands of times a second). Bounded: past
- * MAX_PREPARED_TEXTS texts (IN lists of many lengths, say) statements run
- * unnamed. `*` in a result (`SELECT *`, `RETURNING *`) is never prepared: its
- * columns could change under a kept plan.
+ * name per SQL text, once a text has run PREPARE_AFTER times: PostgreSQL
+ * parses each text once per connection instead of on every call (a server's
+ * hot statements are a few hundred texts run thousands of times a second),
+ * and one-off texts (a user's filter, IN lists of many lengths) never take a
+ * name. Bounded: past MAX_PREPARED_TEXTS names statements run unnamed, and
+ * the counts of texts not yet named are forgotten past MAX_COUNTED_TEXTS.
+ * `*` in a result (`SELECT *`, `RETURNING *`) is never prepared: its columns
+ * could change under a kept plan.
  */
-const MAX_PREPARED_TEXTS = 2_000;
+const PREPARE_AFTER = 3;
+const MAX_PREPARED_TEXTS = 1_000;
+const MAX_COUNTED_TEXTS = 10_000;
 const preparedNames = new Map<string, string | null>();
+const textRuns = new Map<string, number>();
 
 function preparedName(text: string): string | undefined {
-  let name = preparedNames.get(text);
-  if (name === undefined) {
-    if (preparedNames.size >= MAX_PREPARED_TEXTS) return undefined;
-    name = /\*/.test(text.replace(/COUNT\(\*\)/gi, '')) ? null : `wldb_s_${preparedNames.size + 1}`;
-    preparedNames.set(text, name);
+  const known = preparedNames.get(text);
+  if (known !== undefined) return known ?? undefined;
+  if (preparedNames.size >= MAX_PREPARED_TEXTS) return undefined;
+  const runs = (textRuns.get(text) ?? 0) + 1;
+  if (runs < PREPARE_AFTER) {
+    if (textRuns.size >= MAX_COUNTED_TEXTS) textRuns.clear();
+    textRuns.set(text, runs);
+    return undefined;
   }
+  textRuns.delete(text);
+  const name = /\*/.test(text.replace(/COUNT\(\*\)/gi, '')) ? null : `wldb_s_${preparedNames.size + 1}`;
+  preparedNames.set(text, name);
   return name ?? undefined;
 }
 

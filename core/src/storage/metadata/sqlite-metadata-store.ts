@@ -382,7 +382,6 @@ export class SqliteMetadataStore extends RoutedMetadataStore {
         this.group = { waiting: [], openedAt: Date.now(), scheduled: false };
       }
       const group = this.group;
-      this.unit.begin.run();
       let finished = false;
       const tx = new SqliteExecutor(this.db, this.busyTimeoutMs, this.statements, () => {
         if (finished) throw misuse('This transaction has already finished; use `tx` only until the transaction callback resolves.');
@@ -390,6 +389,7 @@ export class SqliteMetadataStore extends RoutedMetadataStore {
       const scope: OpenTransaction = { tx, isOpen: () => !finished };
       let value: T;
       try {
+        this.unit.begin.run();
         value = await runInTransaction(this, scope, () => fn(tx));
         finished = true;
         this.unit.release.run();
@@ -400,7 +400,7 @@ export class SqliteMetadataStore extends RoutedMetadataStore {
       }
       committed = new Promise<void>((resolve, reject) => group.waiting.push({ resolve, reject }));
       committed.catch(() => {}); // awaited below, once this slot is given up
-      if (group.waiting.length >= GROUP_MAX_MEMBERS || Date.now() - group.openedAt >= GROUP_MAX_MS) this.commitGroup();
+      if (group.waiting.length >= GROUP_MAX_MEMBERS || Date.now() - group.openedAt >= GROUP_MAX_MS) await this.commitGroup();
       else this.scheduleCommit(group);
       return value;
     });
@@ -410,6 +410,7 @@ export class SqliteMetadataStore extends RoutedMetadataStore {
 
   /** Rolls back the failed transaction of a group; if SQLite already rolled back everything (I/O, disk full), the group's others fail too. */
   private undoUnit(group: CommitGroup, err: unknown): void {
+    let cause = err;
     try {
       if (this.db.inTransaction) {
         this.unit.rollback.run();
@@ -417,8 +418,8 @@ export class SqliteMetadataStore extends RoutedMetadataStore {
         if (group.waiting.length === 0) this.scheduleCommit(group);
         return;
       }
-    } catch {
-      // fall through: the group cannot go on
+    } catch (undoErr) {
+      cause = undoErr;
     }
     try {
       if (this.db.inTransaction) this.db.exec('ROLLBACK');
@@ -426,7 +427,12 @@ export class SqliteMetadataStore extends RoutedMetadataStore {
       // SQLite rolled back already
     }
     this.group = undefined;
-    for (const w of group.waiting) w.reject(err);
+    const lost = Errors.DB_UNAVAILABLE(
+      'A transaction that shared this one\'s commit failed in a way that rolled back all of them; nothing of this transaction was stored. Retry it.',
+      [],
+      cause,
+    );
+    for (const w of group.waiting) w.reject(lost);
   }
 
   /** Commits the open group after this turn of the event loop, so that transactions started in it join the group. */
@@ -435,19 +441,19 @@ export class SqliteMetadataStore extends RoutedMetadataStore {
     group.scheduled = true;
     setImmediate(() => {
       void this.queue.exclusive(async () => {
-        if (this.group === group) this.commitGroup();
+        if (this.group === group) await this.commitGroup();
       });
     });
   }
 
-  /** Commits the open group, if any, and settles its members. Only while holding the connection. */
-  private commitGroup(): void {
+  /** Commits the open group, if any, and settles its members (never throws). Only while holding the connection. */
+  private async commitGroup(): Promise<void> {
     const group = this.group;
     if (!group) return;
     this.group = undefined;
     try {
-      // The group holds the write lock since its BEGIN IMMEDIATE: COMMIT does not wait for another process.
-      this.db.exec('COMMIT');
+      // Retried while busy, like any COMMIT here (in WAL mode it takes no other lock than the one BEGIN IMMEDIATE holds).
+      await this.autocommit.run('COMMIT');
     } catch (err) {
       if (this.db.inTransaction) {
         try {
@@ -456,8 +462,7 @@ export class SqliteMetadataStore extends RoutedMetadataStore {
           // SQLite rolled back already
         }
       }
-      const failure = failureOf(err, 'COMMIT', this.busyTimeoutMs);
-      for (const w of group.waiting) w.reject(failure);
+      for (const w of group.waiting) w.reject(err);
       return;
     }
     for (const w of group.waiting) w.resolve();
@@ -469,7 +474,7 @@ export class SqliteMetadataStore extends RoutedMetadataStore {
     // Reads run to completion when called; queued writes were admitted before `closed` was set, and the close waits behind them.
     this.readerDb?.close();
     await this.queue.exclusive(async () => {
-      this.commitGroup();
+      await this.commitGroup();
       this.db.close();
     });
   }
@@ -479,8 +484,8 @@ export class SqliteMetadataStore extends RoutedMetadataStore {
       return Promise.reject(Errors.DB_UNAVAILABLE('The SQLite metadata store is closed; open a new one to run statements.'));
     }
     // Work that is not part of a group commits the open one first: it runs on its own, as it always has.
-    return this.queue.exclusive(() => {
-      this.commitGroup();
+    return this.queue.exclusive(async () => {
+      await this.commitGroup();
       return fn();
     });
   }
