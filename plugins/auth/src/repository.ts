@@ -147,6 +147,8 @@ export const toApiKey = (r: ApiKeyRow): auth.v1.ApiKey => ({
 const USER_COLUMNS = 'id, username, email, password_hash, full_name, kind, is_active, is_superuser, default_org_id, created_at, updated_at';
 const ORG_COLUMNS = 'id, name, slug, description, personal, created_at, updated_at';
 const KEY_COLUMNS = 'id, user_id, name, prefix, scopes, expires_at, last_used_at, created_at, revoked_at';
+/** A project_grants row that reaches a user: granted to them or to a team of theirs (two parameters: the user's id twice). */
+const GRANTED_TO_USER = "((subject_type = 'user' AND subject_id = ?) OR (subject_type = 'team' AND subject_id IN (SELECT team_id FROM team_members WHERE user_id = ?)))";
 const USER_COLUMN_LIST = USER_COLUMNS.split(', ');
 const KEY_COLUMN_LIST = KEY_COLUMNS.split(', ');
 /** A key and its user side by side, their columns prefixed k_ and u_. */
@@ -466,19 +468,14 @@ export class AuthRepository {
     return this.db.query(
       `SELECT 'member' AS via, role, org_id FROM org_members WHERE org_id = ? AND user_id = ?
        UNION ALL
-       SELECT 'grant' AS via, role, org_id FROM project_grants
-       WHERE project_id = ? AND ((subject_type = 'user' AND subject_id = ?)
-          OR (subject_type = 'team' AND subject_id IN (SELECT team_id FROM team_members WHERE user_id = ?)))`,
+       SELECT 'grant' AS via, role, org_id FROM project_grants WHERE project_id = ? AND ${GRANTED_TO_USER}`,
       [orgId, userId, projectId, userId, userId],
     );
   }
 
   /** Grants to the user and to the teams the user is in; of one project, or of all projects. */
   async grantsOf(userId: string, projectId?: string): Promise<{ project_id: string; role: string; org_id: string }[]> {
-    const sql = `SELECT project_id, role, org_id FROM project_grants
-      WHERE ((subject_type = 'user' AND subject_id = ?)
-          OR (subject_type = 'team' AND subject_id IN (SELECT team_id FROM team_members WHERE user_id = ?)))
-      ${projectId === undefined ? '' : 'AND project_id = ?'}`;
+    const sql = `SELECT project_id, role, org_id FROM project_grants WHERE ${GRANTED_TO_USER} ${projectId === undefined ? '' : 'AND project_id = ?'}`;
     return this.db.query(sql, projectId === undefined ? [userId, userId] : [userId, userId, projectId]);
   }
 

@@ -353,23 +353,38 @@ export class SqliteMetadataStore extends RoutedMetadataStore {
       // IMMEDIATE takes the write lock now (waiting up to the busy timeout), so a
       // transaction never fails half-way when it first writes.
       await this.autocommit.run('BEGIN IMMEDIATE');
-      let finished = false;
-      const tx = new SqliteExecutor(this.db, this.busyTimeoutMs, this.statements, () => {
-        if (finished) throw misuse('This transaction has already finished; use `tx` only until the transaction callback resolves.');
-      });
-      const scope: OpenTransaction = { tx, isOpen: () => !finished };
       try {
-        const result = await runInTransaction(this, scope, () => fn(tx));
-        finished = true;
+        const result = await this.runCallback(fn);
         await this.autocommit.run('COMMIT');
         return result;
       } catch (err) {
-        finished = true;
-        // Some errors (disk full, I/O) already rolled SQLite back; then there is nothing to undo.
-        if (this.db.inTransaction) await this.autocommit.run('ROLLBACK').catch(() => {});
+        this.rollbackQuietly();
         throw err;
       }
     });
+  }
+
+  /** Runs a transaction's callback with a `tx` that refuses work once the callback has settled; calls on the store inside it join it. */
+  private async runCallback<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    let finished = false;
+    const tx = new SqliteExecutor(this.db, this.busyTimeoutMs, this.statements, () => {
+      if (finished) throw misuse('This transaction has already finished; use `tx` only until the transaction callback resolves.');
+    });
+    const scope: OpenTransaction = { tx, isOpen: () => !finished };
+    try {
+      return await runInTransaction(this, scope, () => fn(tx));
+    } finally {
+      finished = true;
+    }
+  }
+
+  /** Rolls the open SQLite transaction back, if SQLite has not already (disk full and I/O errors roll back by themselves). */
+  private rollbackQuietly(): void {
+    try {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+    } catch {
+      // rolled back already
+    }
   }
 
   /** A transaction that may share its commit (TransactionOptions.groupCommit); resolves once that commit is done. */
@@ -382,19 +397,12 @@ export class SqliteMetadataStore extends RoutedMetadataStore {
         this.group = { waiting: [], openedAt: Date.now(), scheduled: false };
       }
       const group = this.group;
-      let finished = false;
-      const tx = new SqliteExecutor(this.db, this.busyTimeoutMs, this.statements, () => {
-        if (finished) throw misuse('This transaction has already finished; use `tx` only until the transaction callback resolves.');
-      });
-      const scope: OpenTransaction = { tx, isOpen: () => !finished };
       let value: T;
       try {
         this.unit.begin.run();
-        value = await runInTransaction(this, scope, () => fn(tx));
-        finished = true;
+        value = await this.runCallback(fn);
         this.unit.release.run();
       } catch (err) {
-        finished = true;
         this.undoUnit(group, err);
         throw err;
       }
@@ -421,11 +429,7 @@ export class SqliteMetadataStore extends RoutedMetadataStore {
     } catch (undoErr) {
       cause = undoErr;
     }
-    try {
-      if (this.db.inTransaction) this.db.exec('ROLLBACK');
-    } catch {
-      // SQLite rolled back already
-    }
+    this.rollbackQuietly();
     this.group = undefined;
     const lost = Errors.DB_UNAVAILABLE(
       'A transaction that shared this one\'s commit failed in a way that rolled back all of them; nothing of this transaction was stored. Retry it.',
@@ -455,13 +459,7 @@ export class SqliteMetadataStore extends RoutedMetadataStore {
       // Retried while busy, like any COMMIT here (in WAL mode it takes no other lock than the one BEGIN IMMEDIATE holds).
       await this.autocommit.run('COMMIT');
     } catch (err) {
-      if (this.db.inTransaction) {
-        try {
-          this.db.exec('ROLLBACK');
-        } catch {
-          // SQLite rolled back already
-        }
-      }
+      this.rollbackQuietly();
       for (const w of group.waiting) w.reject(err);
       return;
     }
