@@ -222,8 +222,10 @@ export class HttpGateway {
       handler: async (req: FastifyRequest, reply: FastifyReply) => {
         const request = this.buildRequest(m, route, type, params, boundFields, req);
         const gone = new AbortController();
-        req.raw.once('close', () => {
-          if (!reply.raw.writableEnded) gone.abort();
+        // The response's 'close' comes once it is sent or its connection is gone; the request's
+        // comes as soon as its body is read, long before a unary call is answered.
+        reply.raw.once('close', () => {
+          if (!reply.raw.writableFinished) gone.abort();
         });
         const origin = { transport: 'http' as const, headers: req.headers as Record<string, string | undefined>, requestId: String(req.id), address: req.ip, signal: gone.signal };
         if (m.responseType.fullName === HTTP_BODY) return this.serveRaw(m, request, origin, req, reply);
