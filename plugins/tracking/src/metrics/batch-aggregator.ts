@@ -3,10 +3,11 @@ import { INCONSISTENT } from './aggregate-batch.js';
 import type { AggregationPool } from './aggregation-pool.js';
 import { LIVE_FIELDS, Live, ROW_FIELDS, Row, STAT_FIELDS, Stat, type AggregationResult, type BatchLayout } from './aggregation-task.js';
 import { pointsPerKey } from './batch-screening.js';
-import { decodeMetricBatch, type MetricColumns } from './metric-batch.js';
+import type { MetricColumns } from './metric-batch.js';
 import { CHUNK_HEADER_BYTES, RAW_COLUMNS, TILE_COLUMNS } from './metric-chunk.js';
 import { num, type ChunkRow, type KeyRow, type KeyStatsRow, type MetricRepository } from './metric-repository.js';
 import type { MetricKeyStats, MetricSeries, MetricsAppendedEvent } from './metric-store.js';
+import { decodeStoredBatch } from './stored-batch.js';
 import { RAW_CHUNK_POINTS, TILE_CHUNK_BUCKETS, itemsAt, lastChunkIndex, tileLevels } from './tile-levels.js';
 
 /**
@@ -151,7 +152,7 @@ export class BatchAggregator {
         held.delete(b.batchId);
         const data = stored.get(b.batchId);
         if (own) parts.push(own);
-        else if (data) parts.push(ownBatch(decodeMetricBatch(data), data));
+        else if (data) parts.push(ownBatch(decodeStoredBatch(data), data));
       }
       if (parts.length < set.length) {
         // Aggregated meanwhile by someone else (the next read shows it); a pending batch without bytes would be a bug.

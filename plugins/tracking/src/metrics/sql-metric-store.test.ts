@@ -330,6 +330,9 @@ describe.each(metadataBackends())('SqlMetricStore durability and recovery on $na
       const writer = await SqlMetricStore.open(db1, manual);
       await writer.append(runId, 'a', series('loss', 0, 30_000, (s) => s));
       await writer.append(runId, 'b', series('loss', 30_000, 5, (s) => s));
+      // Points given as objects, and an Arrow batch that screening changed, are stored packed (stored-batch.ts).
+      await writer.appendPoints(runId, [{ key: 'acc', step: 10, value: 0.5, time: 1 }], 'p');
+      expect((await writer.append(runId, 'q', series('acc', 5, 10, (s) => s / 100))).accepted).toBe(5);
       // Nothing aggregated: the "crash" comes before aggregation.
       expect(await writer.keys(runId)).toEqual([]);
       await writer.close();
@@ -341,9 +344,11 @@ describe.each(metadataBackends())('SqlMetricStore durability and recovery on $na
         expect((await reader.append(runId, 'b', series('loss', 30_000, 5, (s) => s))).duplicate).toBe(true);
         // Batches younger than the threshold are left to the writer that stored them.
         expect(await reader.recover(60_000)).toBe(0);
-        expect(await reader.recover()).toBe(2);
+        expect(await reader.recover()).toBe(4);
         expect(await reader.recover()).toBe(0);
-        expect((await reader.keys(runId))[0]).toMatchObject({ count: 30_005, last: 30_004 });
+        const keys = await reader.keys(runId);
+        expect(keys.find((k) => k.key === 'loss')).toMatchObject({ count: 30_005, last: 30_004 });
+        expect(keys.find((k) => k.key === 'acc')).toMatchObject({ count: 6, firstStep: 10, lastStep: 14, last: 0.14 });
         // Appends after recovery continue the same history.
         expect((await reader.append(runId, 'c', series('loss', 30_005, 10, (s) => s))).accepted).toBe(10);
         await reader.idle();

@@ -5,12 +5,13 @@ import { AppendStepCache } from './append-step-cache.js';
 import { BatchAggregator, keyStats, ownBatch, type AggregationCallbacks, type OwnedBatch } from './batch-aggregator.js';
 import { MAX_BATCH_BYTES, MAX_BATCH_POINTS, MAX_KEY_LENGTH, pointsPerKey, screenBatch } from './batch-screening.js';
 import { DEFAULT_MAX_KEYS_PER_RUN, keyLimitExceeded } from './key-limit.js';
-import { decodeMetricBatch, encodeMetricBatch, type MetricColumns } from './metric-batch.js';
+import { decodeMetricBatch, type MetricColumns } from './metric-batch.js';
 import { exportHistory } from './metric-export.js';
 import { METRIC_MIGRATIONS_NAMESPACE, metricMigrations } from './metric-migrations.js';
 import { MetricRepository } from './metric-repository.js';
 import type { AppendResult, MetricKeyStats, MetricQuery, MetricSeries, MetricStore, MetricsAppendedEvent, PointInput } from './metric-store.js';
 import { querySeries } from './series-query.js';
+import { packMetricBatch } from './stored-batch.js';
 
 /**
  * The MetricStore over the MetadataStore port (SQLite or PostgreSQL); see
@@ -220,8 +221,8 @@ export class SqlMetricStore implements MetricStore {
     let result: AppendResult;
     try {
       const now = Date.now();
-      // Points given as objects are encoded before the transaction (the writer is shared): usually all are kept as given.
-      const encoded = ipc ?? encodeMetricBatch(cols);
+      // Points given as objects are packed before the transaction (the writer is shared): usually all are kept as given.
+      const encoded = ipc ?? packMetricBatch(cols);
       result = await this.db.transaction(async (tx) => {
         queued = undefined;
         await this.repo.lockRun(tx, runId);
@@ -237,7 +238,7 @@ export class SqlMetricStore implements MetricStore {
         }
         const screened = screenBatch(cols, (key) => known.get(key), now);
         await this.countNewKeys(tx, runId, screened.lastSteps, known);
-        const bytes = screened.accepted === 0 ? null : screened.changed ? encodeMetricBatch(screened.cols) : encoded;
+        const bytes = screened.accepted === 0 ? null : screened.changed ? packMetricBatch(screened.cols) : encoded;
         await this.repo.insertBatch(tx, { runId, batchId, seq, points: screened.accepted, data: bytes, aggregated: bytes === null, createdAt: now });
         if (screened.lastSteps.size > 0) await this.repo.upsertAppendSteps(tx, runId, screened.lastSteps);
         this.steps.advance(runId, seq, known, screened.lastSteps);
