@@ -8,6 +8,7 @@ import { Migrator, type MigrationTarget, type MigrationTransaction } from './mig
 import { RoutedMetadataStore } from './routed-store.js';
 import { planMultiRowInsert } from './multi-row-insert.js';
 import { misuse, statementFailed } from './sql-errors.js';
+import { BACKSTOP_PAGES, Checkpointer } from './sqlite-checkpointer.js';
 import { currentTransaction, inSavepoint, runInTransaction, type OpenTransaction } from './transaction-scope.js';
 
 /**
@@ -42,9 +43,12 @@ import { currentTransaction, inSavepoint, runInTransaction, type OpenTransaction
  * committed once no more of them are waiting in this turn of the event loop
  * (or after GROUP_MAX_MEMBERS / GROUP_MAX_MS); each caller's promise resolves
  * after that COMMIT. Every commit writes each page it dirtied to the WAL
- * whole (64 KiB here), so a thousand 2-point metric batches a second cost a
- * thousand commits of several pages each without it. Any other work on the
- * writer commits an open group first.
+ * whole, so a thousand 2-point metric batches a second cost a thousand
+ * commits of several pages each without it. Any other work on the writer
+ * commits an open group first.
+ *
+ * Pages are 4 KiB and WAL checkpoints run on a thread of their own, not
+ * inside a COMMIT on the event loop (ADR 0014, sqlite-checkpointer.ts).
  */
 export interface SqliteMetadataStoreOptions {
   /**
@@ -54,13 +58,18 @@ export interface SqliteMetadataStoreOptions {
   busyTimeoutMs?: number;
   /** A read-only connection for SELECTs outside transactions (a file database only; `:memory:` has one connection). Default true. */
   reader?: boolean;
+  /** Checkpoint the WAL on a thread of its own (a file database only). Default true. */
+  checkpointer?: boolean;
+  /** Called when a background checkpoint fails (default: a process warning). */
+  onCheckpointError?: (message: string) => void;
 }
 
 /** Use this filename for a private in-memory database (tests). */
 export const SQLITE_MEMORY = ':memory:';
 
 const MAX_VARIABLES = 32_766; // SQLITE_MAX_VARIABLE_NUMBER of the SQLite better-sqlite3 bundles
-const PAGE_SIZE = 65536;
+/** SQLite's default: small commits write only what they touch (ADR 0014; was 64 KiB). */
+const PAGE_SIZE = 4096;
 const DEFAULT_BUSY_TIMEOUT_MS = 10_000;
 /** Page cache per connection, KiB (SQLite's default is 2,000). */
 const CACHE_KIB = 32 * 1024;
@@ -295,12 +304,12 @@ export class SqliteMetadataStore extends RoutedMetadataStore {
       opened.push(db);
       // Another process may be creating the same file or holding its lock: waited for like any statement.
       await whileBusy(busyTimeoutMs, () => {
-        // Large pages before the file gets its first page (no effect on an existing file):
-        // metric history is written as large blobs, which 64 KiB pages store with far
-        // fewer page writes than the 4 KiB default.
+        // The page size before the file gets its first page (no effect on an existing file).
         db.pragma(`page_size = ${PAGE_SIZE}`);
         db.pragma('journal_mode = WAL');
         db.pragma('synchronous = NORMAL');
+        // With the checkpointer thread, this connection checkpoints only as a backstop.
+        if (!memory && options.checkpointer !== false) db.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`);
         db.pragma('foreign_keys = ON');
       });
       // A private in-memory database has no second connection to share it.
@@ -314,7 +323,11 @@ export class SqliteMetadataStore extends RoutedMetadataStore {
         err,
       );
     }
-    return new SqliteMetadataStore(opened[0]!, opened[1], filename, busyTimeoutMs);
+    const checkpointer =
+      memory || options.checkpointer === false
+        ? undefined
+        : new Checkpointer(filename, options.onCheckpointError ?? ((m) => process.emitWarning(`Background WAL checkpoint of ${filename} failed: ${m}`, 'WanllmdbWarning')));
+    return new SqliteMetadataStore(opened[0]!, opened[1], filename, busyTimeoutMs, checkpointer);
   }
 
   private constructor(
@@ -323,6 +336,7 @@ export class SqliteMetadataStore extends RoutedMetadataStore {
     /** The file this store writes, or `:memory:`. */
     readonly filename: string,
     private readonly busyTimeoutMs: number,
+    private readonly checkpointer: Checkpointer | undefined,
   ) {
     super();
     this.statements = new StatementCache(db);
@@ -475,6 +489,7 @@ export class SqliteMetadataStore extends RoutedMetadataStore {
       await this.commitGroup();
       this.db.close();
     });
+    await this.checkpointer?.stop();
   }
 
   protected admit<T>(fn: () => Promise<T>): Promise<T> {
