@@ -5,7 +5,7 @@ import type { Logger } from '../kernel/logger.js';
 import { ANONYMOUS_PRINCIPAL, isReadPermission, type Auth, type AuditRecord, type Principal, type ResolvedResource, type ResourceRef } from './auth.js';
 import type { CallContext } from './call-context.js';
 import { storageErrorForCaller } from '../storage/metadata/sql-errors.js';
-import { checkRequestObject, UndecodableRequest } from './codec.js';
+import { checkRequestObject, normalize, UndecodableRequest } from './codec.js';
 import { Contract, type MethodInfo } from './contract.js';
 
 export type AnyHandler = (request: any, ctx: CallContext, send?: StreamSender<any>) => Promise<unknown>;
@@ -117,7 +117,11 @@ export class RpcHost {
     if (this.draining) throw Errors.SHUTTING_DOWN('The server is shutting down and takes no new calls. Retry against another replica or after it restarts.');
     if (request instanceof UndecodableRequest) throw request.error;
     // gRPC and HTTP requests were checked as they were decoded; an in-process request is an object nothing has walked yet.
-    if (origin.transport === 'local' && !method.requestStream) checkRequestObject(method.requestType, request);
+    if (origin.transport === 'local' && !method.requestStream) {
+      checkRequestObject(method.requestType, request);
+      // The handler sees what it would over gRPC or HTTP: absent fields hold their defaults.
+      request = normalize(method.requestType, (request ?? {}) as Record<string, unknown>);
+    }
     const abort = new AbortController();
     const onCallerGone = () => abort.abort(origin.signal?.reason);
     origin.signal?.addEventListener('abort', onCallerGone, { once: true });

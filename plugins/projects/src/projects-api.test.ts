@@ -30,4 +30,9 @@ describe('ProjectsApi (in process)', () => {
     const both = await Promise.all([api.ensure('raced', ctx), api.ensure('raced', ctx)]);
     expect(both[0].id).toBe(both[1].id);
   });
+
+  it('takes an in-process call that leaves fields out, as gRPC and HTTP do (defaults filled)', async () => {
+    const made = await kernel.call<{ data: { name: string; description: string; visibility: string } }>('wanllmdb.projects.v1.ProjectService/CreateProject', { name: 'Sparse' });
+    expect(made.data).toMatchObject({ name: 'Sparse', description: '', visibility: 'private' });
+  });
 });
