@@ -199,6 +199,24 @@ describe.each(metadataBackends().filter((b) => b.name === 'sqlite'))('bad input 
     expect((await t.call('RunService/ListRuns', { projectId: 'bad-input' })).data.length).toBeGreaterThan(1);
   });
 
+  it('refuses limit=0 and maxPoints=0 on the log and metric reads too; absent means the default', async () => {
+    const cases: { path: string; field: string; message: string; method: string; request: Record<string, unknown> }[] = [
+      { path: `/api/v1/runs/${runId}/logs?limit=0`, field: 'limit', message: 'must be an integer from 1 to 5000 (leave it out for 500)', method: 'RunLogService/GetLogs', request: { runId, limit: 0 } },
+      { path: `/api/v1/runs/${runId}/metrics?maxPoints=0`, field: 'maxPoints', message: 'must be an integer from 1 to 10000 (leave it out for 1000)', method: 'MetricService/GetMetrics', request: { runId, maxPoints: 0 } },
+    ];
+    for (const { path, field, message, method, request } of cases) {
+      const r = await send('GET', path);
+      expectEnvelope(r, 400, 'WLDB_ERR_VALIDATION');
+      expect(r.json.error.details).toEqual([{ field, message }]);
+      expect((await rejection(t.call(method, request))).details[0]!.field).toBe(field);
+      expect((await send('GET', path.replace(/\?.*/, ''))).status).toBe(200);
+    }
+    const query = await send('POST', '/api/v1/metrics/query', JSON.stringify({ runIds: [runId], keys: ['loss'], maxPoints: 0 }));
+    expectEnvelope(query, 400, 'WLDB_ERR_VALIDATION');
+    expect(query.json.error.details).toEqual([{ field: 'maxPoints', message: 'must be an integer from 1 to 10000 (leave it out for 1000)' }]);
+    expect((await send('POST', '/api/v1/metrics/query', JSON.stringify({ runIds: [runId], keys: ['loss'] }))).status).toBe(200);
+  });
+
   it('answers a URL over the header limit (16 KiB) with 431 and the error envelope', async () => {
     const r = await send('GET', `/api/v1/projects/bad-input/runs?filter=${'x'.repeat(17_000)}`);
     expectEnvelope(r, 431, 'WLDB_ERR_HEADERS_TOO_LARGE');

@@ -66,7 +66,7 @@ export function logHandlers(deps: { logs: LogRepository; runs: RunRepository; cl
       const p = new Problems('The log request');
       const after = req.after ?? 0;
       if (!Number.isSafeInteger(after) || after < 0) p.add('after', 'must be a sequence number, 0 or more');
-      const limit = p.integer('limit', req.limit, DEFAULT_PAGE, 1, MAX_PAGE);
+      const limit = p.pageSize('limit', req.limit, DEFAULT_PAGE, MAX_PAGE);
       const search = p.text('search', req.search, 1000);
       const stream = req.stream ? p.oneOf('stream', req.stream, STREAMS, 'stdout') : '';
       p.throwIfAny();

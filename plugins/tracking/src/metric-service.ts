@@ -165,7 +165,7 @@ export function metricHandlers(deps: { runs: RunRepository; metrics: () => Metri
       const id = runId(req.runId, 'runId');
       const p = new Problems('The metrics request');
       const keys = splitNames(p, 'names', req.names);
-      const maxPoints = p.integer('maxPoints', req.maxPoints, DEFAULT_POINTS, 1, MAX_POINTS);
+      const maxPoints = p.pageSize('maxPoints', req.maxPoints, DEFAULT_POINTS, MAX_POINTS);
       if (req.minStep !== undefined && req.maxStep !== undefined && req.minStep > req.maxStep) p.add('minStep', 'must not be greater than maxStep');
       p.throwIfAny();
       await mustExist(id, ctx.resources);
@@ -203,7 +203,7 @@ export function metricHandlers(deps: { runs: RunRepository; metrics: () => Metri
       if (keys.length > MAX_KEYS_PER_QUERY) p.add('keys', `has more than ${MAX_KEYS_PER_QUERY} keys`);
       keys.forEach((k, i) => p.line(`keys[${i}]`, k, MAX_KEY, { required: true }));
       const xKey = p.line('xKey', req.xKey, MAX_KEY) || 'step';
-      const maxPoints = p.integer('maxPoints', req.maxPoints, DEFAULT_POINTS, 1, MAX_POINTS);
+      const maxPoints = p.pageSize('maxPoints', req.maxPoints, DEFAULT_POINTS, MAX_POINTS);
       if (req.xMin !== undefined && req.xMax !== undefined && req.xMin > req.xMax) p.add('xMin', 'must not be greater than xMax');
       p.throwIfAny();
       const runIds = [...new Set(ids.map((r, i) => runId(r, `runIds[${i}]`)))];

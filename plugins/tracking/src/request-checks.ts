@@ -128,7 +128,7 @@ export class Problems {
 
   /** An integer in range. */
   integer(field: string, value: unknown, fallback: number, min: number, max: number): number {
-    const v = value === undefined || value === null || value === 0 ? fallback : value;
+    const v = value === undefined || value === null ? fallback : value;
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
       this.add(field, `must be an integer from ${min} to ${max}`);
       return fallback;
