@@ -1,7 +1,7 @@
 import { loadContractRoot } from '@wanllmdb/proto';
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
-import { checkJson, checkRequestObject, decodeMessage, encodeMessage, MAX_JSON_DEPTH, normalize, toJsonForm } from './codec.js';
+import { checkJson, checkRequestObject, decodeMessage, encodeMessage, MAX_JSON_DEPTH, normalize, toJsonForm, withDefaults } from './codec.js';
 
 const root = loadContractRoot();
 const create = root.lookupType('wanllmdb.projects.v1.CreateProjectRequest');
@@ -22,6 +22,17 @@ describe('codec', () => {
     expect(decodeMessage(create, encodeMessage(create, { name: 'x', settings })).settings).toEqual(settings);
     const m = { v: [1, { x: 'y' }], lists: { loss: [{ step: 1, value: 0.5 }] } };
     expect(decodeMessage(M, encodeMessage(M, m))).toMatchObject(m);
+  });
+
+  it('gives an in-process request the defaults decoding would, leaving present values exactly as given', () => {
+    // The same shape a decoded request has…
+    expect(withDefaults(create, { name: 'n' })).toEqual(decodeMessage(create, encodeMessage(create, { name: 'n' })));
+    expect(withDefaults(update, { id: 'a' })).toEqual({ id: 'a' });
+    expect(withDefaults(M, {})).toEqual({ d: 0, i: 0, tags: [], lists: {} });
+    // …but a wrongly typed value is not coerced or thrown on here: the handler's own checks name it.
+    expect(withDefaults(M, { i: 'x', lists: { k: 'nope' } })).toEqual({ i: 'x', lists: { k: 'nope' }, d: 0, tags: [] });
+    const complete = { name: 'n', slug: 's', description: '', visibility: 'private', organizationId: 'o' };
+    expect(withDefaults(create, complete)).toBe(complete);
   });
 
   it('fills scalar defaults but leaves absent sub-messages and proto3 optionals absent', () => {

@@ -266,6 +266,51 @@ export function encodeMessage(type: protobuf.Type, obj: unknown): Uint8Array {
   return type.encode(type.fromObject((obj ?? {}) as Record<string, unknown>)).finish();
 }
 
+/** The object-form value of an absent field, as decoding gives it; undefined for a message (left absent). */
+function absentValue(field: protobuf.Field): unknown {
+  field.resolve();
+  if (field.map) return {};
+  if (field.repeated) return [];
+  if (field.resolvedType instanceof protobuf.Type) return undefined;
+  if (field.resolvedType instanceof protobuf.Enum) return field.resolvedType.valuesById[0] ?? 0;
+  switch (field.type) {
+    case 'string':
+      return '';
+    case 'bool':
+      return false;
+    case 'bytes':
+      return new Uint8Array(0);
+    default:
+      return 0;
+  }
+}
+
+/**
+ * An in-process request with the defaults of its absent fields filled in (at
+ * every depth of the messages it holds), so a handler sees what gRPC and HTTP
+ * give it. Present values are left exactly as given (the handler validates
+ * them); `optional` and oneof fields stay absent; the JSON types
+ * (Struct/Value/ListValue) are not walked. Returns `obj` when nothing was absent.
+ */
+export function withDefaults(type: protobuf.Type, obj: Record<string, unknown>): Record<string, unknown> {
+  let out: Record<string, unknown> | undefined;
+  for (const field of type.fieldsArray) {
+    const value = obj[field.name];
+    if (value === undefined || value === null) {
+      if (field.partOf) continue;
+      const absent = absentValue(field);
+      if (absent !== undefined) (out ??= { ...obj })[field.name] = absent;
+      continue;
+    }
+    const sub = field.resolvedType;
+    if (sub instanceof protobuf.Type && !JSON_TYPES.has(sub.fullName) && !field.map && !field.repeated && typeof value === 'object' && !ArrayBuffer.isView(value)) {
+      const inner = withDefaults(sub, value as Record<string, unknown>);
+      if (inner !== value) (out ??= { ...obj })[field.name] = inner;
+    }
+  }
+  return out ?? obj;
+}
+
 /** Brings checked JSON into the object form handlers see (defaults filled, as over gRPC). */
 export function normalize(type: protobuf.Type, obj: Record<string, unknown>): Record<string, unknown> {
   return dropAbsentMessages(type, type.toObject(type.fromObject(obj), OBJECT_FORM));

@@ -5,7 +5,7 @@ import type { Logger } from '../kernel/logger.js';
 import { ANONYMOUS_PRINCIPAL, isReadPermission, type Auth, type AuditRecord, type Principal, type ResolvedResource, type ResourceRef } from './auth.js';
 import type { CallContext } from './call-context.js';
 import { storageErrorForCaller } from '../storage/metadata/sql-errors.js';
-import { checkRequestObject, normalize, UndecodableRequest } from './codec.js';
+import { checkRequestObject, UndecodableRequest, withDefaults } from './codec.js';
 import { Contract, type MethodInfo } from './contract.js';
 
 export type AnyHandler = (request: any, ctx: CallContext, send?: StreamSender<any>) => Promise<unknown>;
@@ -120,7 +120,7 @@ export class RpcHost {
     if (origin.transport === 'local' && !method.requestStream) {
       checkRequestObject(method.requestType, request);
       // The handler sees what it would over gRPC or HTTP: absent fields hold their defaults.
-      request = normalize(method.requestType, (request ?? {}) as Record<string, unknown>);
+      request = withDefaults(method.requestType, (request ?? {}) as Record<string, unknown>);
     }
     const abort = new AbortController();
     const onCallerGone = () => abort.abort(origin.signal?.reason);
