@@ -13,7 +13,8 @@ export {
   LocalAuth, LOCAL_PRINCIPAL, ANONYMOUS_PRINCIPAL, FULL_ACCESS, isReadPermission, permissionMatches,
   type AccessScope, type AuditRecord, type Auth, type AuthRequest, type CallerInfo, type Principal, type ResolvedResource, type ResourceRef,
 } from './rpc/auth.js';
-export { ResourceDirectory, type ResourceResolver } from './rpc/resources.js';
+export { ResourceDirectory, type ResourceResolver, type ResolverOptions } from './rpc/resources.js';
+export { ACCESS_EPOCH_SQL, accessEpochTriggers, EpochCache, type TableEvent } from './rpc/access-epoch.js';
 export { localCallContext, type CallContext } from './rpc/call-context.js';
 export { Contract, type MethodInfo, type HttpRoute } from './rpc/contract.js';
 export { normalize } from './rpc/codec.js';

@@ -23,6 +23,7 @@ import type { Plugin, PluginHook, PluginHooks, PluginRegistrar } from './define-
 import { createLogger, type Logger } from './logger.js';
 import { orderPlugins } from './plugin-order.js';
 import { Tokens } from './tokens.js';
+import { ACCESS_EPOCH_NAMESPACE, accessEpochMigrations } from '../rpc/access-epoch.js';
 
 type Phase = keyof PluginHooks;
 const PHASES: readonly Phase[] = ['configure', 'register', 'migrate', 'start', 'beforeStop', 'stop'];
@@ -117,6 +118,8 @@ export class Kernel {
       await this.createRootServices();
       for (const reg of registrations) reg.resolveServices();
       await this.runHook('register');
+      // Core's own tables first: plugins' migrations add triggers that write them.
+      await this.resolve(Tokens.MetadataStore).migrate(ACCESS_EPOCH_NAMESPACE, accessEpochMigrations);
       for (const reg of registrations) {
         if (reg.migrations.length) {
           await this.resolve(Tokens.MetadataStore).migrate(reg.plugin.id, reg.migrations).catch((e) => {

@@ -16,6 +16,8 @@ export interface Principal {
   scopes?: readonly string[];
   /** The session (access token) or API key the call came with. */
   credentialId?: string;
+  /** The access epoch read with the credential (ADR 0015); undefined = reuse no authorisation facts. */
+  accessEpoch?: number;
 }
 
 /** A resource a call names: `{ type: 'run', id: '…' }`. */

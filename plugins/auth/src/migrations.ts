@@ -1,4 +1,4 @@
-import type { Migration } from '@wanllmdb/core';
+import { accessEpochTriggers, type Migration } from '@wanllmdb/core';
 
 /**
  * Accounts, organisations, credentials and the audit log, in the portable
@@ -146,5 +146,18 @@ export const authMigrations: Migration[] = [
       CREATE INDEX idx_audit_actor_at ON audit_log (actor_id, at DESC, id DESC);
       CREATE INDEX idx_audit_action_at ON audit_log (action, at DESC, id DESC)
     `,
+  },
+  {
+    version: 4,
+    // Memberships, grants, teams and custom roles decide a user's roles on a project (ADR 0015).
+    name: 'role changes move the access epoch',
+    up: accessEpochTriggers({
+      organizations: ['UPDATE', 'DELETE'],
+      org_members: ['INSERT', 'UPDATE', 'DELETE'],
+      teams: ['UPDATE', 'DELETE'],
+      team_members: ['INSERT', 'UPDATE', 'DELETE'],
+      roles: ['INSERT', 'UPDATE', 'DELETE'],
+      project_grants: ['INSERT', 'UPDATE', 'DELETE'],
+    }),
   },
 ];

@@ -1,4 +1,4 @@
-import { containsPattern, type MetadataStore, type Row, type SqlExecutor, type SqlValue } from '@wanllmdb/core';
+import { ACCESS_EPOCH_SQL, containsPattern, type MetadataStore, type Row, type SqlExecutor, type SqlValue } from '@wanllmdb/core';
 import type { auth } from '@wanllmdb/proto';
 
 /**
@@ -153,8 +153,9 @@ const USER_COLUMN_LIST = USER_COLUMNS.split(', ');
 const KEY_COLUMN_LIST = KEY_COLUMNS.split(', ');
 /** A key and its user side by side, their columns prefixed k_ and u_. */
 const KEY_AND_USER_BY_HASH =
-  `SELECT ${KEY_COLUMN_LIST.map((c) => `k.${c} AS k_${c}`).join(', ')}, ${USER_COLUMN_LIST.map((c) => `u.${c} AS u_${c}`).join(', ')} ` +
-  'FROM api_keys k LEFT JOIN users u ON u.id = k.user_id WHERE k.key_hash = ?';
+  `SELECT ${KEY_COLUMN_LIST.map((c) => `k.${c} AS k_${c}`).join(', ')}, ${USER_COLUMN_LIST.map((c) => `u.${c} AS u_${c}`).join(', ')}, ` +
+  // In the same statement (one snapshot): what this call may reuse (ADR 0015).
+  `${ACCESS_EPOCH_SQL} AS access_epoch FROM api_keys k LEFT JOIN users u ON u.id = k.user_id WHERE k.key_hash = ?`;
 
 export interface NewUser {
   id: string;
@@ -542,7 +543,7 @@ export class AuthRepository {
   }
 
   /** The key with this hash and the account it belongs to, in one statement (every call with a key needs both). */
-  async apiKeyAndUserByHash(hash: string): Promise<{ key: ApiKeyRow; user: UserRow | undefined } | undefined> {
+  async apiKeyAndUserByHash(hash: string): Promise<{ key: ApiKeyRow; user: UserRow | undefined; accessEpoch: number } | undefined> {
     const row = (
       await this.db.query<Row>(KEY_AND_USER_BY_HASH, [hash])
     )[0];
@@ -552,7 +553,11 @@ export class AuthRepository {
       for (const c of columns) out[c] = row[prefix + c];
       return out;
     };
-    return { key: part('k_', KEY_COLUMN_LIST) as ApiKeyRow, user: row.u_id === null || row.u_id === undefined ? undefined : (part('u_', USER_COLUMN_LIST) as UserRow) };
+    return {
+      key: part('k_', KEY_COLUMN_LIST) as ApiKeyRow,
+      user: row.u_id === null || row.u_id === undefined ? undefined : (part('u_', USER_COLUMN_LIST) as UserRow),
+      accessEpoch: Number(row.access_epoch),
+    };
   }
 
   async apiKeysOf(userId: string): Promise<ApiKeyRow[]> {

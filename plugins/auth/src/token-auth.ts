@@ -1,6 +1,7 @@
 import {
   ANONYMOUS_PRINCIPAL,
   Errors,
+  EpochCache,
   FULL_ACCESS,
   isReadPermission,
   type AccessScope,
@@ -60,6 +61,9 @@ export const hidden = (type: string, id: string) =>
  */
 export class TokenAuth implements Auth {
   private readonly touched = new Map<string, number>();
+  /** A user's roles on a project and custom roles' permissions, reused while the access epoch stands (ADR 0015). */
+  private readonly projectRoles = new EpochCache<Awaited<ReturnType<AuthRepository['rolesOnProject']>>>();
+  private readonly customRoles = new EpochCache<PermissionSet>();
 
   constructor(
     private readonly repo: AuthRepository,
@@ -119,7 +123,7 @@ export class TokenAuth implements Auth {
       if (this.touched.size > 10_000) this.touched.clear();
       await this.repo.touchApiKey(row.id, now);
     }
-    return { ...principalOf(user, 'api_key', row.id), scopes: scopesOf(row.scopes) };
+    return { ...principalOf(user, 'api_key', row.id), scopes: scopesOf(row.scopes), accessEpoch: found.accessEpoch };
   }
 
   // ------------------------------------------------------------ authorize
@@ -161,20 +165,22 @@ export class TokenAuth implements Auth {
     const projectId = r.projectId ?? (r.type === 'project' ? r.id : undefined);
     if (orgId && projectId) {
       // The usual case (a project, or a run or view in one): membership and grants in one statement.
-      const roles = await once(memo, `project:${orgId}:${projectId}`, () => this.repo.rolesOnProject(p.id, orgId, projectId));
-      for (const g of roles) sets.push(await this.roleSet(g.org_id, g.role, memo));
+      const roles = await once(memo, `project:${orgId}:${projectId}`, async () =>
+        (await this.projectRoles.get(p.accessEpoch, `${p.id}\u0000${orgId}\u0000${projectId}`, () => this.repo.rolesOnProject(p.id, orgId, projectId)))!,
+      );
+      for (const g of roles) sets.push(await this.roleSet(g.org_id, g.role, memo, p.accessEpoch));
       return sets;
     }
     if (orgId) {
       const role = await once(memo, `member:${orgId}`, () => this.repo.memberRole(orgId, p.id));
-      if (role) sets.push(await this.roleSet(orgId, role, memo));
+      if (role) sets.push(await this.roleSet(orgId, role, memo, p.accessEpoch));
     }
     if (r.type === 'team' && r.teamId) {
       // A team's own admins manage its members; its members see it.
       const teamRole = await this.repo.teamRoleOf(r.teamId, p.id);
       if (teamRole) sets.push({ allow: teamRole === 'admin' ? ['teams:read', 'teams:write'] : ['teams:read'], deny: [] });
     }
-    if (projectId) for (const g of await this.repo.grantsOf(p.id, projectId)) sets.push(await this.roleSet(g.org_id, g.role, memo));
+    if (projectId) for (const g of await this.repo.grantsOf(p.id, projectId)) sets.push(await this.roleSet(g.org_id, g.role, memo, p.accessEpoch));
     return sets;
   }
 
@@ -187,11 +193,14 @@ export class TokenAuth implements Auth {
   }
 
   /** A role's permissions in an organisation; an unknown role grants nothing. */
-  async roleSet(orgId: string, role: string, memo: CallMemo = new Map()): Promise<PermissionSet> {
+  async roleSet(orgId: string, role: string, memo: CallMemo = new Map(), accessEpoch?: number): Promise<PermissionSet> {
     if (isBuiltinRole(role)) return BUILTIN_PERMISSIONS[role];
     return once(memo, `role:${orgId}:${role}`, async () => {
-      const row = orgId ? await this.repo.role(orgId, role) : undefined;
-      return { allow: row ? (JSON.parse(row.permissions) as string[]) : [], deny: [] };
+      const load = async (): Promise<PermissionSet> => {
+        const row = orgId ? await this.repo.role(orgId, role) : undefined;
+        return { allow: row ? (JSON.parse(row.permissions) as string[]) : [], deny: [] };
+      };
+      return (await this.customRoles.get(accessEpoch, `${orgId}\u0000${role}`, load))!;
     });
   }
 
@@ -204,9 +213,9 @@ export class TokenAuth implements Auth {
     if (!scopesAllow(p.scopes, permission)) return none();
     const memo: CallMemo = new Map();
     const orgIds: string[] = [];
-    for (const m of await this.repo.orgRolesOf(p.id)) if (setGrants(await this.roleSet(m.org_id, m.role, memo), permission)) orgIds.push(m.org_id);
+    for (const m of await this.repo.orgRolesOf(p.id)) if (setGrants(await this.roleSet(m.org_id, m.role, memo, p.accessEpoch), permission)) orgIds.push(m.org_id);
     const projectIds = new Set<string>();
-    for (const g of await this.repo.grantsOf(p.id)) if (setGrants(await this.roleSet(g.org_id, g.role, memo), permission)) projectIds.add(g.project_id);
+    for (const g of await this.repo.grantsOf(p.id)) if (setGrants(await this.roleSet(g.org_id, g.role, memo, p.accessEpoch), permission)) projectIds.add(g.project_id);
     return { all: false, orgIds, projectIds: [...projectIds], publicProjects: read && setGrants(BUILTIN_PERMISSIONS.viewer, permission) };
   }
 

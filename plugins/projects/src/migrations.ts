@@ -1,4 +1,4 @@
-import type { Migration } from '@wanllmdb/core';
+import { accessEpochTriggers, type Migration } from '@wanllmdb/core';
 
 /** The projects table of the design's schema, in the portable column conventions of MetadataStore. */
 export const projectMigrations: Migration[] = [
@@ -46,5 +46,11 @@ export const projectMigrations: Migration[] = [
       CREATE INDEX idx_projects_created_at ON projects (created_at DESC, id);
       CREATE INDEX idx_projects_org ON projects (organization_id, created_at DESC)
     `,
+  },
+  {
+    version: 3,
+    // A project's organisation, visibility or existence decides who may see it and everything in it (ADR 0015).
+    name: 'project changes move the access epoch',
+    up: accessEpochTriggers({ projects: ['UPDATE', 'DELETE'] }),
   },
 ];

@@ -20,6 +20,7 @@ export const projectsPlugin = definePlugin({
     };
     r.service(projects.v1.ProjectService, () => ready().handlers);
     r.provide(ProjectsApiToken, projectsApi(ready));
-    r.resolve(Tokens.Resources).define('projects', 'project', projectResolver(ready));
+    // Reusable while the access epoch stands: projects' updates and removals move it (migration 3).
+    r.resolve(Tokens.Resources).define('projects', 'project', projectResolver(ready), { reuse: true });
   },
 });

@@ -1,4 +1,4 @@
-import type { Dialect, Migration } from '@wanllmdb/core';
+import { accessEpochTriggers, type Dialect, type Migration } from '@wanllmdb/core';
 
 /**
  * The tracking plugin's tables (metric history has its own, applied by the
@@ -175,5 +175,10 @@ export const trackingMigrations: Migration[] = [
       )
     `,
   },
+  {
+    version: 7,
+    // A run is placed in its project once and for ever; only its removal changes where it sits (ADR 0015).
+    name: 'run removal moves the access epoch',
+    up: accessEpochTriggers({ runs: ['DELETE'] }),
+  },
 ];
-

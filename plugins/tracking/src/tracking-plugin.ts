@@ -123,7 +123,7 @@ export function createTrackingPlugin(options: TrackingPluginOptions = {}): Plugi
         const projectId = await ready().runs.projectOf(id);
         const project = projectId ? await directory.resolve({ type: 'project', id: projectId }, principal) : undefined;
         return project && { ...project, type: 'run', id };
-      });
+      }, { reuse: true }); // a run never moves; its removal moves the access epoch (migration 7)
       // A saved view sits in its project; someone else's personal view does not exist for the caller.
       directory.define(PLUGIN, 'view', async (ref, principal) => {
         const id = assertId(ref, 'view id');
