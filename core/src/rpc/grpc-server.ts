@@ -7,7 +7,7 @@ import { PROTO_DIR, protoFiles } from '@wanllmdb/proto';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import { Errors, retryAfterSeconds, type WldbError } from '../errors.js';
 import type { Logger } from '../kernel/logger.js';
-import { decodeMessage, decodeRequest, encodeMessage } from './codec.js';
+import { decodeMessage, decodeRequest, encodeMessage, UndecodableRequest } from './codec.js';
 import type { ConnectionLimits } from './connection-limits.js';
 import type { CallOrigin, MountedMethod, RpcHost } from './rpc-host.js';
 
@@ -136,6 +136,14 @@ export interface GrpcServerOptions {
  * grpc.health.v1.Health and server reflection (so generic clients such as
  * grpcurl can list and call services).
  */
+/** A client stream's messages; reading one that could not be decoded throws its coded error (the handler's call fails with it). */
+async function* readable(call: AsyncIterable<unknown>): AsyncGenerator<unknown> {
+  for await (const message of call) {
+    if (message instanceof UndecodableRequest) throw message.error;
+    yield message;
+  }
+}
+
 export class GrpcServer {
   private readonly server: grpc.Server;
   private listener?: NetServer;
@@ -173,8 +181,9 @@ export class GrpcServer {
         requestStream: m.requestStream,
         responseStream: m.responseStream,
         requestSerialize: (o: unknown) => Buffer.from(encodeMessage(m.requestType, o)),
-        // A bad message reaches RpcHost.invoke as an UndecodableRequest and is answered with its code (grpc-js would answer a throw with INTERNAL).
-        requestDeserialize: (b: Buffer) => (m.requestStream ? decodeMessage(m.requestType, b) : decodeRequest(m.requestType, b)),
+        // A bad message becomes an UndecodableRequest, answered with its code (grpc-js would answer a throw with INTERNAL):
+        // by RpcHost.invoke for a unary request, by the handler's read of a client stream (readable() below).
+        requestDeserialize: (b: Buffer) => decodeRequest(m.requestType, b),
         responseSerialize: (o: unknown) => Buffer.from(encodeMessage(m.responseType, o)),
         responseDeserialize: (b: Buffer) => decodeMessage(m.responseType, b),
         originalName: m.handlerName,
@@ -204,7 +213,7 @@ export class GrpcServer {
         impl[m.name] = (call: grpc.ServerReadableStream<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
           const gone = new AbortController();
           call.on('cancelled', () => gone.abort());
-          this.host.invoke(m, call, this.origin(call, gone.signal)).then(
+          this.host.invoke(m, readable(call), this.origin(call, gone.signal)).then(
             (res) => callback(null, res),
             (e: WldbError) => callback(toServiceError(e)),
           );

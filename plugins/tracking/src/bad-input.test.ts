@@ -122,6 +122,20 @@ describe.each(metadataBackends().filter((b) => b.name === 'sqlite'))('bad input 
         const garbage = (await raw('GetRun', Buffer.from([(9 << 3) | 6, 0x01]) /* field 9 with wire type 6, which protobuf does not have */).catch((e: grpc.ServiceError) => e)) as grpc.ServiceError;
         expect(garbage.code).toBe(grpc.status.INVALID_ARGUMENT);
         expect(garbage.metadata.get('wldb-error-code')).toEqual(['WLDB_ERR_VALIDATION']);
+        // The same in a client stream (a metric stream, a file upload): the call fails with the coded 400.
+        for (const [service, name] of [
+          ['MetricService', 'StreamMetrics'],
+          ['RunFileService', 'UploadFile'],
+        ] as const) {
+          const m = new Contract().methods(`wanllmdb.tracking.v1.${service}`).find((x) => x.name === name)!;
+          const streamed = await new Promise<grpc.ServiceError | null>((resolve) => {
+            const call = client.makeClientStreamRequest(m.path, (b: Uint8Array) => Buffer.from(b), (b: Buffer) => b, (err) => resolve(err));
+            call.write(Buffer.from([(9 << 3) | 6, 0x01]));
+            call.end();
+          });
+          expect(streamed?.code, name).toBe(grpc.status.INVALID_ARGUMENT);
+          expect(streamed!.metadata.get('wldb-error-code')).toEqual(['WLDB_ERR_VALIDATION']);
+        }
         // A nest of protobuf groups (unknown field 15; how a decoder's skipping recurses): refused, not followed.
         const groups = Buffer.concat([Buffer.alloc(5_000, (15 << 3) | 3), Buffer.alloc(5_000, (15 << 3) | 4)]);
         for (const [name, head] of [
