@@ -21,9 +21,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import Database from 'better-sqlite3';
-import { Kernel, localCallContext, Tokens, type MetadataStore, type SqlValue } from '../core/src/index.js';
+import { Kernel, localCallContext, coreServices, type MetadataStore, type SqlValue } from '../core/src/index.js';
 import { toPostgresPlaceholders } from '../core/src/storage/metadata/postgres-metadata-store.js';
-import { projectsPlugin, ProjectsApiToken } from '../plugins/projects/src/index.js';
+import { projectsPlugin, projectsApiRef } from '../plugins/projects/src/index.js';
 import { parseRunFilter } from '../plugins/tracking/src/run-filter.js';
 import { RunRepository } from '../plugins/tracking/src/run-repository.js';
 import { parseRunSort } from '../plugins/tracking/src/run-sort.js';
@@ -119,8 +119,8 @@ async function runBackend(name: 'sqlite' | 'postgres'): Promise<Record<string, u
   const kernel = new Kernel({ plugins: [projectsPlugin, createTrackingPlugin()], config: { db: url, blobs: `file://${blobs}`, bus: 'memory', logLevel: 'silent' } });
   try {
     await kernel.start();
-    const db = kernel.resolve(Tokens.MetadataStore);
-    const project = await kernel.resolve(ProjectsApiToken).ensure('bench-run-list', localCallContext('bench', kernel.logger));
+    const db = kernel.get(coreServices.db);
+    const project = await kernel.get(projectsApiRef).ensure('bench-run-list', localCallContext('bench', kernel.logger));
     log(`${name}: writing ${runCount.toLocaleString('en')} runs…`);
     await fill(db, project.id);
 

@@ -26,9 +26,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Kernel, normalize } from '../core/src/index.js';
+import { Kernel, LOCAL_PRINCIPAL, normalize } from '../core/src/index.js';
 import { projectsPlugin } from '../plugins/projects/src/index.js';
-import { trackingPlugin, TrackingApiToken } from '../plugins/tracking/src/index.js';
+import { trackingPlugin, trackingApiRef } from '../plugins/tracking/src/index.js';
 import { encodeMetricBatch } from '../plugins/tracking/src/metrics/metric-batch.js';
 import { openBrowser, ensureUiBuilt, sessionState, SESSION_KEY } from '../test/e2e/web/browser.js';
 import { startBenchServer } from './lib/server.js';
@@ -77,7 +77,7 @@ async function makeData(dir: string): Promise<{ projectId: string; chartRunIds: 
     await call('tracking.v1.RunService/FinishRun', { id: run.id, summary: { loss: 1 / (1 + (i % 97)), acc: (i % 89) / 89 } });
     if (i % 1000 === 999) log(`runs: ${i + 1}/${RUNS}`);
   }
-  const tracking = kernel.resolve(TrackingApiToken);
+  const tracking = kernel.get(trackingApiRef);
   const chartRunIds = runIds.slice(0, CHART_RUNS);
   const cols = { length: RUN_POINTS, step: new Float64Array(RUN_POINTS), value: new Float64Array(RUN_POINTS), time: new Float64Array(RUN_POINTS), keyIndex: new Int32Array(RUN_POINTS), keys: ['loss'] };
   for (const [r, id] of chartRunIds.entries()) {
@@ -86,7 +86,7 @@ async function makeData(dir: string): Promise<{ projectId: string; chartRunIds: 
       cols.value[s] = Math.exp(-s / (20_000 + r * 300)) + 0.03 * Math.sin(s * 0.01 + r);
       cols.time[s] = 1_700_000_000_000 + s * 50;
     }
-    await tracking.appendMetricBatch(id, `bench-${r}`, encodeMetricBatch(cols));
+    await tracking.appendMetricBatch(LOCAL_PRINCIPAL, id, `bench-${r}`, encodeMetricBatch(cols));
     if (r % 10 === 9) log(`points: ${(r + 1) * RUN_POINTS} of ${CHART_RUNS * RUN_POINTS}`);
   }
   await kernel.stop(); // waits for aggregation in flight; the server recovers anything left

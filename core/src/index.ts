@@ -3,10 +3,12 @@ export { Errors, WldbError, GrpcStatus, toWldbError, retryAfterSeconds, type Err
 export { newId, assertId, isId } from './ids.js';
 export { slugify } from './slug.js';
 export { loadConfig, redactUrl, CONFIG_ENV_VARS, type WanllmdbConfig, type LoadConfigOptions } from './config/config.js';
-export { definePlugin, type Plugin, type PluginDefinition, type PluginRegistrar, type PluginHooks, type PluginHook, type UiContribution } from './kernel/define-plugin.js';
+export { definePlugin, type DepsOf, type DepsSpec, type PhaseWork, type Plugin, type PluginContext, type PluginDefinition, type UiContribution } from './kernel/define-plugin.js';
+export { coreServices, createApiRef, isRef, type CoreServiceName, type Ref } from './kernel/refs.js';
+export { describeSettings, resolveSettings, setting, type SettingSpec, type SettingsOf, type SettingsSpec } from './kernel/settings.js';
 export { orderPlugins } from './kernel/plugin-order.js';
 export { Kernel, type KernelOptions, type Listening } from './kernel/kernel.js';
-export { Tokens } from './kernel/tokens.js';
+export { inProcessRpc, pluginPrincipal, type InProcessRpc } from './rpc/in-process.js';
 export { createLogger, type Logger, type LogLevel } from './kernel/logger.js';
 export { systemClock, type Clock } from './kernel/clock.js';
 export {

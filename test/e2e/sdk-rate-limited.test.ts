@@ -1,11 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Kernel } from '@wanllmdb/core';
+import { coreServices, type Kernel } from '@wanllmdb/core';
 import { metadataBackends, type FreshDatabase, type MetadataBackend } from '@wanllmdb/core/testing';
 import { createAuthPlugin } from '@wanllmdb/plugin-auth';
 import { projectsPlugin } from '@wanllmdb/plugin-projects';
-import { TrackingApiToken, trackingPlugin } from '@wanllmdb/plugin-tracking';
+import { trackingApiRef, trackingPlugin } from '@wanllmdb/plugin-tracking';
 import type { tracking } from '@wanllmdb/proto';
 import { init } from '@wanllmdb/sdk';
 import { serve } from '@wanllmdb/server';
@@ -74,10 +74,11 @@ async function startLimitedServer(backend: MetadataBackend, rateLimits: Record<s
       return body.data.filter((e) => e.transport === 'grpc').sort((a, b) => a.at.localeCompare(b.at));
     },
     async stored(runId) {
-      const api = kernel.resolve(TrackingApiToken);
-      await api.metricStore().idle();
-      const keys = await api.metricStore().keys(runId);
-      return { run: await api.getRun(runId), keys: new Map(keys.map((k) => [k.key, k as tracking.v1.MetricKeyStats])) };
+      const api = kernel.get(trackingApiRef);
+      await api.metricsSettled();
+      const service = kernel.get(coreServices.rpc).service;
+      const keys = await api.listMetricKeys(service, runId);
+      return { run: await api.getRun(service, runId), keys: new Map(keys.map((k) => [k.key, k])) };
     },
     async close() {
       await kernel.stop();

@@ -1,47 +1,40 @@
+import { isAbsolute } from 'node:path';
 import type { ServiceRef } from '@wanllmdb/proto';
-import type { DependencyContainer, InjectionToken } from 'tsyringe';
-import type { WanllmdbConfig } from '../config/config.js';
 import { Errors } from '../errors.js';
+import type { Auth } from '../rpc/auth.js';
 import type { Migration } from '../storage/metadata/metadata-store.js';
 import type { Logger } from './logger.js';
+import { isRef, type Ref } from './refs.js';
+import type { SettingsOf, SettingsSpec } from './settings.js';
 
-/** A lifecycle hook as a plugin sees it: it may tap, only the kernel calls. */
-export interface PluginHook<Args extends unknown[]> {
-  tapPromise(name: string, fn: (...args: Args) => Promise<void> | void): void;
-}
+/** What a plugin lists in `deps`: a name for each ref it needs. */
+export type DepsSpec = Readonly<Record<string, Ref<unknown>>>;
+/** The values of the refs, as `init` receives them. */
+export type DepsOf<D extends DepsSpec> = { readonly [K in keyof D]: D[K] extends Ref<infer T> ? T : never };
 
-export interface PluginHooks {
-  /** Validate or extend the configuration before any service exists. */
-  configure: PluginHook<[config: WanllmdbConfig]>;
-  /** Root services exist: resolve them, build handlers. */
-  register: PluginHook<[]>;
-  /** After the kernel applied this plugin's declared migrations: data fix-ups. */
-  migrate: PluginHook<[]>;
-  /** Start background work (sweepers, workers). Runs in dependency order. */
-  start: PluginHook<[]>;
-  /** The server stopped taking calls: finish what is in flight. Reverse order. */
-  beforeStop: PluginHook<[]>;
-  /** Release resources. Reverse order. */
-  stop: PluginHook<[]>;
-}
+/** Work a plugin runs in a lifecycle phase. */
+export type PhaseWork = () => Promise<void> | void;
 
-/** What a plugin's `register` receives: the one way a plugin talks to the kernel. */
-export interface PluginRegistrar {
+/**
+ * What a plugin's `init` receives: its dependencies and settings, already
+ * there, and the calls that declare what it adds. Everything is declared
+ * during `init`; a call after it returned is refused.
+ */
+export interface PluginContext<D extends DepsSpec = DepsSpec, S extends SettingsSpec = SettingsSpec> {
   readonly pluginId: string;
-  /** The plugin's own child container (root services resolve through it). */
-  readonly container: DependencyContainer;
+  /** The values of the plugin's `deps`. */
+  readonly deps: DepsOf<D>;
+  /** The plugin's settings, read and checked by the kernel. */
+  readonly settings: SettingsOf<S>;
   readonly logger: Logger;
-  readonly hooks: PluginHooks;
-  resolve<T>(token: InjectionToken<T>): T;
-  /** Declares the plugin's schema migrations; the kernel applies them in the migrate phase. */
+  /** Schema migrations; the kernel applies them right after `init`, before any plugin that depends on this one starts its own. */
   migrations(list: readonly Migration[]): void;
-  /**
-   * Mounts a service of the contract. `handlers` may be a factory, called in the
-   * register phase once root services exist.
-   */
-  service<H>(ref: ServiceRef<H>, handlers: H | (() => H)): void;
-  /** Offers a value to other plugins through the root container (e.g. this plugin's API). */
-  provide<T>(token: InjectionToken<T>, value: T): void;
+  /** Mounts a service of the contract (served over gRPC, HTTP/JSON and in process). */
+  service<H>(ref: ServiceRef<H>, handlers: H): void;
+  /** Provides the value of a ref this plugin owns (`createApiRef({ plugin: <this id> })`) to the plugins that depend on it. */
+  provide<T>(ref: Ref<T>, value: T): void;
+  /** Becomes the kernel's authentication and authorisation (the auth plugin); without one, a single local user. */
+  provideAuth(auth: Auth): void;
   /**
    * Adds ES modules to the web UI (absolute paths of built .js files). The
    * server lists them at `GET /api/v1/ui/manifest` and serves them at
@@ -49,6 +42,14 @@ export interface PluginRegistrar {
    * module registers its panels with `window.wanllmdb.registerPanel(…)`.
    */
   ui(contribution: UiContribution): void;
+  /** After every plugin's migrations: data fix-ups. */
+  onMigrated(work: PhaseWork): void;
+  /** Start background work (sweepers, workers); in dependency order, before the server listens. */
+  onStart(work: PhaseWork): void;
+  /** The server stopped taking calls: finish what is in flight. Reverse order. */
+  onBeforeStop(work: PhaseWork): void;
+  /** Release resources. Reverse order. */
+  onStop(work: PhaseWork): void;
 }
 
 export interface UiContribution {
@@ -56,35 +57,73 @@ export interface UiContribution {
   modules: readonly string[];
 }
 
-export interface PluginDefinition {
+export interface PluginDefinition<D extends DepsSpec, S extends SettingsSpec> {
   /** kebab-case, unique: `tracking`, `trainer-lora`. */
   id: string;
   /** semver of the plugin. */
   version: string;
-  /** Ids of plugins that must be registered and started before this one. */
-  dependsOn?: readonly string[];
-  register(r: PluginRegistrar): void | Promise<void>;
+  /** What the plugin needs: core services (`coreServices.db` …) and other plugins' APIs (their refs). */
+  deps?: D;
+  /** The plugin's settings (`setting.int({ env, default, min, max, doc })` …). */
+  settings?: S;
+  /**
+   * The plugin's own contract: an absolute folder holding
+   * `wanllmdb/<area>/v1/*.proto`. Its services are served over gRPC,
+   * HTTP/JSON and in process like core's, with the same permission and
+   * resource options enforced; generate its types with proto's gen-types.
+   */
+  proto?: string;
+  /** Builds the plugin once its deps exist; declares services, migrations, provided APIs and lifecycle work on `ctx`. */
+  init(ctx: PluginContext<D, S>): void | Promise<void>;
 }
 
-export interface Plugin extends Readonly<PluginDefinition> {
-  readonly dependsOn: readonly string[];
+export interface Plugin {
   readonly kind: 'wanllmdb.plugin';
+  readonly id: string;
+  readonly version: string;
+  readonly deps: DepsSpec;
+  readonly settings: SettingsSpec;
+  /** The folder of the plugin's own .proto files, if it has any. */
+  readonly proto: string | undefined;
+  /** The plugins whose refs this one depends on (core aside), in the order of `deps`. */
+  readonly dependsOn: readonly string[];
+  readonly init: (ctx: PluginContext) => void | Promise<void>;
 }
 
 const ID = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
 const SEMVER = /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/;
 
 /** Makes a plugin value. Misuse fails here, loudly, not at start-up. */
-export function definePlugin(def: PluginDefinition): Plugin {
-  if (!def || typeof def !== 'object') throw Errors.PLUGIN_INVALID('definePlugin needs an object { id, version, register }.');
+export function definePlugin<D extends DepsSpec = Record<never, never>, S extends SettingsSpec = Record<never, never>>(def: PluginDefinition<D, S>): Plugin {
+  if (!def || typeof def !== 'object') throw Errors.PLUGIN_INVALID('definePlugin needs an object { id, version, deps, settings, init }.');
   if (typeof def.id !== 'string' || !ID.test(def.id)) {
     throw Errors.PLUGIN_INVALID(`Plugin id ${JSON.stringify(def.id)} is not kebab-case (e.g. "trainer-lora"). Rename the plugin.`);
   }
   if (typeof def.version !== 'string' || !SEMVER.test(def.version)) {
     throw Errors.PLUGIN_INVALID(`Plugin "${def.id}" has version ${JSON.stringify(def.version)}; use semver such as "1.2.0".`);
   }
-  if (typeof def.register !== 'function') throw Errors.PLUGIN_INVALID(`Plugin "${def.id}" has no register(r) function.`);
-  const dependsOn = [...(def.dependsOn ?? [])];
-  if (dependsOn.includes(def.id)) throw Errors.PLUGIN_CYCLE(`Plugin "${def.id}" depends on itself. Remove it from dependsOn.`);
-  return Object.freeze({ ...def, dependsOn: Object.freeze(dependsOn), kind: 'wanllmdb.plugin' as const });
+  if (typeof def.init !== 'function') throw Errors.PLUGIN_INVALID(`Plugin "${def.id}" has no init(ctx) function.`);
+  const deps: DepsSpec = { ...(def.deps ?? {}) };
+  for (const [name, ref] of Object.entries(deps)) {
+    if (!isRef(ref)) throw Errors.PLUGIN_INVALID(`Dependency "${name}" of plugin "${def.id}" is not a ref. Use coreServices.… or another plugin's exported ref.`);
+    if (ref.owner === def.id) throw Errors.PLUGIN_CYCLE(`Plugin "${def.id}" depends on its own ref "${ref.id}". Use the value directly.`);
+  }
+  const settings: SettingsSpec = { ...(def.settings ?? {}) };
+  for (const [name, s] of Object.entries(settings)) {
+    if ((s as { kind?: unknown })?.kind !== 'wanllmdb.setting') throw Errors.PLUGIN_INVALID(`Setting "${name}" of plugin "${def.id}" is not made with setting.int / setting.string / setting.bool.`);
+  }
+  if (def.proto !== undefined && (typeof def.proto !== 'string' || !isAbsolute(def.proto))) {
+    throw Errors.PLUGIN_INVALID(`Plugin "${def.id}" gives proto ${JSON.stringify(def.proto)}: give the absolute folder that holds wanllmdb/<area>/v1/*.proto (fileURLToPath(new URL('../proto', import.meta.url))).`);
+  }
+  const dependsOn = [...new Set(Object.values(deps).map((r) => r.owner))].filter((owner) => owner !== 'core');
+  return Object.freeze({
+    kind: 'wanllmdb.plugin' as const,
+    id: def.id,
+    version: def.version,
+    deps: Object.freeze(deps),
+    settings: Object.freeze(settings),
+    proto: def.proto,
+    dependsOn: Object.freeze(dependsOn),
+    init: def.init as (ctx: PluginContext) => void | Promise<void>,
+  });
 }

@@ -1,8 +1,8 @@
 import 'reflect-metadata';
 import { basename, isAbsolute } from 'node:path';
 import { AsyncSeriesHook } from 'tapable';
-import { container as rootContainer, type DependencyContainer, type InjectionToken } from 'tsyringe';
-import type { ServiceRef } from '@wanllmdb/proto';
+import { container as rootContainer, type DependencyContainer } from 'tsyringe';
+import { loadContractRoot, type ContractSource, type ServiceRef } from '@wanllmdb/proto';
 import { loadConfig, type WanllmdbConfig } from '../config/config.js';
 import { Errors, WldbError } from '../errors.js';
 import { createEventBus, createJobQueue } from '../messaging/create-messaging.js';
@@ -12,21 +12,25 @@ import type { JobQueue } from '../messaging/job-queue.js';
 import { LocalAuth, type Auth } from '../rpc/auth.js';
 import type { GrpcServer } from '../rpc/grpc-server.js';
 import type { HttpGateway } from '../rpc/http-gateway.js';
+import { inProcessRpc } from '../rpc/in-process.js';
 import { ResourceDirectory } from '../rpc/resources.js';
+import { Contract } from '../rpc/contract.js';
 import { RpcHost } from '../rpc/rpc-host.js';
 import type { BlobStore } from '../storage/blob/blob-store.js';
 import { createBlobStore } from '../storage/blob/create-blob-store.js';
 import { createMetadataStore } from '../storage/metadata/create-metadata-store.js';
 import type { Migration, MetadataStore } from '../storage/metadata/metadata-store.js';
 import { systemClock, type Clock } from './clock.js';
-import type { Plugin, PluginHook, PluginHooks, PluginRegistrar } from './define-plugin.js';
+import type { PhaseWork, Plugin, PluginContext } from './define-plugin.js';
 import { createLogger, type Logger } from './logger.js';
 import { orderPlugins } from './plugin-order.js';
-import { Tokens } from './tokens.js';
+import { coreServices, type Ref } from './refs.js';
+import { resolveSettings } from './settings.js';
 import { ACCESS_EPOCH_NAMESPACE, accessEpochMigrations } from '../rpc/access-epoch.js';
 
-type Phase = keyof PluginHooks;
-const PHASES: readonly Phase[] = ['configure', 'register', 'migrate', 'start', 'beforeStop', 'stop'];
+/** Lifecycle phases after init; plugins add work through their context, only the kernel calls. */
+type Phase = 'migrate' | 'start' | 'beforeStop' | 'stop';
+const PHASES: readonly Phase[] = ['migrate', 'start', 'beforeStop', 'stop'];
 /** Phases that run in reverse dependency order. */
 const REVERSED: ReadonlySet<Phase> = new Set(['beforeStop', 'stop']);
 
@@ -46,6 +50,8 @@ export interface KernelOptions {
   }>;
   /** Serve gRPC and HTTP (`wanllmdb serve`); false for embedded use. */
   listen?: boolean;
+  /** Where plugin settings are read from (default process.env). */
+  env?: NodeJS.ProcessEnv;
   /** A built web UI (index.html + assets) to serve at `/` when listening. */
   uiDir?: string;
   /**
@@ -63,16 +69,16 @@ export interface Listening {
 type State = 'new' | 'starting' | 'started' | 'stopping' | 'stopped' | 'failed';
 
 /**
- * The plugin host. It owns the lifecycle hooks (plugins tap, only the kernel
- * calls), the root container, the storage ports and the RPC host.
+ * The plugin host. It owns the lifecycle hooks (plugins add work through
+ * their context, only the kernel calls), the root container, the storage
+ * ports and the RPC host.
  *
- * start: register → configure → (stores) → register hook → migrate → start → listen
+ * start: settings (all plugins) → root services → per plugin in dependency
+ *        order: init → its migrations → migrate hook → mount services → start → listen
  * stop:  drain RPCs → beforeStop (reverse) → stop (reverse) → close stores
  */
 export class Kernel {
   readonly hooks = Object.freeze({
-    configure: new AsyncSeriesHook<[WanllmdbConfig]>(['config']),
-    register: new AsyncSeriesHook<[]>([]),
     migrate: new AsyncSeriesHook<[]>([]),
     start: new AsyncSeriesHook<[]>([]),
     beforeStop: new AsyncSeriesHook<[]>([]),
@@ -92,12 +98,13 @@ export class Kernel {
   /** UI modules plugins contributed (`r.ui`). */
   private readonly uiModules: { plugin: string; path: string }[] = [];
 
+  /** The Auth a plugin provided (`ctx.provideAuth`), if one did. */
+  private providedAuth?: Auth;
+
   constructor(private readonly opts: KernelOptions) {
     this.plugins = orderPlugins(opts.plugins);
     this.config = { ...loadConfig(), ...opts.config } as WanllmdbConfig;
     this.logger = opts.services?.logger ?? createLogger(this.config.logLevel);
-    // Plugins define their resource types while they register.
-    this.container.register(Tokens.Resources, { useValue: new ResourceDirectory() });
   }
 
   get rpcHost(): RpcHost {
@@ -105,30 +112,55 @@ export class Kernel {
     return this.rpc;
   }
 
-  resolve<T>(token: InjectionToken<T>): T {
-    return this.container.resolve(token);
+  /** The authentication and authorisation every call goes through (a plugin's, or the local user's). */
+  get auth(): Auth {
+    return this.rpcHost.auth;
+  }
+
+  /** The value of a ref: a root service, or an API a started plugin provided. */
+  get<T>(ref: Ref<T>): T {
+    if (!this.container.isRegistered(ref.id)) {
+      throw Errors.KERNEL_STATE(`Nothing provides "${ref.id}" here: ${ref.owner === 'core' ? 'the kernel has not started' : `plugin "${ref.owner}" is not loaded or has not started`}.`);
+    }
+    return this.container.resolve<T>(ref.id);
   }
 
   async start(): Promise<Listening | undefined> {
     if (this.state !== 'new') throw Errors.KERNEL_STATE(`start() was called on a kernel that is ${this.state}. Make a new Kernel to start again.`);
     this.state = 'starting';
     try {
-      const registrations = await this.registerPlugins();
-      await this.runHook('configure', this.config);
+      // Every plugin's settings first: a bad value fails start before anything is opened.
+      const env = this.opts.env ?? process.env;
+      const settings = this.plugins.map((p) => resolveSettings(p.id, p.settings, env));
       await this.createRootServices();
-      for (const reg of registrations) reg.resolveServices();
-      await this.runHook('register');
+      const db = this.get(coreServices.db);
       // Core's own tables first: plugins' migrations add triggers that write them.
-      await this.resolve(Tokens.MetadataStore).migrate(ACCESS_EPOCH_NAMESPACE, accessEpochMigrations);
-      for (const reg of registrations) {
+      await db.migrate(ACCESS_EPOCH_NAMESPACE, accessEpochMigrations);
+      const registrations: Registration[] = [];
+      for (const [index, p] of this.plugins.entries()) {
+        const reg = new Registration(p, this, index, settings[index]!);
+        try {
+          await p.init(reg.context);
+        } catch (e) {
+          throw this.pluginFailure(p, 'init', e);
+        }
+        reg.close();
+        this.checkProvided(p, reg);
         if (reg.migrations.length) {
-          await this.resolve(Tokens.MetadataStore).migrate(reg.plugin.id, reg.migrations).catch((e) => {
-            throw this.pluginFailure(reg.plugin, 'migrate', e);
+          await db.migrate(p.id, reg.migrations).catch((e) => {
+            throw this.pluginFailure(p, 'migrate', e);
           });
         }
+        registrations.push(reg);
+      }
+      // Work is declared once, during init: a tap after that is a bug.
+      for (const phase of PHASES) {
+        const hook = this.hooks[phase] as unknown as Record<'tap' | 'tapAsync' | 'tapPromise', unknown>;
+        hook.tap = hook.tapAsync = hook.tapPromise = frozen(phase);
       }
       await this.runHook('migrate');
-      this.rpc = new RpcHost(this.resolve(Tokens.Auth), this.logger);
+      const contract = new Contract(loadContractRoot(this.contractSources()));
+      this.rpc = new RpcHost(this.opts.services?.auth ?? this.providedAuth ?? new LocalAuth(), this.logger, contract);
       for (const reg of registrations) for (const s of reg.services) this.rpc.mount(reg.plugin.id, s.fullName, s.handlers);
       this.started = [];
       for (const p of this.plugins) {
@@ -195,7 +227,7 @@ export class Kernel {
     ]);
     // One count for both ports: together they must stay below the open-file limit.
     const connections = ConnectionLimits.fromConfig(c, this.logger, () => !this.rpcHost.isDraining);
-    this.grpc = new GrpcServer(this.rpcHost, this.logger, { requestTimeoutMs: c.requestTimeoutMs, idleTimeoutMs: c.idleTimeoutMs, connections });
+    this.grpc = new GrpcServer(this.rpcHost, this.logger, { requestTimeoutMs: c.requestTimeoutMs, idleTimeoutMs: c.idleTimeoutMs, connections, contractSources: this.contractSources() });
     this.http = new HttpGateway(this.rpcHost, this.logger, {
       bodyLimitBytes: c.bodyLimitBytes,
       corsOrigins: c.corsOrigins,
@@ -241,16 +273,36 @@ export class Kernel {
     const blobStore = s.blobStore ?? own(await createBlobStore(c.blobs));
     const eventBus = s.eventBus ?? own(await createEventBus(c.bus, { logger: this.logger, ipc: this.opts.ipc }));
     const jobQueue = s.jobQueue ?? own(await createJobQueue(c.bus, { logger: this.logger }));
-    this.container.register(Tokens.Config, { useValue: c });
-    this.container.register(Tokens.Logger, { useValue: this.logger });
-    this.container.register(Tokens.Clock, { useValue: s.clock ?? systemClock });
-    this.container.register(Tokens.MetadataStore, { useValue: metadataStore });
-    this.container.register(Tokens.BlobStore, { useValue: blobStore });
-    this.container.register(Tokens.EventBus, { useValue: eventBus });
-    this.container.register(Tokens.JobQueue, { useValue: jobQueue });
-    // A plugin (auth) may have provided Tokens.Auth in register(); otherwise one local user.
-    if (s.auth) this.container.register(Tokens.Auth, { useValue: s.auth });
-    else if (!this.container.isRegistered(Tokens.Auth)) this.container.register(Tokens.Auth, { useValue: new LocalAuth() });
+    const values: { [K in keyof typeof coreServices]: (typeof coreServices)[K] extends Ref<infer T> ? T : never } = {
+      config: c,
+      logger: this.logger,
+      clock: s.clock ?? systemClock,
+      db: metadataStore,
+      blobs: blobStore,
+      events: eventBus,
+      jobs: jobQueue,
+      resources: new ResourceDirectory(),
+      rpc: inProcessRpc('kernel', () => this.rpcHost),
+    };
+    for (const [name, ref] of Object.entries(coreServices)) this.container.register(ref.id, { useValue: values[name as keyof typeof values] });
+  }
+
+  /** The plugins' own .proto folders, loaded beside core's. */
+  private contractSources(): ContractSource[] {
+    return this.plugins.flatMap((p) => (p.proto ? [{ dir: p.proto }] : []));
+  }
+
+  /** Every ref this plugin owns that a loaded plugin depends on must have been provided in its init. */
+  private checkProvided(p: Plugin, reg: Registration): void {
+    for (const other of this.plugins) {
+      for (const ref of Object.values(other.deps)) {
+        if (ref.owner !== p.id || this.container.isRegistered(ref.id)) continue;
+        throw Errors.PLUGIN_INVALID(`Plugin "${other.id}" depends on "${ref.id}", but its owner "${p.id}" did not provide it in init(). Call ctx.provide(ref, value) in "${p.id}".`, [
+          { field: p.id, message: `did not provide ${ref.id}` },
+        ]);
+      }
+    }
+    void reg;
   }
 
   private pluginFailure(p: Plugin, phase: string, err: unknown): WldbError {
@@ -270,24 +322,6 @@ export class Kernel {
     for (const tap of hook.taps.filter((t) => t.name === p.id)) await (tap.fn as () => Promise<void>)();
   }
 
-  private async registerPlugins(): Promise<Registration[]> {
-    const regs: Registration[] = [];
-    for (const [index, p] of this.plugins.entries()) {
-      const reg = new Registration(p, this, index);
-      await Promise.resolve(p.register(reg.registrar)).catch((e) => {
-        throw this.pluginFailure(p, 'register', e);
-      });
-      reg.closeRegistration();
-      regs.push(reg);
-    }
-    // Hooks are declared once and then frozen: a tap after start-up is a bug.
-    for (const phase of PHASES) {
-      const hook = this.hooks[phase] as unknown as Record<'tap' | 'tapAsync' | 'tapPromise', unknown>;
-      hook.tap = hook.tapAsync = hook.tapPromise = frozen(phase);
-    }
-    return regs;
-  }
-
   /** @internal used by Registration */
   addUiModules(plugin: string, modules: readonly string[]): void {
     for (const path of modules) {
@@ -297,6 +331,21 @@ export class Kernel {
       }
       this.uiModules.push({ plugin, path });
     }
+  }
+
+  /** @internal used by Registration */
+  provide(p: Plugin, ref: Ref<unknown>, value: unknown): void {
+    if (ref.owner !== p.id) {
+      throw Errors.PLUGIN_INVALID(`Plugin "${p.id}" cannot provide "${ref.id}": it belongs to ${ref.owner === 'core' ? 'the kernel' : `plugin "${ref.owner}"`}. Provide refs made with createApiRef({ plugin: "${p.id}" }).`);
+    }
+    if (this.container.isRegistered(ref.id)) throw Errors.PLUGIN_DUPLICATE(`Plugin "${p.id}" provides "${ref.id}" twice.`);
+    this.container.register(ref.id, { useValue: value });
+  }
+
+  /** @internal used by Registration */
+  provideAuth(p: Plugin, auth: Auth): void {
+    if (this.providedAuth) throw Errors.PLUGIN_DUPLICATE(`Plugin "${p.id}" provides the kernel's Auth, which another plugin already provides. Load one auth plugin.`);
+    this.providedAuth = auth;
   }
 
   /** @internal used by Registration */
@@ -314,67 +363,70 @@ export class Kernel {
 
 function frozen(phase: string) {
   return () => {
-    throw Errors.KERNEL_STATE(`Cannot tap the "${phase}" hook after plugins have registered. Tap hooks inside register(r).`);
+    throw Errors.KERNEL_STATE(`Cannot add "${phase}" work after the plugins' init. Declare it inside init(ctx).`);
   };
 }
 
-/** One plugin's view of the kernel while it registers. */
+/** One plugin's view of the kernel while its init runs. */
 class Registration {
   readonly migrations: Migration[] = [];
   readonly services: { fullName: string; handlers: Record<string, unknown> }[] = [];
-  private readonly pending: { fullName: string; make: unknown }[] = [];
   private open = true;
-  readonly registrar: PluginRegistrar;
+  readonly context: PluginContext;
 
   constructor(
     readonly plugin: Plugin,
     kernel: Kernel,
     index: number,
+    settings: PluginContext['settings'],
   ) {
-    const child = kernel.container.createChildContainer();
+    const logger = kernel.logger.child({ plugin: plugin.id });
+    // The plugin's own container: the logger ref resolves to its child logger.
+    const child: DependencyContainer = kernel.container.createChildContainer();
+    child.register(coreServices.logger.id, { useValue: logger });
+    child.register(coreServices.rpc.id, { useValue: inProcessRpc(plugin.id, () => kernel.rpcHost) });
+    const deps: Record<string, unknown> = {};
+    for (const [name, ref] of Object.entries(plugin.deps)) deps[name] = child.resolve(ref.id);
     const guard = (what: string) => {
-      if (!this.open) throw Errors.KERNEL_STATE(`Plugin "${plugin.id}" called ${what} after register() returned. Declare everything inside register(r).`);
+      if (!this.open) throw Errors.KERNEL_STATE(`Plugin "${plugin.id}" called ${what} after init() returned. Declare everything inside init(ctx).`);
     };
-    const hook = (phase: Phase): PluginHook<any[]> => ({
-      tapPromise: (_name, fn) => {
-        guard(`hooks.${phase}.tapPromise`);
-        kernel.tapFor(plugin, index, phase, fn);
-      },
-    });
-    this.registrar = {
+    const phase = (name: Phase) => (work: PhaseWork) => {
+      guard(`on${name[0]!.toUpperCase()}${name.slice(1)}()`);
+      kernel.tapFor(plugin, index, name, work);
+    };
+    this.context = Object.freeze({
       pluginId: plugin.id,
-      container: child,
-      logger: kernel.logger.child({ plugin: plugin.id }),
-      hooks: { configure: hook('configure'), register: hook('register'), migrate: hook('migrate'), start: hook('start'), beforeStop: hook('beforeStop'), stop: hook('stop') },
-      resolve: <T>(token: InjectionToken<T>) => child.resolve(token),
-      migrations: (list) => {
+      deps: Object.freeze(deps),
+      settings,
+      logger,
+      migrations: (list: readonly Migration[]) => {
         guard('migrations()');
         this.migrations.push(...list);
       },
-      service: <H>(ref: ServiceRef<H>, handlers: H | (() => H)) => {
+      service: <H>(ref: ServiceRef<H>, handlers: H) => {
         guard('service()');
-        this.pending.push({ fullName: ref.fullName, make: handlers });
+        this.services.push({ fullName: ref.fullName, handlers: handlers as Record<string, unknown> });
       },
-      provide: (token, value) => {
+      provide: <T>(ref: Ref<T>, value: T) => {
         guard('provide()');
-        kernel.container.register(token, { useValue: value });
+        kernel.provide(plugin, ref, value);
       },
-      ui: (contribution) => {
+      provideAuth: (auth: Auth) => {
+        guard('provideAuth()');
+        kernel.provideAuth(plugin, auth);
+      },
+      ui: (contribution: { modules: readonly string[] }) => {
         guard('ui()');
         kernel.addUiModules(plugin.id, contribution.modules);
       },
-    };
+      onMigrated: phase('migrate'),
+      onStart: phase('start'),
+      onBeforeStop: phase('beforeStop'),
+      onStop: phase('stop'),
+    }) as PluginContext;
   }
 
-  closeRegistration(): void {
+  close(): void {
     this.open = false;
-  }
-
-  /** Handler factories run once root services exist. */
-  resolveServices(): void {
-    for (const s of this.pending) {
-      const handlers = typeof s.make === 'function' ? (s.make as () => unknown)() : s.make;
-      this.services.push({ fullName: s.fullName, handlers: handlers as Record<string, unknown> });
-    }
   }
 }

@@ -2,9 +2,9 @@ import { Errors } from '../errors.js';
 import type { Plugin } from './define-plugin.js';
 
 /**
- * Orders plugins so each comes after what it depends on (stable: ties keep
- * the order given). Duplicate ids, missing dependencies and cycles are errors
- * that name the plugins involved.
+ * Orders plugins so each comes after the owners of the refs it depends on
+ * (stable: ties keep the order given). Duplicate ids, missing owners and
+ * cycles are errors that name the plugins (and refs) involved.
  */
 export function orderPlugins(plugins: readonly Plugin[]): Plugin[] {
   const byId = new Map<string, Plugin>();
@@ -15,7 +15,11 @@ export function orderPlugins(plugins: readonly Plugin[]): Plugin[] {
   for (const p of plugins) {
     for (const dep of p.dependsOn) {
       if (!byId.has(dep)) {
-        throw Errors.PLUGIN_MISSING_DEPENDENCY(`Plugin "${p.id}" depends on "${dep}", which is not installed. Add the "${dep}" plugin or remove the dependency.`);
+        const refs = Object.values(p.deps).filter((r) => r.owner === dep).map((r) => `"${r.id}"`).join(', ');
+        throw Errors.PLUGIN_MISSING_DEPENDENCY(
+          `Plugin "${p.id}" depends on ${refs} of plugin "${dep}", which is not loaded. Add the "${dep}" plugin or remove "${p.id}".`,
+          [{ field: p.id, message: `needs plugin ${dep}` }],
+        );
       }
     }
   }
@@ -26,7 +30,9 @@ export function orderPlugins(plugins: readonly Plugin[]): Plugin[] {
     if (s === 'done') return;
     if (s === 'visiting') {
       const cycle = [...path.slice(path.indexOf(p.id)), p.id].join(' → ');
-      throw Errors.PLUGIN_CYCLE(`Plugins depend on each other in a cycle: ${cycle}. Break the cycle with an event or a shared plugin.`);
+      throw Errors.PLUGIN_CYCLE(`Plugins depend on each other in a cycle: ${cycle}. Break the cycle with an event or a shared plugin.`, [
+        { field: p.id, message: `cycle ${cycle}` },
+      ]);
     }
     state.set(p.id, 'visiting');
     for (const dep of p.dependsOn) visit(byId.get(dep)!, [...path, p.id]);

@@ -1,4 +1,5 @@
 export type { EventBus, EventHandler, Subscription } from './event-bus.js';
+export { defineEvent, type EventRef, type SubjectParams } from './event-ref.js';
 export type { Job, JobHandler, JobQueue, Worker, WorkerOptions } from './job-queue.js';
 export { MemoryEventBus, type MemoryEventBusOptions } from './memory-event-bus.js';
 export { ClusterEventBus, EventRelay, type IpcEndpoint } from './cluster-event-bus.js';

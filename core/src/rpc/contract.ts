@@ -88,7 +88,7 @@ function resourceSpecs(m: protobuf.Method, option: unknown): ResourceSpec[] {
 const camel = (s: string) => s.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 const lowerFirst = (s: string) => s.charAt(0).toLowerCase() + s.slice(1);
 
-/** The loaded contract: every service and method of proto/, with its options read. */
+/** The loaded contract: every service and method of proto/ and of the plugins' own folders, with its options read. */
 export class Contract {
   readonly root: protobuf.Root;
 
@@ -100,7 +100,7 @@ export class Contract {
   service(fullName: string): protobuf.Service {
     const found = this.root.lookup(fullName);
     if (!(found instanceof protobuf.Service)) {
-      throw Errors.RPC_SERVICE_UNKNOWN(`No service "${fullName}" in the proto contract. Check the name, and that its .proto file is under proto/wanllmdb/.`);
+      throw Errors.RPC_SERVICE_UNKNOWN(`No service "${fullName}" in the proto contract. Check the name, and that its .proto file is under proto/wanllmdb/ or in the folder its plugin names as its proto.`);
     }
     return found;
   }

@@ -3,7 +3,7 @@ import { createServer, type AddressInfo, type Server as NetServer } from 'node:n
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import { PROTO_DIR, protoFiles } from '@wanllmdb/proto';
+import { PROTO_DIR, protoFiles, sourceFiles, type ContractSource } from '@wanllmdb/proto';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import { Errors, retryAfterSeconds, type WldbError } from '../errors.js';
 import type { Logger } from '../kernel/logger.js';
@@ -129,6 +129,8 @@ export interface GrpcServerOptions {
   idleTimeoutMs: number;
   /** Admits each accepted connection (shared with the HTTP port). */
   connections: ConnectionLimits;
+  /** Plugins' own .proto folders, for reflection beside core's. */
+  contractSources?: readonly ContractSource[];
 }
 
 /**
@@ -238,7 +240,8 @@ export class GrpcServer {
     for (const m of this.host.mounted()) byService.set(m.service, [...(byService.get(m.service) ?? []), m]);
     for (const [, methods] of byService) this.server.addService(this.definition(methods), this.implementation(methods));
     this.health.addToServer(this.server);
-    const pkg = protoLoader.loadSync([...protoFiles(), healthProtoPath], { includeDirs: [PROTO_DIR], keepCase: true });
+    const sources = this.opts.contractSources ?? [];
+    const pkg = protoLoader.loadSync([...protoFiles(), ...sourceFiles(sources), healthProtoPath], { includeDirs: [...sources.map((s) => s.dir), PROTO_DIR], keepCase: true });
     new ReflectionService(pkg).addToServer(this.server);
     // Our own listener hands grpc-js only the connections the limits admit (grpc-js has no hook at accept).
     const injector = this.server.createConnectionInjector(grpc.ServerCredentials.createInsecure());

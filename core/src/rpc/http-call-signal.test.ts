@@ -26,8 +26,8 @@ describe('the call signal over HTTP', () => {
     const plugin = definePlugin({
       id: 'signal-probe',
       version: '1.0.0',
-      register: (r) =>
-        r.service(projects.v1.ProjectService, () => ({
+      init: (ctx) =>
+        ctx.service(projects.v1.ProjectService, {
           ...unused,
           async createProject(req: { name: string }, ctx: { signal: AbortSignal }) {
             let gone!: (v: boolean) => void;
@@ -40,7 +40,7 @@ describe('the call signal over HTTP', () => {
             setTimeout(() => gone(false), 200);
             return { data: { id: 'p1', name: req.name, description: String(ctx.signal.aborted) } };
           },
-        })),
+        }),
     });
     const root = mkdtempSync(join(tmpdir(), 'wldb-signal-'));
     kernel = new Kernel({

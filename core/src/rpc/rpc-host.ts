@@ -35,6 +35,13 @@ export interface CallOrigin {
   address?: string;
   /** Aborted by the transport when the caller goes away. */
   signal?: AbortSignal;
+  /**
+   * In process only: the caller is already known (a handler calling on behalf
+   * of its own caller, or a plugin's service principal), so the call is not
+   * authenticated again — but it is authorised and audited like any other.
+   * Transports never set it.
+   */
+  principal?: Principal;
 }
 
 /**
@@ -51,7 +58,7 @@ export class RpcHost {
   private draining = false;
 
   constructor(
-    private readonly auth: Auth,
+    readonly auth: Auth,
     private readonly logger: Logger,
     contract?: Contract,
   ) {
@@ -131,7 +138,10 @@ export class RpcHost {
     let named: ResourceRef[] = [];
     const resolved: ResolvedResource[] = [];
     const run = async () => {
-      principal = await this.auth.authenticate({ headers: origin.headers, address, permission: method.permission, method: method.fullName, ingest: method.ingest });
+      principal =
+        origin.transport === 'local' && origin.principal
+          ? origin.principal
+          : await this.auth.authenticate({ headers: origin.headers, address, permission: method.permission, method: method.fullName, ingest: method.ingest });
       named = method.requestStream ? [] : resourcesNamed(method, request);
       await this.auth.authorize({ principal, permission: method.permission, method: method.fullName, resources: named, resolved });
       const who = principal;

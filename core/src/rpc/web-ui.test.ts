@@ -20,7 +20,7 @@ describe('serving the web UI and plugin UI modules', () => {
     writeFileSync(join(ui, 'assets', 'app-1234.js'), 'export {};');
     writeFileSync(join(pluginDir, 'panel.js'), 'window.wanllmdb.registerPanel({ type: "x.panel" });');
     writeFileSync(join(root, 'secret.txt'), 'not for the web');
-    const plugin = definePlugin({ id: 'extra', version: '1.0.0', register: (r) => r.ui({ modules: [join(pluginDir, 'panel.js')] }) });
+    const plugin = definePlugin({ id: 'extra', version: '1.0.0', init: (ctx) => ctx.ui({ modules: [join(pluginDir, 'panel.js')] }) });
     kernel = new Kernel({
       plugins: [plugin],
       config: { db: 'sqlite::memory:', blobs: `file://${join(root, 'blobs')}`, bus: 'memory', logLevel: 'silent', host: '127.0.0.1', grpcPort: 0, httpPort: 0 },
@@ -68,7 +68,7 @@ describe('serving the web UI and plugin UI modules', () => {
   });
 
   it('refuses UI modules that are not absolute .js paths', () => {
-    const bad = definePlugin({ id: 'bad', version: '1.0.0', register: (r) => r.ui({ modules: ['relative.js'] }) });
+    const bad = definePlugin({ id: 'bad', version: '1.0.0', init: (ctx) => ctx.ui({ modules: ['relative.js'] }) });
     const k = new Kernel({ plugins: [bad], config: { db: 'sqlite::memory:', bus: 'memory', logLevel: 'silent' } });
     return expect(k.start()).rejects.toThrow(/absolute paths of built \.js files/);
   });

@@ -1,6 +1,6 @@
 import { metadataBackends } from '@wanllmdb/core/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AuthAdminToken } from './auth-admin.js';
+import { authAdminRef } from './auth-admin.js';
 import { rejection, useAuthKernel } from './fixtures/auth-kernel.js';
 
 const A = 'auth.v1.AuthService/';
@@ -15,7 +15,7 @@ describe.each(metadataBackends())('AdminService and AuditService on $name', (bac
   let user: { user: any; access: string; refresh: string };
 
   beforeAll(async () => {
-    const created = await t.kernel.resolve(AuthAdminToken).createUser({ email: 'root@example.org', password: 'root password 1', username: 'root', superuser: true });
+    const created = await t.kernel.get(authAdminRef).createUser({ email: 'root@example.org', password: 'root password 1', username: 'root', superuser: true });
     rootId = created.id;
     root = (await t.call(`${A}Login`, { email: 'root@example.org', password: 'root password 1' })).data.accessToken;
     user = await t.signUp('plain@example.org', 'plain user password');

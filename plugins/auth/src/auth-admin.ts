@@ -1,9 +1,9 @@
-import type { InjectionToken } from 'tsyringe';
+import { createApiRef } from '@wanllmdb/core';
 import type { auth } from '@wanllmdb/proto';
 
 /**
  * What the server shell asks of auth in process: `wanllmdb admin create-user`
- * and first-start bootstrap. Resolve with `kernel.resolve(AuthAdminToken)`
+ * and first-start bootstrap. Resolve with `kernel.get(authAdminRef)`
  * after `kernel.start()`.
  */
 export interface AuthAdmin {
@@ -24,4 +24,5 @@ export interface AuthAdmin {
   createSetupToken(): Promise<string>;
 }
 
-export const AuthAdminToken = 'auth.AuthAdmin' as InjectionToken<AuthAdmin>;
+/** The auth plugin's in-process admin API. */
+export const authAdminRef = createApiRef<AuthAdmin>({ plugin: 'auth', name: 'admin' });

@@ -1,6 +1,6 @@
 import { metadataBackends } from '@wanllmdb/core/testing';
 import { describe, expect, it } from 'vitest';
-import { AuthAdminToken } from './auth-admin.js';
+import { authAdminRef } from './auth-admin.js';
 import { rejection, useAuthKernel } from './fixtures/auth-kernel.js';
 
 const A = 'auth.v1.AuthService/';
@@ -152,7 +152,7 @@ describe.each(metadataBackends())('AuthService on $name', (backend) => {
   });
 
   it('switches self-registration off and on; the in-process AuthAdmin creates users', async () => {
-    const admin = t.kernel.resolve(AuthAdminToken);
+    const admin = t.kernel.get(authAdminRef);
     const before = await admin.userCount();
     await admin.setAllowRegistration(false);
     try {

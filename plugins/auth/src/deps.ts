@@ -6,7 +6,7 @@ import type { AuthRepository } from './repository.js';
 import type { Sessions } from './sessions.js';
 import type { TokenAuth } from './token-auth.js';
 
-/** What the handlers share, made once in register(). */
+/** What the handlers share, made once in init(). */
 export interface AuthDeps {
   repo: AuthRepository;
   accounts: Accounts;

@@ -1,7 +1,7 @@
 import { metadataBackends } from '@wanllmdb/core/testing';
 import { trackingPlugin } from '@wanllmdb/plugin-tracking';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AuthAdminToken } from './auth-admin.js';
+import { authAdminRef } from './auth-admin.js';
 import { rejection, useAuthKernel } from './fixtures/auth-kernel.js';
 
 const T = 'tracking.v1.';
@@ -18,7 +18,7 @@ describe.each(metadataBackends())('audit of run ingest on $name', (backend) => {
   let stranger: { user: any; access: string };
 
   beforeAll(async () => {
-    await t.kernel.resolve(AuthAdminToken).createUser({ email: 'root@example.org', password: 'root password 1', username: 'root', superuser: true });
+    await t.kernel.get(authAdminRef).createUser({ email: 'root@example.org', password: 'root password 1', username: 'root', superuser: true });
     root = (await t.call('auth.v1.AuthService/Login', { email: 'root@example.org', password: 'root password 1' })).data.accessToken;
     owner = await t.signUp('owner@example.org');
     stranger = await t.signUp('stranger@example.org');

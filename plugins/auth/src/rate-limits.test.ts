@@ -1,8 +1,8 @@
 import { metadataBackends } from '@wanllmdb/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rejection, startAuthKernel, type AuthKernel } from './fixtures/auth-kernel.js';
-import { Contract } from '@wanllmdb/core';
-import { DEFAULT_RATE_LIMITS, RateLimits, rateLimitsFrom } from './rate-limits.js';
+import { Contract, resolveSettings } from '@wanllmdb/core';
+import { DEFAULT_RATE_LIMITS, RateLimits, rateLimitSettings } from './rate-limits.js';
 
 const A = 'auth.v1.AuthService/';
 const [sqlite] = metadataBackends();
@@ -25,6 +25,7 @@ describe('rate limits', () => {
   });
 
   it('reads the environment and refuses bad values', () => {
+    const rateLimitsFrom = (env: NodeJS.ProcessEnv) => resolveSettings('auth', rateLimitSettings(), env);
     expect(rateLimitsFrom({ WANLLMDB_RATE_LIMIT_PER_MIN: '7' }).callsPerMinute).toBe(7);
     expect(() => rateLimitsFrom({ WANLLMDB_RATE_LIMIT_PER_MIN: 'lots' })).toThrow(/WANLLMDB_RATE_LIMIT_PER_MIN/);
     expect(rateLimitsFrom({ WANLLMDB_INGEST_RATE_LIMIT_PER_MIN: '9', WANLLMDB_INGEST_RATE_LIMIT_PER_ADDRESS_PER_MIN: '11' })).toMatchObject({ ingestPerMinute: 9, ingestPerAddressPerMinute: 11 });

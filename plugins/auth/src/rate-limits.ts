@@ -1,4 +1,4 @@
-import { Errors, type WldbError } from '@wanllmdb/core';
+import { Errors, setting, type WldbError } from '@wanllmdb/core';
 import cluster from 'node:cluster';
 import { RateLimiterCluster, RateLimiterClusterMaster, RateLimiterMemory, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 
@@ -49,27 +49,20 @@ export const DEFAULT_RATE_LIMITS: RateLimitOptions = {
   registrationWindowSeconds: 60 * 60,
 };
 
-function positiveInt(name: string, raw: string | undefined): number | undefined {
-  if (raw === undefined || raw === '') return undefined;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw Errors.CONFIG_INVALID(`${name}=${JSON.stringify(raw)} is not a whole number of 1 or more. Fix or unset it.`, [{ field: name, message: 'not a positive integer' }]);
-  return n;
-}
-
-/** The defaults, with the environment's and then `overrides`' values on top. */
-export function rateLimitsFrom(env: NodeJS.ProcessEnv, overrides: Partial<RateLimitOptions> = {}): RateLimitOptions {
-  const fromEnv: Partial<RateLimitOptions> = {};
-  const settings = [
-    ['WANLLMDB_RATE_LIMIT_PER_MIN', 'callsPerMinute'],
-    ['WANLLMDB_RATE_LIMIT_PER_ADDRESS_PER_MIN', 'callsPerAddressPerMinute'],
-    ['WANLLMDB_INGEST_RATE_LIMIT_PER_MIN', 'ingestPerMinute'],
-    ['WANLLMDB_INGEST_RATE_LIMIT_PER_ADDRESS_PER_MIN', 'ingestPerAddressPerMinute'],
-  ] as const;
-  for (const [name, option] of settings) {
-    const n = positiveInt(name, env[name]);
-    if (n) fromEnv[option] = n;
-  }
-  return { ...DEFAULT_RATE_LIMITS, ...fromEnv, ...overrides };
+/**
+ * The limits a server operator sets (the rest are fixed, or set in code by
+ * tests): plugin settings of auth. `overrides` given in code win over the
+ * environment.
+ */
+export function rateLimitSettings(overrides: Partial<RateLimitOptions> = {}) {
+  const perMinute = (env: string, option: 'callsPerMinute' | 'callsPerAddressPerMinute' | 'ingestPerMinute' | 'ingestPerAddressPerMinute', doc: string) =>
+    setting.int({ env, default: DEFAULT_RATE_LIMITS[option], min: 1, max: 1_000_000_000, doc, ...(overrides[option] !== undefined ? { value: overrides[option] } : {}) });
+  return {
+    callsPerMinute: perMinute('WANLLMDB_RATE_LIMIT_PER_MIN', 'callsPerMinute', 'authenticated calls per minute per API key or user, run ingest aside'),
+    callsPerAddressPerMinute: perMinute('WANLLMDB_RATE_LIMIT_PER_ADDRESS_PER_MIN', 'callsPerAddressPerMinute', 'authenticated calls per minute per client address, run ingest aside'),
+    ingestPerMinute: perMinute('WANLLMDB_INGEST_RATE_LIMIT_PER_MIN', 'ingestPerMinute', 'run ingest calls (metrics, logs, heartbeats) per minute per API key or user'),
+    ingestPerAddressPerMinute: perMinute('WANLLMDB_INGEST_RATE_LIMIT_PER_ADDRESS_PER_MIN', 'ingestPerAddressPerMinute', 'run ingest calls per minute per client address'),
+  };
 }
 
 const retryAfter = (ms: number) => Math.max(1, Math.ceil(ms / 1000));

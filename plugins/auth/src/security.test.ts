@@ -1,6 +1,6 @@
 import { metadataBackends } from '@wanllmdb/core/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AuthAdminToken } from './auth-admin.js';
+import { authAdminRef } from './auth-admin.js';
 import { useAuthKernel } from './fixtures/auth-kernel.js';
 import { hashPassword, verifyPassword } from './secrets.js';
 
@@ -27,7 +27,7 @@ describe.each(metadataBackends())('hostile input on $name', (backend) => {
   let projectId: string;
 
   beforeAll(async () => {
-    await t.kernel.resolve(AuthAdminToken).createUser({ email: 'root@example.org', password: 'root password 1', superuser: true });
+    await t.kernel.get(authAdminRef).createUser({ email: 'root@example.org', password: 'root password 1', superuser: true });
     root = (await t.call('auth.v1.AuthService/Login', { email: 'root@example.org', password: 'root password 1' })).data.accessToken;
     owner = (await t.signUp('owner@example.org')).access;
     orgId = (await t.call('auth.v1.OrgService/CreateOrg', { name: 'Org', slug: 'org', description: '' }, { token: owner })).data.id;

@@ -1,6 +1,6 @@
 import { metadataBackends } from '@wanllmdb/core/testing';
 import { describe, expect, it } from 'vitest';
-import { AuthAdminToken } from './auth-admin.js';
+import { authAdminRef } from './auth-admin.js';
 import { rejection, useAuthKernel } from './fixtures/auth-kernel.js';
 
 const REGISTER = 'auth.v1.AuthService/Register';
@@ -9,7 +9,7 @@ describe.each(metadataBackends())('first-start setup token on $name', (backend) 
   const t = useAuthKernel(backend);
 
   it('lets the first administrator register once, even with self-registration off', async () => {
-    const admin = t.kernel.resolve(AuthAdminToken);
+    const admin = t.kernel.get(authAdminRef);
     await admin.setAllowRegistration(false);
     const stale = await admin.createSetupToken();
     const token = await admin.createSetupToken(); // replaces the first

@@ -1,4 +1,4 @@
-import { definePlugin, Tokens, type Auth, type Principal, type ResolvedResource } from '@wanllmdb/core';
+import { definePlugin, coreServices, type Auth, type Principal, type ResolvedResource } from '@wanllmdb/core';
 import { metadataBackends } from '@wanllmdb/core/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { rejection, useAuthKernel } from './fixtures/auth-kernel.js';
@@ -10,8 +10,9 @@ const runs = new Map<string, ResolvedResource>();
 const fakeResources = definePlugin({
   id: 'fake-resources',
   version: '0.1.0',
-  register(r) {
-    const dir = r.resolve(Tokens.Resources);
+  deps: { dir: coreServices.resources },
+  init(ctx) {
+    const { dir } = ctx.deps;
     dir.define('fake-resources', 'project', async (id) => projects.get(id));
     dir.define('fake-resources', 'run', async (id) => runs.get(id));
   },
@@ -44,7 +45,7 @@ describe.each(metadataBackends())('TokenAuth.authorize on $name', (backend) => {
   const principal = async (token: string, permission = 'self:read') => auth.authenticate({ headers: { authorization: `Bearer ${token}` }, address: '', permission, method: 'test' });
 
   beforeAll(async () => {
-    auth = t.kernel.resolve(Tokens.Auth);
+    auth = t.kernel.auth;
     const o = await t.signUp('owner@example.org');
     const x = await t.signUp('outsider@example.org');
     const m = await t.signUp('member@example.org');

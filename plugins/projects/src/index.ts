@@ -1,3 +1,3 @@
 export { projectsPlugin } from './projects-plugin.js';
-export { PROJECT_EVENTS } from './project-service.js';
-export { ProjectsApiToken, type ProjectsApi } from './projects-api.js';
+export { projectEvent } from './project-service.js';
+export { projectsApiRef, type ProjectsApi } from './projects-api.js';

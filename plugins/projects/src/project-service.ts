@@ -1,4 +1,4 @@
-import { assertId, Errors, isId, newId, slugify, type AccessScope, type CallContext, type Clock, type ErrorDetail, type EventBus, type Principal, type ResolvedResource } from '@wanllmdb/core';
+import { assertId, defineEvent, Errors, isId, newId, slugify, type AccessScope, type CallContext, type Clock, type ErrorDetail, type EventBus, type Principal, type ResolvedResource } from '@wanllmdb/core';
 import type { JsonObject, projects } from '@wanllmdb/proto';
 import type { ProjectChanges, ProjectRepository } from './project-repository.js';
 import type { ProjectsApi } from './projects-api.js';
@@ -6,7 +6,8 @@ import type { ProjectsApi } from './projects-api.js';
 type Handlers = projects.v1.ProjectServiceHandlers<CallContext>;
 type ProjectEvent = projects.v1.ProjectEvent;
 
-export const PROJECT_EVENTS = 'projects';
+/** A project was created, updated or deleted (published by every replica's handlers; `kind` is also the last subject token). */
+export const projectEvent = defineEvent<ProjectEvent>()({ plugin: 'projects', subject: 'projects.{kind}' });
 const MAX_NAME = 255;
 const MAX_DESCRIPTION = 10_000;
 const MAX_SETTINGS_BYTES = 64 * 1024;
@@ -48,7 +49,7 @@ const notFound = (id: string) => Errors.NOT_FOUND(`Project ${id} does not exist.
 /** The ProjectService handlers: one implementation behind gRPC, HTTP and in-process calls. */
 export function projectHandlers(repo: ProjectRepository, bus: EventBus, clock: Clock): Handlers {
   const announce = (kind: ProjectEvent['kind'], project: projects.v1.Project) =>
-    bus.publish(`${PROJECT_EVENTS}.${kind}`, { kind, project } satisfies ProjectEvent);
+    projectEvent.publish(bus, { kind }, { kind, project });
 
   return {
     async createProject(req, ctx) {
@@ -125,8 +126,7 @@ export function projectHandlers(repo: ProjectRepository, bus: EventBus, clock: C
       // Only the projects the caller may see; forward in order, a slow client backs up its own queue only.
       const scope = await ctx.access('projects:read');
       let chain = Promise.resolve();
-      const sub = await bus.subscribe(`${PROJECT_EVENTS}.*`, (data) => {
-        const event = data as ProjectEvent;
+      const sub = await projectEvent.subscribe(bus, {}, (event) => {
         if (!event.project || !visibleIn(scope, event.project)) return;
         chain = chain.then(() => send(event)).catch(() => undefined);
       });
@@ -155,19 +155,18 @@ async function lookup(repo: ProjectRepository, ref: string, principal: Principal
 }
 
 /** How authorisation finds a project a request names: UUID, or slug/name in the caller's organisation. */
-export function projectResolver(ready: () => { repo: ProjectRepository }) {
+export function projectResolver(repo: ProjectRepository) {
   return async (ref: string, principal: Principal): Promise<ResolvedResource | undefined> => {
-    const p = await lookup(ready().repo, ref, principal);
+    const p = await lookup(repo, ref, principal);
     return p && { type: 'project', id: p.id, projectId: p.id, orgId: p.organizationId, visibility: p.visibility === 'public' ? 'public' : 'private' };
   };
 }
 
 /** The in-process API over the same repository and handlers (so events and checks are shared). */
-export function projectsApi(ready: () => { repo: ProjectRepository; handlers: Handlers }): ProjectsApi {
+export function projectsApi(repo: ProjectRepository, handlers: Handlers): ProjectsApi {
   return {
-    find: (ref, principal) => lookup(ready().repo, ref, principal),
+    find: (ref, principal) => lookup(repo, ref, principal),
     async ensure(idOrName, ctx) {
-      const { repo, handlers } = ready();
       const existing = await lookup(repo, idOrName, ctx.principal);
       if (existing) return existing;
       if (isId(idOrName)) throw notFound(idOrName); // a UUID names a project, it is never a new project's name

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Kernel, LOCAL_PRINCIPAL, localCallContext } from '@wanllmdb/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectsPlugin } from './projects-plugin.js';
-import { ProjectsApiToken } from './projects-api.js';
+import { projectsApiRef } from './projects-api.js';
 
 describe('ProjectsApi (in process)', () => {
   let kernel: Kernel;
@@ -18,7 +18,7 @@ describe('ProjectsApi (in process)', () => {
   afterAll(() => kernel.stop());
 
   it('ensures a project by name (creating it once) and finds it by id and slug', async () => {
-    const api = kernel.resolve(ProjectsApiToken);
+    const api = kernel.get(projectsApiRef);
     const ctx = localCallContext('test', kernel.logger);
     const a = await api.ensure('My MNIST', ctx);
     const b = await api.ensure('My MNIST', ctx);

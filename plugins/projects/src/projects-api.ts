@@ -1,12 +1,11 @@
-import type { InjectionToken } from 'tsyringe';
-import type { CallContext, Principal } from '@wanllmdb/core';
+import { createApiRef, type CallContext, type Principal } from '@wanllmdb/core';
 import type { projects } from '@wanllmdb/proto';
 
 type Project = projects.v1.Project;
 
 /**
  * What other plugins may ask of projects, in process (they never read the
- * projects table themselves). Resolve with `r.resolve(ProjectsApiToken)`.
+ * projects table themselves). Depend on it with `deps: { projects: projectsApiRef }`.
  */
 export interface ProjectsApi {
   /** By UUID, or by slug (or name) within the principal's own organisation. */
@@ -19,4 +18,5 @@ export interface ProjectsApi {
   ensure(idOrName: string, ctx: CallContext): Promise<Project>;
 }
 
-export const ProjectsApiToken = 'projects.ProjectsApi' as InjectionToken<ProjectsApi>;
+/** The projects plugin's in-process API. */
+export const projectsApiRef = createApiRef<ProjectsApi>({ plugin: 'projects' });

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
-import { Contract, Tokens, type MetadataStore } from '@wanllmdb/core';
+import { Contract, coreServices, type MetadataStore } from '@wanllmdb/core';
 import { metadataBackends, startTestKernel, type TestKernel } from '@wanllmdb/core/testing';
 import { projectsPlugin } from '@wanllmdb/plugin-projects';
 import { pino } from 'pino';
@@ -270,7 +270,7 @@ describe.each(metadataBackends())('database errors on $name', (backend) => {
   beforeAll(async () => {
     const logger = pino({ level: 'error', base: undefined }, new Writable({ write: (chunk, _enc, cb) => (logs.push(String(chunk)), cb()) }));
     k = await startTestKernel(backend, { plugins: [projectsPlugin, createTrackingPlugin()], listen: true, services: { logger } });
-    db = k.kernel.resolve(Tokens.MetadataStore);
+    db = k.kernel.get(coreServices.db);
     base = `http://127.0.0.1:${k.ports!.httpPort}`;
   });
   afterAll(() => k?.close());

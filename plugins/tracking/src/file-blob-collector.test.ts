@@ -10,7 +10,7 @@ import { rejection } from './fixtures/rejection.js';
 import { startTrackingKernel, type TrackingKernel } from './fixtures/tracking-kernel.js';
 import { trackingMigrations } from './migrations.js';
 import { RunRepository } from './run-repository.js';
-import { TrackingApiToken } from './tracking-api.js';
+import { trackingApiRef } from './tracking-api.js';
 
 type RunFile = tracking.v1.RunFile;
 type UploadFileChunk = tracking.v1.UploadFileChunk;
@@ -227,6 +227,6 @@ describe.each(combos)('run-file blob collection in the tracking plugin on $name'
     await t.kernel.call('wanllmdb.projects.v1.ProjectService/DeleteProject', { id: r1.projectId });
     for (const d of digests) await gone(d);
     expect(await blobs.exists(kept)).toBe(true);
-    expect(await t.kernel.resolve(TrackingApiToken).collectFileBlobs()).toEqual({ deleted: 0, kept: 0, busy: 0 });
+    expect(await t.kernel.get(trackingApiRef).collectFileBlobs()).toEqual({ deleted: 0, kept: 0, busy: 0 });
   });
 });

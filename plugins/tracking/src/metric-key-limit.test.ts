@@ -1,13 +1,14 @@
+import { resolveSettings, type Plugin } from '@wanllmdb/core';
 import { metadataBackends, startTestKernel } from '@wanllmdb/core/testing';
 import { projectsPlugin } from '@wanllmdb/plugin-projects';
 import type { tracking } from '@wanllmdb/proto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { rejection } from './fixtures/rejection.js';
 import { startTrackingKernel, useTrackingKernel } from './fixtures/tracking-kernel.js';
-import { DEFAULT_MAX_KEYS_PER_RUN, KEY_LIMIT_SETTING, maxKeysPerRunFrom } from './metrics/key-limit.js';
+import { DEFAULT_MAX_KEYS_PER_RUN, KEY_LIMIT_SETTING } from './metrics/key-limit.js';
 import { encodeMetricBatch } from './metrics/metric-batch.js';
 import { METRIC_MIGRATIONS_NAMESPACE, metricMigrations } from './metrics/metric-migrations.js';
-import { TrackingApiToken } from './tracking-api.js';
+import { trackingApiRef } from './tracking-api.js';
 import { createTrackingPlugin } from './tracking-plugin.js';
 
 type Run = tracking.v1.Run;
@@ -32,7 +33,7 @@ const keys = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => 
 
 describe.each(metadataBackends())('the per-run metric key limit on $name', (backend) => {
   const t = useTrackingKernel(backend, { plugin: { maxMetricKeysPerRun: LIMIT } });
-  const idle = () => t.kernel.resolve(TrackingApiToken).metricStore().idle();
+  const idle = () => t.kernel.get(trackingApiRef).metricsSettled();
   const newRun = async () => (await t.call<{ data: Run }>('RunService/CreateRun', { projectId: 'key-limit' })).data.id;
   const keysOf = async (runId: string) =>
     (await t.call<tracking.v1.ListMetricKeysResponse>('MetricService/ListMetricKeys', { runId })).data.map((k) => [k.key, k.count]);
@@ -114,11 +115,16 @@ describe('the metric key limit setting', () => {
   });
 
   it('defaults to 10,000, reads the environment, and lets the plugin option win', () => {
-    expect(maxKeysPerRunFrom({})).toBe(DEFAULT_MAX_KEYS_PER_RUN);
+    const setting = (plugin: Plugin) => plugin.settings.maxKeysPerRun!;
+    const from = (env: NodeJS.ProcessEnv, plugin = createTrackingPlugin()) => resolveSettings('tracking', plugin.settings, env).maxKeysPerRun;
+    expect(from({})).toBe(DEFAULT_MAX_KEYS_PER_RUN);
     expect(DEFAULT_MAX_KEYS_PER_RUN).toBe(10_000);
-    expect(maxKeysPerRunFrom({ [KEY_LIMIT_SETTING]: ' 250 ' })).toBe(250);
-    expect(maxKeysPerRunFrom({ [KEY_LIMIT_SETTING]: '250' }, 7)).toBe(7);
-    for (const bad of ['0', '-1', '1.5', 'lots', '99999999999']) expect(() => maxKeysPerRunFrom({ [KEY_LIMIT_SETTING]: bad }), bad).toThrow(/WANLLMDB_MAX_METRIC_KEYS_PER_RUN=.* is not a whole number from 1 to 10,000,000/);
+    expect(from({ [KEY_LIMIT_SETTING]: ' 250 ' })).toBe(250);
+    expect(from({ [KEY_LIMIT_SETTING]: '250' }, createTrackingPlugin({ maxMetricKeysPerRun: 7 }))).toBe(7);
+    expect(setting(createTrackingPlugin()).env).toBe(KEY_LIMIT_SETTING);
+    for (const bad of ['0', '-1', '1.5', 'lots', '99999999999']) {
+      expect(() => from({ [KEY_LIMIT_SETTING]: bad }), bad).toThrow(/Setting WANLLMDB_MAX_METRIC_KEYS_PER_RUN has an invalid value .*: expected a whole number from 1 to 10,000,000/);
+    }
   });
 
   it('is applied from WANLLMDB_MAX_METRIC_KEYS_PER_RUN when the server starts, and a bad value stops the start', async () => {
@@ -134,7 +140,8 @@ describe('the metric key limit setting', () => {
     }
     process.env[KEY_LIMIT_SETTING] = 'lots';
     const failed = await rejection(startTestKernel(sqlite!, { plugins: [projectsPlugin, createTrackingPlugin()] }));
-    expect(failed.message).toMatch(/WANLLMDB_MAX_METRIC_KEYS_PER_RUN="lots" is not a whole number/);
+    expect(failed.code).toBe('WLDB_ERR_CONFIG_INVALID');
+    expect(failed.message).toMatch(/Setting WANLLMDB_MAX_METRIC_KEYS_PER_RUN has an invalid value "lots"/);
   });
 });
 

@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { rejection } from './fixtures/rejection.js';
 import { useTrackingKernel } from './fixtures/tracking-kernel.js';
 import { encodeMetricBatch } from './metrics/metric-batch.js';
-import { TrackingApiToken } from './tracking-api.js';
+import { trackingApiRef } from './tracking-api.js';
 
 type AppendMetricsResponse = tracking.v1.AppendMetricsResponse;
 type MetricBatch = tracking.v1.MetricBatch;
@@ -32,7 +32,7 @@ function arrowBatch(keys: string[], from: number, n: number): Uint8Array {
 describe.each(metadataBackends())('MetricService on $name', (backend) => {
   const t = useTrackingKernel(backend);
   let runId = '';
-  const idle = () => t.kernel.resolve(TrackingApiToken).metricStore().idle();
+  const idle = () => t.kernel.get(trackingApiRef).metricsSettled();
 
   beforeAll(async () => {
     runId = (await t.call<{ data: tracking.v1.Run }>('RunService/CreateRun', { projectId: 'metrics' })).data.id;

@@ -1,4 +1,4 @@
-import { Errors, type EventBus, type Logger } from '@wanllmdb/core';
+import { defineEvent, Errors, type EventBus, type Logger } from '@wanllmdb/core';
 import type { tracking } from '@wanllmdb/proto';
 import { decodeNumber, encodeNumber } from './json-values.js';
 
@@ -18,8 +18,16 @@ type MetricSeries = tracking.v1.MetricSeries;
  */
 export type RunEventKind = 'created' | 'updated' | 'state' | 'deleted';
 
-export const runEventSubject = (projectId: string, kind: RunEventKind | '*') => `tracking.runs.${projectId}.${kind}`;
-export const metricEventSubject = (projectId: string, runId: string | '*') => `tracking.metrics.${projectId}.${runId}`;
+/** A run was created, updated, changed state or was deleted. */
+export const runEvent = defineEvent<RunEvent>()({ plugin: 'tracking', subject: 'tracking.runs.{projectId}.{kind}' });
+
+/** New points of a run (series encoded by encodeSeries: read them with decodeSeries). */
+export interface MetricsEvent {
+  kind: 'metrics';
+  runId: string;
+  series: unknown[];
+}
+export const metricsEvent = defineEvent<MetricsEvent>()({ plugin: 'tracking', subject: 'tracking.metrics.{projectId}.{runId}' });
 
 const NUMERIC_SERIES_FIELDS = ['x', 'value', 'min', 'max', 'count', 'time'] as const;
 /** Well under the bus's 1 MiB payload limit (MAX_PAYLOAD_BYTES), leaving room for the envelope. */
@@ -60,29 +68,29 @@ export class RunEvents {
   ) {}
 
   async run(kind: Exclude<RunEventKind, 'deleted'>, run: Run): Promise<void> {
-    const subject = runEventSubject(run.projectId, kind);
+    const params = { projectId: run.projectId, kind };
     try {
-      await this.bus.publish(subject, { kind, runId: run.id, run, series: [] } satisfies RunEvent);
+      await runEvent.publish(this.bus, params, { kind, runId: run.id, run, series: [] });
     } catch (err) {
-      if (!Errors.BUS_PAYLOAD_INVALID.is(err)) return this.failed(subject, err);
+      if (!Errors.BUS_PAYLOAD_INVALID.is(err)) return this.failed(runEvent.subject(params), err);
       // Config and summary may be too large for one bus message: send the run without them (watchers can fetch it).
       const slim: Run = { ...run, config: {}, summary: {} };
-      await this.bus.publish(subject, { kind, runId: run.id, run: slim, series: [] } satisfies RunEvent).catch((e: unknown) => this.failed(subject, e));
+      await runEvent.publish(this.bus, params, { kind, runId: run.id, run: slim, series: [] }).catch((e: unknown) => this.failed(runEvent.subject(params), e));
     }
   }
 
   async deleted(projectId: string, runId: string): Promise<void> {
-    const subject = runEventSubject(projectId, 'deleted');
-    await this.bus.publish(subject, { kind: 'deleted', runId, series: [] } satisfies RunEvent).catch((e: unknown) => this.failed(subject, e));
+    const params = { projectId, kind: 'deleted' };
+    await runEvent.publish(this.bus, params, { kind: 'deleted', runId, series: [] }).catch((e: unknown) => this.failed(runEvent.subject(params), e));
   }
 
   /** New points; a batch with many keys goes out as several messages, each under the bus's payload limit. */
   async metrics(projectId: string, runId: string, series: MetricSeries[]): Promise<void> {
-    const subject = metricEventSubject(projectId, runId);
+    const params = { projectId, runId };
     let part: unknown[] = [];
     let bytes = 0;
     const flush = async () => {
-      if (part.length) await this.bus.publish(subject, { kind: 'metrics', runId, series: part }).catch((e: unknown) => this.failed(subject, e));
+      if (part.length) await metricsEvent.publish(this.bus, params, { kind: 'metrics', runId, series: part }).catch((e: unknown) => this.failed(metricsEvent.subject(params), e));
       part = [];
       bytes = 0;
     };

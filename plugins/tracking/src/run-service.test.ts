@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { LOCAL_PRINCIPAL } from '@wanllmdb/core';
+import { coreServices, LOCAL_PRINCIPAL } from '@wanllmdb/core';
 import { metadataBackends } from '@wanllmdb/core/testing';
-import { ProjectsApiToken } from '@wanllmdb/plugin-projects';
+import { projectsApiRef } from '@wanllmdb/plugin-projects';
 import type { tracking } from '@wanllmdb/proto';
 import { describe, expect, it } from 'vitest';
 import { rejection } from './fixtures/rejection.js';
 import { useTrackingKernel } from './fixtures/tracking-kernel.js';
-import { TrackingApiToken } from './tracking-api.js';
+import { trackingApiRef } from './tracking-api.js';
 
 type Run = tracking.v1.Run;
 
@@ -41,7 +41,7 @@ describe.each(metadataBackends())('RunService on $name', (backend) => {
     });
     expect(run.exitCode).toBeUndefined();
     expect(run.name).toMatch(/^[a-z]+-[a-z]+-1$/);
-    const project = await t.kernel.resolve(ProjectsApiToken).find('my-new-project', LOCAL_PRINCIPAL);
+    const project = await t.kernel.get(projectsApiRef).find('my-new-project', LOCAL_PRINCIPAL);
     expect(run.projectId).toBe(project?.id);
     // The project's UUID names it too; the second run is number 2.
     const second = await create({ projectId: project!.id });
@@ -151,7 +151,7 @@ describe.each(metadataBackends())('RunService on $name', (backend) => {
 
   it('overlays user summary values on the automatic last values, keeping NaN and ±Infinity', async () => {
     const run = await create({});
-    const api = t.kernel.resolve(TrackingApiToken);
+    const api = t.kernel.get(trackingApiRef);
     await t.call('MetricService/LogMetrics', {
       runId: run.id,
       metrics: [
@@ -163,14 +163,14 @@ describe.each(metadataBackends())('RunService on $name', (backend) => {
         { name: 'small', step: 2, value: -Infinity },
       ],
     });
-    await api.metricStore().idle();
+    await api.metricsSettled();
     let summary: Record<string, unknown> | undefined = (await t.call<{ data: Run }>('RunService/GetRun', { id: run.id })).data.summary;
     expect(summary).toEqual({ loss: 0.25, acc: 0.75, bad: 'NaN', big: 'Infinity', small: '-Infinity' });
     summary = (await t.call<{ data: Record<string, unknown> }>('RunService/UpdateSummary', { id: run.id, summary: { loss: 0.1, best: { epoch: 3 }, nan: NaN } })).data;
     expect(summary).toMatchObject({ loss: 0.1, best: { epoch: 3 }, nan: 'NaN', acc: 0.75 });
     // New metric values do not hide what the user set; null goes back to the automatic value.
     await t.call('MetricService/LogMetrics', { runId: run.id, metrics: [{ name: 'loss', step: 3, value: 0.05 }] });
-    await api.metricStore().idle();
+    await api.metricsSettled();
     expect((await t.call<{ data: Run }>('RunService/GetRun', { id: run.id })).data.summary!.loss).toBe(0.1);
     summary = (await t.call<{ data: Record<string, unknown> }>('RunService/UpdateSummary', { id: run.id, summary: { loss: null } })).data;
     expect(summary!.loss).toBe(0.05);
@@ -179,13 +179,13 @@ describe.each(metadataBackends())('RunService on $name', (backend) => {
   });
 
   it('offers the same runs in process through TrackingApi', async () => {
-    const api = t.kernel.resolve(TrackingApiToken);
+    const api = t.kernel.get(trackingApiRef);
     const run = await create({ name: 'in-process' });
-    expect((await api.getRun(run.id))?.name).toBe('in-process');
-    expect(await api.getRun(randomUUID())).toBeUndefined();
-    const page = await api.listRuns({ projectId: 'run-service', filter: 'name = "in-process"' });
+    expect((await api.getRun(LOCAL_PRINCIPAL, run.id))?.name).toBe('in-process');
+    expect(await api.getRun(LOCAL_PRINCIPAL, randomUUID())).toBeUndefined();
+    const page = await api.listRuns(LOCAL_PRINCIPAL, { projectId: 'run-service', filter: 'name = "in-process"' });
     expect(page.data.map((r) => r.id)).toEqual([run.id]);
-    await expect(api.appendMetricBatch(randomUUID(), 'b', new Uint8Array([1]))).rejects.toMatchObject({ code: 'WLDB_ERR_NOT_FOUND' });
+    await expect(api.appendMetricBatch(LOCAL_PRINCIPAL, randomUUID(), 'b', new Uint8Array([1]))).rejects.toMatchObject({ code: 'WLDB_ERR_NOT_FOUND' });
   });
 
   it("deletes a project's runs when the project is deleted", async () => {
@@ -197,11 +197,13 @@ describe.each(metadataBackends())('RunService on $name', (backend) => {
   it('deletes a run with its metric history', async () => {
     const run = await create({});
     await t.call('MetricService/LogMetrics', { runId: run.id, metrics: [{ name: 'loss', step: 1, value: 1 }] });
-    await t.kernel.resolve(TrackingApiToken).metricStore().idle();
+    await t.kernel.get(trackingApiRef).metricsSettled();
     await t.call('RunService/DeleteRun', { id: run.id });
     expect((await rejection(t.call('RunService/GetRun', { id: run.id }))).code).toBe('WLDB_ERR_NOT_FOUND');
     expect((await rejection(t.call('MetricService/ListMetricKeys', { runId: run.id }))).code).toBe('WLDB_ERR_NOT_FOUND');
-    expect(await t.kernel.resolve(TrackingApiToken).metricStore().keys(run.id)).toEqual([]);
+    // The metrics engine dropped the run's history, not only the run row.
+    const left = await t.kernel.get(coreServices.db).query<{ n: number }>('SELECT COUNT(*) AS n FROM metric_keys WHERE run_id = ?', [run.id]);
+    expect(Number(left[0]!.n)).toBe(0);
     expect((await rejection(t.call('RunService/DeleteRun', { id: run.id }))).code).toBe('WLDB_ERR_NOT_FOUND');
   });
 });

@@ -5,7 +5,7 @@ import type { MetricStore } from './metrics/metric-store.js';
 import { findProject, projectIdOf } from './project-ref.js';
 import { CONFIG_LIMITS, LIMITS, Problems, runId, runNotFound, SUMMARY_LIMITS } from './request-checks.js';
 import { diffConfigs } from './run-config.js';
-import { decodeSeries, metricEventSubject, runEventSubject, type RunEventKind, type RunEvents } from './run-events.js';
+import { decodeSeries, metricsEvent, runEvent, type RunEventKind, type RunEvents } from './run-events.js';
 import type { RunState } from './run-fields.js';
 import { parseFieldSelection } from './run-field-selection.js';
 import { parseRunFilter } from './run-filter.js';
@@ -318,16 +318,14 @@ export function runHandlers(deps: RunServiceDeps): Handlers {
         chain = chain.then(() => (ctx.signal.aborted ? undefined : send(event))).catch(() => undefined);
       };
       const subs = [
-        await deps.bus.subscribe(runEventSubject(project.id, '*'), (data) => {
-          const event = data as RunEvent;
+        await runEvent.subscribe(deps.bus, { projectId: project.id }, (event) => {
           if (only.size && !only.has(event.runId)) return;
           forward({ kind: event.kind, runId: event.runId, ...(event.run ? { run: event.run } : {}), series: [] });
         }),
       ];
       if (keys.length) {
         subs.push(
-          await deps.bus.subscribe(metricEventSubject(project.id, '*'), (data) => {
-            const event = data as { runId: string; series: unknown };
+          await metricsEvent.subscribe(deps.bus, { projectId: project.id }, (event) => {
             if (only.size && !only.has(event.runId)) return;
             const series = decodeSeries(event.series).filter((s) => allKeys || wanted.has(s.key));
             if (series.length) forward({ kind: 'metrics', runId: event.runId, series });

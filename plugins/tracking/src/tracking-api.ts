@@ -1,28 +1,30 @@
-import type { InjectionToken } from 'tsyringe';
+import { createApiRef, type CallContext, type Principal } from '@wanllmdb/core';
 import type { tracking } from '@wanllmdb/proto';
 import type { FileBlobCollection } from './file-blob-collector.js';
-import type { AppendResult, MetricStore } from './metrics/metric-store.js';
 
 type Run = tracking.v1.Run;
 
+/** Who a call acts for: a handler's CallContext (its caller), or a principal (`rpc.service` for a plugin's own work). */
+export type Caller = CallContext | Principal;
+
 /**
  * What other plugins and the embedded SDK may ask of tracking in process,
- * without going through RPC. Resolve with `r.resolve(TrackingApiToken)`
- * (or `kernel.resolve(TrackingApiToken)`). Everything else goes through
- * the services (`kernel.call('wanllmdb.tracking.v1.RunService/…')`), so
- * validation, events and authorisation stay in one place.
+ * without encoding a request. Depend on it with `deps: { tracking:
+ * trackingApiRef }` (or `kernel.get(trackingApiRef)`). Every method that
+ * reads or writes runs goes through the same handler, authorisation and
+ * audit as a call over gRPC, as `caller`.
  */
 export interface TrackingApi {
-  getRun(id: string): Promise<Run | undefined>;
+  /** The run, or undefined when it does not exist or the caller may not see it. */
+  getRun(caller: Caller, id: string): Promise<Run | undefined>;
   /** A page of a project's runs, as ListRuns answers (filter, sort, cursor as there). */
-  listRuns(request: Partial<tracking.v1.ListRunsRequest> & { projectId: string }): Promise<tracking.v1.ListRunsResponse>;
-  /**
-   * Appends one Arrow IPC batch to a run's history — the embedded SDK's hot
-   * path, with no RPC encode/decode. WLDB_ERR_NOT_FOUND if there is no run.
-   */
-  appendMetricBatch(runId: string, batchId: string, arrowIpc: Uint8Array): Promise<AppendResult>;
-  /** The metrics engine (open from the start phase until stop). */
-  metricStore(): MetricStore;
+  listRuns(caller: Caller, request: Partial<tracking.v1.ListRunsRequest> & { projectId: string }): Promise<tracking.v1.ListRunsResponse>;
+  /** Appends one Arrow IPC batch to a run's history — the embedded SDK's hot path. WLDB_ERR_NOT_FOUND if there is no run. */
+  appendMetricBatch(caller: Caller, runId: string, batchId: string, arrowIpc: Uint8Array): Promise<tracking.v1.AppendMetricsResponse>;
+  /** The run's metric keys with their statistics. */
+  listMetricKeys(caller: Caller, runId: string): Promise<tracking.v1.MetricKeyStats[]>;
+  /** Resolves once every metric batch appended so far is aggregated (its points are in charts and the summary). */
+  metricsSettled(): Promise<void>;
   /**
    * Deletes, now, the blobs of run files that nothing references any more
    * (replaced files, deleted runs and projects). The plugin also does this
@@ -31,4 +33,5 @@ export interface TrackingApi {
   collectFileBlobs(): Promise<FileBlobCollection>;
 }
 
-export const TrackingApiToken = 'tracking.TrackingApi' as InjectionToken<TrackingApi>;
+/** The tracking plugin's in-process API. */
+export const trackingApiRef = createApiRef<TrackingApi>({ plugin: 'tracking' });

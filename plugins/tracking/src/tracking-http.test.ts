@@ -5,7 +5,7 @@ import { metadataBackends } from '@wanllmdb/core/testing';
 import type { tracking } from '@wanllmdb/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTrackingKernel, type TrackingKernel } from './fixtures/tracking-kernel.js';
-import { TrackingApiToken } from './tracking-api.js';
+import { trackingApiRef } from './tracking-api.js';
 
 type Run = tracking.v1.Run;
 
@@ -63,7 +63,7 @@ describe.each(metadataBackends().filter((b) => b.name === 'sqlite'))('tracking o
     const refused = await http('POST', '/api/v1/metrics/batch', { runId, metrics: { weird: [{ step: 1, value: 'lots' }] } });
     expect(refused.status).toBe(400);
     expect(refused.json.error.details[0].field).toBe('metrics.weird[0].value');
-    await t.kernel.resolve(TrackingApiToken).metricStore().idle();
+    await t.kernel.get(trackingApiRef).metricsSettled();
 
     const got = await http('GET', `/api/v1/runs/${runId}/metrics?names=loss,weird`);
     expect(got.json.data.loss).toEqual([expect.objectContaining({ step: 1, value: 0.5 }), expect.objectContaining({ step: 2, value: 0.25 })]);

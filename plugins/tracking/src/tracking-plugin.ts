@@ -1,5 +1,5 @@
-import { assertId, definePlugin, Errors, localCallContext, Tokens, type CallContext, type MetadataStore, type Plugin, type Subscription } from '@wanllmdb/core';
-import { PROJECT_EVENTS, ProjectsApiToken } from '@wanllmdb/plugin-projects';
+import { assertId, coreServices, definePlugin, Errors, setting, type MetadataStore, type Plugin, type Subscription } from '@wanllmdb/core';
+import { projectEvent, projectsApiRef } from '@wanllmdb/plugin-projects';
 import { tracking, type projects } from '@wanllmdb/proto';
 import { DEFAULT_FILE_BLOB_COLLECTOR_OPTIONS, FileBlobCollector, type FileBlobCollectorOptions } from './file-blob-collector.js';
 import { FileRepository } from './file-repository.js';
@@ -7,15 +7,15 @@ import { fileHandlers } from './file-service.js';
 import { LogRepository } from './log-repository.js';
 import { logHandlers } from './log-service.js';
 import { metricHandlers } from './metric-service.js';
-import { maxKeysPerRunFrom } from './metrics/key-limit.js';
+import { DEFAULT_MAX_KEYS_PER_RUN, KEY_LIMIT_SETTING, MAX_KEYS_PER_RUN_SETTING } from './metrics/key-limit.js';
 import type { MetricStore } from './metrics/metric-store.js';
 import { SqlMetricStore, type SqlMetricStoreOptions } from './metrics/sql-metric-store.js';
 import { trackingMigrations } from './migrations.js';
-import { runEventSubject, RunEvents } from './run-events.js';
+import { runEvent, RunEvents } from './run-events.js';
 import { RunRepository } from './run-repository.js';
 import { runHandlers } from './run-service.js';
 import { RunSweeper } from './run-sweeper.js';
-import { TrackingApiToken, type TrackingApi } from './tracking-api.js';
+import { trackingApiRef, type TrackingApi } from './tracking-api.js';
 import { ViewRepository } from './view-repository.js';
 import { viewHandlers, viewVisibleTo } from './view-service.js';
 
@@ -38,7 +38,7 @@ export interface TrackingPluginOptions {
   heartbeatTimeoutMs?: number;
   /**
    * Distinct metric keys a run may have, and summary keys a user may set on it
-   * (default WANLLMDB_MAX_METRIC_KEYS_PER_RUN, else 10,000).
+   * (the setting WANLLMDB_MAX_METRIC_KEYS_PER_RUN, default 10,000; this option wins over it).
    */
   maxMetricKeysPerRun?: number;
   /** When the run-file blob collector runs on its own, and when an upload counts as dead (see FileBlobCollector). */
@@ -63,13 +63,31 @@ export function createTrackingPlugin(options: TrackingPluginOptions = {}): Plugi
   return definePlugin({
     id: PLUGIN,
     version: '0.1.0',
-    dependsOn: ['projects'],
-    register(r) {
-      r.migrations(trackingMigrations);
-      // Read when the kernel registers the plugin (not at import), so a bad value fails start-up naming the setting.
-      const maxKeysPerRun = maxKeysPerRunFrom(process.env, options.maxMetricKeysPerRun);
+    deps: {
+      db: coreServices.db,
+      clock: coreServices.clock,
+      events: coreServices.events,
+      blobs: coreServices.blobs,
+      resources: coreServices.resources,
+      rpc: coreServices.rpc,
+      projects: projectsApiRef,
+    },
+    settings: {
+      maxKeysPerRun: setting.int({
+        env: KEY_LIMIT_SETTING,
+        default: DEFAULT_MAX_KEYS_PER_RUN,
+        min: 1,
+        max: MAX_KEYS_PER_RUN_SETTING,
+        doc: 'distinct metric keys a run may have, and summary keys a user may set on it',
+        ...(options.maxMetricKeysPerRun !== undefined ? { value: options.maxMetricKeysPerRun } : {}),
+      }),
+    },
+    init(ctx) {
+      const { db, clock, events: bus, blobs, resources: directory, rpc, projects } = ctx.deps;
+      const { maxKeysPerRun } = ctx.settings;
+      const logger = ctx.logger;
+      ctx.migrations(trackingMigrations);
 
-      let parts: ReturnType<typeof build> | undefined;
       let metricStore: MetricStore | undefined;
       let projectSub: Subscription | undefined;
       let runDeletedSub: Subscription | undefined;
@@ -79,70 +97,48 @@ export function createTrackingPlugin(options: TrackingPluginOptions = {}): Plugi
         return metricStore;
       };
 
-      function build() {
-        const db = r.resolve(Tokens.MetadataStore);
-        const clock = r.resolve(Tokens.Clock);
-        const bus = r.resolve(Tokens.EventBus);
-        const runs = new RunRepository(db, { maxSummaryKeys: maxKeysPerRun });
-        const events = new RunEvents(bus, r.logger);
-        const runService = runHandlers({ repo: runs, projects: r.resolve(ProjectsApiToken), events, bus, clock, metrics });
-        const views = new ViewRepository(db);
-        const files = new FileRepository(db);
-        const blobs = r.resolve(Tokens.BlobStore);
-        const collector = new FileBlobCollector(files, blobs, clock, r.logger.child({ component: 'file-blobs' }), {
-          ...DEFAULT_FILE_BLOB_COLLECTOR_OPTIONS,
-          ...options.fileBlobCollector,
-        });
-        return {
-          db,
-          clock,
-          bus,
-          runs,
-          events,
-          runService,
-          views,
-          viewService: viewHandlers({ views, projects: r.resolve(ProjectsApiToken), clock }),
-          metricService: metricHandlers({ runs, metrics }),
-          logService: logHandlers({ logs: new LogRepository(db), runs, clock }),
-          collector,
-          fileService: fileHandlers({ files, runs, blobs, clock, released: () => collector.kick() }),
-          sweeper: new RunSweeper(runs, events, clock, r.logger, {
-            intervalMs: sweepIntervalMs,
-            timeoutMs: heartbeatTimeoutMs,
-            // A batch waiting this long has no live writer aggregating it.
-            recoverStaleBatches: async () => (metricStore ? metricStore.recover(STALE_BATCH_MS) : 0),
-          }),
-        };
-      }
-      const ready = () => (parts ??= build());
+      const runs = new RunRepository(db, { maxSummaryKeys: maxKeysPerRun });
+      const events = new RunEvents(bus, logger);
+      const runService = runHandlers({ repo: runs, projects, events, bus, clock, metrics });
+      const views = new ViewRepository(db);
+      const files = new FileRepository(db);
+      const collector = new FileBlobCollector(files, blobs, clock, logger.child({ component: 'file-blobs' }), {
+        ...DEFAULT_FILE_BLOB_COLLECTOR_OPTIONS,
+        ...options.fileBlobCollector,
+      });
+      const metricService = metricHandlers({ runs, metrics });
+      const sweeper = new RunSweeper(runs, events, clock, logger, {
+        intervalMs: sweepIntervalMs,
+        timeoutMs: heartbeatTimeoutMs,
+        // A batch waiting this long has no live writer aggregating it.
+        recoverStaleBatches: async () => (metricStore ? metricStore.recover(STALE_BATCH_MS) : 0),
+      });
 
       // Authorisation places a run through its project.
-      const directory = r.resolve(Tokens.Resources);
       directory.define(PLUGIN, 'run', async (ref, principal) => {
         const id = assertId(ref, 'run id'); // a malformed id is the caller's mistake to fix, not a hidden run
-        const projectId = await ready().runs.projectOf(id);
+        const projectId = await runs.projectOf(id);
         const project = projectId ? await directory.resolve({ type: 'project', id: projectId }, principal) : undefined;
         return project && { ...project, type: 'run', id };
       }, { reuse: true }); // a run never moves; its removal moves the access epoch (migration 7)
       // A saved view sits in its project; someone else's personal view does not exist for the caller.
       directory.define(PLUGIN, 'view', async (ref, principal) => {
         const id = assertId(ref, 'view id');
-        const view = await ready().views.placement(id);
+        const view = await views.placement(id);
         if (!view || !viewVisibleTo(view, principal.id)) return undefined;
         const project = await directory.resolve({ type: 'project', id: view.projectId }, principal);
         return project && { ...project, type: 'view', id };
       });
-      r.service(tracking.v1.RunService, () => ready().runService);
-      r.service(tracking.v1.ViewService, () => ready().viewService);
-      r.service(tracking.v1.MetricService, () => ready().metricService);
-      r.service(tracking.v1.RunLogService, () => ready().logService);
-      r.service(tracking.v1.RunFileService, () => ready().fileService);
+      ctx.service(tracking.v1.RunService, runService);
+      ctx.service(tracking.v1.ViewService, viewHandlers({ views, projects, clock }));
+      ctx.service(tracking.v1.MetricService, metricService);
+      ctx.service(tracking.v1.RunLogService, logHandlers({ logs: new LogRepository(db), runs, clock }));
+      ctx.service(tracking.v1.RunFileService, fileHandlers({ files, runs, blobs, clock, released: () => collector.kick() }));
 
-      const hooks = (): MetricStoreHooks => ({
-        logger: r.logger.child({ component: 'metrics' }),
+      const hooks: MetricStoreHooks = {
+        logger: logger.child({ component: 'metrics' }),
         maxKeysPerRun,
         async onAggregated(runId, changedKeyStats) {
-          const { runs, clock } = ready();
           if (!changedKeyStats.length) return;
           const last: Record<string, number> = {};
           for (const s of changedKeyStats) last[s.key] = s.last;
@@ -150,19 +146,17 @@ export function createTrackingPlugin(options: TrackingPluginOptions = {}): Plugi
         },
         onAppended(event) {
           // After the aggregation committed: the new summary and the new points are visible to whoever reacts.
-          const { runs, events } = ready();
           void (async () => {
             const run = await runs.get(event.runId);
             if (!run) return; // deleted meanwhile
             await events.run('updated', run);
             if (event.series.length) await events.metrics(run.projectId, event.runId, event.series);
-          })().catch((err: unknown) => r.logger.warn({ err, runId: event.runId }, 'could not announce new metric points'));
+          })().catch((err: unknown) => logger.warn({ err, runId: event.runId }, 'could not announce new metric points'));
         },
-      });
+      };
 
       /** Deleting a project deletes its runs (delivery is at most once: a missed event leaves runs to delete by hand). */
       async function deleteRunsOf(project: projects.v1.Project): Promise<void> {
-        const { runs, events, views } = ready();
         await views.deleteProject(project.id);
         for (const id of await runs.runIdsOfProject(project.id)) {
           await metrics().deleteRun(id);
@@ -171,15 +165,13 @@ export function createTrackingPlugin(options: TrackingPluginOptions = {}): Plugi
       }
 
       // Opened at start, when every migration (ours and the engine's own) can be applied and nothing calls in yet.
-      r.hooks.start.tapPromise(PLUGIN, async () => {
-        const { db, bus, sweeper, collector } = ready();
-        const store = await openMetricStore(db, hooks());
+      ctx.onStart(async () => {
+        const store = await openMetricStore(db, hooks);
         try {
           const recovered = await store.recover();
-          if (recovered) r.logger.info({ batches: recovered }, 'aggregated metric batches left over from a previous run');
-          projectSub = await bus.subscribe(`${PROJECT_EVENTS}.deleted`, (data) => {
-            const project = (data as { project?: projects.v1.Project }).project;
-            if (project?.id) return deleteRunsOf(project).catch((err: unknown) => r.logger.warn({ err, project: project.id }, 'could not delete the runs of a deleted project'));
+          if (recovered) logger.info({ batches: recovered }, 'aggregated metric batches left over from a previous run');
+          projectSub = await projectEvent.subscribe(bus, { kind: 'deleted' }, ({ project }) => {
+            if (project?.id) return deleteRunsOf(project).catch((err: unknown) => logger.warn({ err, project: project.id }, 'could not delete the runs of a deleted project'));
           });
         } catch (err) {
           await store.close().catch(() => undefined);
@@ -188,31 +180,38 @@ export function createTrackingPlugin(options: TrackingPluginOptions = {}): Plugi
         metricStore = store;
         sweeper.start();
         // A deleted run (alone or with its project, on any replica) released its files' blobs.
-        runDeletedSub = await bus.subscribe(runEventSubject('*', 'deleted'), () => collector.kick());
+        runDeletedSub = await runEvent.subscribe(bus, { kind: 'deleted' }, () => collector.kick());
         collector.start();
       });
 
-      r.hooks.stop.tapPromise(PLUGIN, async () => {
-        await parts?.sweeper.stop();
+      ctx.onStop(async () => {
+        await sweeper.stop();
         await runDeletedSub?.unsubscribe();
-        await parts?.collector.stop();
+        await collector.stop();
         await projectSub?.unsubscribe();
         const store = metricStore;
         metricStore = undefined;
         await store?.close();
       });
 
-      /** In-process API calls run the same handlers, as the local principal, without an RPC around them. */
-      const inProcess = (method: string): CallContext => localCallContext(`wanllmdb.tracking.v1.${method}`, r.logger);
+      // In-process calls go through the RPC host as their caller: authorised and audited like any call.
+      const service = (name: string) => `wanllmdb.tracking.v1.${name}`;
       const api: TrackingApi = {
-        getRun: (id) => ready().runs.get(id),
-        listRuns: (req) => ready().runService.listRuns({ filter: '', sort: '', cursor: '', fields: [], ...req }, inProcess('RunService/ListRuns')),
-        appendMetricBatch: (runId, batchId, arrowIpc) =>
-          ready().metricService.appendMetricBatch({ runId, batchId, arrowIpc }, inProcess('MetricService/AppendMetricBatch')),
-        metricStore: metrics,
-        collectFileBlobs: () => ready().collector.collect(),
+        async getRun(caller, id) {
+          try {
+            return (await rpc.call<tracking.v1.RunResponse>(caller, service('RunService/GetRun'), { id })).data;
+          } catch (err) {
+            if (Errors.NOT_FOUND.is(err)) return undefined;
+            throw err;
+          }
+        },
+        listRuns: (caller, req) => rpc.call(caller, service('RunService/ListRuns'), req),
+        appendMetricBatch: (caller, runId, batchId, arrowIpc) => rpc.call(caller, service('MetricService/AppendMetricBatch'), { runId, batchId, arrowIpc }),
+        listMetricKeys: async (caller, runId) => (await rpc.call<tracking.v1.ListMetricKeysResponse>(caller, service('MetricService/ListMetricKeys'), { runId })).data,
+        metricsSettled: () => metrics().idle(),
+        collectFileBlobs: () => collector.collect(),
       };
-      r.provide(TrackingApiToken, api);
+      ctx.provide(trackingApiRef, api);
     },
   });
 }

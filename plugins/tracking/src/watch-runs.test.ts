@@ -34,7 +34,7 @@ describe.each(metadataBackends())('WatchRuns on $name', (backend) => {
     const other = (await t.call<{ data: Run }>('RunService/CreateRun', { projectId: 'watched', name: 'other' })).data;
     await t.call('RunService/UpdateRun', { id: run.id, notes: 'hello' });
     await t.call('MetricService/LogMetrics', { runId: run.id, metrics: [{ name: 'loss', step: 1, value: NaN }, { name: 'acc', step: 1, value: 0.5 }] });
-    await t.kernel.resolve((await import('./tracking-api.js')).TrackingApiToken).metricStore().idle();
+    await t.kernel.get((await import('./tracking-api.js')).trackingApiRef).metricsSettled();
     // New points are announced after their aggregation commits, on a subject of their own: wait for them before
     // finishing the run, or the state event (another subject) may overtake them.
     await expect.poll(() => all.events.some((e) => e.kind === 'metrics'), { timeout: 5000 }).toBe(true);

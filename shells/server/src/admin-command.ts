@@ -1,7 +1,7 @@
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { Errors, Kernel, loadConfig } from '@wanllmdb/core';
-import { AuthAdminToken } from '@wanllmdb/plugin-auth';
+import { authAdminRef } from '@wanllmdb/plugin-auth';
 import { defaultPlugins } from './default-plugins.js';
 
 /** Reads one line of standard input (the password, without echoing it into shell history or `ps`). */
@@ -37,7 +37,7 @@ export function registerAdminCommand(program: Command): void {
       const kernel = new Kernel({ plugins: defaultPlugins, config });
       await kernel.start();
       try {
-        const user = await kernel.resolve(AuthAdminToken).createUser({
+        const user = await kernel.get(authAdminRef).createUser({
           email: o.email,
           password,
           username: o.username,

@@ -1,6 +1,6 @@
 import { normalize, toWldbError, type Kernel, type MountedMethod } from '@wanllmdb/core';
 import { metadataBackends, startTestKernel, type TestKernel } from '@wanllmdb/core/testing';
-import { AuthAdminToken, BUILTIN_PERMISSIONS, setGrants } from '@wanllmdb/plugin-auth';
+import { authAdminRef, BUILTIN_PERMISSIONS, setGrants } from '@wanllmdb/plugin-auth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultPlugins } from './default-plugins.js';
 
@@ -55,7 +55,7 @@ describe('authorisation matrix: every method × role × resource', () => {
     process.env.WANLLMDB_SCRYPT_LN = '4';
     started = await startTestKernel(backend, { plugins: defaultPlugins });
     kernel = started.kernel;
-    const admin = kernel.resolve(AuthAdminToken);
+    const admin = kernel.get(authAdminRef);
     const users: Record<string, { id: string }> = {};
     for (const name of ['owner', 'viewer', 'member', 'admin', 'outsider']) {
       users[name] = await admin.createUser({ email: `${name}@matrix.test`, password: 'matrix-password' });

@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { WldbError } from '@wanllmdb/core';
 import { serveCommand } from './cluster.js';
+import { builtInSettingsHelp } from './serve.js';
 import { registerAdminCommand } from './admin-command.js';
 import { registerSyncCommand } from './sync-command.js';
 
@@ -35,6 +36,7 @@ program
   .option('--no-auth', 'no sign-in: every caller is the local administrator (refused unless --host is loopback) [env WANLLMDB_AUTH=off]')
   .option('--workers <n>', 'server processes sharing the ports: a number, or auto = one per core [env WANLLMDB_WORKERS, default auto]')
   .option('--config <file>', 'JSON config file [env WANLLMDB_CONFIG]')
+  .addHelpText('after', builtInSettingsHelp())
   .action(async (o: Record<string, string | number | boolean | undefined>) => {
     await serveCommand({
       configFile: o.config as string | undefined,

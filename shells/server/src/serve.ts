@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { definePlugin, Errors, Kernel, loadConfig, redactUrl, type IpcEndpoint, type Plugin, type WanllmdbConfig } from '@wanllmdb/core';
-import { AuthAdminToken } from '@wanllmdb/plugin-auth';
+import { definePlugin, describeSettings, Errors, Kernel, loadConfig, redactUrl, setting, type IpcEndpoint, type Plugin, type WanllmdbConfig } from '@wanllmdb/core';
+import { authAdminRef } from '@wanllmdb/plugin-auth';
 import { defaultPlugins } from './default-plugins.js';
 
 export interface ServeOptions {
@@ -68,16 +68,19 @@ export function isLoopback(host: string): boolean {
  * the administrator named by WANLLMDB_BOOTSTRAP_ADMIN=email:password, or say
  * how to make one. Runs before the server listens, so nobody can sign up first.
  */
-function bootstrapPlugin(env: NodeJS.ProcessEnv, made: { setupToken?: string }): Plugin {
+function bootstrapPlugin(made: { setupToken?: string }): Plugin {
   return definePlugin({
     id: 'bootstrap',
     version: '0.1.0',
-    dependsOn: ['auth'],
-    register(r) {
-      r.hooks.start.tapPromise('bootstrap', async () => {
-        const admin = r.resolve(AuthAdminToken);
+    deps: { admin: authAdminRef },
+    settings: {
+      admin: setting.string({ env: 'WANLLMDB_BOOTSTRAP_ADMIN', secret: true, doc: 'email:password of the first administrator, made at the first start (no account yet)' }),
+    },
+    init(ctx) {
+      const { admin } = ctx.deps;
+      const spec = ctx.settings.admin;
+      ctx.onStart(async () => {
         if ((await admin.userCount()) > 0) return;
-        const spec = env.WANLLMDB_BOOTSTRAP_ADMIN;
         if (spec) {
           const colon = spec.indexOf(':');
           if (colon < 1) {
@@ -86,13 +89,19 @@ function bootstrapPlugin(env: NodeJS.ProcessEnv, made: { setupToken?: string }):
             ]);
           }
           const user = await admin.createUser({ email: spec.slice(0, colon), password: spec.slice(colon + 1), superuser: true });
-          r.logger.info({ email: user.email }, 'created the first administrator from WANLLMDB_BOOTSTRAP_ADMIN');
+          ctx.logger.info({ email: user.email }, 'created the first administrator from WANLLMDB_BOOTSTRAP_ADMIN');
           return;
         }
         made.setupToken = await admin.createSetupToken(); // announced with its link once the server listens
       });
     },
   });
+}
+
+/** The settings of the built-in plugins, for `wanllmdb serve --help`. */
+export function builtInSettingsHelp(): string {
+  const lines = describeSettings([...defaultPlugins, bootstrapPlugin({})]);
+  return ['', 'Plugin settings (environment variables; --plugins modules may add their own):', ...lines.map((l) => `  ${l}`)].join('\n');
 }
 
 /** Starts a kernel that serves gRPC and HTTP; resolves once it is listening (`prepare`: once it has started, with ports 0). */
@@ -112,9 +121,9 @@ export async function serve(opts: ServeOptions = {}): Promise<{ kernel: Kernel; 
   }
   const bootstrap: { setupToken?: string } = {};
   // A worker finds the first administrator (or the setup token) made by the primary's `prepare`.
-  if (role !== 'worker' && config.auth !== 'off' && plugins.some((p) => p.id === 'auth')) plugins = [...plugins, bootstrapPlugin(env, bootstrap)];
+  if (role !== 'worker' && config.auth !== 'off' && plugins.some((p) => p.id === 'auth')) plugins = [...plugins, bootstrapPlugin(bootstrap)];
   const uiDir = webUiDir();
-  const kernel = new Kernel({ plugins, config, listen: role !== 'prepare', uiDir, ipc: opts.ipc });
+  const kernel = new Kernel({ plugins, config, env, listen: role !== 'prepare', uiDir, ipc: opts.ipc });
   const listening = await kernel.start();
   // Said once per server: by the single process, or by the primary's prepare run (not by each worker).
   if (role === 'worker') return { kernel, grpcPort: listening!.grpcPort, httpPort: listening!.httpPort };

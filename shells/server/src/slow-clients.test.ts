@@ -4,7 +4,7 @@ import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { normalize, type Kernel } from '@wanllmdb/core';
 import { metadataBackends, startTestKernel, type TestKernel } from '@wanllmdb/core/testing';
-import { AuthAdminToken } from '@wanllmdb/plugin-auth';
+import { authAdminRef } from '@wanllmdb/plugin-auth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultPlugins } from './default-plugins.js';
 
@@ -102,7 +102,7 @@ describe('slow and flooding clients', () => {
     kernel = started.kernel;
     httpPort = started.ports!.httpPort;
     grpcPort = started.ports!.grpcPort;
-    await kernel.resolve(AuthAdminToken).createUser({ ...USER, superuser: true });
+    await kernel.get(authAdminRef).createUser({ ...USER, superuser: true });
   });
   afterAll(() => started?.close());
 

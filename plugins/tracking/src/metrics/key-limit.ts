@@ -10,22 +10,8 @@ import { Errors, type WldbError } from '@wanllmdb/core';
  */
 export const KEY_LIMIT_SETTING = 'WANLLMDB_MAX_METRIC_KEYS_PER_RUN';
 export const DEFAULT_MAX_KEYS_PER_RUN = 10_000;
-const MAX_SETTING = 10_000_000;
-
-/** The limit from the environment (unset: the default); a bad value stops start-up with a message naming the setting. */
-export function maxKeysPerRunFrom(env: NodeJS.ProcessEnv, override?: number): number {
-  if (override !== undefined) return checked(override, String(override));
-  const raw = env[KEY_LIMIT_SETTING]?.trim();
-  if (raw === undefined || raw === '') return DEFAULT_MAX_KEYS_PER_RUN;
-  return checked(/^\d+$/.test(raw) ? Number(raw) : NaN, raw);
-}
-
-function checked(n: number, raw: string): number {
-  if (Number.isSafeInteger(n) && n >= 1 && n <= MAX_SETTING) return n;
-  throw Errors.CONFIG_INVALID(`${KEY_LIMIT_SETTING}=${JSON.stringify(raw)} is not a whole number from 1 to ${MAX_SETTING.toLocaleString('en')}. Fix or unset it (default ${DEFAULT_MAX_KEYS_PER_RUN.toLocaleString('en')}).`, [
-    { field: KEY_LIMIT_SETTING, message: 'not an integer from 1 to 10000000' },
-  ]);
-}
+/** The largest value the setting takes. */
+export const MAX_KEYS_PER_RUN_SETTING = 10_000_000;
 
 /** WLDB_ERR_LIMIT_EXCEEDED for a write that would take a run past the limit; nothing of the write was stored. */
 export function keyLimitExceeded(what: 'metric' | 'summary', runId: string, limit: number, has: number, adds: number): WldbError {

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { metadataBackends } from '@wanllmdb/core/testing';
-import { TrackingApiToken } from '@wanllmdb/plugin-tracking';
+import { trackingApiRef } from '@wanllmdb/plugin-tracking';
 import type { tracking } from '@wanllmdb/proto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { useTrackingKernel } from '../../../../plugins/tracking/src/fixtures/tracking-kernel.js';
@@ -51,7 +51,7 @@ describe.each(metadataBackends())('sync run twice into a server on $name', (back
     const expected = [...Array.from({ length: 100 }, (_, i) => `step ${i * 10}`), ...Array.from({ length: 5 }, (_, i) => `after flush ${i}`), 'from an older spool'];
     expect(logs.map((l) => l.line)).toEqual(expected);
     expect(logs.map((l) => l.seq)).toEqual(expected.map((_, i) => i + 1));
-    await server.kernel.resolve(TrackingApiToken).metricStore().idle();
+    await server.kernel.get(trackingApiRef).metricsSettled();
     const keys = (await server.call<tracking.v1.ListMetricKeysResponse>('MetricService/ListMetricKeys', { runId: run.id })).data;
     expect(keys.find((k) => k.key === 'loss')).toMatchObject({ count: 1_000, firstStep: 0, lastStep: 999 });
     expect((await server.call<tracking.v1.RunResponse>('RunService/GetRun', { id: run.id })).data).toMatchObject({ state: 'finished' });

@@ -30,7 +30,7 @@ export class EmbeddedTransport implements Transport {
   }
 
   static async open(opts: EmbeddedOptions = {}): Promise<EmbeddedTransport> {
-    const [{ Kernel, loadConfig, redactUrl }, { projectsPlugin }, { trackingPlugin, TrackingApiToken }] = await Promise.all([
+    const [{ Kernel, loadConfig, redactUrl }, { projectsPlugin }, { trackingPlugin, trackingApiRef }] = await Promise.all([
       import('@wanllmdb/core'),
       import('@wanllmdb/plugin-projects'),
       import('@wanllmdb/plugin-tracking'),
@@ -40,7 +40,7 @@ export class EmbeddedTransport implements Transport {
     if (!process.env.WANLLMDB_LOG_LEVEL) config.logLevel = (opts.logLevel ?? 'warn') as LogLevel;
     const kernel = new Kernel({ plugins: [projectsPlugin, trackingPlugin], config, listen: false });
     await kernel.start();
-    return new EmbeddedTransport(kernel, redactUrl, () => kernel.resolve(TrackingApiToken).metricStore().idle());
+    return new EmbeddedTransport(kernel, redactUrl, () => kernel.get(trackingApiRef).metricsSettled());
   }
 
   async appendBatches(runId: string, batches: readonly EncodedBatch[]): Promise<tracking.v1.MetricWarning[]> {

@@ -1,0 +1,54 @@
+import { Errors } from '../errors.js';
+import type { Principal } from './auth.js';
+import type { CallContext } from './call-context.js';
+import type { RpcHost } from './rpc-host.js';
+
+/**
+ * Calls to mounted services from inside the server — one plugin's API
+ * serving another, a background job — through the same authorisation and
+ * audit as a call over gRPC or HTTP. A plugin gets its own with
+ * `deps: { rpc: coreServices.rpc }`.
+ */
+export interface InProcessRpc {
+  /**
+   * Calls `fullMethod` (`wanllmdb.tracking.v1.RunService/ListRuns`) as
+   * `caller`: a handler's CallContext (the call acts for its caller and ends
+   * with it), or a principal (`rpc.service` for the plugin's own work).
+   * Refused exactly as the caller would be over the network.
+   */
+  call<Res = unknown>(caller: CallContext | Principal, fullMethod: string, request: unknown): Promise<Res>;
+  /**
+   * The plugin's own principal (`plugin:<id>`, a service): what background
+   * work acts as. It may do everything, and what it changes is audited under
+   * its name.
+   */
+  readonly service: Principal;
+}
+
+/** The service principal of a plugin's own work. */
+export function pluginPrincipal(pluginId: string): Principal {
+  return { id: `plugin:${pluginId}`, kind: 'service', name: `plugin ${pluginId}`, orgId: '', superuser: true, method: 'local' };
+}
+
+const isContext = (caller: CallContext | Principal): caller is CallContext => 'principal' in caller && 'requestId' in caller;
+
+/** One plugin's InProcessRpc; the host is looked up per call (services are mounted after every plugin's init). */
+export function inProcessRpc(pluginId: string, host: () => RpcHost): InProcessRpc {
+  const service = Object.freeze(pluginPrincipal(pluginId));
+  return {
+    service,
+    async call<Res>(caller: CallContext | Principal, fullMethod: string, request: unknown): Promise<Res> {
+      const rpc = host();
+      const method = rpc.method(fullMethod);
+      if (!method) throw Errors.RPC_SERVICE_UNKNOWN(`No mounted method ${fullMethod}. Check the name, and that the plugin that serves it is loaded.`);
+      const context = isContext(caller) ? caller : undefined;
+      const principal = context ? context.principal : (caller as Principal);
+      return (await rpc.invoke(method, request, {
+        transport: 'local',
+        headers: {},
+        principal,
+        ...(context ? { requestId: context.requestId, signal: context.signal } : {}),
+      })) as Res;
+    },
+  };
+}
