@@ -1,6 +1,7 @@
 // @wanllmdb/core: the kernel and its ports. Plugins import from here only.
 export { Errors, WldbError, GrpcStatus, toWldbError, retryAfterSeconds, type ErrorDetail, type ErrorFactory, type ErrorJson } from './errors.js';
 export { newId, assertId, isId } from './ids.js';
+export { pageMeta, Problems, TEXT_LIMITS } from './validation/problems.js';
 export { slugify } from './slug.js';
 export { loadConfig, redactUrl, CONFIG_ENV_VARS, type WanllmdbConfig, type LoadConfigOptions } from './config/config.js';
 export { definePlugin, type DepsOf, type DepsSpec, type PhaseWork, type Plugin, type PluginContext, type PluginDefinition, type UiContribution } from './kernel/define-plugin.js';

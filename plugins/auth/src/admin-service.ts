@@ -1,8 +1,8 @@
-import { Errors, type CallContext } from '@wanllmdb/core';
+import { Errors, pageMeta, type CallContext } from '@wanllmdb/core';
 import type { auth } from '@wanllmdb/proto';
 import type { AuthDeps } from './deps.js';
 import { toUser } from './repository.js';
-import { MAX_NAME, pageMeta, Problems } from './validate.js';
+import { MAX_NAME, AuthProblems } from './validate.js';
 
 type Handlers = auth.v1.AdminServiceHandlers<CallContext>;
 
@@ -12,23 +12,23 @@ export function adminHandlers(d: AuthDeps): Handlers {
 
   return {
     async createUser(req) {
-      const p = new Problems('The user');
+      const p = new AuthProblems('The user');
       const { email, password, username, fullName } = p.newUser(req);
       p.throwIfAny();
       return { data: await accounts.createUser({ email, password, username, fullName, superuser: !!req.isSuperuser }) };
     },
 
     async listUsers(req) {
-      const p = new Problems('The list request');
+      const p = new AuthProblems('The list request');
       const { page, pageSize, offset } = p.page(req.page, req.pageSize);
-      const search = p.name('search', req.search, { max: MAX_NAME });
+      const search = p.line('search', req.search, MAX_NAME);
       p.throwIfAny();
       const { items, total } = await repo.listUsers({ offset, limit: pageSize, search });
       return { data: items, meta: pageMeta(total, page, pageSize) };
     },
 
     async updateUser(req) {
-      const p = new Problems('The user change');
+      const p = new AuthProblems('The user change');
       const id = p.id('userId', req.userId);
       p.throwIfAny();
       const flags = { ...(req.isActive !== undefined ? { isActive: !!req.isActive } : {}), ...(req.isSuperuser !== undefined ? { isSuperuser: !!req.isSuperuser } : {}) };

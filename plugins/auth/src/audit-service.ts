@@ -2,7 +2,7 @@ import type { CallContext } from '@wanllmdb/core';
 import type { auth } from '@wanllmdb/proto';
 import { decodeCursor, encodeCursor, type AuditFilter } from './audit-log.js';
 import type { AuthDeps } from './deps.js';
-import { Problems } from './validate.js';
+import { AuthProblems } from './validate.js';
 
 type Handlers = auth.v1.AuditServiceHandlers<CallContext>;
 type Filters = Omit<auth.v1.ListAuditRequest, 'cursor' | 'limit'>;
@@ -27,13 +27,13 @@ export function auditHandlers(d: AuthDeps): Handlers {
   const { auditLog, tokenAuth } = d;
 
   /** The request's filters, narrowed to the organisations whose audit log the caller may read. */
-  const filterOf = async (p: Problems, req: Filters, ctx: CallContext): Promise<AuditFilter> => {
+  const filterOf = async (p: AuthProblems, req: Filters, ctx: CallContext): Promise<AuditFilter> => {
     const f: AuditFilter = {};
     const actorId = p.id('actorId', req.actorId, { required: false });
     const orgId = p.id('organizationId', req.organizationId, { required: false });
-    const action = p.name('action', req.action);
-    const target = p.name('target', req.target);
-    const result = p.name('result', req.result, { max: 100 });
+    const action = p.line('action', req.action);
+    const target = p.line('target', req.target);
+    const result = p.line('result', req.result, 100);
     const since = p.instant('since', req.since);
     const until = p.instant('until', req.until);
     if (actorId) f.actorId = actorId;
@@ -51,7 +51,7 @@ export function auditHandlers(d: AuthDeps): Handlers {
 
   return {
     async listAudit(req, ctx) {
-      const p = new Problems('The audit query');
+      const p = new AuthProblems('The audit query');
       const limit = req.limit ? Number(req.limit) : DEFAULT_LIMIT;
       if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) p.add('limit', `must be from 1 to ${MAX_LIMIT}`);
       const cursor = req.cursor ? decodeCursor(String(req.cursor)) : undefined;
@@ -65,7 +65,7 @@ export function auditHandlers(d: AuthDeps): Handlers {
     },
 
     async exportAudit(req, ctx, send) {
-      const p = new Problems('The audit export');
+      const p = new AuthProblems('The audit export');
       const format = p.oneOf('format', req.format, ['jsonl', 'csv'] as const, 'jsonl');
       const f = await filterOf(p, req, ctx);
       const contentType = format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson';

@@ -13,7 +13,7 @@ import { AuthRepository } from './repository.js';
 import { DEFAULT_SCRYPT_LN, makeDummyHash } from './secrets.js';
 import { Sessions } from './sessions.js';
 import { TokenAuth } from './token-auth.js';
-import { Problems, SLUG } from './validate.js';
+import { AuthProblems, SLUG } from './validate.js';
 
 export interface AuthPluginOptions {
   /** scrypt cost as log2(N); wins over the setting WANLLMDB_SCRYPT_LN (default 15). Tests use a low one. */
@@ -105,7 +105,7 @@ export function createAuthPlugin(opts: AuthPluginOptions = {}) {
 
       const admin: AuthAdmin = {
         async createUser(input) {
-          const p = new Problems('The user');
+          const p = new AuthProblems('The user');
           const { email, password, username, fullName } = p.newUser(input);
           p.throwIfAny();
           return deps.accounts.createUser({ email, password, username, fullName, superuser: !!input.superuser });

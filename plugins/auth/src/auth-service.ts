@@ -4,7 +4,7 @@ import type { AuthDeps } from './deps.js';
 import { toApiKey, toUser } from './repository.js';
 import { checkScope } from './roles.js';
 import { hashPassword, verifyPassword } from './secrets.js';
-import { Problems } from './validate.js';
+import { AuthProblems, MAX_NAME } from './validate.js';
 
 type Handlers = auth.v1.AuthServiceHandlers<CallContext>;
 
@@ -15,7 +15,7 @@ const MAX_SCOPES = 50;
 export const addressOf = (ctx: CallContext): string => (typeof ctx.address === 'string' ? ctx.address : '');
 
 /** Validates a list of API-key scopes: default ["*:*"], deduplicated; a key may not grant more than the key that mints it. */
-export function checkScopes(p: Problems, field: string, value: unknown, caller?: readonly string[]): string[] {
+export function checkScopes(p: AuthProblems, field: string, value: unknown, caller?: readonly string[]): string[] {
   const list = value === undefined || value === null || (Array.isArray(value) && value.length === 0) ? ['*:*'] : value;
   if (!Array.isArray(list)) return (p.add(field, 'must be a list of scopes such as ["runs:write"]'), []);
   if (list.length > MAX_SCOPES) p.add(field, `has more than ${MAX_SCOPES} scopes`);
@@ -46,7 +46,7 @@ export function authHandlers(d: AuthDeps): Handlers {
       const setupToken = (req as { setupToken?: unknown }).setupToken;
       const setup = typeof setupToken === 'string' && setupToken !== '';
       if (!setup && !(await accounts.allowRegistration())) throw Errors.PERMISSION_DENIED('Self-registration is switched off; ask an administrator to create your account.');
-      const p = new Problems('The registration');
+      const p = new AuthProblems('The registration');
       const { email, password, username, fullName } = p.newUser(req);
       p.throwIfAny();
       if (setup && !(await accounts.spendSetupToken(setupToken))) {
@@ -58,7 +58,7 @@ export function authHandlers(d: AuthDeps): Handlers {
 
     async login(req, ctx) {
       const address = addressOf(ctx);
-      const p = new Problems('The sign-in request');
+      const p = new AuthProblems('The sign-in request');
       const email = p.email('email', req.email);
       const password = p.givenPassword('password', req.password);
       p.throwIfAny();
@@ -102,7 +102,7 @@ export function authHandlers(d: AuthDeps): Handlers {
 
     async changePassword(req, ctx) {
       const u = await me(ctx);
-      const p = new Problems('The password change');
+      const p = new AuthProblems('The password change');
       const current = p.givenPassword('currentPassword', req.currentPassword);
       const next = p.password('newPassword', req.newPassword);
       p.throwIfAny();
@@ -121,8 +121,8 @@ export function authHandlers(d: AuthDeps): Handlers {
 
     async createApiKey(req, ctx) {
       const u = await me(ctx);
-      const p = new Problems('The API key');
-      const name = p.name('name', req.name, { required: true });
+      const p = new AuthProblems('The API key');
+      const name = p.line('name', req.name, MAX_NAME, { required: true });
       const scopes = checkScopes(p, 'scopes', req.scopes, ctx.principal.scopes);
       const expiresAt = p.instant('expiresAt', req.expiresAt);
       if (expiresAt !== undefined && expiresAt <= clock.now()) p.add('expiresAt', 'is in the past');
@@ -137,7 +137,7 @@ export function authHandlers(d: AuthDeps): Handlers {
 
     async revokeApiKey(req, ctx) {
       const u = await me(ctx);
-      const p = new Problems('The request');
+      const p = new AuthProblems('The request');
       const id = p.id('id', req.id);
       p.throwIfAny();
       if (!(await repo.revokeApiKey(u.id, id, clock.now()))) {

@@ -1,11 +1,11 @@
-import { Errors, newId, slugify, type CallContext, type ResolvedResource } from '@wanllmdb/core';
+import { Errors, newId, pageMeta, slugify, type CallContext, type ResolvedResource } from '@wanllmdb/core';
 import type { auth } from '@wanllmdb/proto';
 import { checkScopes } from './auth-service.js';
 import type { AuthDeps } from './deps.js';
 import { toRole } from './repository.js';
 import { BUILTIN_PERMISSIONS, BUILTIN_ROLES, checkRolePattern, isBuiltinRole, TEAM_ROLES } from './roles.js';
 import { hidden, seesEverything } from './token-auth.js';
-import { pageMeta, Problems, ROLE_NAME, SLUG } from './validate.js';
+import { AuthProblems, MAX_NAME, ROLE_NAME, SLUG } from './validate.js';
 
 type Handlers = auth.v1.OrgServiceHandlers<CallContext>;
 const MAX_ROLE_PERMISSIONS = 100;
@@ -54,7 +54,7 @@ export function orgHandlers(d: AuthDeps): Handlers {
     if (role === 'owner' && !(await isOwner(ctx, orgId))) throw Errors.PERMISSION_DENIED('Only an owner of the organisation may make or unmake owners.');
   };
 
-  const checkRole = async (p: Problems, field: string, orgId: string, value: unknown, fallback: string) => {
+  const checkRole = async (p: AuthProblems, field: string, orgId: string, value: unknown, fallback: string) => {
     const role = typeof value === 'string' && value ? value : fallback;
     if (!role) return role;
     if (role.length > 63 || !ROLE_NAME.test(role)) p.add(field, 'is not a role name (owner, admin, member, viewer, or a custom role)');
@@ -66,8 +66,8 @@ export function orgHandlers(d: AuthDeps): Handlers {
 
   return {
     async createOrg(req, ctx) {
-      const p = new Problems('The organisation');
-      const name = p.name('name', req.name, { required: true });
+      const p = new AuthProblems('The organisation');
+      const name = p.line('name', req.name, MAX_NAME, { required: true });
       let slug = typeof req.slug === 'string' ? req.slug.trim() : '';
       if (slug) {
         if (slug.length > 100 || !SLUG.test(slug)) p.add('slug', 'must be lower-case letters, digits and single dashes');
@@ -94,7 +94,7 @@ export function orgHandlers(d: AuthDeps): Handlers {
     },
 
     async listOrgs(req, ctx) {
-      const p = new Problems('The list request');
+      const p = new AuthProblems('The list request');
       const { page, pageSize, offset } = p.page(req.page, req.pageSize);
       p.throwIfAny();
       const all = seesEverything(ctx.principal);
@@ -108,9 +108,9 @@ export function orgHandlers(d: AuthDeps): Handlers {
 
     async updateOrg(req, ctx) {
       const org = await orgOf(ctx, req.orgId);
-      const p = new Problems('The organisation');
+      const p = new AuthProblems('The organisation');
       const changes: { name?: string; description?: string } = {};
-      if (req.name !== undefined) changes.name = p.name('name', req.name, { required: true });
+      if (req.name !== undefined) changes.name = p.line('name', req.name, MAX_NAME, { required: true });
       if (req.description !== undefined) changes.description = p.text('description', req.description);
       p.throwIfAny();
       return { data: (await repo.updateOrg(org.id, changes, clock.now()))! };
@@ -130,7 +130,7 @@ export function orgHandlers(d: AuthDeps): Handlers {
 
     async addMember(req, ctx) {
       const org = await orgOf(ctx, req.orgId);
-      const p = new Problems('The member');
+      const p = new AuthProblems('The member');
       const userId = p.id('userId', req.userId, { required: false });
       const email = p.email('email', req.email, { required: false });
       if (!userId && !email && !p.list.length) p.add('userId', 'or email is required');
@@ -149,7 +149,7 @@ export function orgHandlers(d: AuthDeps): Handlers {
 
     async updateMember(req, ctx) {
       const org = await orgOf(ctx, req.orgId);
-      const p = new Problems('The member');
+      const p = new AuthProblems('The member');
       const userId = p.id('userId', req.userId);
       const role = await checkRole(p, 'role', org.id, req.role, '');
       if (!req.role) p.add('role', 'is required');
@@ -166,7 +166,7 @@ export function orgHandlers(d: AuthDeps): Handlers {
 
     async removeMember(req, ctx) {
       const org = await orgOf(ctx, req.orgId);
-      const p = new Problems('The request');
+      const p = new AuthProblems('The request');
       const userId = p.id('userId', req.userId);
       p.throwIfAny();
       const current = await repo.memberRole(org.id, userId);
@@ -181,8 +181,8 @@ export function orgHandlers(d: AuthDeps): Handlers {
 
     async createTeam(req, ctx) {
       const org = await orgOf(ctx, req.orgId);
-      const p = new Problems('The team');
-      const name = p.name('name', req.name, { required: true });
+      const p = new AuthProblems('The team');
+      const name = p.line('name', req.name, MAX_NAME, { required: true });
       const description = p.text('description', req.description);
       p.throwIfAny();
       const taken = () => Errors.ALREADY_EXISTS(`The organisation already has a team named "${name}".`, [{ field: 'name', message: 'taken' }]);
@@ -212,7 +212,7 @@ export function orgHandlers(d: AuthDeps): Handlers {
 
     async addTeamMember(req, ctx) {
       const team = await teamOf(ctx, req.teamId);
-      const p = new Problems('The team member');
+      const p = new AuthProblems('The team member');
       const userId = p.id('userId', req.userId);
       const role = p.oneOf('role', req.role, TEAM_ROLES, 'member');
       p.throwIfAny();
@@ -225,7 +225,7 @@ export function orgHandlers(d: AuthDeps): Handlers {
 
     async removeTeamMember(req, ctx) {
       const team = await teamOf(ctx, req.teamId);
-      const p = new Problems('The request');
+      const p = new AuthProblems('The request');
       const userId = p.id('userId', req.userId);
       p.throwIfAny();
       if (!(await repo.removeTeamMember(team.id, userId))) throw Errors.NOT_FOUND('This user is not a member of the team.', [{ field: 'userId', message: 'not a member' }]);
@@ -234,7 +234,7 @@ export function orgHandlers(d: AuthDeps): Handlers {
 
     async createRole(req, ctx) {
       const org = await orgOf(ctx, req.orgId);
-      const p = new Problems('The role');
+      const p = new AuthProblems('The role');
       const name = p.match('name', req.name, ROLE_NAME, 'must be a lower-case letter then up to 62 lower-case letters, digits, "_" or "-"', { required: true, max: 63 });
       if (name && isBuiltinRole(name)) p.add('name', 'is the name of a built-in role');
       const perms: string[] = [];
@@ -272,7 +272,7 @@ export function orgHandlers(d: AuthDeps): Handlers {
     async deleteRole(req, ctx) {
       const org = await orgOf(ctx, req.orgId);
       if (typeof req.roleId === 'string' && isBuiltinRole(req.roleId)) throw Errors.VALIDATION('Built-in roles cannot be deleted.', [{ field: 'roleId', message: 'built-in role' }]);
-      const p = new Problems('The request');
+      const p = new AuthProblems('The request');
       const id = p.id('roleId', req.roleId);
       p.throwIfAny();
       const role = await repo.roleById(org.id, id);
@@ -286,8 +286,8 @@ export function orgHandlers(d: AuthDeps): Handlers {
 
     async createServiceAccount(req, ctx) {
       const org = await orgOf(ctx, req.orgId);
-      const p = new Problems('The service account');
-      const name = p.name('name', req.name, { required: true });
+      const p = new AuthProblems('The service account');
+      const name = p.line('name', req.name, MAX_NAME, { required: true });
       const role = await checkRole(p, 'role', org.id, req.role, 'member');
       const scopes = checkScopes(p, 'scopes', req.scopes);
       p.throwIfAny();
@@ -296,7 +296,7 @@ export function orgHandlers(d: AuthDeps): Handlers {
     },
 
     async setProjectGrant(req, ctx) {
-      const p = new Problems('The project grant');
+      const p = new AuthProblems('The project grant');
       const projectRef = required('The project grant', 'projectId', req.projectId);
       const subjectType = p.oneOf('subjectType', req.subjectType, ['user', 'team'] as const);
       const subjectId = p.id('subjectId', req.subjectId);
@@ -325,7 +325,7 @@ export function orgHandlers(d: AuthDeps): Handlers {
     },
 
     async removeProjectGrant(req, ctx) {
-      const p = new Problems('The request');
+      const p = new AuthProblems('The request');
       const projectRef = required('The request', 'projectId', req.projectId);
       const subjectType = p.oneOf('subjectType', req.subjectType, ['user', 'team'] as const);
       const subjectId = p.id('subjectId', req.subjectId);

@@ -1,4 +1,4 @@
-import { assertId, defineEvent, Errors, isId, newId, slugify, type AccessScope, type CallContext, type Clock, type ErrorDetail, type EventBus, type Principal, type ResolvedResource } from '@wanllmdb/core';
+import { assertId, defineEvent, Errors, isId, newId, pageMeta, Problems, slugify, type AccessScope, type CallContext, type Clock, type EventBus, type Principal, type ResolvedResource } from '@wanllmdb/core';
 import type { JsonObject, projects } from '@wanllmdb/proto';
 import type { ProjectChanges, ProjectRepository } from './project-repository.js';
 import type { ProjectsApi } from './projects-api.js';
@@ -14,33 +14,18 @@ const MAX_SETTINGS_BYTES = 64 * 1024;
 const MAX_PAGE_SIZE = 100;
 const VISIBILITIES = ['public', 'private'] as const;
 
-function checkName(name: string, problems: ErrorDetail[]): string {
-  const n = name.trim();
-  if (!n) problems.push({ field: 'name', message: 'is required' });
-  else if (n.length > MAX_NAME) problems.push({ field: 'name', message: `is longer than ${MAX_NAME} characters` });
-  else if (/[\u0000-\u001f\u007f]/.test(n)) problems.push({ field: 'name', message: 'contains control characters' });
-  return n;
-}
+/** The checks of a project's fields, in core's one validation style. */
+class ProjectProblems extends Problems {
+  constructor(what = 'The project') {
+    super(what);
+  }
 
-function checkVisibility(v: string, problems: ErrorDetail[]): 'public' | 'private' {
-  if (!(VISIBILITIES as readonly string[]).includes(v)) problems.push({ field: 'visibility', message: 'must be "public" or "private"' });
-  return v as 'public' | 'private';
-}
+  visibility(value: string): 'public' | 'private' {
+    return this.oneOf('visibility', value, VISIBILITIES);
+  }
 
-function checkDescription(d: string, problems: ErrorDetail[]): string {
-  if (d.length > MAX_DESCRIPTION) problems.push({ field: 'description', message: `is longer than ${MAX_DESCRIPTION} characters` });
-  return d;
-}
-
-function checkSettings(s: JsonObject, problems: ErrorDetail[]): JsonObject {
-  if (Buffer.byteLength(JSON.stringify(s)) > MAX_SETTINGS_BYTES) problems.push({ field: 'settings', message: `is larger than ${MAX_SETTINGS_BYTES} bytes` });
-  return s;
-}
-
-function throwIfProblems(problems: ErrorDetail[]): void {
-  if (problems.length) {
-    const summary = problems.map((p) => `${p.field} ${p.message}`).join('; ');
-    throw Errors.VALIDATION(`The project is invalid: ${summary}. Fix these fields and retry.`, problems);
+  settings(value: JsonObject): JsonObject {
+    return this.jsonSize('settings', value, MAX_SETTINGS_BYTES);
   }
 }
 
@@ -53,15 +38,15 @@ export function projectHandlers(repo: ProjectRepository, bus: EventBus, clock: C
 
   return {
     async createProject(req, ctx) {
-      const problems: ErrorDetail[] = [];
-      const name = checkName(req.name, problems);
+      const p = new ProjectProblems();
+      const name = p.line('name', req.name, MAX_NAME, { required: true });
       const slug = req.slug ? req.slug : slugify(name);
-      if (req.slug && !/^[a-z0-9]+(-[a-z0-9]+)*$/.test(req.slug)) problems.push({ field: 'slug', message: 'must be lower-case letters, digits and single dashes' });
-      else if (!slug && name) problems.push({ field: 'name', message: 'needs at least one letter or digit (or give a slug)' });
-      const visibility = checkVisibility(req.visibility || 'private', problems);
-      const description = checkDescription(req.description, problems);
-      const settings = checkSettings(req.settings ?? {}, problems);
-      throwIfProblems(problems);
+      if (req.slug && !/^[a-z0-9]+(-[a-z0-9]+)*$/.test(req.slug)) p.add('slug', 'must be lower-case letters, digits and single dashes');
+      else if (!slug && name) p.add('name', 'needs at least one letter or digit (or give a slug)');
+      const visibility = p.visibility(req.visibility || 'private');
+      const description = p.text('description', req.description, MAX_DESCRIPTION);
+      const settings = p.settings(req.settings ?? {});
+      p.throwIfAny();
       // An organisation the request names was authorised by the host; the caller's own is checked here.
       const organizationId = req.organizationId ? ctx.resources.find((r) => r.type === 'org')?.id ?? req.organizationId : ctx.principal.orgId;
       if (!req.organizationId && organizationId) await ctx.authorize('projects:create', [{ type: 'org', id: organizationId }]);
@@ -80,16 +65,13 @@ export function projectHandlers(repo: ProjectRepository, bus: EventBus, clock: C
     },
 
     async listProjects(req, ctx) {
-      const page = req.page || 1;
-      const pageSize = req.pageSize || 20;
-      const problems: ErrorDetail[] = [];
-      if (page < 1) problems.push({ field: 'page', message: 'must be 1 or more' });
-      if (pageSize < 1 || pageSize > MAX_PAGE_SIZE) problems.push({ field: 'pageSize', message: `must be from 1 to ${MAX_PAGE_SIZE}` });
-      if (req.search.length > MAX_NAME) problems.push({ field: 'search', message: `is longer than ${MAX_NAME} characters` });
-      if (problems.length) throw Errors.VALIDATION(`The list request is invalid: ${problems.map((p) => `${p.field} ${p.message}`).join('; ')}.`, problems);
+      const p = new ProjectProblems('The list request');
+      const { page, pageSize, offset } = p.page(req.page, req.pageSize, MAX_PAGE_SIZE);
+      const search = p.line('search', req.search, MAX_NAME);
+      p.throwIfAny();
       const scope = await ctx.access('projects:read');
-      const { items, total } = await repo.list({ offset: (page - 1) * pageSize, limit: pageSize, search: req.search, scope });
-      return { data: items, meta: { total, page, pageSize, totalPages: Math.ceil(total / pageSize) } };
+      const { items, total } = await repo.list({ offset, limit: pageSize, search, scope });
+      return { data: items, meta: pageMeta(total, page, pageSize) };
     },
 
     async getProject(req) {
@@ -101,13 +83,13 @@ export function projectHandlers(repo: ProjectRepository, bus: EventBus, clock: C
 
     async updateProject(req) {
       const id = assertId(req.id);
-      const problems: ErrorDetail[] = [];
+      const p = new ProjectProblems();
       const changes: ProjectChanges = {};
-      if (req.name !== undefined) changes.name = checkName(req.name, problems);
-      if (req.description !== undefined) changes.description = checkDescription(req.description, problems);
-      if (req.visibility !== undefined) changes.visibility = checkVisibility(req.visibility, problems);
-      if (req.settings !== undefined) changes.settings = checkSettings(req.settings, problems);
-      throwIfProblems(problems);
+      if (req.name !== undefined) changes.name = p.line('name', req.name, MAX_NAME, { required: true });
+      if (req.description !== undefined) changes.description = p.text('description', req.description, MAX_DESCRIPTION);
+      if (req.visibility !== undefined) changes.visibility = p.visibility(req.visibility);
+      if (req.settings !== undefined) changes.settings = p.settings(req.settings);
+      p.throwIfAny();
       const project = await repo.update(id, changes, clock.now());
       if (!project) throw notFound(id);
       await announce('updated', project);

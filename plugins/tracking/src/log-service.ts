@@ -1,7 +1,7 @@
 import type { CallContext, Clock } from '@wanllmdb/core';
 import type { tracking } from '@wanllmdb/proto';
 import type { LogRepository, NewLogLine } from './log-repository.js';
-import { Problems, runId, runNotFound } from './request-checks.js';
+import { RunProblems, runId, runNotFound } from './request-checks.js';
 import type { RunRepository } from './run-repository.js';
 
 type Handlers = tracking.v1.RunLogServiceHandlers<CallContext>;
@@ -36,7 +36,7 @@ export function logHandlers(deps: { logs: LogRepository; runs: RunRepository; cl
   return {
     async appendLogs(req) {
       const id = runId(req.runId, 'runId');
-      const p = new Problems('The log lines');
+      const p = new RunProblems('The log lines');
       const input = req.lines ?? [];
       if (input.length > MAX_LINES_PER_CALL) p.add('lines', `has more than ${MAX_LINES_PER_CALL} lines; send them in several calls`);
       const batchId = req.batchId ?? '';
@@ -63,7 +63,7 @@ export function logHandlers(deps: { logs: LogRepository; runs: RunRepository; cl
 
     async getLogs(req) {
       const id = runId(req.runId, 'runId');
-      const p = new Problems('The log request');
+      const p = new RunProblems('The log request');
       const after = req.after ?? 0;
       if (!Number.isSafeInteger(after) || after < 0) p.add('after', 'must be a sequence number, 0 or more');
       const limit = p.pageSize('limit', req.limit, DEFAULT_PAGE, MAX_PAGE);

@@ -3,7 +3,7 @@ import { Errors, type CallContext, type ResolvedResource } from '@wanllmdb/core'
 import type { JsonValue, tracking } from '@wanllmdb/proto';
 import { decodeNumber, encodeNumber, isPlainObject } from './json-values.js';
 import type { MetricStore, PointInput } from './metrics/metric-store.js';
-import { Problems, runId, runNotFound } from './request-checks.js';
+import { RunProblems, runId, runNotFound } from './request-checks.js';
 import type { RunRepository } from './run-repository.js';
 
 type Handlers = tracking.v1.MetricServiceHandlers<CallContext>;
@@ -28,7 +28,7 @@ const BATCH_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 const EXPORT_TYPES = { csv: 'text/csv', arrow: 'application/vnd.apache.arrow.stream' } as const;
 
 /** "loss, acc" → ["loss", "acc"]; problems for empty or overlong names. */
-function splitNames(p: Problems, field: string, names: string | undefined): string[] {
+function splitNames(p: RunProblems, field: string, names: string | undefined): string[] {
   const list = (names ?? '').split(',').map((n) => n.trim()).filter(Boolean);
   if (list.length > MAX_KEYS_PER_QUERY) p.add(field, `names more than ${MAX_KEYS_PER_QUERY} keys`);
   list.forEach((k) => k.length > MAX_KEY && p.add(field, `key ${JSON.stringify(k.slice(0, 40))}… is longer than ${MAX_KEY} characters`));
@@ -36,7 +36,7 @@ function splitNames(p: Problems, field: string, names: string | undefined): stri
 }
 
 /** A number of a JSON point: a number, or "NaN" / "Infinity" / "-Infinity". */
-function pointNumber(p: Problems, field: string, v: unknown, required: boolean): number | undefined {
+function pointNumber(p: RunProblems, field: string, v: unknown, required: boolean): number | undefined {
   if (v === undefined || v === null) {
     if (required) p.add(field, 'is required');
     return undefined;
@@ -46,7 +46,7 @@ function pointNumber(p: Problems, field: string, v: unknown, required: boolean):
   return n;
 }
 
-function checkTime(p: Problems, field: string, time: number | undefined): number | undefined {
+function checkTime(p: RunProblems, field: string, time: number | undefined): number | undefined {
   if (time === undefined || time === 0) return undefined;
   if (!Number.isFinite(time) || time < 0) p.add(field, 'must be epoch milliseconds (0 or absent for now)');
   return time;
@@ -72,7 +72,7 @@ export function metricHandlers(deps: { runs: RunRepository; metrics: () => Metri
     batchId: r.batchId,
   });
 
-  function checkBatch(p: Problems, req: { batchId?: string; arrowIpc?: Uint8Array }): string {
+  function checkBatch(p: RunProblems, req: { batchId?: string; arrowIpc?: Uint8Array }): string {
     const batchId = req.batchId || randomUUID();
     if (!BATCH_ID.test(batchId)) p.add('batchId', 'must be 1 to 128 letters, digits, "_", ".", ":" or "-"');
     if (!req.arrowIpc?.length) p.add('arrowIpc', 'is required: the batch as Arrow IPC stream bytes');
@@ -82,7 +82,7 @@ export function metricHandlers(deps: { runs: RunRepository; metrics: () => Metri
   return {
     async logMetrics(req, ctx) {
       const id = runId(req.runId, 'runId');
-      const p = new Problems('The metrics');
+      const p = new RunProblems('The metrics');
       const points: PointInput[] = [];
       (req.metrics ?? []).forEach((m, i) => {
         if (p.list.length >= MAX_PROBLEMS) return;
@@ -99,7 +99,7 @@ export function metricHandlers(deps: { runs: RunRepository; metrics: () => Metri
 
     async batchMetrics(req, ctx) {
       const id = runId(req.runId, 'runId');
-      const p = new Problems('The metric batch');
+      const p = new RunProblems('The metric batch');
       const points: PointInput[] = [];
       for (const [key, items] of Object.entries(req.metrics ?? {})) {
         if (!key || key.length > MAX_KEY) p.add(`metrics.${key.slice(0, 40)}`, `keys must be 1 to ${MAX_KEY} characters`);
@@ -128,7 +128,7 @@ export function metricHandlers(deps: { runs: RunRepository; metrics: () => Metri
 
     async appendMetricBatch(req, ctx) {
       const id = runId(req.runId, 'runId');
-      const p = new Problems('The metric batch');
+      const p = new RunProblems('The metric batch');
       const batchId = checkBatch(p, req);
       p.throwIfAny();
       await mustExist(id, ctx.resources);
@@ -145,7 +145,7 @@ export function metricHandlers(deps: { runs: RunRepository; metrics: () => Metri
         const id = runId(batch.runId, `batch ${n} runId`);
         // A client stream names its runs only in its messages: each new run is authorised before anything else.
         const placed = known.has(id) ? undefined : await ctx.authorize('runs:write', [{ type: 'run', id }]);
-        const p = new Problems(`Batch ${n} of the stream`);
+        const p = new RunProblems(`Batch ${n} of the stream`);
         const batchId = checkBatch(p, batch);
         p.throwIfAny();
         if (placed) {
@@ -163,7 +163,7 @@ export function metricHandlers(deps: { runs: RunRepository; metrics: () => Metri
 
     async getMetrics(req, ctx) {
       const id = runId(req.runId, 'runId');
-      const p = new Problems('The metrics request');
+      const p = new RunProblems('The metrics request');
       const keys = splitNames(p, 'names', req.names);
       const maxPoints = p.pageSize('maxPoints', req.maxPoints, DEFAULT_POINTS, MAX_POINTS);
       if (req.minStep !== undefined && req.maxStep !== undefined && req.minStep > req.maxStep) p.add('minStep', 'must not be greater than maxStep');
@@ -195,7 +195,7 @@ export function metricHandlers(deps: { runs: RunRepository; metrics: () => Metri
     },
 
     async queryMetrics(req, ctx) {
-      const p = new Problems('The metrics query');
+      const p = new RunProblems('The metrics query');
       const ids = req.runIds ?? [];
       if (!ids.length) p.add('runIds', 'needs at least one run');
       if (ids.length > MAX_RUNS_PER_QUERY) p.add('runIds', `has more than ${MAX_RUNS_PER_QUERY} runs`);
@@ -227,7 +227,7 @@ export function metricHandlers(deps: { runs: RunRepository; metrics: () => Metri
 
     async exportMetrics(req, ctx, send) {
       const id = runId(req.runId, 'runId');
-      const p = new Problems('The export request');
+      const p = new RunProblems('The export request');
       const format = p.oneOf('format', req.format, ['csv', 'arrow'] as const, 'csv');
       const keys = splitNames(p, 'names', req.names);
       p.throwIfAny();

@@ -1,16 +1,14 @@
-import { assertId, Errors, type ErrorDetail } from '@wanllmdb/core';
+import { assertId, Errors, Problems } from '@wanllmdb/core';
 import type { JsonObject, JsonValue } from '@wanllmdb/proto';
 import { checkJsonObject, type JsonLimits } from './json-values.js';
 import { MAX_KEY_LENGTH } from './run-fields.js';
 
 /**
- * Edge validation shared by the tracking handlers: every problem of a
- * request is collected with its field, then reported at once as
- * WLDB_ERR_VALIDATION. Handlers also tolerate fields left out entirely
- * (in-process callers may send partial objects), treating them as defaults.
+ * Edge validation of the tracking handlers: core's Problems (one message
+ * style for every plugin) plus run tags, JSON documents and their keys.
+ * Handlers also tolerate fields left out entirely (in-process callers may
+ * send partial objects), treating them as defaults.
  */
-const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
-const CONTROL_OR_NEWLINE = /[\u0000-\u001f\u007f]/;
 
 export const LIMITS = {
   name: 255,
@@ -28,49 +26,8 @@ const MAX_KEY_PROBLEMS = 10;
 export const CONFIG_LIMITS: JsonLimits = { maxBytes: 1024 * 1024, maxDepth: 32 };
 export const SUMMARY_LIMITS: JsonLimits = { maxBytes: 1024 * 1024, maxDepth: 32 };
 
-export class Problems {
-  readonly list: ErrorDetail[] = [];
-
-  constructor(private readonly what: string) {}
-
-  add(field: string, message: string): void {
-    this.list.push({ field, message });
-  }
-
-  /** A single-line text field: trimmed, at most `max` characters, no control characters. */
-  line(field: string, value: unknown, max: number, opts: { required?: boolean } = {}): string {
-    const v = typeof value === 'string' ? value.trim() : value === undefined || value === null ? '' : undefined;
-    if (v === undefined) {
-      this.add(field, 'must be a string');
-      return '';
-    }
-    if (!v && opts.required) this.add(field, 'is required');
-    else if (v.length > max) this.add(field, `is longer than ${max} characters`);
-    else if (CONTROL_OR_NEWLINE.test(v)) this.add(field, 'contains control characters or line breaks');
-    return v;
-  }
-
-  /** Free text (line breaks allowed). */
-  text(field: string, value: unknown, max: number): string {
-    const v = typeof value === 'string' ? value : value === undefined || value === null ? '' : undefined;
-    if (v === undefined) {
-      this.add(field, 'must be a string');
-      return '';
-    }
-    if (v.length > max) this.add(field, `is longer than ${max} characters`);
-    else if (CONTROL.test(v)) this.add(field, 'contains control characters');
-    return v;
-  }
-
-  oneOf<T extends string>(field: string, value: unknown, allowed: readonly T[], fallback: T): T {
-    const v = value === undefined || value === null || value === '' ? fallback : value;
-    if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) {
-      this.add(field, `must be one of ${allowed.map((a) => `"${a}"`).join(', ')}`);
-      return fallback;
-    }
-    return v as T;
-  }
-
+/** The tracking checks on top of core's: tags, JSON documents and their keys. */
+export class RunProblems extends Problems {
   tags(field: string, value: unknown): string[] {
     const list = value ?? [];
     if (!Array.isArray(list)) {
@@ -114,33 +71,6 @@ export class Problems {
         stack.push({ v: x, path: `${path}.${k}` });
       }
     }
-  }
-
-  /** A page size: absent means `fallback`; anything sent, 0 included, must be from 1 to `max`. */
-  pageSize(field: string, value: unknown, fallback: number, max: number): number {
-    if (value === undefined || value === null) return fallback;
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
-      this.add(field, `must be an integer from 1 to ${max} (leave it out for ${fallback})`);
-      return fallback;
-    }
-    return value;
-  }
-
-  /** An integer in range. */
-  integer(field: string, value: unknown, fallback: number, min: number, max: number): number {
-    const v = value === undefined || value === null ? fallback : value;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-      this.add(field, `must be an integer from ${min} to ${max}`);
-      return fallback;
-    }
-    return v;
-  }
-
-  throwIfAny(): void {
-    if (!this.list.length) return;
-    const first = this.list.slice(0, 3).map((p) => `${p.field} ${p.message}`).join('; ');
-    const more = this.list.length > 3 ? ` (and ${this.list.length - 3} more)` : '';
-    throw Errors.VALIDATION(`${this.what} is invalid: ${first}${more}. Fix these fields and retry.`, this.list);
   }
 }
 

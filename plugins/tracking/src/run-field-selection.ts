@@ -1,8 +1,8 @@
 import type { Dialect } from '@wanllmdb/core';
 import type { JsonObject, JsonValue, tracking } from '@wanllmdb/proto';
-import type { Problems } from './request-checks.js';
+import type { RunProblems } from './request-checks.js';
 import { jsonAsText, resolveField, type JsonField } from './run-fields.js';
-import { joinSql, raw, sql, type Sql } from './sql-fragment.js';
+import { joinSql, raw, sql, type Sql } from '@wanllmdb/core';
 
 /**
  * ListRunsRequest.fields: which keys of config and summary a run list sends.
@@ -25,7 +25,7 @@ export interface FieldSelection {
 }
 
 /** The selection of `fields`, or undefined for whole runs (none given); problems go to `p`. */
-export function parseFieldSelection(p: Problems, fields: unknown): FieldSelection | undefined {
+export function parseFieldSelection(p: RunProblems, fields: unknown): FieldSelection | undefined {
   if (fields === undefined || fields === null) return undefined;
   if (!Array.isArray(fields)) {
     p.add('fields', 'must be a list of field names such as "summary.loss"');

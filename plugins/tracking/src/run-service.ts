@@ -3,7 +3,7 @@ import type { ProjectsApi } from '@wanllmdb/plugin-projects';
 import type { JsonObject, tracking } from '@wanllmdb/proto';
 import type { MetricStore } from './metrics/metric-store.js';
 import { findProject, projectIdOf } from './project-ref.js';
-import { CONFIG_LIMITS, LIMITS, Problems, runId, runNotFound, SUMMARY_LIMITS } from './request-checks.js';
+import { CONFIG_LIMITS, LIMITS, RunProblems, runId, runNotFound, SUMMARY_LIMITS } from './request-checks.js';
 import { diffConfigs } from './run-config.js';
 import { decodeSeries, metricsEvent, runEvent, type RunEventKind, type RunEvents } from './run-events.js';
 import type { RunState } from './run-fields.js';
@@ -36,7 +36,7 @@ const MAX_PAGE = 1000;
 const MAX_WATCH_RUNS = 1000;
 const MAX_WATCH_KEYS = 100;
 
-function checkGit(p: Problems, git: Partial<GitInfo> | undefined): GitInfo | undefined {
+function checkGit(p: RunProblems, git: Partial<GitInfo> | undefined): GitInfo | undefined {
   if (!git) return undefined;
   return {
     commit: p.line('git.commit', git.commit, 128),
@@ -46,7 +46,7 @@ function checkGit(p: Problems, git: Partial<GitInfo> | undefined): GitInfo | und
   };
 }
 
-function checkEnvironment(p: Problems, env: Partial<RunEnvironment> | undefined): RunEnvironment | undefined {
+function checkEnvironment(p: RunProblems, env: Partial<RunEnvironment> | undefined): RunEnvironment | undefined {
   if (!env) return undefined;
   return {
     host: p.line('environment.host', env.host, 255),
@@ -57,7 +57,7 @@ function checkEnvironment(p: Problems, env: Partial<RunEnvironment> | undefined)
   };
 }
 
-function checkSummaryKeys(p: Problems, field: string, summary: JsonObject): void {
+function checkSummaryKeys(p: RunProblems, field: string, summary: JsonObject): void {
   if (Object.hasOwn(summary, '')) p.add(`${field}.`, 'keys must not be empty');
   p.keys(field, summary);
 }
@@ -110,7 +110,7 @@ export function runHandlers(deps: RunServiceDeps): Handlers {
 
   return {
     async createRun(req, ctx) {
-      const p = new Problems('The run');
+      const p = new RunProblems('The run');
       const projectRef = p.line('projectId', req.projectId, LIMITS.projectRef, { required: true });
       const resume = p.oneOf('resume', req.resume, RESUME, 'never');
       const name = p.line('name', req.name, LIMITS.name);
@@ -189,7 +189,7 @@ export function runHandlers(deps: RunServiceDeps): Handlers {
 
     async updateRun(req) {
       const id = runId(req.id);
-      const p = new Problems('The run update');
+      const p = new RunProblems('The run update');
       const changes: RunChanges = {};
       if (req.name !== undefined) changes.name = p.line('name', req.name, LIMITS.name, { required: true });
       if (req.group !== undefined) changes.group = p.line('group', req.group, LIMITS.group);
@@ -218,7 +218,7 @@ export function runHandlers(deps: RunServiceDeps): Handlers {
 
     async finishRun(req) {
       const id = runId(req.id);
-      const p = new Problems('The finish request');
+      const p = new RunProblems('The finish request');
       const exitCode = req.exitCode;
       if (exitCode !== undefined && exitCode !== null && (!Number.isInteger(exitCode) || exitCode < -(2 ** 31) || exitCode >= 2 ** 31)) p.add('exitCode', 'must be a 32-bit integer');
       const byExitCode: RunState = exitCode === undefined || exitCode === null || exitCode === 0 ? 'finished' : 'crashed';
@@ -241,7 +241,7 @@ export function runHandlers(deps: RunServiceDeps): Handlers {
     },
 
     async listRuns(req, ctx) {
-      const p = new Problems('The run list request');
+      const p = new RunProblems('The run list request');
       const projectRef = p.line('projectId', req.projectId, LIMITS.projectRef, { required: true });
       const limit = p.pageSize('limit', req.limit, DEFAULT_PAGE, MAX_PAGE);
       if (typeof (req.filter ?? '') !== 'string') p.add('filter', 'must be a string');
@@ -260,7 +260,7 @@ export function runHandlers(deps: RunServiceDeps): Handlers {
 
     async updateConfig(req) {
       const id = runId(req.id);
-      const p = new Problems('The config update');
+      const p = new RunProblems('The config update');
       if (req.config === undefined || req.config === null) p.add('config', 'is required');
       const config = p.json('config', req.config, CONFIG_LIMITS);
       p.keys('config', config);
@@ -287,7 +287,7 @@ export function runHandlers(deps: RunServiceDeps): Handlers {
 
     async updateSummary(req) {
       const id = runId(req.id);
-      const p = new Problems('The summary update');
+      const p = new RunProblems('The summary update');
       if (req.summary === undefined || req.summary === null) p.add('summary', 'is required');
       const patch = p.json('summary', req.summary, SUMMARY_LIMITS);
       checkSummaryKeys(p, 'summary', patch);
@@ -299,7 +299,7 @@ export function runHandlers(deps: RunServiceDeps): Handlers {
     },
 
     async watchRuns(req, ctx, send) {
-      const p = new Problems('The watch request');
+      const p = new RunProblems('The watch request');
       const projectRef = p.line('projectId', req.projectId, LIMITS.projectRef, { required: true });
       const runIds = req.runIds ?? [];
       const keys = req.keys ?? [];

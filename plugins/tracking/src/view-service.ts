@@ -3,7 +3,7 @@ import type { ProjectsApi } from '@wanllmdb/plugin-projects';
 import type { tracking } from '@wanllmdb/proto';
 import type { JsonLimits } from './json-values.js';
 import { findProject } from './project-ref.js';
-import { LIMITS, Problems } from './request-checks.js';
+import { LIMITS, RunProblems } from './request-checks.js';
 import type { ViewChanges, ViewRepository, ViewScope } from './view-repository.js';
 
 type Handlers = tracking.v1.ViewServiceHandlers<CallContext>;
@@ -52,7 +52,7 @@ export function viewHandlers(deps: ViewServiceDeps): Handlers {
 
   return {
     async createView(req, ctx) {
-      const p = new Problems('The view');
+      const p = new RunProblems('The view');
       const projectRef = p.line('projectId', req.projectId, LIMITS.projectRef, { required: true });
       const name = p.line('name', req.name, VIEW_LIMITS.name, { required: true });
       const scope = p.oneOf('scope', req.scope, VIEW_SCOPES, 'personal');
@@ -64,7 +64,7 @@ export function viewHandlers(deps: ViewServiceDeps): Handlers {
     },
 
     async listViews(req, ctx) {
-      const p = new Problems('The request');
+      const p = new RunProblems('The request');
       const projectRef = p.line('projectId', req.projectId, LIMITS.projectRef, { required: true });
       p.throwIfAny();
       const projectId = await projectOf(projectRef, ctx);
@@ -77,7 +77,7 @@ export function viewHandlers(deps: ViewServiceDeps): Handlers {
 
     async updateView(req, ctx) {
       const view = await mustSee(req.id, ctx);
-      const p = new Problems('The view');
+      const p = new RunProblems('The view');
       const changes: ViewChanges = {};
       if (req.name !== undefined && req.name !== null) changes.name = p.line('name', req.name, VIEW_LIMITS.name, { required: true });
       if (req.scope !== undefined && req.scope !== null && req.scope !== '') changes.scope = p.oneOf('scope', req.scope, VIEW_SCOPES, 'personal');
