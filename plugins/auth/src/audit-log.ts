@@ -1,4 +1,4 @@
-import { likeEscape, newId, type AuditRecord, type MetadataStore, type SqlValue } from '@wanllmdb/core';
+import { inList, likeEscape, newId, raw, sql, whereAll, type AuditRecord, type MetadataStore, type Sql } from '@wanllmdb/core';
 import type { auth } from '@wanllmdb/proto';
 
 export interface AuditFilter {
@@ -88,10 +88,9 @@ export class AuditLog {
   /** Newest first, keyset-paged on (at, id). */
   async list(f: AuditFilter, cursor: AuditCursor | undefined, limit: number): Promise<auth.v1.AuditEvent[]> {
     if (f.orgIds && f.orgIds.length === 0) return [];
-    const where: string[] = [];
-    const params: SqlValue[] = [];
+    const where: Sql[] = [];
     const eq = (col: string, v: string | undefined) => {
-      if (v) (where.push(`${col} = ?`), params.push(v));
+      if (v) where.push(sql`${raw(col)} = ${v}`);
     };
     eq('actor_id', f.actorId);
     eq('action', f.action);
@@ -99,16 +98,15 @@ export class AuditLog {
     eq('result', f.result);
     if (f.target) {
       // A call may name several targets ("run:a,project:b"): match any one of them exactly.
-      where.push(`(target = ? OR target LIKE ? ESCAPE '\\' OR target LIKE ? ESCAPE '\\' OR target LIKE ? ESCAPE '\\')`);
       const t = likeEscape(f.target);
-      params.push(f.target, `${t},%`, `%,${t}`, `%,${t},%`);
+      where.push(sql`(target = ${f.target} OR target LIKE ${`${t},%`} ESCAPE '\\' OR target LIKE ${`%,${t}`} ESCAPE '\\' OR target LIKE ${`%,${t},%`} ESCAPE '\\')`);
     }
-    if (f.since !== undefined) (where.push('at >= ?'), params.push(f.since));
-    if (f.until !== undefined) (where.push('at < ?'), params.push(f.until));
-    if (f.orgIds) (where.push(`org_id IN (${f.orgIds.map(() => '?').join(', ')})`), params.push(...f.orgIds));
-    if (cursor) (where.push('(at < ? OR (at = ? AND id < ?))'), params.push(cursor.at, cursor.at, cursor.id));
-    const sql = `SELECT ${COLUMNS} FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY at DESC, id DESC LIMIT ?`;
-    const rows = await this.db.query<AuditRow>(sql, [...params, limit]);
+    if (f.since !== undefined) where.push(sql`at >= ${f.since}`);
+    if (f.until !== undefined) where.push(sql`at < ${f.until}`);
+    if (f.orgIds) where.push(sql`org_id IN ${inList(f.orgIds)}`);
+    if (cursor) where.push(sql`(at < ${cursor.at} OR (at = ${cursor.at} AND id < ${cursor.id}))`);
+    const query = sql`SELECT ${raw(COLUMNS)} FROM audit_log ${whereAll(where)} ORDER BY at DESC, id DESC LIMIT ${limit}`;
+    const rows = await this.db.query<AuditRow>(query.text, query.params);
     return rows.map(toEvent);
   }
 }

@@ -1,4 +1,4 @@
-import { ACCESS_EPOCH_SQL, containsPattern, type MetadataStore, type Row, type SqlExecutor, type SqlValue } from '@wanllmdb/core';
+import { ACCESS_EPOCH_SQL, assignments, containsPattern, raw, sql, whereAll, type MetadataStore, type Row, type SqlExecutor } from '@wanllmdb/core';
 import type { auth } from '@wanllmdb/proto';
 
 /**
@@ -207,20 +207,19 @@ export class AuthRepository {
   }
 
   async listUsers(o: { offset: number; limit: number; search: string }): Promise<{ items: User[]; total: number }> {
-    const where = o.search ? `WHERE LOWER(email) LIKE ? ESCAPE '\\' OR LOWER(username) LIKE ? ESCAPE '\\'` : '';
     const like = containsPattern(o.search);
-    const params = o.search ? [like, like] : [];
-    const [count] = await this.db.query<{ n: number }>(`SELECT COUNT(*) AS n FROM users ${where}`, params);
-    const rows = await this.db.query<UserRow>(`SELECT ${USER_COLUMNS} FROM users ${where} ORDER BY created_at DESC, id LIMIT ? OFFSET ?`, [...params, o.limit, o.offset]);
-    return { items: rows.map(toUser), total: Number(count?.n ?? 0) };
+    const where = whereAll(o.search ? [sql`(LOWER(email) LIKE ${like} ESCAPE '\\' OR LOWER(username) LIKE ${like} ESCAPE '\\')`] : []);
+    const count = sql`SELECT COUNT(*) AS n FROM users ${where}`;
+    const page = sql`SELECT ${raw(USER_COLUMNS)} FROM users ${where} ORDER BY created_at DESC, id LIMIT ${o.limit} OFFSET ${o.offset}`;
+    const [counted] = await this.db.query<{ n: number }>(count.text, count.params);
+    const rows = await this.db.query<UserRow>(page.text, page.params);
+    return { items: rows.map(toUser), total: Number(counted?.n ?? 0) };
   }
 
   async updateUserFlags(tx: SqlExecutor, id: string, f: { isActive?: boolean; isSuperuser?: boolean }, now: number): Promise<void> {
-    const sets: string[] = ['updated_at = ?'];
-    const params: SqlValue[] = [now];
-    if (f.isActive !== undefined) (sets.push('is_active = ?'), params.push(f.isActive ? 1 : 0));
-    if (f.isSuperuser !== undefined) (sets.push('is_superuser = ?'), params.push(f.isSuperuser ? 1 : 0));
-    await tx.run(`UPDATE users SET ${sets.join(', ')} WHERE id = ?`, [...params, id]);
+    const flag = (v: boolean | undefined) => (v === undefined ? undefined : v ? 1 : 0);
+    const update = sql`UPDATE users SET ${assignments({ updated_at: now, is_active: flag(f.isActive), is_superuser: flag(f.isSuperuser) })} WHERE id = ${id}`;
+    await tx.run(update.text, update.params);
   }
 
   async setPassword(id: string, hash: string, now: number): Promise<void> {
@@ -251,19 +250,17 @@ export class AuthRepository {
 
   /** The caller's organisations, or all of them (`userId` undefined). */
   async listOrgs(o: { userId?: string; offset: number; limit: number }): Promise<{ items: Organization[]; total: number }> {
-    const where = o.userId === undefined ? '' : 'WHERE id IN (SELECT org_id FROM org_members WHERE user_id = ?)';
-    const params = o.userId === undefined ? [] : [o.userId];
-    const [count] = await this.db.query<{ n: number }>(`SELECT COUNT(*) AS n FROM organizations ${where}`, params);
-    const rows = await this.db.query<OrgRow>(`SELECT ${ORG_COLUMNS} FROM organizations ${where} ORDER BY created_at, id LIMIT ? OFFSET ?`, [...params, o.limit, o.offset]);
-    return { items: rows.map(toOrg), total: Number(count?.n ?? 0) };
+    const where = whereAll(o.userId === undefined ? [] : [sql`id IN (SELECT org_id FROM org_members WHERE user_id = ${o.userId})`]);
+    const count = sql`SELECT COUNT(*) AS n FROM organizations ${where}`;
+    const page = sql`SELECT ${raw(ORG_COLUMNS)} FROM organizations ${where} ORDER BY created_at, id LIMIT ${o.limit} OFFSET ${o.offset}`;
+    const [counted] = await this.db.query<{ n: number }>(count.text, count.params);
+    const rows = await this.db.query<OrgRow>(page.text, page.params);
+    return { items: rows.map(toOrg), total: Number(counted?.n ?? 0) };
   }
 
   async updateOrg(id: string, c: { name?: string; description?: string }, now: number): Promise<Organization | undefined> {
-    const sets = ['updated_at = ?'];
-    const params: SqlValue[] = [now];
-    if (c.name !== undefined) (sets.push('name = ?'), params.push(c.name));
-    if (c.description !== undefined) (sets.push('description = ?'), params.push(c.description));
-    await this.db.run(`UPDATE organizations SET ${sets.join(', ')} WHERE id = ?`, [...params, id]);
+    const update = sql`UPDATE organizations SET ${assignments({ updated_at: now, name: c.name, description: c.description })} WHERE id = ${id}`;
+    await this.db.run(update.text, update.params);
     return this.org(id);
   }
 

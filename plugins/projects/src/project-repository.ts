@@ -1,5 +1,5 @@
 import type { JsonObject, projects } from '@wanllmdb/proto';
-import { containsPattern, type AccessScope, type MetadataStore, type SqlExecutor } from '@wanllmdb/core';
+import { anyOf, assignments, containsPattern, inList, raw, sql, whereAll, type AccessScope, type MetadataStore, type Sql, type SqlExecutor } from '@wanllmdb/core';
 
 type Project = projects.v1.Project;
 
@@ -84,38 +84,38 @@ export class ProjectRepository {
 
   /** The page of projects the scope lets the caller see. */
   async list(opts: { offset: number; limit: number; search: string; scope: AccessScope }): Promise<{ items: Project[]; total: number }> {
-    const conds: string[] = [];
-    const params: string[] = [];
-    if (opts.search) (conds.push(`LOWER(name) LIKE ? ESCAPE '\\'`), params.push(containsPattern(opts.search)));
+    const conditions: Sql[] = [];
+    if (opts.search) conditions.push(sql`LOWER(name) LIKE ${containsPattern(opts.search)} ESCAPE '\\'`);
     if (!opts.scope.all) {
-      const visible: string[] = [];
-      const marks = (n: number) => Array.from({ length: n }, () => '?').join(', ');
-      if (opts.scope.orgIds.length) (visible.push(`organization_id IN (${marks(opts.scope.orgIds.length)})`), params.push(...opts.scope.orgIds));
-      if (opts.scope.projectIds.length) (visible.push(`id IN (${marks(opts.scope.projectIds.length)})`), params.push(...opts.scope.projectIds));
-      if (opts.scope.publicProjects) visible.push(`visibility = 'public'`);
-      conds.push(visible.length ? `(${visible.join(' OR ')})` : '1 = 0');
+      const { orgIds, projectIds, publicProjects } = opts.scope;
+      conditions.push(
+        anyOf([
+          ...(orgIds.length ? [sql`organization_id IN ${inList(orgIds)}`] : []),
+          ...(projectIds.length ? [sql`id IN ${inList(projectIds)}`] : []),
+          ...(publicProjects ? [raw(`visibility = 'public'`)] : []),
+        ]),
+      );
     }
-    const where = conds.length ? `WHERE ${conds.join(' AND ')}` : '';
-    const [count] = await this.db.query<{ n: number }>(`SELECT COUNT(*) AS n FROM projects ${where}`, params);
-    const rows = await this.db.query<ProjectRow>(
-      `SELECT ${COLUMNS} FROM projects ${where} ORDER BY created_at DESC, id LIMIT ? OFFSET ?`,
-      [...params, opts.limit, opts.offset],
-    );
-    return { items: rows.map(toProject), total: Number(count?.n ?? 0) };
+    const where = whereAll(conditions);
+    const count = sql`SELECT COUNT(*) AS n FROM projects ${where}`;
+    const page = sql`SELECT ${raw(COLUMNS)} FROM projects ${where} ORDER BY created_at DESC, id LIMIT ${opts.limit} OFFSET ${opts.offset}`;
+    const [counted] = await this.db.query<{ n: number }>(count.text, count.params);
+    const rows = await this.db.query<ProjectRow>(page.text, page.params);
+    return { items: rows.map(toProject), total: Number(counted?.n ?? 0) };
   }
 
   /** Applies the changes; resolves to the updated project, or undefined if there is none. */
   async update(id: string, changes: ProjectChanges, now: number): Promise<Project | undefined> {
-    const sets: string[] = [];
-    const params: (string | number)[] = [];
-    if (changes.name !== undefined) (sets.push('name = ?'), params.push(changes.name));
-    if (changes.description !== undefined) (sets.push('description = ?'), params.push(changes.description));
-    if (changes.visibility !== undefined) (sets.push('visibility = ?'), params.push(changes.visibility));
-    if (changes.settings !== undefined) (sets.push('settings = ?'), params.push(JSON.stringify(changes.settings)));
-    sets.push('updated_at = ?');
-    params.push(now);
+    const set = assignments({
+      name: changes.name,
+      description: changes.description,
+      visibility: changes.visibility,
+      settings: changes.settings === undefined ? undefined : JSON.stringify(changes.settings),
+      updated_at: now,
+    });
+    const update = sql`UPDATE projects SET ${set} WHERE id = ${id}`;
     return this.db.transaction(async (tx) => {
-      const { changes: n } = await tx.run(`UPDATE projects SET ${sets.join(', ')} WHERE id = ?`, [...params, id]);
+      const { changes: n } = await tx.run(update.text, update.params);
       return n ? this.get(id, tx) : undefined;
     });
   }

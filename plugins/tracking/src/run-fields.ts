@@ -1,5 +1,5 @@
 import { containsPattern, type Dialect } from '@wanllmdb/core';
-import { raw, sql, type Sql } from './sql-fragment.js';
+import { raw, sql, type Sql } from '@wanllmdb/core';
 
 /**
  * The fields a run list may filter and sort on, and how each reads in SQL

@@ -10,7 +10,7 @@ import {
   tagsContain,
   type RunField,
 } from './run-fields.js';
-import { joinSql, raw, sql, type Sql } from './sql-fragment.js';
+import { joinSql, raw, sql, type Sql } from '@wanllmdb/core';
 
 /**
  * The run filter language, parsed by hand (recursive descent) into a tree

@@ -7,7 +7,7 @@ import { applySelection, selectionColumns, type FieldSelection } from './run-fie
 import type { RunState } from './run-fields.js';
 import { compileRunFilter, type FilterExpr } from './run-filter.js';
 import { keysetAfter, orderBy, sortComponents, type Cursor, type RunSort, type SortComponent } from './run-sort.js';
-import { joinSql, raw, sql, type Sql } from './sql-fragment.js';
+import { joinSql, raw, sql, type Sql } from '@wanllmdb/core';
 
 type Run = tracking.v1.Run;
 type ConfigVersion = tracking.v1.ConfigVersion;

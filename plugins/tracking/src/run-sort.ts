@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Errors, isId, type Dialect, type SqlValue } from '@wanllmdb/core';
 import { columnExpr, jsonNumber, jsonText, resolveField, type NumericRange, type RunField } from './run-fields.js';
-import { joinSql, raw, sql, type Sql } from './sql-fragment.js';
+import { joinSql, raw, sql, type Sql } from '@wanllmdb/core';
 
 /**
  * Sorting and keyset pagination of run lists.

@@ -1,16 +1,18 @@
-import type { SqlValue } from '@wanllmdb/core';
+import type { SqlValue } from './metadata-store.js';
 
 /**
- * A piece of SQL with its bound values, in `?` placeholder order. Values
- * interpolated into the `sql` tag become placeholders, never text, so user
- * input reaches the database only as parameters. Fragments nest.
+ * The one way plugins build SQL (ADR 0018): text with `?` placeholders, in
+ * the portable dialect both adapters take (metadata-store.ts), assembled
+ * with the `sql` tag. Values interpolated into the tag become placeholders,
+ * never text, so a caller's input reaches the database only as parameters.
+ * Fragments nest; run one with `db.query(s.text, s.params)`.
  */
 export interface Sql {
   readonly text: string;
   readonly params: readonly SqlValue[];
 }
 
-const isSql = (v: unknown): v is Sql => typeof v === 'object' && v !== null && 'text' in v && 'params' in v;
+const isSql = (v: unknown): v is Sql => typeof v === 'object' && v !== null && 'text' in v && 'params' in v && !(v instanceof Uint8Array);
 
 export function sql(strings: TemplateStringsArray, ...values: (Sql | SqlValue)[]): Sql {
   let text = strings[0]!;
@@ -33,4 +35,23 @@ export const raw = (text: string): Sql => ({ text, params: [] });
 
 export function joinSql(parts: readonly Sql[], separator: string): Sql {
   return { text: parts.map((p) => p.text).join(separator), params: parts.flatMap((p) => p.params) };
+}
+
+/** `(?, ?, …)` of the values, for `IN` (give at least one; an empty list is no valid SQL). */
+export const inList = (values: readonly SqlValue[]): Sql => ({ text: `(${values.map(() => '?').join(', ')})`, params: values });
+
+/** `WHERE a AND b …`, or nothing when there is no condition. */
+export const whereAll = (conditions: readonly Sql[]): Sql => (conditions.length ? sql`WHERE ${joinSql(conditions, ' AND ')}` : raw(''));
+
+/** `(a OR b …)`, or a condition nothing meets when there is none. */
+export const anyOf = (conditions: readonly Sql[]): Sql => (conditions.length ? sql`(${joinSql(conditions, ' OR ')})` : raw('1 = 0'));
+
+/** `a = ?, b = ?` for the columns whose value is given (undefined ones are left out). */
+export function assignments(columns: Readonly<Record<string, SqlValue | undefined>>): Sql {
+  return joinSql(
+    Object.entries(columns)
+      .filter(([, v]) => v !== undefined)
+      .map(([column, v]) => sql`${raw(column)} = ${v as SqlValue}`),
+    ', ',
+  );
 }

@@ -1,0 +1,22 @@
+import { describe, expect, it } from 'vitest';
+import { anyOf, assignments, inList, joinSql, raw, sql, whereAll } from './sql.js';
+
+describe('the sql tag (the one way plugins build SQL)', () => {
+  it('turns every interpolated value into a placeholder, bytes included, and nests fragments in order', () => {
+    const bytes = new Uint8Array([1, 2]);
+    const inner = sql`name = ${"x'); DROP TABLE t; --"}`;
+    const q = sql`SELECT ${raw('id')} FROM t WHERE ${inner} AND data = ${bytes} LIMIT ${10}`;
+    expect(q.text).toBe('SELECT id FROM t WHERE name = ? AND data = ? LIMIT ?');
+    expect(q.params).toEqual(["x'); DROP TABLE t; --", bytes, 10]);
+  });
+
+  it('builds IN lists, WHERE and OR groups, and SET lists of the given columns', () => {
+    expect(sql`id IN ${inList(['a', 'b'])}`).toEqual({ text: 'id IN (?, ?)', params: ['a', 'b'] });
+    expect(whereAll([])).toEqual({ text: '', params: [] });
+    expect(whereAll([sql`a = ${1}`, sql`b = ${2}`])).toEqual({ text: 'WHERE a = ? AND b = ?', params: [1, 2] });
+    expect(anyOf([])).toEqual({ text: '1 = 0', params: [] });
+    expect(anyOf([sql`a = ${1}`, raw("v = 'public'")])).toEqual({ text: "(a = ? OR v = 'public')", params: [1] });
+    expect(assignments({ name: 'n', description: undefined, updated_at: 5, flag: null })).toEqual({ text: 'name = ?, updated_at = ?, flag = ?', params: ['n', 5, null] });
+    expect(joinSql([sql`${1}`, sql`${2}`], ', ')).toEqual({ text: '?, ?', params: [1, 2] });
+  });
+});
