@@ -1,4 +1,4 @@
-import { accessEpochTriggers, type Dialect, type Migration } from '@wanllmdb/core';
+import { accessEpochTriggers, JSON_DOC_TYPE, type Dialect, type Migration } from '@wanllmdb/core';
 
 /**
  * The tracking plugin's tables (metric history has its own, applied by the
@@ -10,7 +10,7 @@ import { accessEpochTriggers, type Dialect, type Migration } from '@wanllmdb/cor
  * dialect's binary JSON (SQLite JSONB in a BLOB, PostgreSQL jsonb) so a
  * filter over 10,000 runs does not parse 10,000 JSON texts per condition
  * (see docs/adr/0007-run-queries.md). The repository writes them with
- * jsonb(?) / CAST(? AS JSONB) and reads them back as JSON text.
+ * core's toJsonDoc / fromJsonDoc (JSON_DOC_TYPE).
  *
  * The summary lives beside the run: run_summaries keeps its two parts —
  * `metrics`, the last value of each logged key (kept up to date by the
@@ -60,7 +60,8 @@ const runsTable = (json: string) => `
   )
 `;
 
-const perDialect = (make: (json: string) => string): Record<Dialect, string> => ({ sqlite: make('BLOB'), postgres: make('JSONB') });
+/** A migration text per dialect, with the type of the documents run lists look into (core's JSON-column rule). */
+const perDialect = (make: (json: string) => string): Record<Dialect, string> => ({ sqlite: make(JSON_DOC_TYPE.sqlite), postgres: make(JSON_DOC_TYPE.postgres) });
 
 /**
  * run_file_releases: digests a run_files row stopped referencing, waiting

@@ -7,7 +7,7 @@ import { applySelection, selectionColumns, type FieldSelection } from './run-fie
 import type { RunState } from './run-fields.js';
 import { compileRunFilter, type FilterExpr } from './run-filter.js';
 import { keysetAfter, orderBy, sortComponents, type Cursor, type RunSort, type SortComponent } from './run-sort.js';
-import { joinSql, raw, sql, type Sql } from '@wanllmdb/core';
+import { fromJsonDoc, joinSql, raw, sql, toJsonDoc, type Sql } from '@wanllmdb/core';
 
 type Run = tracking.v1.Run;
 type ConfigVersion = tracking.v1.ConfigVersion;
@@ -63,11 +63,11 @@ export interface RunPage {
   next?: Cursor;
 }
 
-/** A JSON document column as JSON text (SQLite keeps JSONB bytes; PostgreSQL's driver parses jsonb itself). */
-const readDoc = (d: Dialect, column: string) => (d === 'sqlite' ? `json(r.${column}) AS ${column}` : `r.${column}`);
+/** A run's JSON document column in a select list (core's JSON-column rule). */
+const readDoc = (d: Dialect, column: string) => fromJsonDoc(d, `r.${column}`);
 
 /** A placeholder for a JSON text bound into a JSON document column. */
-const writeDoc = (d: Dialect) => (d === 'sqlite' ? 'jsonb(?)' : 'CAST(? AS JSONB)');
+const writeDoc = (d: Dialect) => toJsonDoc(d);
 
 /** Every run column but the two documents that grow (config, summary), which a run list may narrow. */
 const fixedColumns = (d: Dialect) =>

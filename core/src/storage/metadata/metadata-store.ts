@@ -3,7 +3,9 @@
  * on both adapters (SQLite and PostgreSQL); the adapter rewrites placeholders.
  * Portable conventions every plugin follows:
  * - ids are TEXT (UUIDs), times are BIGINT epoch milliseconds,
- *   booleans are INTEGER 0/1, JSON is TEXT, bytes need a per-dialect migration.
+ *   booleans are INTEGER 0/1, JSON is TEXT — but a document queries look
+ *   into is the dialect's binary JSON (json-docs.ts) — and bytes need a
+ *   per-dialect migration.
  * - BIGINT columns come back as JS numbers on both adapters (exact up to
  *   2^53); NUMERIC, and SUM() of integers on PostgreSQL, come back as strings:
  *   CAST(SUM(x) AS BIGINT) when a number is wanted.

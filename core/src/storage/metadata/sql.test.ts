@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { anyOf, assignments, inList, joinSql, raw, sql, whereAll } from './sql.js';
+import { fromJsonDoc, JSON_DOC_TYPE, toJsonDoc } from './json-docs.js';
 
 describe('the sql tag (the one way plugins build SQL)', () => {
   it('turns every interpolated value into a placeholder, bytes included, and nests fragments in order', () => {
@@ -18,5 +19,16 @@ describe('the sql tag (the one way plugins build SQL)', () => {
     expect(anyOf([sql`a = ${1}`, raw("v = 'public'")])).toEqual({ text: "(a = ? OR v = 'public')", params: [1] });
     expect(assignments({ name: 'n', description: undefined, updated_at: 5, flag: null })).toEqual({ text: 'name = ?, updated_at = ?, flag = ?', params: ['n', 5, null] });
     expect(joinSql([sql`${1}`, sql`${2}`], ', ')).toEqual({ text: '?, ?', params: [1, 2] });
+  });
+});
+
+describe('the JSON-column rule', () => {
+  it('stores documents that queries look into as binary JSON, read back as the same column name', () => {
+    expect(JSON_DOC_TYPE).toEqual({ sqlite: 'BLOB', postgres: 'JSONB' });
+    expect(toJsonDoc('sqlite')).toBe('jsonb(?)');
+    expect(toJsonDoc('postgres', 'v.column2')).toBe('CAST(v.column2 AS JSONB)');
+    expect(fromJsonDoc('sqlite', 'r.config')).toBe('json(r.config) AS config');
+    expect(fromJsonDoc('postgres', 'r.config')).toBe('r.config AS config');
+    expect(fromJsonDoc('postgres', 'config')).toBe('config');
   });
 });
