@@ -31,7 +31,9 @@ describe.each(metadataBackends())('the hello plugin (its own proto) on $name', (
       client.Greet!({ project_id: projectId, name }, md, (err: grpc.ServiceError | null, res: { message: string; count: string }) => (err ? reject(err) : resolve(res)));
     });
 
+  const savedGreeting = process.env.WANLLMDB_HELLO_GREETING;
   beforeAll(async () => {
+    process.env.WANLLMDB_HELLO_GREETING = 'Hi';
     t = await startTestKernel(backend, { plugins: [projectsPlugin, createAuthPlugin({ scryptLn: 4 }), helloPlugin], listen: true });
     base = `http://127.0.0.1:${t.ports!.httpPort}`;
     const post = async (path: string, body: unknown, token?: string) =>
@@ -48,14 +50,16 @@ describe.each(metadataBackends())('the hello plugin (its own proto) on $name', (
     client = new Service(`127.0.0.1:${t.ports!.grpcPort}`, grpc.credentials.createInsecure()) as never;
   });
   afterAll(async () => {
+    if (savedGreeting === undefined) delete process.env.WANLLMDB_HELLO_GREETING;
+    else process.env.WANLLMDB_HELLO_GREETING = savedGreeting;
     client?.close();
     await t?.close();
   });
 
-  it('answers over HTTP and gRPC, through its own migration and setting', async () => {
+  it('answers over HTTP and gRPC, through its own migration and its setting (WANLLMDB_HELLO_GREETING)', async () => {
     const greeted = await http('POST', `/api/v1/hello/projects/${projectId}/greetings`, tokens.owner!, { name: 'Ada' });
-    expect(greeted).toEqual({ status: 200, body: { message: 'Hello, Ada!', count: 1 } });
-    expect(await greetOverGrpc(tokens.owner!, 'Grace')).toEqual({ message: 'Hello, Grace!', count: '2' });
+    expect(greeted).toEqual({ status: 200, body: { message: 'Hi, Ada!', count: 1 } });
+    expect(await greetOverGrpc(tokens.owner!, 'Grace')).toEqual({ message: 'Hi, Grace!', count: '2' });
     expect((await http('GET', `/api/v1/hello/projects/${projectId}/greetings`, tokens.owner!)).body.count).toBe(2);
   });
 

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { coreServices, definePlugin, setting, type CallContext, type MetadataStore } from '@wanllmdb/core';
+import { coreServices, definePlugin, Errors, setting, type CallContext, type MetadataStore, type ResourceDirectory } from '@wanllmdb/core';
 import { hello } from './gen/index.js';
 
 /** The browser module that defines <hello-runs-panel> and registers it as a workspace panel. */
@@ -17,22 +17,29 @@ const migrations = [
   },
 ];
 
-/** The project the host authorised (the method's `(wanllmdb.auth.v1.resource)`), by its canonical id. */
-const projectOf = (ctx: CallContext) => ctx.resources.find((r) => r.type === 'project')!.id;
-
-function helloHandlers(db: MetadataStore, now: () => number, greeting: string): hello.v1.HelloServiceHandlers<CallContext> {
+function helloHandlers(db: MetadataStore, resources: ResourceDirectory, now: () => number, greeting: string): hello.v1.HelloServiceHandlers<CallContext> {
+  /**
+   * The project's canonical id: as the host placed it for authorisation (the
+   * method's `(wanllmdb.auth.v1.resource)`), or — without the auth plugin,
+   * which places nothing — looked up the same way. NOT_FOUND when there is none.
+   */
+  const projectOf = async (ctx: CallContext, ref: string) => {
+    const project = ctx.resources.find((r) => r.type === 'project') ?? (await resources.resolve({ type: 'project', id: ref }, ctx.principal));
+    if (!project) throw Errors.NOT_FOUND(`Project ${ref} does not exist. List projects with GET /api/v1/projects.`, [{ field: 'projectId', message: 'no such project' }]);
+    return project.id;
+  };
   const count = async (projectId: string) => Number((await db.query<{ count: number }>('SELECT count FROM hello_greetings WHERE project_id = ?', [projectId]))[0]?.count ?? 0);
   return {
     async greet(req, ctx) {
-      const projectId = projectOf(ctx);
+      const projectId = await projectOf(ctx, req.projectId);
       await db.run(
         'INSERT INTO hello_greetings (project_id, count, last_at) VALUES (?, 1, ?) ON CONFLICT (project_id) DO UPDATE SET count = hello_greetings.count + 1, last_at = excluded.last_at',
         [projectId, now()],
       );
       return { message: `${greeting}, ${req.name || 'world'}!`, count: await count(projectId) };
     },
-    async getGreetings(_req, ctx) {
-      return { message: '', count: await count(projectOf(ctx)) };
+    async getGreetings(req, ctx) {
+      return { message: '', count: await count(await projectOf(ctx, req.projectId)) };
     },
   };
 }
@@ -48,14 +55,14 @@ export const helloPlugin = definePlugin({
   id: 'hello',
   version: '0.1.0',
   proto: HELLO_PROTO_DIR,
-  deps: { db: coreServices.db, clock: coreServices.clock },
+  deps: { db: coreServices.db, clock: coreServices.clock, resources: coreServices.resources },
   settings: {
     greeting: setting.string({ env: 'WANLLMDB_HELLO_GREETING', default: 'Hello', doc: 'the word the hello plugin greets with' }),
   },
   init(ctx) {
-    const { db, clock } = ctx.deps;
+    const { db, clock, resources } = ctx.deps;
     ctx.migrations(migrations);
-    ctx.service(hello.v1.HelloService, helloHandlers(db, () => clock.now(), ctx.settings.greeting));
+    ctx.service(hello.v1.HelloService, helloHandlers(db, resources, () => clock.now(), ctx.settings.greeting));
     ctx.ui({ modules: [HELLO_PANEL_MODULE, HELLO_PAGE_MODULE] });
   },
 });

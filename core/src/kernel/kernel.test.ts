@@ -231,7 +231,7 @@ describe('plugin settings', () => {
     ]);
   });
 
-  it('fails start with a coded error naming the variable for a bad value, without showing a secret', async () => {
+  it('fails start with a coded error naming the variable for a bad value', async () => {
     const bad = await failure(new Kernel({ plugins: [tuned(() => 0, [])], config: config(), env: { WANLLMDB_TUNED_DEPTH: '11' } }));
     expect(Errors.CONFIG_INVALID.is(bad)).toBe(true);
     expect(bad.message).toBe('Setting WANLLMDB_TUNED_DEPTH has an invalid value "11": expected a whole number from 1 to 10. Fix or unset it.');
@@ -242,6 +242,14 @@ describe('plugin settings', () => {
     const err = await failure(new Kernel({ plugins: [tuned((s) => s.dpth, [])], config: config() }));
     expect(Errors.PLUGIN_FAILED.is(err)).toBe(true);
     expect(err.message).toMatch(/Plugin "tuned" failed in init: WLDB_ERR_PLUGIN_INVALID: Plugin "tuned" read setting "dpth", which it does not declare\..*Declared: depth, secret, fast\./);
+  });
+
+  it('lets the settings be logged and serialised whole (JSON.stringify, await) without counting as undeclared reads', async () => {
+    const seen: unknown[] = [];
+    const kernel = new Kernel({ plugins: [tuned((s) => JSON.parse(JSON.stringify(s)), seen)], config: config(), env: { WANLLMDB_TUNED_SECRET: 'k' } });
+    await kernel.start();
+    await kernel.stop();
+    expect(seen).toEqual([{ depth: 3, secret: 'k', fast: false }]);
   });
 
   it('describes every setting for --help, secrets without their default', () => {

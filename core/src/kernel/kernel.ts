@@ -74,7 +74,8 @@ type State = 'new' | 'starting' | 'started' | 'stopping' | 'stopped' | 'failed';
  * ports and the RPC host.
  *
  * start: settings (all plugins) → root services → per plugin in dependency
- *        order: init → its migrations → migrate hook → mount services → start → listen
+ *        order: init, then its migrations → (all plugins) migrate hook →
+ *        the RPC host mounts every service → start (dependency order) → listen
  * stop:  drain RPCs → beforeStop (reverse) → stop (reverse) → close stores
  */
 export class Kernel {
@@ -145,7 +146,7 @@ export class Kernel {
           throw this.pluginFailure(p, 'init', e);
         }
         reg.close();
-        this.checkProvided(p, reg);
+        this.checkProvided(p);
         if (reg.migrations.length) {
           await db.migrate(p.id, reg.migrations).catch((e) => {
             throw this.pluginFailure(p, 'migrate', e);
@@ -293,7 +294,7 @@ export class Kernel {
   }
 
   /** Every ref this plugin owns that a loaded plugin depends on must have been provided in its init. */
-  private checkProvided(p: Plugin, reg: Registration): void {
+  private checkProvided(p: Plugin): void {
     for (const other of this.plugins) {
       for (const ref of Object.values(other.deps)) {
         if (ref.owner !== p.id || this.container.isRegistered(ref.id)) continue;
@@ -302,7 +303,6 @@ export class Kernel {
         ]);
       }
     }
-    void reg;
   }
 
   private pluginFailure(p: Plugin, phase: string, err: unknown): WldbError {

@@ -26,6 +26,8 @@ export type SettingsSpec = Readonly<Record<string, SettingSpec<unknown>>>;
 export type SettingsOf<S extends SettingsSpec> = { readonly [K in keyof S]: S[K] extends SettingSpec<infer T> ? T : never };
 
 const ENV = /^WANLLMDB_[A-Z0-9_]+$/;
+/** Property names code reads from any object without meaning a setting. */
+const GENERIC_PROBES = new Set(['toJSON', 'then', 'constructor', 'inspect', 'valueOf', 'toString', 'asymmetricMatch', '$$typeof', 'nodeType']);
 
 function invalid(source: string, raw: unknown, expected: string, secret: boolean): never {
   const shown = secret ? '(hidden)' : JSON.stringify(typeof raw === 'string' ? raw : String(raw));
@@ -91,7 +93,8 @@ export function resolveSettings<S extends SettingsSpec>(pluginId: string, specs:
   }
   return new Proxy(Object.freeze(values), {
     get(target, name) {
-      if (typeof name === 'symbol' || name in target) return Reflect.get(target, name);
+      // Generic probes (JSON.stringify, await, util.inspect) are not settings reads.
+      if (typeof name === 'symbol' || name in target || GENERIC_PROBES.has(name)) return Reflect.get(target, name);
       throw Errors.PLUGIN_INVALID(
         `Plugin "${pluginId}" read setting ${JSON.stringify(name)}, which it does not declare. Declare it in the plugin's settings (name, env, type, default, doc). Declared: ${Object.keys(specs).join(', ') || 'none'}.`,
         [{ field: `${pluginId}.settings.${name}`, message: 'not declared' }],

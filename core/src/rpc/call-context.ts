@@ -29,8 +29,9 @@ export interface CallContext {
 }
 
 /**
- * The context of an in-process call made by a plugin on its own behalf (the
- * SDK's embedded API, internal fix-ups): the local user, everything allowed.
+ * A context that allows everything, as the local user, for tools and tests
+ * that call handlers directly (benchmarks). Plugin code calls other
+ * services through `coreServices.rpc` instead, as its caller (ADR 0017).
  */
 export function localCallContext(method: string, logger: Logger, principal: Principal = LOCAL_PRINCIPAL): CallContext {
   return {

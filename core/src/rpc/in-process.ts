@@ -11,10 +11,12 @@ import type { RpcHost } from './rpc-host.js';
  */
 export interface InProcessRpc {
   /**
-   * Calls `fullMethod` (`wanllmdb.tracking.v1.RunService/ListRuns`) as
-   * `caller`: a handler's CallContext (the call acts for its caller and ends
-   * with it), or a principal (`rpc.service` for the plugin's own work).
-   * Refused exactly as the caller would be over the network.
+   * Calls the unary method `fullMethod` (`wanllmdb.tracking.v1.RunService/ListRuns`)
+   * as `caller`: a handler's CallContext (the call acts for its caller and
+   * ends with it), or a principal — `rpc.service` for the plugin's own work,
+   * or one authenticated for this very call; never one kept from earlier (it
+   * is not authenticated again, so a revoked key or disabled user would
+   * still act). Refused exactly as the caller would be over the network.
    */
   call<Res = unknown>(caller: CallContext | Principal, fullMethod: string, request: unknown): Promise<Res>;
   /**
@@ -41,13 +43,16 @@ export function inProcessRpc(pluginId: string, host: () => RpcHost): InProcessRp
       const rpc = host();
       const method = rpc.method(fullMethod);
       if (!method) throw Errors.RPC_SERVICE_UNKNOWN(`No mounted method ${fullMethod}. Check the name, and that the plugin that serves it is loaded.`);
+      if (method.requestStream || method.responseStream) {
+        throw Errors.VALIDATION(`${fullMethod} is a stream; rpc.call takes unary methods. Call the plugin's API for it instead.`, [{ field: 'fullMethod', message: 'a streaming method' }]);
+      }
       const context = isContext(caller) ? caller : undefined;
       const principal = context ? context.principal : (caller as Principal);
       return (await rpc.invoke(method, request, {
         transport: 'local',
         headers: {},
         principal,
-        ...(context ? { requestId: context.requestId, signal: context.signal } : {}),
+        ...(context ? { requestId: context.requestId, signal: context.signal, address: context.address } : {}),
       })) as Res;
     },
   };

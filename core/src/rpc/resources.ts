@@ -13,7 +13,7 @@ export type ResourceResolver = (id: string, principal: Principal) => Promise<Res
  * Where each plugin says how to find the resources it owns (projects →
  * `project`, tracking → `run`, auth → `org`, `team`), so authorisation can
  * place any resource a method names in the org → project tree without
- * reading another plugin's tables. Resolve with `r.get(coreServices.resources)`.
+ * reading another plugin's tables. Depend on it with `deps: { resources: coreServices.resources }`.
  */
 export interface ResolverOptions {
   /**

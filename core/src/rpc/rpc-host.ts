@@ -121,7 +121,8 @@ export class RpcHost {
    * Errors come out as WldbErrors safe to show the caller.
    */
   async invoke(method: MountedMethod, request: unknown, origin: CallOrigin, send?: StreamSender<unknown>): Promise<unknown> {
-    if (this.draining) throw Errors.SHUTTING_DOWN('The server is shutting down and takes no new calls. Retry against another replica or after it restarts.');
+    // A plugin's in-process call (principal given) may be part of work finishing during the drain.
+    if (this.draining && !(origin.transport === 'local' && origin.principal)) throw Errors.SHUTTING_DOWN('The server is shutting down and takes no new calls. Retry against another replica or after it restarts.');
     if (request instanceof UndecodableRequest) throw request.error;
     // gRPC and HTTP requests were checked as they were decoded; an in-process request is an object nothing has walked yet.
     if (origin.transport === 'local' && !method.requestStream) {

@@ -1,4 +1,4 @@
-import { Problems } from '@wanllmdb/core';
+import { Problems, TEXT_LIMITS } from '@wanllmdb/core';
 import { PASSWORD_MAX, PASSWORD_MIN } from './secrets.js';
 
 /**
@@ -12,10 +12,8 @@ const EMAIL = /^[^\s@]{1,64}@[^\s@.]+(\.[^\s@.]+)+$/;
 export const SLUG = /^[a-z0-9]+(-[a-z0-9]+)*$/;
 export const USERNAME = /^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$/;
 export const ROLE_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
-export const MAX_NAME = 255;
-export const MAX_DESCRIPTION = 10_000;
+export const MAX_NAME = TEXT_LIMITS.name;
 export const MAX_EMAIL = 254;
-export const MAX_PAGE_SIZE = 100;
 
 /** The auth checks on top of core's Problems: emails, passwords, new accounts. */
 export class AuthProblems extends Problems {

@@ -1,4 +1,4 @@
-import { assertId, defineEvent, Errors, isId, newId, pageMeta, Problems, slugify, type AccessScope, type CallContext, type Clock, type EventBus, type Principal, type ResolvedResource } from '@wanllmdb/core';
+import { assertId, defineEvent, Errors, isId, newId, pageMeta, Problems, slugify, TEXT_LIMITS, type AccessScope, type CallContext, type Clock, type EventBus, type Principal, type ResolvedResource } from '@wanllmdb/core';
 import type { JsonObject, projects } from '@wanllmdb/proto';
 import type { ProjectChanges, ProjectRepository } from './project-repository.js';
 import type { ProjectsApi } from './projects-api.js';
@@ -8,8 +8,8 @@ type ProjectEvent = projects.v1.ProjectEvent;
 
 /** A project was created, updated or deleted (published by every replica's handlers; `kind` is also the last subject token). */
 export const projectEvent = defineEvent<ProjectEvent>()({ plugin: 'projects', subject: 'projects.{kind}' });
-const MAX_NAME = 255;
-const MAX_DESCRIPTION = 10_000;
+const MAX_NAME = TEXT_LIMITS.name;
+const MAX_DESCRIPTION = TEXT_LIMITS.description;
 const MAX_SETTINGS_BYTES = 64 * 1024;
 const MAX_PAGE_SIZE = 100;
 const VISIBILITIES = ['public', 'private'] as const;

@@ -1,4 +1,4 @@
-import { assertId, Errors, Problems } from '@wanllmdb/core';
+import { assertId, Errors, Problems, TEXT_LIMITS } from '@wanllmdb/core';
 import type { JsonObject, JsonValue } from '@wanllmdb/proto';
 import { checkJsonObject, type JsonLimits } from './json-values.js';
 import { MAX_KEY_LENGTH } from './run-fields.js';
@@ -11,7 +11,7 @@ import { MAX_KEY_LENGTH } from './run-fields.js';
  */
 
 export const LIMITS = {
-  name: 255,
+  name: TEXT_LIMITS.name,
   group: 255,
   jobType: 255,
   tag: 128,

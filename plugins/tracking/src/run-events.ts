@@ -72,16 +72,16 @@ export class RunEvents {
     try {
       await runEvent.publish(this.bus, params, { kind, runId: run.id, run, series: [] });
     } catch (err) {
-      if (!Errors.BUS_PAYLOAD_INVALID.is(err)) return this.failed(runEvent.subject(params), err);
+      if (!Errors.BUS_PAYLOAD_INVALID.is(err)) return this.failed(runEvent.template, err);
       // Config and summary may be too large for one bus message: send the run without them (watchers can fetch it).
       const slim: Run = { ...run, config: {}, summary: {} };
-      await runEvent.publish(this.bus, params, { kind, runId: run.id, run: slim, series: [] }).catch((e: unknown) => this.failed(runEvent.subject(params), e));
+      await runEvent.publish(this.bus, params, { kind, runId: run.id, run: slim, series: [] }).catch((e: unknown) => this.failed(runEvent.template, e));
     }
   }
 
   async deleted(projectId: string, runId: string): Promise<void> {
     const params = { projectId, kind: 'deleted' };
-    await runEvent.publish(this.bus, params, { kind: 'deleted', runId, series: [] }).catch((e: unknown) => this.failed(runEvent.subject(params), e));
+    await runEvent.publish(this.bus, params, { kind: 'deleted', runId, series: [] }).catch((e: unknown) => this.failed(runEvent.template, e));
   }
 
   /** New points; a batch with many keys goes out as several messages, each under the bus's payload limit. */
@@ -90,7 +90,7 @@ export class RunEvents {
     let part: unknown[] = [];
     let bytes = 0;
     const flush = async () => {
-      if (part.length) await metricsEvent.publish(this.bus, params, { kind: 'metrics', runId, series: part }).catch((e: unknown) => this.failed(metricsEvent.subject(params), e));
+      if (part.length) await metricsEvent.publish(this.bus, params, { kind: 'metrics', runId, series: part }).catch((e: unknown) => this.failed(metricsEvent.template, e));
       part = [];
       bytes = 0;
     };

@@ -1,4 +1,4 @@
-import { coreServices, type Principal } from '@wanllmdb/core';
+import { coreServices, localCallContext, type Principal } from '@wanllmdb/core';
 import { metadataBackends } from '@wanllmdb/core/testing';
 import type { tracking } from '@wanllmdb/proto';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -50,12 +50,22 @@ describe.each(metadataBackends())('TrackingApi in process, as its caller, on $na
     expect(audited).toContainEqual({ action: 'wanllmdb.tracking.v1.MetricService/AppendMetricBatch', result: 'WLDB_ERR_NOT_FOUND', transport: 'local' });
   });
 
-  it("lets a plugin's own work act as its named service principal, audited under that name", async () => {
+  it('lets work nobody asked for act as a named service principal (the kernel\'s here), audited under that name', async () => {
     const rpc = t.kernel.get(coreServices.rpc);
     expect(rpc.service).toMatchObject({ id: 'plugin:kernel', kind: 'service' });
     expect((await t.kernel.get(trackingApiRef).getRun(rpc.service, run.id))?.id).toBe(run.id);
     await rpc.call(rpc.service, 'wanllmdb.tracking.v1.RunService/UpdateSummary', { id: run.id, summary: { checked: 1 } });
     const audited = await t.db.query<{ action: string; actor_name: string; result: string }>('SELECT action, actor_name, result FROM audit_log WHERE actor_id = ?', ['plugin:kernel']);
     expect(audited).toEqual([{ action: 'wanllmdb.tracking.v1.RunService/UpdateSummary', actor_name: 'plugin kernel', result: 'ok' }]);
+  });
+
+  it("acts for a handler's CallContext (its request id reaches the audit), and refuses streaming methods", async () => {
+    const rpc = t.kernel.get(coreServices.rpc);
+    const ctx = localCallContext('wanllmdb.test.v1.Test/Call', t.kernel.logger, who.owner!);
+    await rpc.call(ctx, 'wanllmdb.tracking.v1.RunService/UpdateSummary', { id: run.id, summary: { via: 'context' } });
+    const [row] = await t.db.query<{ actor_id: string; request_id: string }>('SELECT actor_id, request_id FROM audit_log WHERE request_id = ?', [ctx.requestId]);
+    expect(row).toEqual({ actor_id: who.owner!.id, request_id: ctx.requestId });
+    const refused = await rejection(rpc.call(rpc.service, 'wanllmdb.tracking.v1.RunService/WatchRuns', { projectId: run.projectId }));
+    expect(refused).toMatchObject({ code: 'WLDB_ERR_VALIDATION', message: expect.stringMatching(/is a stream; rpc.call takes unary methods/) });
   });
 });

@@ -15,7 +15,7 @@ export type Caller = CallContext | Principal;
  * audit as a call over gRPC, as `caller`.
  */
 export interface TrackingApi {
-  /** The run, or undefined when it does not exist or the caller may not see it. */
+  /** The run, or undefined when it does not exist or is hidden from the caller (NOT_FOUND); other refusals throw. */
   getRun(caller: Caller, id: string): Promise<Run | undefined>;
   /** A page of a project's runs, as ListRuns answers (filter, sort, cursor as there). */
   listRuns(caller: Caller, request: Partial<tracking.v1.ListRunsRequest> & { projectId: string }): Promise<tracking.v1.ListRunsResponse>;
