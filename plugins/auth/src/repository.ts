@@ -1,4 +1,4 @@
-import { ACCESS_EPOCH_SQL, assignments, containsPattern, raw, sql, whereAll, type MetadataStore, type Row, type SqlExecutor } from '@wanllmdb/core';
+import { ACCESS_EPOCH_SQL, assignments, containsPattern, selectPage, sql, whereAll, type MetadataStore, type Row, type SqlExecutor } from '@wanllmdb/core';
 import type { auth } from '@wanllmdb/proto';
 
 /**
@@ -209,11 +209,8 @@ export class AuthRepository {
   async listUsers(o: { offset: number; limit: number; search: string }): Promise<{ items: User[]; total: number }> {
     const like = containsPattern(o.search);
     const where = whereAll(o.search ? [sql`(LOWER(email) LIKE ${like} ESCAPE '\\' OR LOWER(username) LIKE ${like} ESCAPE '\\')`] : []);
-    const count = sql`SELECT COUNT(*) AS n FROM users ${where}`;
-    const page = sql`SELECT ${raw(USER_COLUMNS)} FROM users ${where} ORDER BY created_at DESC, id LIMIT ${o.limit} OFFSET ${o.offset}`;
-    const [counted] = await this.db.query<{ n: number }>(count.text, count.params);
-    const rows = await this.db.query<UserRow>(page.text, page.params);
-    return { items: rows.map(toUser), total: Number(counted?.n ?? 0) };
+    const { rows, total } = await selectPage<UserRow>(this.db, { columns: USER_COLUMNS, from: sql`FROM users ${where}`, orderBy: 'created_at DESC, id', limit: o.limit, offset: o.offset });
+    return { items: rows.map(toUser), total };
   }
 
   async updateUserFlags(tx: SqlExecutor, id: string, f: { isActive?: boolean; isSuperuser?: boolean }, now: number): Promise<void> {
@@ -251,11 +248,8 @@ export class AuthRepository {
   /** The caller's organisations, or all of them (`userId` undefined). */
   async listOrgs(o: { userId?: string; offset: number; limit: number }): Promise<{ items: Organization[]; total: number }> {
     const where = whereAll(o.userId === undefined ? [] : [sql`id IN (SELECT org_id FROM org_members WHERE user_id = ${o.userId})`]);
-    const count = sql`SELECT COUNT(*) AS n FROM organizations ${where}`;
-    const page = sql`SELECT ${raw(ORG_COLUMNS)} FROM organizations ${where} ORDER BY created_at, id LIMIT ${o.limit} OFFSET ${o.offset}`;
-    const [counted] = await this.db.query<{ n: number }>(count.text, count.params);
-    const rows = await this.db.query<OrgRow>(page.text, page.params);
-    return { items: rows.map(toOrg), total: Number(counted?.n ?? 0) };
+    const { rows, total } = await selectPage<OrgRow>(this.db, { columns: ORG_COLUMNS, from: sql`FROM organizations ${where}`, orderBy: 'created_at, id', limit: o.limit, offset: o.offset });
+    return { items: rows.map(toOrg), total };
   }
 
   async updateOrg(id: string, c: { name?: string; description?: string }, now: number): Promise<Organization | undefined> {

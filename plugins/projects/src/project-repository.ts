@@ -1,5 +1,5 @@
 import type { JsonObject, projects } from '@wanllmdb/proto';
-import { anyOf, assignments, containsPattern, inList, raw, sql, whereAll, type AccessScope, type MetadataStore, type Sql, type SqlExecutor } from '@wanllmdb/core';
+import { anyOf, assignments, containsPattern, inList, raw, selectPage, sql, whereAll, type AccessScope, type MetadataStore, type Sql, type SqlExecutor } from '@wanllmdb/core';
 
 type Project = projects.v1.Project;
 
@@ -96,12 +96,9 @@ export class ProjectRepository {
         ]),
       );
     }
-    const where = whereAll(conditions);
-    const count = sql`SELECT COUNT(*) AS n FROM projects ${where}`;
-    const page = sql`SELECT ${raw(COLUMNS)} FROM projects ${where} ORDER BY created_at DESC, id LIMIT ${opts.limit} OFFSET ${opts.offset}`;
-    const [counted] = await this.db.query<{ n: number }>(count.text, count.params);
-    const rows = await this.db.query<ProjectRow>(page.text, page.params);
-    return { items: rows.map(toProject), total: Number(counted?.n ?? 0) };
+    const from = sql`FROM projects ${whereAll(conditions)}`;
+    const { rows, total } = await selectPage<ProjectRow>(this.db, { columns: COLUMNS, from, orderBy: 'created_at DESC, id', limit: opts.limit, offset: opts.offset });
+    return { items: rows.map(toProject), total };
   }
 
   /** Applies the changes; resolves to the updated project, or undefined if there is none. */

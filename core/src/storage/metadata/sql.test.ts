@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { anyOf, assignments, inList, joinSql, raw, sql, whereAll } from './sql.js';
+import { anyOf, assignments, inList, joinSql, raw, selectPage, sql, whereAll } from './sql.js';
 import { fromJsonDoc, JSON_DOC_TYPE, toJsonDoc } from './json-docs.js';
 
 describe('the sql tag (the one way plugins build SQL)', () => {
@@ -30,5 +30,20 @@ describe('the JSON-column rule', () => {
     expect(fromJsonDoc('sqlite', 'r.config')).toBe('json(r.config) AS config');
     expect(fromJsonDoc('postgres', 'r.config')).toBe('r.config AS config');
     expect(fromJsonDoc('postgres', 'config')).toBe('config');
+  });
+});
+
+describe('selectPage', () => {
+  it('reads one page in order and the total it is a page of', async () => {
+    const { SqliteMetadataStore } = await import('./sqlite-metadata-store.js');
+    const db = await SqliteMetadataStore.open(':memory:');
+    try {
+      await db.run('CREATE TABLE t (id TEXT PRIMARY KEY, n INTEGER NOT NULL)');
+      for (let i = 0; i < 5; i++) await db.run('INSERT INTO t (id, n) VALUES (?, ?)', [`id${i}`, i]);
+      const page = await selectPage<{ id: string }>(db, { columns: 'id', from: sql`FROM t ${whereAll([sql`n >= ${1}`])}`, orderBy: 'n DESC', limit: 2, offset: 2 });
+      expect(page).toEqual({ rows: [{ id: 'id2' }, { id: 'id1' }], total: 4 });
+    } finally {
+      await db.close();
+    }
   });
 });

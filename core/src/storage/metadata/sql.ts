@@ -1,4 +1,4 @@
-import type { SqlValue } from './metadata-store.js';
+import type { Row, SqlExecutor, SqlValue } from './metadata-store.js';
 
 /**
  * The one way plugins build SQL (ADR 0018): text with `?` placeholders, in
@@ -54,4 +54,20 @@ export function assignments(columns: Readonly<Record<string, SqlValue | undefine
       .map(([column, v]) => sql`${raw(column)} = ${v as SqlValue}`),
     ', ',
   );
+}
+
+/**
+ * One page of a numbered list and the total it is a page of: `SELECT
+ * <columns> <from> ORDER BY <orderBy> LIMIT … OFFSET …` and `SELECT COUNT(*)
+ * <from>`, where `from` is the FROM clause with its WHERE (`sql\`FROM t ${whereAll(…)}\``).
+ */
+export async function selectPage<T extends Row>(
+  db: SqlExecutor,
+  q: { columns: string; from: Sql; orderBy: string; limit: number; offset: number },
+): Promise<{ rows: T[]; total: number }> {
+  const count = sql`SELECT COUNT(*) AS n ${q.from}`;
+  const page = sql`SELECT ${raw(q.columns)} ${q.from} ORDER BY ${raw(q.orderBy)} LIMIT ${q.limit} OFFSET ${q.offset}`;
+  const [counted] = await db.query<{ n: number }>(count.text, count.params);
+  const rows = await db.query<T>(page.text, page.params);
+  return { rows, total: Number(counted?.n ?? 0) };
 }
