@@ -27,7 +27,7 @@ export type SettingsOf<S extends SettingsSpec> = { readonly [K in keyof S]: S[K]
 
 const ENV = /^WANLLMDB_[A-Z0-9_]+$/;
 /** Property names code reads from any object without meaning a setting. */
-const GENERIC_PROBES = new Set(['toJSON', 'then', 'constructor', 'inspect', 'valueOf', 'toString', 'asymmetricMatch', '$$typeof', 'nodeType']);
+const GENERIC_PROBES = new Set(['toJSON', 'then', 'constructor', 'valueOf', 'toString']);
 
 function invalid(source: string, raw: unknown, expected: string, secret: boolean): never {
   const shown = secret ? '(hidden)' : JSON.stringify(typeof raw === 'string' ? raw : String(raw));
