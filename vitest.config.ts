@@ -10,6 +10,7 @@ export default defineConfig({
     alias: {
       '@wanllmdb/core/testing': here('./core/src/testing/index.ts'),
       '@wanllmdb/core': here('./core/src/index.ts'),
+      '@wanllmdb/proto/client': here('./proto/src/client.ts'),
       '@wanllmdb/proto': here('./proto/src/index.ts'),
       '@wanllmdb/plugin-auth': here('./plugins/auth/src/index.ts'),
       '@wanllmdb/plugin-projects': here('./plugins/projects/src/index.ts'),

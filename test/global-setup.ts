@@ -5,11 +5,14 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { ensurePythonEnv } from './python-env.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     /** Base URL of the loopback S3 server (s3rver) shared by the whole run. */
     s3Endpoint: string;
+    /** The bin folder of the tests' Python virtual environment (grpcio …; test/python-env.ts). */
+    pythonBin: string;
   }
 }
 
@@ -21,8 +24,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   // The AWS SDK's "Node < 22" notice is for operators, not test output.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
-  const s3 = await startS3rver();
+  const [s3, pythonBin] = await Promise.all([startS3rver(), ensurePythonEnv()]);
   project.provide('s3Endpoint', s3.endpoint);
+  project.provide('pythonBin', pythonBin);
 
   return async () => {
     await s3.stop();

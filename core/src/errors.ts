@@ -90,6 +90,10 @@ export const Errors = {
   PLUGIN_MISSING_DEPENDENCY: define('WLDB_ERR_PLUGIN_MISSING_DEPENDENCY', S.FAILED_PRECONDITION),
   PLUGIN_CYCLE: define('WLDB_ERR_PLUGIN_CYCLE', S.FAILED_PRECONDITION),
   PLUGIN_FAILED: define('WLDB_ERR_PLUGIN_FAILED', S.INTERNAL),
+  /** An out-of-process plugin's program did not start the way the protocol says (no handshake line, a wrong one, no health). */
+  PLUGIN_HANDSHAKE: define('WLDB_ERR_PLUGIN_HANDSHAKE', S.FAILED_PRECONDITION),
+  /** An out-of-process plugin is not running (it died and is being restarted, or the server is stopping it). Retryable. */
+  PLUGIN_UNAVAILABLE: define('WLDB_ERR_PLUGIN_UNAVAILABLE', S.UNAVAILABLE),
   // Metadata store
   DB_UNAVAILABLE: define('WLDB_ERR_DB_UNAVAILABLE', S.UNAVAILABLE),
   DB_QUERY_FAILED: define('WLDB_ERR_DB_QUERY_FAILED', S.INTERNAL),
@@ -149,6 +153,19 @@ export const Errors = {
 export function toWldbError(err: unknown): WldbError {
   if (err instanceof WldbError) return err;
   return Errors.INTERNAL('The server met an unexpected error. It has been logged; retry, and report it if it persists.', [], err);
+}
+
+const WIRE_CODE = /^WLDB_ERR_[A-Z0-9_]+$/;
+
+/**
+ * A WldbError that another process made (an out-of-process plugin's answer):
+ * its code, if it is one of ours in form, with the gRPC status it came with.
+ * Undefined when `code` is not a `WLDB_ERR_…` code.
+ */
+export function errorFromWire(code: string, grpcStatus: number, message: string, details: ErrorDetail[] = []): WldbError | undefined {
+  if (!WIRE_CODE.test(code) || !(grpcStatus in HTTP_BY_GRPC) || grpcStatus === 0) return undefined;
+  const status = grpcStatus as GrpcStatusCode;
+  return new WldbError(code, message, status, HTTP_BY_GRPC[status], details);
 }
 
 /** The seconds a RATE_LIMITED error asks the caller to wait ('' when it names none). */

@@ -1,5 +1,5 @@
 // @wanllmdb/core: the kernel and its ports. Plugins import from here only.
-export { Errors, WldbError, GrpcStatus, toWldbError, retryAfterSeconds, type ErrorDetail, type ErrorFactory, type ErrorJson } from './errors.js';
+export { Errors, WldbError, GrpcStatus, toWldbError, errorFromWire, retryAfterSeconds, type ErrorDetail, type ErrorFactory, type ErrorJson } from './errors.js';
 export { newId, assertId, isId } from './ids.js';
 export { pageMeta, Problems, TEXT_LIMITS } from './validation/problems.js';
 export { slugify } from './slug.js';
@@ -9,6 +9,10 @@ export { coreServices, createApiRef, isRef, type CoreServiceName, type Ref } fro
 export { describeSettings, resolveSettings, setting, type SettingSpec, type SettingsOf, type SettingsSpec } from './kernel/settings.js';
 export { orderPlugins } from './kernel/plugin-order.js';
 export { Kernel, type KernelOptions, type Listening } from './kernel/kernel.js';
+export { externalPlugin } from './kernel/external/external-plugin.js';
+export { isManifestPath, readManifest, MANIFEST_FILE, type PluginManifest } from './kernel/external/manifest.js';
+export { PluginHost, CALL_TOKEN_HEADER, type PluginProcessStatus } from './kernel/external/plugin-host.js';
+export { PROTOCOL as PLUGIN_PROTOCOL, parseHandshake } from './kernel/external/plugin-process.js';
 export { inProcessRpc, pluginPrincipal, type InProcessRpc } from './rpc/in-process.js';
 export { createLogger, type Logger, type LogLevel } from './kernel/logger.js';
 export { systemClock, type Clock } from './kernel/clock.js';

@@ -64,6 +64,13 @@ const collect = (ns) => {
 };
 collect(root);
 
+/** A method's first (google.api.http) binding: verb, path template, body. */
+const httpBinding = (m) => {
+  const rule = (m.parsedOptions ?? []).find((o) => '(google.api.http)' in o)?.['(google.api.http)'];
+  if (!rule) return undefined;
+  for (const verb of ['get', 'post', 'put', 'patch', 'delete']) if (rule[verb]) return { verb: verb.toUpperCase(), path: rule[verb], body: rule.body ?? '' };
+  return undefined;
+};
 const doc = (c, indent = '') => (c ? `${indent}/** ${c.replace(/\*\//g, '*\\/').split('\n').join(`\n${indent} * `)} */\n` : '');
 const lowerFirst = (s) => s[0].toLowerCase() + s.slice(1);
 
@@ -126,7 +133,12 @@ for (const [pkg, items] of [...byPackage.entries()].sort()) {
         else body += `  ${lowerFirst(m.name)}(request: ${req}, ctx: Ctx): Promise<${res}>;\n`;
       }
       body += '}\n\n';
-      body += `export const ${name}: ServiceRef<${name}Handlers<any>> = { fullName: ${JSON.stringify(t.fullName.slice(1))} };\n\n`;
+      const methods = {};
+      for (const m of t.methodsArray) {
+        const kind = m.requestStream ? (m.responseStream ? 'bidi-stream' : 'client-stream') : m.responseStream ? 'server-stream' : 'unary';
+        methods[lowerFirst(m.name)] = { name: m.name, kind, ...(httpBinding(m) ? { http: httpBinding(m) } : {}) };
+      }
+      body += `export const ${name}: ServiceRef<${name}Handlers<any>> = ${JSON.stringify({ fullName: t.fullName.slice(1), methods }, null, 2)};\n\n`;
     }
   };
   for (const t of items) emit(t);

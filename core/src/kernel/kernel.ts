@@ -21,6 +21,7 @@ import { createBlobStore } from '../storage/blob/create-blob-store.js';
 import { createMetadataStore } from '../storage/metadata/create-metadata-store.js';
 import type { Migration, MetadataStore } from '../storage/metadata/metadata-store.js';
 import { systemClock, type Clock } from './clock.js';
+import { PluginHost } from './external/plugin-host.js';
 import type { PhaseWork, Plugin, PluginContext } from './define-plugin.js';
 import { createLogger, type Logger } from './logger.js';
 import { orderPlugins } from './plugin-order.js';
@@ -161,7 +162,9 @@ export class Kernel {
       }
       await this.runHook('migrate');
       const contract = new Contract(loadContractRoot(this.contractSources()));
-      this.rpc = new RpcHost(this.opts.services?.auth ?? this.providedAuth ?? new LocalAuth(), this.logger, contract);
+      // A credential of an out-of-process plugin is the kernel's to check; every other caller goes to the Auth.
+      const auth = this.get(coreServices.pluginHost).wrapAuth(this.opts.services?.auth ?? this.providedAuth ?? new LocalAuth());
+      this.rpc = new RpcHost(auth, this.logger, contract);
       for (const reg of registrations) for (const s of reg.services) this.rpc.mount(reg.plugin.id, s.fullName, s.handlers);
       this.started = [];
       for (const p of this.plugins) {
@@ -284,6 +287,7 @@ export class Kernel {
       jobs: jobQueue,
       resources: new ResourceDirectory(),
       rpc: inProcessRpc('kernel', () => this.rpcHost),
+      pluginHost: own(new PluginHost(() => this.rpcHost, c, this.logger.child({ component: 'plugin-host' }), () => this.contractSources())),
     };
     for (const [name, ref] of Object.entries(coreServices)) this.container.register(ref.id, { useValue: values[name as keyof typeof values] });
   }

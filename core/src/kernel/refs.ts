@@ -7,6 +7,7 @@ import type { ResourceDirectory } from '../rpc/resources.js';
 import type { BlobStore } from '../storage/blob/blob-store.js';
 import type { MetadataStore } from '../storage/metadata/metadata-store.js';
 import type { Clock } from './clock.js';
+import type { PluginHost } from './external/plugin-host.js';
 import type { Logger } from './logger.js';
 
 /**
@@ -63,6 +64,8 @@ export const coreServices = Object.freeze({
   resources: coreRef<ResourceDirectory>('resources'),
   /** Calls to mounted services as a caller (authorised and audited like any call); `rpc.service` is the plugin's own principal. */
   rpc: coreRef<InProcessRpc>('rpc'),
+  /** The kernel's side of out-of-process plugins: their socket back into the kernel, credentials, and their processes' status. */
+  pluginHost: coreRef<PluginHost>('plugin-host'),
 });
 
 export type CoreServiceName = keyof typeof coreServices;

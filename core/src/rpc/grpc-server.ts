@@ -127,8 +127,8 @@ export interface GrpcServerOptions {
   requestTimeoutMs: number;
   /** A connection without a call for this long is closed (and an open one is pinged this often). */
   idleTimeoutMs: number;
-  /** Admits each accepted connection (shared with the HTTP port). */
-  connections: ConnectionLimits;
+  /** Admits each accepted connection (shared with the HTTP port); absent on the plugins' unix socket. */
+  connections?: ConnectionLimits;
   /** Plugins' own .proto folders, for reflection beside core's. */
   contractSources?: readonly ContractSource[];
 }
@@ -149,6 +149,7 @@ async function* readable(call: AsyncIterable<unknown>): AsyncGenerator<unknown> 
 export class GrpcServer {
   private readonly server: grpc.Server;
   private listener?: NetServer;
+  private socketPath?: string;
   readonly health = new HealthImplementation({ '': 'NOT_SERVING' });
 
   constructor(
@@ -172,7 +173,9 @@ export class GrpcServer {
 
   private origin(call: { metadata: grpc.Metadata; getPeer(): string }, signal: AbortSignal): CallOrigin {
     const headers = headersOf(call.metadata);
-    return { transport: 'grpc', headers, requestId: headers['x-request-id'], address: peerAddress(call.getPeer()), signal };
+    // A unix socket's peer has no IP address: `unix:<socket path>` says which socket it came through (plugin credentials are taken there only).
+    const address = this.socketPath ? `unix:${this.socketPath}` : peerAddress(call.getPeer());
+    return { transport: 'grpc', headers, requestId: headers['x-request-id'], address, signal };
   }
 
   private definition(methods: MountedMethod[]): grpc.ServiceDefinition {
@@ -234,8 +237,22 @@ export class GrpcServer {
     return impl;
   }
 
-  /** Binds and serves. Resolves to the port (useful with port 0). */
+  /** Binds and serves on TCP. Resolves to the port (useful with port 0). */
   async listen(host: string, port: number): Promise<number> {
+    const listener = await this.serve({ host, port });
+    const bound = (listener.address() as AddressInfo).port;
+    this.logger.debug({ port: bound }, 'gRPC listening');
+    return bound;
+  }
+
+  /** Binds and serves on a unix socket (the out-of-process plugins' way back into the kernel). */
+  async listenUnix(path: string): Promise<void> {
+    this.socketPath = path;
+    await this.serve({ path });
+    this.logger.debug({ path }, 'gRPC listening on a unix socket');
+  }
+
+  private async serve(at: { host: string; port: number } | { path: string }): Promise<NetServer> {
     const byService = new Map<string, MountedMethod[]>();
     for (const m of this.host.mounted()) byService.set(m.service, [...(byService.get(m.service) ?? []), m]);
     for (const [, methods] of byService) this.server.addService(this.definition(methods), this.implementation(methods));
@@ -246,22 +263,20 @@ export class GrpcServer {
     // Our own listener hands grpc-js only the connections the limits admit (grpc-js has no hook at accept).
     const injector = this.server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
     const listener = createServer({ noDelay: true }, (socket) => {
-      if (this.opts.connections.admit(socket, 'grpc')) injector.injectConnection(socket);
+      if (!this.opts.connections || this.opts.connections.admit(socket, 'grpc')) injector.injectConnection(socket);
     });
     await new Promise<void>((resolve, reject) => {
       listener.once('error', reject);
-      listener.listen({ host, port }, () => {
+      listener.listen(at, () => {
         listener.off('error', reject);
         resolve();
       });
     });
     listener.on('error', (err) => this.logger.error({ err }, 'the gRPC listener failed'));
     this.listener = listener;
-    const bound = (listener.address() as AddressInfo).port;
     this.health.setStatus('', 'SERVING');
     for (const s of byService.keys()) this.health.setStatus(s, 'SERVING');
-    this.logger.debug({ port: bound }, 'gRPC listening');
-    return bound;
+    return listener;
   }
 
   setNotServing(): void {

@@ -1,3 +1,4 @@
+import { methodsOf, type ServiceRef, type UnaryClientOf } from '@wanllmdb/proto';
 import { Errors } from '../errors.js';
 import type { Principal } from './auth.js';
 import type { CallContext } from './call-context.js';
@@ -20,6 +21,11 @@ export interface InProcessRpc {
    */
   call<Res = unknown>(caller: CallContext | Principal, fullMethod: string, request: unknown): Promise<Res>;
   /**
+   * The typed client of a service for `caller` (`rpc.client(projects.v1.ProjectService, ctx).getProject({ id })`):
+   * `call` with the method names and shapes the generated ref carries. Unary methods only.
+   */
+  client<H>(ref: ServiceRef<H>, caller: CallContext | Principal): UnaryClientOf<H>;
+  /**
    * The plugin's own principal (`plugin:<id>`, a service): what background
    * work acts as. It may do everything, and what it changes is audited under
    * its name.
@@ -37,8 +43,15 @@ const isContext = (caller: CallContext | Principal): caller is CallContext => 'p
 /** One plugin's InProcessRpc; the host is looked up per call (services are mounted after every plugin's init). */
 export function inProcessRpc(pluginId: string, host: () => RpcHost): InProcessRpc {
   const service = Object.freeze(pluginPrincipal(pluginId));
-  return {
+  const rpc: InProcessRpc = {
     service,
+    client<H>(ref: ServiceRef<H>, caller: CallContext | Principal): UnaryClientOf<H> {
+      const client: Record<string, (request: unknown) => Promise<unknown>> = {};
+      for (const [handler, m] of Object.entries(methodsOf(ref))) {
+        if (m.kind === 'unary') client[handler] = (request) => rpc.call(caller, `${ref.fullName}/${m.name}`, request ?? {});
+      }
+      return client as UnaryClientOf<H>;
+    },
     async call<Res>(caller: CallContext | Principal, fullMethod: string, request: unknown): Promise<Res> {
       const rpc = host();
       const method = rpc.method(fullMethod);
@@ -56,4 +69,5 @@ export function inProcessRpc(pluginId: string, host: () => RpcHost): InProcessRp
       })) as Res;
     },
   };
+  return rpc;
 }

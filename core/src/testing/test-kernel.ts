@@ -20,7 +20,7 @@ export interface TestKernel {
  */
 export async function startTestKernel(
   backend: MetadataBackend,
-  opts: { plugins: KernelOptions['plugins']; listen?: boolean; services?: KernelOptions['services']; config?: Partial<WanllmdbConfig> },
+  opts: { plugins: KernelOptions['plugins']; listen?: boolean; services?: KernelOptions['services']; config?: Partial<WanllmdbConfig>; env?: KernelOptions['env'] },
 ): Promise<TestKernel> {
   const db = await backend.fresh();
   const blobs = await mkdtemp(join(tmpdir(), 'wldb-test-blobs-'));
@@ -33,6 +33,7 @@ export async function startTestKernel(
     config: { db: db.url, blobs: `file://${blobs}`, bus: 'memory', logLevel: 'silent', host: '127.0.0.1', grpcPort: 0, httpPort: 0, ...opts.config },
     listen: opts.listen ?? false,
     services: opts.services,
+    env: opts.env,
   });
   let ports: Listening | undefined;
   try {

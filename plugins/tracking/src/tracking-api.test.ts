@@ -1,6 +1,6 @@
 import { coreServices, localCallContext, type Principal } from '@wanllmdb/core';
 import { metadataBackends } from '@wanllmdb/core/testing';
-import type { tracking } from '@wanllmdb/proto';
+import { tracking } from '@wanllmdb/proto';
 import { beforeAll, describe, expect, it } from 'vitest';
 // The auth plugin's kernel fixture (projects + auth), with tracking added: real principals in two organisations.
 import { useAuthKernel } from '../../auth/src/fixtures/auth-kernel.js';
@@ -54,7 +54,10 @@ describe.each(metadataBackends())('TrackingApi in process, as its caller, on $na
     const rpc = t.kernel.get(coreServices.rpc);
     expect(rpc.service).toMatchObject({ id: 'plugin:kernel', kind: 'service' });
     expect((await t.kernel.get(trackingApiRef).getRun(rpc.service, run.id))?.id).toBe(run.id);
-    await rpc.call(rpc.service, 'wanllmdb.tracking.v1.RunService/UpdateSummary', { id: run.id, summary: { checked: 1 } });
+    // The typed client from the generated ref is the same call.
+    const updated = await rpc.client(tracking.v1.RunService, rpc.service).updateSummary({ id: run.id, summary: { checked: 1 } });
+    expect(updated.data).toMatchObject({ checked: 1 });
+    expect('watchRuns' in rpc.client(tracking.v1.RunService, rpc.service)).toBe(false); // streams are not in-process calls
     const audited = await t.db.query<{ action: string; actor_name: string; result: string }>('SELECT action, actor_name, result FROM audit_log WHERE actor_id = ?', ['plugin:kernel']);
     expect(audited).toEqual([{ action: 'wanllmdb.tracking.v1.RunService/UpdateSummary', actor_name: 'plugin kernel', result: 'ok' }]);
   });

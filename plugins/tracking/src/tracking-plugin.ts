@@ -195,19 +195,19 @@ export function createTrackingPlugin(options: TrackingPluginOptions = {}): Plugi
       });
 
       // In-process calls go through the RPC host as their caller: authorised and audited like any call.
-      const service = (name: string) => `wanllmdb.tracking.v1.${name}`;
+      const { RunService, MetricService } = tracking.v1;
       const api: TrackingApi = {
         async getRun(caller, id) {
           try {
-            return (await rpc.call<tracking.v1.RunResponse>(caller, service('RunService/GetRun'), { id })).data;
+            return (await rpc.client(RunService, caller).getRun({ id })).data;
           } catch (err) {
             if (Errors.NOT_FOUND.is(err)) return undefined;
             throw err;
           }
         },
-        listRuns: (caller, req) => rpc.call(caller, service('RunService/ListRuns'), req),
-        appendMetricBatch: (caller, runId, batchId, arrowIpc) => rpc.call(caller, service('MetricService/AppendMetricBatch'), { runId, batchId, arrowIpc }),
-        listMetricKeys: async (caller, runId) => (await rpc.call<tracking.v1.ListMetricKeysResponse>(caller, service('MetricService/ListMetricKeys'), { runId })).data,
+        listRuns: (caller, req) => rpc.client(RunService, caller).listRuns(req),
+        appendMetricBatch: (caller, runId, batchId, arrowIpc) => rpc.client(MetricService, caller).appendMetricBatch({ runId, batchId, arrowIpc }),
+        listMetricKeys: async (caller, runId) => (await rpc.client(MetricService, caller).listMetricKeys({ runId })).data,
         metricsSettled: () => metrics().idle(),
         collectFileBlobs: () => collector.collect(),
       };

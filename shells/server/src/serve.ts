@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { definePlugin, describeSettings, Errors, Kernel, loadConfig, redactUrl, setting, type IpcEndpoint, type Plugin, type WanllmdbConfig } from '@wanllmdb/core';
+import { definePlugin, describeSettings, Errors, externalPlugin, isManifestPath, Kernel, loadConfig, redactUrl, setting, type IpcEndpoint, type Plugin, type WanllmdbConfig } from '@wanllmdb/core';
 import { authAdminRef } from '@wanllmdb/plugin-auth';
 import { defaultPlugins } from './default-plugins.js';
 
@@ -32,12 +32,20 @@ export function webUiDir(): string | undefined {
 }
 
 /**
- * Loads third-party plugins (`--plugins` / WANLLMDB_PLUGINS): each module's
- * default export, or its `plugin` export, must be a value made by definePlugin.
+ * Loads third-party plugins (`--plugins` / WANLLMDB_PLUGINS): a folder with a
+ * wanllmdb-plugin.json is an out-of-process plugin (ADR 0019); otherwise the
+ * module's default export, or its `plugin` export, must be a value made by
+ * definePlugin.
  */
-export async function loadPlugins(specs: readonly string[], cwd = process.cwd()): Promise<Plugin[]> {
+export async function loadPlugins(specs: readonly string[], cwd = process.cwd(), env: NodeJS.ProcessEnv = process.env): Promise<Plugin[]> {
   const out: Plugin[] = [];
   for (const spec of specs) {
+    // A folder (or file) with a wanllmdb-plugin.json is a program of its own (any language), not a module.
+    const local = /^[./]/.test(spec) || isAbsolute(spec) ? resolve(cwd, spec) : undefined;
+    if (local && isManifestPath(local)) {
+      out.push(externalPlugin(local, env));
+      continue;
+    }
     const target = /^[./]/.test(spec) || isAbsolute(spec) ? pathToFileURL(resolve(cwd, spec)).href : spec;
     let mod: Record<string, unknown>;
     try {
@@ -109,7 +117,7 @@ export async function serve(opts: ServeOptions = {}): Promise<{ kernel: Kernel; 
   const env = opts.env ?? process.env;
   const role = opts.role ?? 'single';
   const config = loadConfig({ flags: opts.flags, file: opts.configFile, env });
-  let plugins = [...(opts.plugins ?? defaultPlugins), ...(await loadPlugins(config.plugins))];
+  let plugins = [...(opts.plugins ?? defaultPlugins), ...(await loadPlugins(config.plugins, process.cwd(), env))];
   if (config.auth === 'off') {
     if (!isLoopback(config.host)) {
       throw Errors.CONFIG_INVALID(

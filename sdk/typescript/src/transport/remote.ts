@@ -3,7 +3,7 @@ import type { MethodInfo } from '@wanllmdb/core';
 import type { tracking } from '@wanllmdb/proto';
 import type { CallMethod } from '../protocol.js';
 import { RemoteCallError } from './remote-error.js';
-import { fileChunks, METHODS, type EncodedBatch, type Transport, type UploadRequest } from './transport.js';
+import { fileChunks, fullMethod, type EncodedBatch, type Transport, type UploadRequest } from './transport.js';
 
 /** How handlers' object form is read off the wire (the server's codec uses the same options). */
 const OBJECT_FORM = { longs: Number, enums: String, defaults: true, arrays: true, objects: true, oneofs: false } as const;
@@ -163,7 +163,7 @@ export class RemoteTransport implements Transport {
   }
 
   call(method: CallMethod, request: unknown): Promise<unknown> {
-    const full = `wanllmdb.tracking.v1.${METHODS[method].service}/${METHODS[method].method}`;
+    const full = fullMethod(method);
     if (method === 'uploadFile') return this.clientStream(full, fileChunks(request as UploadRequest));
     return this.unary(full, request);
   }

@@ -1,4 +1,4 @@
-import type { tracking } from '@wanllmdb/proto';
+import { methodsOf, tracking, type ServiceRef } from '@wanllmdb/proto';
 import type { CallMethod } from '../protocol.js';
 
 /** One encoded metric batch: Arrow IPC bytes under a batch id that makes retries idempotent. */
@@ -35,22 +35,23 @@ export interface Transport {
   close(idleMs?: number): Promise<void>;
 }
 
-/** Service and method of each call the SDK makes. */
-export const METHODS: Record<CallMethod, { service: string; method: string }> = {
-  createRun: { service: 'RunService', method: 'CreateRun' },
-  finishRun: { service: 'RunService', method: 'FinishRun' },
-  getRun: { service: 'RunService', method: 'GetRun' },
-  updateConfig: { service: 'RunService', method: 'UpdateConfig' },
-  updateSummary: { service: 'RunService', method: 'UpdateSummary' },
-  heartbeat: { service: 'RunService', method: 'Heartbeat' },
-  appendLogs: { service: 'RunLogService', method: 'AppendLogs' },
-  uploadFile: { service: 'RunFileService', method: 'UploadFile' },
-  listMetricKeys: { service: 'MetricService', method: 'ListMetricKeys' },
+/** The service of each call the SDK makes (the method is the generated ref's, by the same handler name). */
+const SERVICE_OF: Record<CallMethod, ServiceRef<unknown>> = {
+  createRun: tracking.v1.RunService,
+  finishRun: tracking.v1.RunService,
+  getRun: tracking.v1.RunService,
+  updateConfig: tracking.v1.RunService,
+  updateSummary: tracking.v1.RunService,
+  heartbeat: tracking.v1.RunService,
+  appendLogs: tracking.v1.RunLogService,
+  uploadFile: tracking.v1.RunFileService,
+  listMetricKeys: tracking.v1.MetricService,
 };
 
-export const fullMethod = (m: CallMethod) => `wanllmdb.tracking.v1.${METHODS[m].service}/${METHODS[m].method}`;
-export const APPEND_METRIC_BATCH = 'wanllmdb.tracking.v1.MetricService/AppendMetricBatch';
-export const STREAM_METRICS = 'wanllmdb.tracking.v1.MetricService/StreamMetrics';
+/** `wanllmdb.tracking.v1.RunService/CreateRun` for `createRun`. */
+export const fullMethod = (m: CallMethod) => `${SERVICE_OF[m].fullName}/${methodsOf(SERVICE_OF[m])[m]!.name}`;
+export const APPEND_METRIC_BATCH = `${tracking.v1.MetricService.fullName}/${tracking.v1.MetricService.methods!.appendMetricBatch!.name}`;
+export const STREAM_METRICS = `${tracking.v1.MetricService.fullName}/${tracking.v1.MetricService.methods!.streamMetrics!.name}`;
 
 /** Chunks of a local file for UploadFile (the first names run and path, as the contract wants). */
 export async function* fileChunks(req: UploadRequest, chunkBytes = 1 << 20): AsyncGenerator<tracking.v1.UploadFileChunk> {

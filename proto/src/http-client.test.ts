@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { projects, tracking } from './gen/index.js';
+import { bindHttp, httpClient, type HttpTransport } from './http-client.js';
+
+describe('the generated HTTP client', () => {
+  it('fills path segments from the request and sends the rest as the query of a GET', () => {
+    const m = tracking.v1.RunService.methods!.listRuns!;
+    expect(bindHttp(m, { projectId: 'p/1', filter: 'state = "running"', limit: 20, cursor: '' })).toEqual({
+      verb: 'GET',
+      path: '/api/v1/projects/p%2F1/runs?filter=state+%3D+%22running%22&limit=20',
+      body: undefined,
+    });
+  });
+
+  it('sends the rest of the request as the body when the binding says body: "*"', () => {
+    expect(bindHttp(projects.v1.ProjectService.methods!.updateProject!, { id: 'abc', name: 'renamed' })).toEqual({ verb: 'PATCH', path: '/api/v1/projects/abc', body: { name: 'renamed' } });
+  });
+
+  it('refuses, naming the field, a request that leaves out a path segment', () => {
+    expect(() => bindHttp(projects.v1.ProjectService.methods!.getProject!, {})).toThrow(/GetProject needs "id"/);
+  });
+
+  it('is typed from the service and calls the transport once per call', async () => {
+    const sent: unknown[][] = [];
+    const transport: HttpTransport = { send: async (...args) => (sent.push(args), { data: { id: 'abc', name: 'x' } }) };
+    const client = httpClient(projects.v1.ProjectService, transport);
+    const res = await client.getProject({ id: 'abc' });
+    expect(res.data?.name).toBe('x');
+    expect(sent).toEqual([['GET', '/api/v1/projects/abc', undefined, undefined]]);
+    // Client streams are the SDK's (uploads), not a generated client's.
+    expect('uploadFile' in httpClient(tracking.v1.RunFileService, transport)).toBe(false);
+  });
+});
