@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { metadataBackends, startTestKernel, type TestKernel } from '@wanllmdb/core/testing';
+import { jsonCall, metadataBackends, startTestKernel, type TestKernel } from '@wanllmdb/core/testing';
 import { createAuthPlugin } from '@wanllmdb/plugin-auth';
 import { projectsPlugin } from '@wanllmdb/plugin-projects';
 import { PROTO_DIR } from '@wanllmdb/proto';
@@ -16,14 +16,7 @@ describe.each(metadataBackends())('the hello plugin (its own proto) on $name', (
   const tokens: Record<string, string> = {};
   let projectId = '';
 
-  const http = async (method: string, path: string, token: string, body?: unknown) => {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    return { status: res.status, body: (await res.json()) as Record<string, any> };
-  };
+  const http = (method: string, path: string, token: string, body?: unknown) => jsonCall(base, method, path, token, body);
   const greetOverGrpc = (token: string, name: string) =>
     new Promise<{ message: string; count: string }>((resolve, reject) => {
       const md = new grpc.Metadata();

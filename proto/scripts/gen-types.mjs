@@ -103,12 +103,17 @@ for (const [pkg, items] of [...byPackage.entries()].sort()) {
     return alias;
   };
   const typeOf = (f) => {
-    let ts = f.resolvedType ? (f.resolvedType instanceof protobuf.Enum ? ref(f.resolvedType) : ref(f.resolvedType)) : SCALARS[f.type];
+    const closed = typeof f.options?.['(wanllmdb.api.v1.values)'] === 'string' ? f.options['(wanllmdb.api.v1.values)'].split(',').map((v) => v.trim()) : undefined;
+    // A closed set (ADR 0020) is a union of its words; in a request '' means "not given".
+    const union = closed && [...closed, ...(f.parent.name.endsWith('Request') ? [''] : [])].map((v) => JSON.stringify(v)).join(' | ');
+    let ts = union ? (f.repeated ? `(${union})` : union) : f.resolvedType ? (f.resolvedType instanceof protobuf.Enum ? ref(f.resolvedType) : ref(f.resolvedType)) : SCALARS[f.type];
     if (f.map) return `Record<string, ${ts}>`;
     if (f.repeated) return `${ts}[]`;
     return ts;
   };
   let body = '';
+  /** message name → field name → its closed set, emitted as `closedSets` (ADR 0020). */
+  const closedSets = {};
   const emit = (t) => {
     if (t instanceof protobuf.Enum) {
       body += doc(t.comment) + `export type ${localName(t)} = ${Object.keys(t.values).map((v) => JSON.stringify(v)).join(' | ')};\n\n`;
@@ -118,6 +123,8 @@ for (const [pkg, items] of [...byPackage.entries()].sort()) {
         // Sub-messages and proto3 `optional` scalars may be absent; scalars and lists always have a value.
         const optional = (f.resolvedType instanceof protobuf.Type && !f.repeated && !f.map) || f.options?.proto3_optional || (f.partOf && !f.partOf.name.startsWith('_') );
         body += doc(f.comment, '  ') + `  ${f.name}${optional ? '?' : ''}: ${typeOf(f)};\n`;
+        const closed = f.options?.['(wanllmdb.api.v1.values)'];
+        if (typeof closed === 'string') (closedSets[localName(t)] ??= {})[f.name] = closed.split(',').map((v) => v.trim());
       }
       body += '}\n\n';
       for (const n of t.nestedArray) emit(n);
@@ -142,6 +149,10 @@ for (const [pkg, items] of [...byPackage.entries()].sort()) {
     }
   };
   for (const t of items) emit(t);
+  if (Object.keys(closedSets).length) {
+    body += '/** The closed sets of string fields, by message and field (`(wanllmdb.api.v1.values)`; the RPC host enforces them). */\n';
+    body += `export const closedSets = ${JSON.stringify(closedSets)} as const;\n\n`;
+  }
   const mod = modulePath(pkg);
   const file = join(outDir, `${mod}.ts`);
   const up = relative(dirname(file), join(protoDir, 'src'));

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { coreServices, externalPlugin, type PluginProcessStatus } from '@wanllmdb/core';
-import { metadataBackends, startTestKernel, type TestKernel } from '@wanllmdb/core/testing';
+import { isAlive, jsonCall, metadataBackends, startTestKernel, type TestKernel } from '@wanllmdb/core/testing';
 import { authAdminRef, createAuthPlugin } from '@wanllmdb/plugin-auth';
 import { projectsPlugin } from '@wanllmdb/plugin-projects';
 import { PROTO_DIR, protoFiles } from '@wanllmdb/proto';
@@ -28,15 +28,6 @@ function copyOfExample(edit: (manifest: Record<string, unknown>) => void = () =>
 
 /** The environment a user would have after activating the venv. */
 const withVenv = (env: NodeJS.ProcessEnv = process.env) => ({ ...env, PATH: `${pythonBin}:${env.PATH ?? ''}` });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The plugin program's own environment, as the kernel gave it (to act as the program would). */
 function programEnv(pid: number): Record<string, string> {
@@ -68,14 +59,7 @@ describe('an out-of-process plugin in Python', () => {
   let projectId = '';
   let text: any;
 
-  const http = async (method: string, path: string, token: string, body?: unknown) => {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    return { status: res.status, body: (await res.json()) as Record<string, any> };
-  };
+  const http = (method: string, path: string, token: string, body?: unknown) => jsonCall(base, method, path, token, body);
   const stats = async () => (await http('GET', '/api/v1/hello-py/stats', tokens.admin!)).body;
   const status = (): PluginProcessStatus => t.kernel.get(coreServices.pluginHost).status().find((s) => s.plugin === 'hello-py')!;
 
@@ -159,7 +143,7 @@ describe('an out-of-process plugin in Python', () => {
     const first = await stats();
     const oldToken = programEnv(first.pid).WANLLMDB_PLUGIN_TOKEN!;
     process.kill(first.pid, 'SIGKILL');
-    await expect.poll(() => alive(first.pid)).toBe(false);
+    await expect.poll(() => isAlive(first.pid)).toBe(false);
     // A call during the restart waits for the new program.
     const res = await http('POST', `/api/v1/hello-py/projects/${projectId}/analyze`, tokens.owner!, { text: 'still here' });
     expect(res.status).toBe(200);
@@ -173,7 +157,7 @@ describe('an out-of-process plugin in Python', () => {
     const { pid } = await stats();
     process.kill(pid, 'SIGSTOP');
     await expect.poll(() => status(), { timeout: 20_000, interval: 100 }).toMatchObject({ state: 'serving', restarts: 2, lastExit: 'unhealthy' });
-    expect(alive(pid)).toBe(false);
+    expect(isAlive(pid)).toBe(false);
     expect((await stats()).pid).toBe(status().pid);
   });
 
@@ -181,7 +165,7 @@ describe('an out-of-process plugin in Python', () => {
     const { pid } = status();
     await t.close();
     expect(status()).toMatchObject({ state: 'stopped', lastExit: 'exit 0' });
-    expect(alive(pid)).toBe(false);
+    expect(isAlive(pid)).toBe(false);
   });
 });
 
@@ -194,10 +178,10 @@ describe('an out-of-process plugin loaded with wanllmdb serve --plugins', () => 
       const res = await fetch(`${server.base}/api/v1/hello-py/stats`, { headers });
       expect(res.status).toBe(200);
       const { pid } = (await res.json()) as { pid: number };
-      expect(alive(pid)).toBe(true);
+      expect(isAlive(pid)).toBe(true);
       await server.stop('SIGKILL');
       // Nobody calls Shutdown now: the program sees its stdin close and ends.
-      await expect.poll(() => alive(pid), { timeout: 10_000 }).toBe(false);
+      await expect.poll(() => isAlive(pid), { timeout: 10_000 }).toBe(false);
     } finally {
       await server.stop();
       rmSync(data, { recursive: true, force: true });

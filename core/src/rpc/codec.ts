@@ -2,6 +2,7 @@ import protobuf from 'protobufjs';
 import { Errors, WldbError, type ErrorDetail } from '../errors.js';
 import { jsonForm } from './json-form.js';
 import { installStructWrapper } from './struct-wrapper.js';
+import { Problems } from '../validation/problems.js';
 
 installStructWrapper();
 
@@ -64,7 +65,7 @@ export const JSON_FORM: protobuf.IConversionOptions = { ...OBJECT_FORM, bytes: S
  */
 export function decodeMessage(type: protobuf.Type, bytes: Uint8Array): Record<string, unknown> {
   try {
-    assertNoProblems(holdsJson(type) ? wireProblems(type, bytes) : [], `The ${type.name} message is invalid`);
+    assertNoProblems(holdsJson(type) ? wireProblems(type, bytes) : [], `The ${type.name} message`);
     return dropAbsentMessages(type, type.toObject(type.decode(bytes), OBJECT_FORM));
   } catch (err) {
     if (err instanceof WldbError) throw err;
@@ -231,7 +232,7 @@ export function checkRequestObject(type: protobuf.Type, value: unknown): void {
       }
     }
   }
-  assertNoProblems(problems, 'The request is invalid');
+  assertNoProblems(problems, 'The request');
 }
 const messageFieldsCache = new WeakMap<protobuf.Type, protobuf.Field[]>();
 function messageFields(type: protobuf.Type): protobuf.Field[] {
@@ -450,10 +451,11 @@ export function coerceText(field: protobuf.Field, text: string): unknown {
   return text;
 }
 
-/** Throws WLDB_ERR_VALIDATION listing every problem. */
+/** Throws WLDB_ERR_VALIDATION listing every problem; `what` starts the message ("The request"). */
 export function assertNoProblems(problems: ErrorDetail[], what: string): void {
   if (problems.length === 0) return;
-  const first = problems[0]!;
-  const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : '';
-  throw Errors.VALIDATION(`${what}: ${first.field} ${first.message}${more}. Fix the request and retry.`, problems);
+  // One message style for every validation error (core's Problems).
+  const p = new Problems(what);
+  for (const d of problems) p.add(d.field ?? '(request)', d.message);
+  p.throwIfAny();
 }

@@ -289,7 +289,7 @@ export class HttpGateway {
     }
     const checked = checkJson(type, merged);
     problems.push(...checked.problems);
-    assertNoProblems(problems, 'The request is invalid');
+    assertNoProblems(problems, 'The request');
     return normalize(type, checked.value);
   }
 

@@ -5,6 +5,7 @@ import type { Logger } from '../kernel/logger.js';
 import { ANONYMOUS_PRINCIPAL, isReadPermission, type Auth, type AuditRecord, type Principal, type ResolvedResource, type ResourceRef } from './auth.js';
 import type { CallContext } from './call-context.js';
 import { storageErrorForCaller } from '../storage/metadata/sql-errors.js';
+import { checkClosedSets } from './closed-sets.js';
 import { checkRequestObject, UndecodableRequest, withDefaults } from './codec.js';
 import { Contract, type MethodInfo } from './contract.js';
 
@@ -124,6 +125,7 @@ export class RpcHost {
     // A plugin's in-process call (principal given) may be part of work finishing during the drain.
     if (this.draining && !(origin.transport === 'local' && origin.principal)) throw Errors.SHUTTING_DOWN('The server is shutting down and takes no new calls. Retry against another replica or after it restarts.');
     if (request instanceof UndecodableRequest) throw request.error;
+    if (!method.requestStream) checkClosedSets(method.requestType, request);
     // gRPC and HTTP requests were checked as they were decoded; an in-process request is an object nothing has walked yet.
     if (origin.transport === 'local' && !method.requestStream) {
       checkRequestObject(method.requestType, request);

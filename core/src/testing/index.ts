@@ -9,3 +9,4 @@ export * from './blob-backends.js';
 export * from './messaging-backends.js';
 export * from './use-started.js';
 export * from './test-kernel.js';
+export * from './http-and-processes.js';

@@ -1,4 +1,4 @@
-import { Errors, permissionMatches, type CallContext } from '@wanllmdb/core';
+import { Errors, permissionMatches, type CallContext, type Principal } from '@wanllmdb/core';
 import type { auth } from '@wanllmdb/proto';
 import type { AuthDeps } from './deps.js';
 import { toApiKey, toUser } from './repository.js';
@@ -10,6 +10,13 @@ type Handlers = auth.v1.AuthServiceHandlers<CallContext>;
 
 const WRONG = 'Email or password is wrong.';
 const MAX_SCOPES = 50;
+
+
+/** How a signed-in caller proved who they are (getMe never runs anonymously: `self:read` needs a caller). */
+function signedInBy(p: Principal): auth.v1.Me['authMethod'] {
+  if (p.method === 'none') throw Errors.UNAUTHENTICATED('Sign in first: this call tells who is signed in.');
+  return p.method;
+}
 
 /** The caller's address ('' in process, or from a host that does not pass it yet). */
 export const addressOf = (ctx: CallContext): string => (typeof ctx.address === 'string' ? ctx.address : '');
@@ -96,7 +103,7 @@ export function authHandlers(d: AuthDeps): Handlers {
     async getMe(_req, ctx) {
       const u = await me(ctx);
       return {
-        data: { user: toUser(u), memberships: await repo.membershipsOf(u.id), authMethod: ctx.principal.method, scopes: [...(ctx.principal.scopes ?? [])] },
+        data: { user: toUser(u), memberships: await repo.membershipsOf(u.id), authMethod: signedInBy(ctx.principal), scopes: [...(ctx.principal.scopes ?? [])] },
       };
     },
 

@@ -3,7 +3,7 @@ import type { auth } from '@wanllmdb/proto';
 import { checkScopes } from './auth-service.js';
 import type { AuthDeps } from './deps.js';
 import { toRole } from './repository.js';
-import { BUILTIN_PERMISSIONS, BUILTIN_ROLES, checkRolePattern, isBuiltinRole, TEAM_ROLES } from './roles.js';
+import { BUILTIN_PERMISSIONS, BUILTIN_ROLES, checkRolePattern, isBuiltinRole } from './roles.js';
 import { hidden, seesEverything } from './token-auth.js';
 import { AuthProblems, MAX_NAME, ROLE_NAME, SLUG } from './validate.js';
 
@@ -214,7 +214,7 @@ export function orgHandlers(d: AuthDeps): Handlers {
       const team = await teamOf(ctx, req.teamId);
       const p = new AuthProblems('The team member');
       const userId = p.id('userId', req.userId);
-      const role = p.oneOf('role', req.role, TEAM_ROLES, 'member');
+      const role = req.role || 'member';
       p.throwIfAny();
       if (!(await repo.memberRole(team.organizationId, userId))) {
         throw Errors.VALIDATION('This user is not a member of the team\'s organisation. Add them to the organisation first.', [{ field: 'userId', message: 'not a member of the organisation' }]);
@@ -298,7 +298,7 @@ export function orgHandlers(d: AuthDeps): Handlers {
     async setProjectGrant(req, ctx) {
       const p = new AuthProblems('The project grant');
       const projectRef = required('The project grant', 'projectId', req.projectId);
-      const subjectType = p.oneOf('subjectType', req.subjectType, ['user', 'team'] as const);
+      const subjectType = req.subjectType || (p.add('subjectType', 'is required: "user" or "team"'), 'user');
       const subjectId = p.id('subjectId', req.subjectId);
       p.throwIfAny();
       const project = await target(ctx, 'project', projectRef);
@@ -327,7 +327,7 @@ export function orgHandlers(d: AuthDeps): Handlers {
     async removeProjectGrant(req, ctx) {
       const p = new AuthProblems('The request');
       const projectRef = required('The request', 'projectId', req.projectId);
-      const subjectType = p.oneOf('subjectType', req.subjectType, ['user', 'team'] as const);
+      const subjectType = req.subjectType || (p.add('subjectType', 'is required: "user" or "team"'), 'user');
       const subjectId = p.id('subjectId', req.subjectId);
       p.throwIfAny();
       const project = await target(ctx, 'project', projectRef);

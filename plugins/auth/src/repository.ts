@@ -68,7 +68,7 @@ interface MemberRow {
   username: string;
   email: string | null;
   role: string;
-  kind: string;
+  kind: auth.v1.Member['kind'];
   joined_at: number;
 }
 
@@ -436,7 +436,7 @@ export class AuthRepository {
   }
 
   async listGrants(projectId: string): Promise<auth.v1.ProjectGrant[]> {
-    const rows = await this.db.query<{ subject_type: string; subject_id: string; role: string; subject_name: string | null }>(
+    const rows = await this.db.query<{ subject_type: auth.v1.ProjectGrant['subjectType']; subject_id: string; role: string; subject_name: string | null }>(
       `SELECT g.subject_type, g.subject_id, g.role, COALESCE(u.username, t.name) AS subject_name
          FROM project_grants g
          LEFT JOIN users u ON g.subject_type = 'user' AND u.id = g.subject_id

@@ -8,7 +8,6 @@ export interface PermissionSet {
 
 export const BUILTIN_ROLES = ['owner', 'admin', 'member', 'viewer'] as const;
 export type BuiltinRole = (typeof BUILTIN_ROLES)[number];
-export const TEAM_ROLES = ['admin', 'member', 'viewer'] as const;
 
 /**
  * Reads that a `*:read` wildcard does not reach: they must be named

@@ -10,7 +10,8 @@ interface ProjectRow {
   slug: string;
   organization_id: string;
   description: string;
-  visibility: string;
+  /** Written only through the contract's closed set. */
+  visibility: projects.v1.Project['visibility'];
   settings: string;
   created_by: string;
   created_at: number;

@@ -33,12 +33,16 @@ describe.each(metadataBackends())('ProjectService on $name', (backend) => {
   });
 
   it('reports every problem of a request at once, in the one validation style', async () => {
-    const bad = await rejection(call('CreateProject', { name: '', slug: 'Not A Slug', visibility: 'secret', settings: { big: 'x'.repeat(70_000) } }));
+    const bad = await rejection(call('CreateProject', { name: '', slug: 'Not A Slug', description: 'nul\u0000', settings: { big: 'x'.repeat(70_000) } }));
     expect(bad.code).toBe('WLDB_ERR_VALIDATION');
-    expect(bad.details.map((d) => d.field)).toEqual(['name', 'slug', 'visibility', 'settings']);
+    expect(bad.details.map((d) => d.field)).toEqual(['name', 'slug', 'description', 'settings']);
     expect(bad.message).toBe(
-      'The project is invalid: name is required; slug must be lower-case letters, digits and single dashes; visibility must be one of "public", "private" (and 1 more). Fix these fields and retry.',
+      'The project is invalid: name is required; slug must be lower-case letters, digits and single dashes; description contains control characters (and 1 more). Fix these fields and retry.',
     );
+    // A closed set (visibility, resume, scope, stream …) is part of the contract, checked with the types before the handler (ADR 0020).
+    const closed = await rejection(call('CreateProject', { name: 'ok', visibility: 'secret' }));
+    expect(closed.message).toBe('The request is invalid: visibility must be one of "private", "public". Fix these fields and retry.');
+    expect(closed.details).toEqual([{ field: 'visibility', message: 'must be one of "private", "public"' }]);
     expect((await rejection(call('ListProjects', { pageSize: 101 }))).details).toEqual([{ field: 'pageSize', message: 'must be from 1 to 100' }]);
   });
 

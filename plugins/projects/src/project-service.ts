@@ -12,16 +12,11 @@ const MAX_NAME = TEXT_LIMITS.name;
 const MAX_DESCRIPTION = TEXT_LIMITS.description;
 const MAX_SETTINGS_BYTES = 64 * 1024;
 const MAX_PAGE_SIZE = 100;
-const VISIBILITIES = ['public', 'private'] as const;
 
 /** The checks of a project's fields, in core's one validation style. */
 class ProjectProblems extends Problems {
   constructor(what = 'The project') {
     super(what);
-  }
-
-  visibility(value: string): 'public' | 'private' {
-    return this.oneOf('visibility', value, VISIBILITIES);
   }
 
   settings(value: JsonObject): JsonObject {
@@ -43,7 +38,7 @@ export function projectHandlers(repo: ProjectRepository, bus: EventBus, clock: C
       const slug = req.slug ? req.slug : slugify(name);
       if (req.slug && !/^[a-z0-9]+(-[a-z0-9]+)*$/.test(req.slug)) p.add('slug', 'must be lower-case letters, digits and single dashes');
       else if (!slug && name) p.add('name', 'needs at least one letter or digit (or give a slug)');
-      const visibility = p.visibility(req.visibility || 'private');
+      const visibility = req.visibility || 'private'; // the contract's closed set; '' is the default
       const description = p.text('description', req.description, MAX_DESCRIPTION);
       const settings = p.settings(req.settings ?? {});
       p.throwIfAny();
@@ -87,7 +82,7 @@ export function projectHandlers(repo: ProjectRepository, bus: EventBus, clock: C
       const changes: ProjectChanges = {};
       if (req.name !== undefined) changes.name = p.line('name', req.name, MAX_NAME, { required: true });
       if (req.description !== undefined) changes.description = p.text('description', req.description, MAX_DESCRIPTION);
-      if (req.visibility !== undefined) changes.visibility = p.visibility(req.visibility);
+      if (req.visibility) changes.visibility = req.visibility;
       if (req.settings !== undefined) changes.settings = p.settings(req.settings);
       p.throwIfAny();
       const project = await repo.update(id, changes, clock.now());

@@ -63,7 +63,7 @@ export class LogRepository {
     const params: SqlValue[] = [runId, q.after];
     if (q.stream) (where.push('stream = ?'), params.push(q.stream));
     if (q.search) (where.push("LOWER(line) LIKE ? ESCAPE '\\'"), params.push(containsPattern(q.search)));
-    const rows = await this.db.query<{ seq: number; time: number; stream: string; line: string }>(
+    const rows = await this.db.query<{ seq: number; time: number; stream: tracking.v1.LogLine['stream']; line: string }>(
       `SELECT seq, time, stream, line FROM run_logs WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`,
       [...params, q.limit + 1],
     );

@@ -69,8 +69,11 @@ describe.each(metadataBackends())('RunLogService on $name', (backend) => {
     expect(line!.line).toMatch(/line truncated/);
     expect(line!.time).toBe(1_700_000_000_000);
 
-    const bad = await rejection(t.call('RunLogService/AppendLogs', { runId: other, lines: [{ line: 'a', stream: 'stdwhat' }, { line: 'b', time: -5 }] }));
-    expect(bad.details.map((d) => d.field)).toEqual(['lines[0].stream', 'lines[1].time']);
+    const bad = await rejection(t.call('RunLogService/AppendLogs', { runId: other, lines: [{ line: 'a', time: -1 }, { line: 'b', time: -5 }] }));
+    expect(bad.details.map((d) => d.field)).toEqual(['lines[0].time', 'lines[1].time']);
+    // A closed set (visibility, resume, scope, stream …) is part of the contract, checked with the types before the handler (ADR 0020).
+    const closed = await rejection(t.call('RunLogService/AppendLogs', { runId: other, lines: [{ line: 'a' }, { line: 'b', stream: 'stdwhat' }] }));
+    expect(closed.details).toEqual([{ field: 'lines[1].stream', message: 'must be one of "stdout", "stderr"' }]);
     expect((await rejection(t.call('RunLogService/AppendLogs', { runId: randomUUID(), lines: [{ line: 'a' }] }))).code).toBe('WLDB_ERR_NOT_FOUND');
     expect((await rejection(t.call('RunLogService/AppendLogs', { runId: 'nope', lines: [] }))).code).toBe('WLDB_ERR_INVALID_ID');
     expect((await rejection(t.call('RunLogService/GetLogs', { runId: randomUUID() }))).code).toBe('WLDB_ERR_NOT_FOUND');

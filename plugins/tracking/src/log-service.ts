@@ -13,7 +13,6 @@ const MAX_LINES_PER_CALL = 10_000;
 const BATCH_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 const DEFAULT_PAGE = 500;
 const MAX_PAGE = 5000;
-const STREAMS = ['stdout', 'stderr'] as const;
 
 /**
  * `line` cut to MAX_LINE_BYTES at a character boundary, ending with a
@@ -45,7 +44,7 @@ export function logHandlers(deps: { logs: LogRepository; runs: RunRepository; cl
       const lines: NewLogLine[] = [];
       input.forEach((l, i) => {
         if (p.list.length >= 20) return;
-        const stream = p.oneOf(`lines[${i}].stream`, l.stream, STREAMS, 'stdout');
+        const stream = l.stream || 'stdout';
         const time = l.time ?? 0;
         if (typeof time !== 'number' || !Number.isFinite(time) || time < 0) p.add(`lines[${i}].time`, 'must be epoch milliseconds (0 for now)');
         if (typeof (l.line ?? '') !== 'string') p.add(`lines[${i}].line`, 'must be a string');
@@ -68,7 +67,7 @@ export function logHandlers(deps: { logs: LogRepository; runs: RunRepository; cl
       if (!Number.isSafeInteger(after) || after < 0) p.add('after', 'must be a sequence number, 0 or more');
       const limit = p.pageSize('limit', req.limit, DEFAULT_PAGE, MAX_PAGE);
       const search = p.text('search', req.search, 1000);
-      const stream = req.stream ? p.oneOf('stream', req.stream, STREAMS, 'stdout') : '';
+      const stream = req.stream;
       p.throwIfAny();
       if (!(await runs.projectOf(id))) throw runNotFound(id, 'runId');
       const page = await logs.page(id, { after, limit, search, stream });

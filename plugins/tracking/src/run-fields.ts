@@ -1,4 +1,5 @@
 import { containsPattern, type Dialect } from '@wanllmdb/core';
+import { tracking } from '@wanllmdb/proto';
 import { raw, sql, type Sql } from '@wanllmdb/core';
 
 /**
@@ -83,8 +84,9 @@ for (const c of COLUMNS) {
 }
 
 export const FIELD_NAMES = COLUMNS.map((c) => c.name);
-export const RUN_STATES = ['running', 'finished', 'crashed', 'killed'] as const;
-export type RunState = (typeof RUN_STATES)[number];
+/** The contract's closed set of run states (Run.state). */
+export const RUN_STATES = tracking.v1.closedSets.Run.state;
+export type RunState = tracking.v1.Run['state'];
 
 /**
  * The longest config or summary key, at any depth: what a filter or sort can

@@ -85,7 +85,7 @@ interface RunRow {
   job_type: string;
   tags: unknown;
   notes: string;
-  state: string;
+  state: Run['state'];
   exit_code: number | null;
   config: unknown;
   git: string | null;
@@ -263,7 +263,7 @@ export class RunRepository {
    * only unreachable); a run that ended otherwise keeps its state.
    * Resolves to the state and whether it changed, or undefined if there is no run.
    */
-  async heartbeat(id: string, now: number): Promise<{ state: string; revived: boolean } | undefined> {
+  async heartbeat(id: string, now: number): Promise<{ state: Run['state']; revived: boolean } | undefined> {
     return this.db.transaction(async (tx) => {
       const revived = await tx.run(
         "UPDATE runs SET state = 'running', finished_at = NULL, timed_out = 0, heartbeat_at = ?, updated_at = ? WHERE id = ? AND state = 'crashed' AND timed_out = 1",
@@ -273,7 +273,7 @@ export class RunRepository {
         const { changes } = await tx.run('UPDATE runs SET heartbeat_at = ? WHERE id = ?', [now, id]);
         if (!changes) return undefined;
       }
-      const [row] = await tx.query<{ state: string }>('SELECT state FROM runs WHERE id = ?', [id]);
+      const [row] = await tx.query<{ state: Run['state'] }>('SELECT state FROM runs WHERE id = ?', [id]);
       return row && { state: row.state, revived: revived.changes > 0 };
     }, { groupCommit: true }); // statements only: heartbeats of many runs share commits
   }

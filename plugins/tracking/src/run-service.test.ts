@@ -50,9 +50,11 @@ describe.each(metadataBackends())('RunService on $name', (backend) => {
   });
 
   it('refuses bad input with every problem listed', async () => {
-    const err = await rejection(create({ name: 'x'.repeat(300), tags: [''], resume: 'sometimes', notes: 'a\u0000b', config: { a: 'nul\u0000' } }));
+    const err = await rejection(create({ name: 'x'.repeat(300), tags: [''], notes: 'a\u0000b', config: { a: 'nul\u0000' } }));
     expect(err.code).toBe('WLDB_ERR_VALIDATION');
-    expect(err.details.map((d) => d.field).sort()).toEqual(['config', 'name', 'notes', 'resume', 'tags[0]']);
+    expect(err.details.map((d) => d.field).sort()).toEqual(['config', 'name', 'notes', 'tags[0]']);
+    // A closed set (visibility, resume, scope, stream …) is part of the contract, checked with the types before the handler (ADR 0020).
+    expect((await rejection(create({ resume: 'sometimes' }))).details).toEqual([{ field: 'resume', message: 'must be one of "never", "allow", "must"' }]);
     expect((await rejection(create({ projectId: '' }))).details[0]!.field).toBe('projectId');
     expect((await rejection(create({ id: 'not-a-uuid' }))).code).toBe('WLDB_ERR_INVALID_ID');
     expect((await rejection(create({ projectId: randomUUID() }))).code).toBe('WLDB_ERR_NOT_FOUND');

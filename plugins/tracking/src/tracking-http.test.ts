@@ -46,9 +46,11 @@ describe.each(metadataBackends().filter((b) => b.name === 'sqlite'))('tracking o
     expect(missing.status).toBe(404);
     expect(missing.json.error.code).toBe('WLDB_ERR_NOT_FOUND');
     expect((await http('GET', '/api/v1/runs/not-an-id')).status).toBe(400);
-    const invalid = await http('POST', '/api/v1/projects/http-project/runs', { name: 'x'.repeat(256), resume: 'maybe' });
+    const invalid = await http('POST', '/api/v1/projects/http-project/runs', { name: 'x'.repeat(256), group: 'g\nh' });
     expect(invalid.status).toBe(400);
-    expect(invalid.json.error.details.map((d: { field: string }) => d.field).sort()).toEqual(['name', 'resume']);
+    expect(invalid.json.error.details.map((d: { field: string }) => d.field).sort()).toEqual(['group', 'name']);
+    const closed = await http('POST', '/api/v1/projects/http-project/runs', { resume: 'maybe' });
+    expect([closed.status, closed.json.error.details]).toEqual([400, [{ field: 'resume', message: 'must be one of "never", "allow", "must"' }]]);
 
     const doomed = (await http('POST', '/api/v1/projects/http-project/runs', {})).json.data as Run;
     expect((await http('POST', `/api/v1/runs/${doomed.id}/finish`, { exit_code: 3 })).json.data).toMatchObject({ state: 'crashed', exitCode: 3 });

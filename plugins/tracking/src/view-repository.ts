@@ -3,7 +3,8 @@ import type { JsonObject, tracking } from '@wanllmdb/proto';
 import { parseJsonColumn } from './json-values.js';
 
 type View = tracking.v1.View;
-export type ViewScope = 'personal' | 'shared';
+/** The contract's closed set (View.scope). */
+export type ViewScope = tracking.v1.View['scope'];
 
 export interface NewView {
   id: string;
@@ -27,7 +28,7 @@ interface ViewRow {
   id: string;
   project_id: string;
   name: string;
-  scope: string;
+  scope: ViewScope;
   owner_id: string;
   spec: string;
   created_at: number;

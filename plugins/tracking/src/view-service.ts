@@ -15,7 +15,6 @@ export interface ViewServiceDeps {
   clock: Clock;
 }
 
-export const VIEW_SCOPES = ['personal', 'shared'] as const satisfies readonly ViewScope[];
 export const VIEW_LIMITS = { name: 255 } as const;
 export const SPEC_LIMITS: JsonLimits = { maxBytes: 256 * 1024, maxDepth: 32 };
 
@@ -55,7 +54,7 @@ export function viewHandlers(deps: ViewServiceDeps): Handlers {
       const p = new RunProblems('The view');
       const projectRef = p.line('projectId', req.projectId, LIMITS.projectRef, { required: true });
       const name = p.line('name', req.name, VIEW_LIMITS.name, { required: true });
-      const scope = p.oneOf('scope', req.scope, VIEW_SCOPES, 'personal');
+      const scope = req.scope || 'personal';
       const spec = p.json('spec', req.spec, SPEC_LIMITS);
       p.throwIfAny();
       const projectId = await projectOf(projectRef, ctx);
@@ -80,7 +79,7 @@ export function viewHandlers(deps: ViewServiceDeps): Handlers {
       const p = new RunProblems('The view');
       const changes: ViewChanges = {};
       if (req.name !== undefined && req.name !== null) changes.name = p.line('name', req.name, VIEW_LIMITS.name, { required: true });
-      if (req.scope !== undefined && req.scope !== null && req.scope !== '') changes.scope = p.oneOf('scope', req.scope, VIEW_SCOPES, 'personal');
+      if (req.scope) changes.scope = req.scope;
       if (req.spec !== undefined && req.spec !== null) changes.spec = p.json('spec', req.spec, SPEC_LIMITS);
       p.throwIfAny();
       if (changes.scope !== undefined && changes.scope !== view.scope && view.ownerId !== ctx.principal.id) {

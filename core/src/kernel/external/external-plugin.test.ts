@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Errors, WldbError } from '../../errors.js';
+import { isAlive } from '../../testing/http-and-processes.js';
 import { Kernel } from '../kernel.js';
 import { externalPlugin } from './external-plugin.js';
 import { readManifest } from './manifest.js';
@@ -102,7 +103,7 @@ describe('the handshake', () => {
     const err = await startFails(dir);
     expect(err.message).toMatch(/did not print its handshake line and serve within 1000 ms/);
     const pid = Number((await import('node:fs')).readFileSync(join(dir, 'pid'), 'utf8'));
-    await expect.poll(() => alive(pid)).toBe(false);
+    await expect.poll(() => isAlive(pid)).toBe(false);
   });
 
   it('never gives a program the server’s own environment: only the protocol’s variables, its settings and the basics', async () => {
@@ -125,12 +126,3 @@ describe('the handshake', () => {
     expect(env.WANLLMDB_PROTO_PATH!.split(':')[0]).toBe(join(dir, 'proto'));
   });
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
