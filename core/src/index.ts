@@ -3,6 +3,7 @@ export { Errors, WldbError, GrpcStatus, toWldbError, errorFromWire, retryAfterSe
 export { newId, assertId, isId } from './ids.js';
 export { pageMeta, Problems, TEXT_LIMITS } from './validation/problems.js';
 export { slugify } from './slug.js';
+export { isoTime } from './time.js';
 export { loadConfig, redactUrl, CONFIG_ENV_VARS, type WanllmdbConfig, type LoadConfigOptions } from './config/config.js';
 export { definePlugin, type DepsOf, type DepsSpec, type PhaseWork, type Plugin, type PluginContext, type PluginDefinition, type UiContribution } from './kernel/define-plugin.js';
 export { coreServices, createApiRef, isRef, type CoreServiceName, type Ref } from './kernel/refs.js';

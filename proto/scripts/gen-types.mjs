@@ -143,7 +143,8 @@ for (const [pkg, items] of [...byPackage.entries()].sort()) {
       const methods = {};
       for (const m of t.methodsArray) {
         const kind = m.requestStream ? (m.responseStream ? 'bidi-stream' : 'client-stream') : m.responseStream ? 'server-stream' : 'unary';
-        methods[lowerFirst(m.name)] = { name: m.name, kind, ...(httpBinding(m) ? { http: httpBinding(m) } : {}) };
+        const raw = m.resolvedResponseType?.fullName === '.google.api.HttpBody';
+        methods[lowerFirst(m.name)] = { name: m.name, kind, ...(httpBinding(m) ? { http: httpBinding(m) } : {}), ...(raw ? { rawResponse: true } : {}) };
       }
       body += `export const ${name}: ServiceRef<${name}Handlers<any>> = ${JSON.stringify({ fullName: t.fullName.slice(1), methods }, null, 2)};\n\n`;
     }

@@ -4,6 +4,6 @@
  * protobufjs). The web UI imports `@wanllmdb/proto/client`.
  */
 export * from './gen/index.js';
-export { bindHttp, httpClient, type HttpTransport } from './http-client.js';
-export type { CallOptions, ClientOf, ClientRequest, UnaryClientOf, HttpBinding, MethodRef, ServiceRef, StreamSender } from './service-ref.js';
+export { bindHttp, httpClient, httpRoute, type HttpTransport } from './http-client.js';
+export type { CallOptions, ClientOf, ClientRequest, RequestOf, UnaryClientOf, HttpBinding, MethodRef, ServiceRef, StreamSender } from './service-ref.js';
 export type { JsonObject, JsonValue, Empty } from './json.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { projects, tracking } from './gen/index.js';
-import { bindHttp, httpClient, type HttpTransport } from './http-client.js';
+import { bindHttp, httpClient, httpRoute, type HttpTransport } from './http-client.js';
 
 describe('the generated HTTP client', () => {
   it('fills path segments from the request and sends the rest as the query of a GET', () => {
@@ -27,7 +27,12 @@ describe('the generated HTTP client', () => {
     const res = await client.getProject({ id: 'abc' });
     expect(res.data?.name).toBe('x');
     expect(sent).toEqual([['GET', '/api/v1/projects/abc', undefined, undefined]]);
-    // Client streams are the SDK's (uploads), not a generated client's.
-    expect('uploadFile' in httpClient(tracking.v1.RunFileService, transport)).toBe(false);
+    // Client streams are the SDK's (uploads), and raw-bytes answers are fetched by path: neither is a client method.
+    const files = httpClient(tracking.v1.RunFileService, transport);
+    expect(['uploadFile' in files, 'downloadFile' in files, 'listFiles' in files]).toEqual([false, false, true]);
+  });
+
+  it('gives the typed route of a download, for a link or a fetch by hand', () => {
+    expect(httpRoute(tracking.v1.RunFileService, 'downloadFile', { runId: 'r1', path: 'model dir/w.pt' }).path).toBe('/api/v1/runs/r1/files:download?path=model+dir%2Fw.pt');
   });
 });

@@ -1,4 +1,4 @@
-import { methodsOf, type CallOptions, type ClientOf, type HttpBinding, type MethodRef, type ServiceRef } from './service-ref.js';
+import { methodsOf, type CallOptions, type ClientOf, type HttpBinding, type MethodRef, type RequestOf, type ServiceRef } from './service-ref.js';
 
 /** What a generated HTTP client needs from its surroundings: fetch with credentials, and the server's errors as exceptions. */
 export interface HttpTransport {
@@ -41,10 +41,22 @@ export function bindHttp(method: MethodRef, request: object = {}): { verb: HttpB
   return { verb: http.verb, path: qs ? `${path}?${qs}` : path, body };
 }
 
+/**
+ * Where a method is served over HTTP, for what is not a plain JSON answer —
+ * a download, a link's `href`, a stream read by hand — typed by the
+ * service: `httpRoute(tracking.v1.RunFileService, 'downloadFile', { runId, path })`.
+ */
+export function httpRoute<H, K extends keyof H & string>(service: ServiceRef<H>, method: K, request: RequestOf<H[K]>): { verb: HttpBinding['verb']; path: string; body: unknown } {
+  const ref = methodsOf(service)[method];
+  if (!ref) throw new TypeError(`${service.fullName} has no method ${method}.`);
+  return bindHttp(ref, request as object);
+}
+
 /** A typed HTTP/JSON client of one service (`httpClient(projects.v1.ProjectService, transport).getProject({ id })`). */
 export function httpClient<H>(ref: ServiceRef<H>, transport: HttpTransport): ClientOf<H> {
   const client: Record<string, unknown> = {};
   for (const [handler, method] of Object.entries(methodsOf(ref))) {
+    if (method.rawResponse || !method.http) continue;
     if (method.kind === 'unary') {
       client[handler] = (request: object, options?: CallOptions) => {
         const { verb, path, body } = bindHttp(method, request);

@@ -20,6 +20,8 @@ export interface MethodRef {
   readonly kind: 'unary' | 'server-stream' | 'client-stream' | 'bidi-stream';
   /** The method's first `(google.api.http)` binding, if it has one. */
   readonly http?: HttpBinding;
+  /** Answers raw bytes over HTTP (`google.api.HttpBody`: a download or an export), not JSON. */
+  readonly rawResponse?: boolean;
 }
 
 export interface HttpBinding {
@@ -40,21 +42,29 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
+/** A raw-bytes answer (`google.api.HttpBody`): downloads and exports, fetched by their path (`httpRoute`), not by a client. */
+type RawBody = { contentType: string; data: Uint8Array };
+
+/** Whether a handler is a client stream (uploads: the SDK's own business) or answers raw bytes: neither is in a generated client. */
+type NotInClient<A> = A extends [AsyncIterable<unknown>, unknown] ? true : A extends [unknown, unknown, StreamSender<RawBody>] ? true : false;
+
 /**
  * The client of a service, from its handlers' type: a unary method is
- * `(request, options?) => Promise<Response>`, a server stream
- * `(request, options?) => AsyncIterable<Message>`. Client streams are the
- * SDK's own business (uploads) and are not part of generated clients.
+ * `(request?, options?) => Promise<Response>`, a server stream
+ * `(request?, options?) => AsyncIterable<Message>`.
  */
 export type ClientOf<H> = {
-  [K in keyof H as H[K] extends (...args: infer A) => unknown ? (A extends [AsyncIterable<unknown>, unknown] ? never : K) : never]: H[K] extends (...args: infer A) => Promise<infer R>
+  [K in keyof H as H[K] extends (...args: infer A) => unknown ? (NotInClient<A> extends true ? never : K) : never]: H[K] extends (...args: infer A) => Promise<infer R>
     ? A extends [infer Q, unknown, StreamSender<infer M>]
-      ? (request: ClientRequest<Q>, options?: CallOptions) => AsyncIterable<M>
+      ? (request?: ClientRequest<Q>, options?: CallOptions) => AsyncIterable<M>
       : A extends [infer Q, unknown]
-        ? (request: ClientRequest<Q>, options?: CallOptions) => Promise<R>
+        ? (request?: ClientRequest<Q>, options?: CallOptions) => Promise<R>
         : never
     : never;
 };
+
+/** The request type of a handler (its first parameter), as a client sends it. */
+export type RequestOf<Handler> = Handler extends (...args: infer A) => unknown ? ClientRequest<A[0]> : never;
 
 /** The unary methods of a service's client (what in-process calls offer). */
 export type UnaryClientOf<H> = {

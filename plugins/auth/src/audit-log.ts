@@ -1,4 +1,4 @@
-import { inList, likeEscape, newId, raw, sql, whereAll, type AuditRecord, type MetadataStore, type Sql } from '@wanllmdb/core';
+import { inList, isoTime, likeEscape, newId, raw, sql, whereAll, type AuditRecord, type MetadataStore, type Sql } from '@wanllmdb/core';
 import type { auth } from '@wanllmdb/proto';
 
 export interface AuditFilter {
@@ -39,7 +39,7 @@ const COLUMNS = 'id, at, actor_id, actor_name, actor_kind, action, permission, t
 
 const toEvent = (r: AuditRow): auth.v1.AuditEvent => ({
   id: r.id,
-  at: new Date(Number(r.at)).toISOString(),
+  at: isoTime(r.at),
   actorId: r.actor_id,
   actorName: r.actor_name,
   actorKind: r.actor_kind,

@@ -1,4 +1,4 @@
-import { ACCESS_EPOCH_SQL, assignments, containsPattern, selectPage, sql, whereAll, type MetadataStore, type Row, type SqlExecutor } from '@wanllmdb/core';
+import { ACCESS_EPOCH_SQL, assignments, isoTime, containsPattern, selectPage, sql, whereAll, type MetadataStore, type Row, type SqlExecutor } from '@wanllmdb/core';
 import type { auth } from '@wanllmdb/proto';
 
 /**
@@ -9,7 +9,6 @@ import type { auth } from '@wanllmdb/proto';
 type User = auth.v1.User;
 type Organization = auth.v1.Organization;
 
-const iso = (ms: unknown): string => (ms === null || ms === undefined ? '' : new Date(Number(ms)).toISOString());
 const bool = (v: unknown): boolean => Number(v) === 1;
 /** `%` and `_` match themselves in a user's search text. */
 
@@ -37,8 +36,8 @@ export const toUser = (r: UserRow): User => ({
   isActive: bool(r.is_active),
   isSuperuser: bool(r.is_superuser),
   defaultOrganizationId: r.default_org_id,
-  createdAt: iso(r.created_at),
-  updatedAt: iso(r.updated_at),
+  createdAt: isoTime(r.created_at),
+  updatedAt: isoTime(r.updated_at),
 });
 
 interface OrgRow {
@@ -58,8 +57,8 @@ const toOrg = (r: OrgRow): Organization => ({
   slug: r.slug,
   description: r.description,
   personal: bool(r.personal),
-  createdAt: iso(r.created_at),
-  updatedAt: iso(r.updated_at),
+  createdAt: isoTime(r.created_at),
+  updatedAt: isoTime(r.updated_at),
 });
 
 interface MemberRow {
@@ -78,7 +77,7 @@ const toMember = (r: MemberRow): auth.v1.Member => ({
   email: r.email ?? '',
   role: r.role,
   kind: r.kind,
-  joinedAt: iso(r.joined_at),
+  joinedAt: isoTime(r.joined_at),
 });
 
 interface TeamRow {
@@ -90,7 +89,7 @@ interface TeamRow {
   created_at: number;
 }
 
-const toTeam = (r: TeamRow): auth.v1.Team => ({ id: r.id, organizationId: r.org_id, name: r.name, description: r.description, createdAt: iso(r.created_at) });
+const toTeam = (r: TeamRow): auth.v1.Team => ({ id: r.id, organizationId: r.org_id, name: r.name, description: r.description, createdAt: isoTime(r.created_at) });
 
 export interface RoleRow {
   [k: string]: unknown;
@@ -138,10 +137,10 @@ export const toApiKey = (r: ApiKeyRow): auth.v1.ApiKey => ({
   prefix: r.prefix,
   scopes: JSON.parse(r.scopes) as string[],
   userId: r.user_id,
-  expiresAt: iso(r.expires_at),
-  lastUsedAt: iso(r.last_used_at),
-  createdAt: iso(r.created_at),
-  revokedAt: iso(r.revoked_at),
+  expiresAt: isoTime(r.expires_at),
+  lastUsedAt: isoTime(r.last_used_at),
+  createdAt: isoTime(r.created_at),
+  revokedAt: isoTime(r.revoked_at),
 });
 
 const USER_COLUMNS = 'id, username, email, password_hash, full_name, kind, is_active, is_superuser, default_org_id, created_at, updated_at';

@@ -1,5 +1,5 @@
 import type { JsonObject, projects } from '@wanllmdb/proto';
-import { anyOf, assignments, containsPattern, inList, raw, selectPage, sql, whereAll, type AccessScope, type MetadataStore, type Sql, type SqlExecutor } from '@wanllmdb/core';
+import { anyOf, assignments, containsPattern, inList, isoTime, raw, selectPage, sql, whereAll, type AccessScope, type MetadataStore, type Sql, type SqlExecutor } from '@wanllmdb/core';
 
 type Project = projects.v1.Project;
 
@@ -49,8 +49,8 @@ function toProject(r: ProjectRow): Project {
     visibility: r.visibility,
     settings: JSON.parse(r.settings) as JsonObject,
     createdBy: r.created_by,
-    createdAt: new Date(Number(r.created_at)).toISOString(),
-    updatedAt: new Date(Number(r.updated_at)).toISOString(),
+    createdAt: isoTime(r.created_at),
+    updatedAt: isoTime(r.updated_at),
   };
 }
 

@@ -1,4 +1,4 @@
-import { advisoryLockKey, type MetadataStore, type SqlExecutor } from '@wanllmdb/core';
+import { advisoryLockKey, isoTime, type MetadataStore, type SqlExecutor } from '@wanllmdb/core';
 import type { tracking } from '@wanllmdb/proto';
 
 type RunFile = tracking.v1.RunFile;
@@ -22,7 +22,7 @@ export type Collected =
   /** Another collector took care of it meanwhile. */
   | 'gone';
 
-const toFile = (r: FileRow): RunFile => ({ path: r.path, digest: r.digest, size: Number(r.size), createdAt: new Date(Number(r.created_at)).toISOString() });
+const toFile = (r: FileRow): RunFile => ({ path: r.path, digest: r.digest, size: Number(r.size), createdAt: isoTime(r.created_at) });
 
 /** First key of the per-digest advisory locks ("WFIL"), apart from the kernel's and the metric engine's. */
 const DIGEST_LOCK_CLASS = 0x5746494c;
@@ -79,7 +79,7 @@ export class FileRepository {
       await tx.run('DELETE FROM run_file_uploads WHERE id = ?', [uploadId]);
       return before !== undefined && before.digest !== file.digest;
     });
-    return { file: { path: file.path, digest: file.digest, size: file.size, createdAt: new Date(now).toISOString() }, replaced };
+    return { file: { path: file.path, digest: file.digest, size: file.size, createdAt: isoTime(now) }, replaced };
   }
 
   /** An upload failed after pinning: nothing may reference its blob, so the digest is released for collection. */

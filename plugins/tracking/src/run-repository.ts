@@ -7,7 +7,7 @@ import { applySelection, selectionColumns, type FieldSelection } from './run-fie
 import type { RunState } from './run-fields.js';
 import { compileRunFilter, type FilterExpr } from './run-filter.js';
 import { keysetAfter, orderBy, sortComponents, type Cursor, type RunSort, type SortComponent } from './run-sort.js';
-import { fromJsonDoc, joinSql, raw, sql, toJsonDoc, type Sql } from '@wanllmdb/core';
+import { fromJsonDoc, isoTime, joinSql, raw, sql, toJsonDoc, type Sql } from '@wanllmdb/core';
 
 type Run = tracking.v1.Run;
 type ConfigVersion = tracking.v1.ConfigVersion;
@@ -99,7 +99,6 @@ interface RunRow {
   summary: unknown;
 }
 
-const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? '' : new Date(Number(ms)).toISOString());
 
 function toRun(r: RunRow): Run {
   const run: Run = {
@@ -115,11 +114,11 @@ function toRun(r: RunRow): Run {
     summary: parseJsonColumn<JsonObject>(r.summary, {}),
     url: `/runs/${r.id}`,
     createdBy: r.created_by,
-    startedAt: iso(r.started_at),
-    finishedAt: iso(r.finished_at),
-    heartbeatAt: iso(r.heartbeat_at),
-    createdAt: iso(r.created_at),
-    updatedAt: iso(r.updated_at),
+    startedAt: isoTime(r.started_at),
+    finishedAt: isoTime(r.finished_at),
+    heartbeatAt: isoTime(r.heartbeat_at),
+    createdAt: isoTime(r.created_at),
+    updatedAt: isoTime(r.updated_at),
   };
   if (r.exit_code !== null && r.exit_code !== undefined) run.exitCode = Number(r.exit_code);
   if (r.git) run.git = JSON.parse(r.git) as GitInfo;
@@ -305,11 +304,11 @@ export class RunRepository {
     const version = Number(row.config_version);
     if (jsonEqual(current, next)) {
       const [at] = await tx.query<{ changed_at: number }>('SELECT changed_at FROM run_config_versions WHERE run_id = ? AND version = ?', [id, version]);
-      return { changed: false, version: { version, config: current, changedAt: iso(at?.changed_at ?? now) } };
+      return { changed: false, version: { version, config: current, changedAt: isoTime(at?.changed_at ?? now) } };
     }
     await tx.run(`UPDATE runs SET config = ${this.doc}, config_version = ?, updated_at = ? WHERE id = ?`, [json(next), version + 1, now, id]);
     await tx.run('INSERT INTO run_config_versions (run_id, version, config, changed_at) VALUES (?, ?, ?, ?)', [id, version + 1, json(next), now]);
-    return { changed: true, version: { version: version + 1, config: next, changedAt: iso(now) } };
+    return { changed: true, version: { version: version + 1, config: next, changedAt: isoTime(now) } };
   }
 
   /**
@@ -325,7 +324,7 @@ export class RunRepository {
       'SELECT version, config, changed_at FROM run_config_versions WHERE run_id = ? ORDER BY version',
       [id],
     );
-    return rows.map((r) => ({ version: Number(r.version), config: JSON.parse(r.config) as JsonObject, changedAt: iso(r.changed_at) }));
+    return rows.map((r) => ({ version: Number(r.version), config: JSON.parse(r.config) as JsonObject, changedAt: isoTime(r.changed_at) }));
   }
 
   // ------------------------------------------------------------ summary

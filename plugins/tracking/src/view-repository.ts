@@ -1,4 +1,4 @@
-import type { MetadataStore, SqlValue } from '@wanllmdb/core';
+import { isoTime, type MetadataStore, type SqlValue } from '@wanllmdb/core';
 import type { JsonObject, tracking } from '@wanllmdb/proto';
 import { parseJsonColumn } from './json-values.js';
 
@@ -36,7 +36,6 @@ interface ViewRow {
 }
 
 const COLUMNS = 'id, project_id, name, scope, owner_id, spec, created_at, updated_at';
-const iso = (ms: number) => new Date(Number(ms)).toISOString();
 
 function toView(r: ViewRow): View {
   return {
@@ -46,8 +45,8 @@ function toView(r: ViewRow): View {
     scope: r.scope,
     ownerId: r.owner_id,
     spec: parseJsonColumn<JsonObject>(r.spec, {}),
-    createdAt: iso(r.created_at),
-    updatedAt: iso(r.updated_at),
+    createdAt: isoTime(r.created_at),
+    updatedAt: isoTime(r.updated_at),
   };
 }
 

@@ -1,5 +1,7 @@
 import { LitElement, css, html, nothing } from 'lit';
+import type { auth } from '@wanllmdb/proto/client';
 import { api, type AuthMode } from './api/client.js';
+import { authApi } from './api/services.js';
 import { loadPluginModules, onPanelsChange, pageTypes } from './plugins.js';
 import { interceptLinks, navigate, Router, type Match } from './router.js';
 import { routes } from './routes.js';
@@ -62,7 +64,7 @@ export class WlApp extends LitElement {
 
   declare match: Match | undefined;
   declare mode: AuthMode | undefined;
-  declare me: { user: { email: string; username: string; isSuperuser: boolean } } | undefined;
+  declare me: auth.v1.Me | undefined;
   declare theme: Theme;
   declare failure: string;
   private router = new Router(routes);
@@ -113,7 +115,7 @@ export class WlApp extends LitElement {
       this.me = undefined;
       return;
     }
-    this.me = (await api.get('/api/v1/auth/me').catch(() => undefined))?.data;
+    this.me = (await authApi.getMe({}).catch(() => undefined))?.data;
   }
 
   private readonly route = (): void => {
@@ -157,7 +159,7 @@ export class WlApp extends LitElement {
         </nav>
         <button id="theme" title="Switch theme" @click=${this.toggleTheme}>${this.theme === 'dark' ? 'Light' : 'Dark'} theme</button>
         ${this.me
-          ? html`<span class="muted" id="who">${this.me.user.email}</span><button id="sign-out" @click=${this.signOut}>Sign out</button>`
+          ? html`<span class="muted" id="who">${this.me.user?.email ?? ''}</span><button id="sign-out" @click=${this.signOut}>Sign out</button>`
           : this.mode === 'off'
             ? html`<span class="muted">local</span>`
             : nothing}

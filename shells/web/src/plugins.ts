@@ -82,6 +82,7 @@ export interface UiManifest {
 export async function loadPluginModules(): Promise<string[]> {
   window.wanllmdb = { registerPanel, registerPage, api };
   const failures: string[] = [];
+  // A kernel route, not a method of the contract.
   const manifest = await api.get<UiManifest>('/api/v1/ui/manifest').catch(() => ({ plugins: [] }) as UiManifest);
   await Promise.all(
     manifest.plugins.flatMap((p) =>

@@ -1,9 +1,14 @@
 /**
- * The one way the UI talks to the server: JSON over `/api/v1`, the bearer
- * token of the session, one refresh-and-retry on an expired access token,
- * and Server-Sent Events read through fetch (EventSource cannot send an
- * Authorization header).
+ * The one way the UI talks to the server: JSON over HTTP, the bearer token
+ * of the session, one refresh-and-retry on an expired access token, and
+ * Server-Sent Events read through fetch (EventSource cannot send an
+ * Authorization header). `Api` is the transport of the clients generated
+ * from the .proto contract (api/services.ts); its path-based methods
+ * (`get`, `post`, …) are for plugin UI modules (`window.wanllmdb.api`) and
+ * the kernel's routes outside the contract.
  */
+import { auth, httpClient, type CallOptions, type HttpBinding, type HttpTransport } from '@wanllmdb/proto/client';
+import { httpRoute } from '@wanllmdb/proto/client';
 
 export interface ErrorDetail {
   field?: string;
@@ -23,6 +28,16 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * The `data` of an answer. The contract declares message fields optional,
+ * but the server always sends `data` with a success; an answer without it
+ * is the server's fault, reported as such rather than met later as a crash.
+ */
+export function dataOf<T>(answer: { data?: T }): T {
+  if (answer.data === undefined) throw new ApiError(502, 'NO_DATA', 'The server answered without the data it should send. Reload the page; if it happens again, report it with the server log.');
+  return answer.data;
+}
+
 export interface Tokens {
   accessToken: string;
   refreshToken: string;
@@ -35,11 +50,24 @@ export type AuthMode = 'required' | 'off';
 
 const STORAGE_KEY = 'wanllmdb.session';
 type Listener = () => void;
+type Query = Record<string, string | number | boolean | undefined>;
+interface RequestOptions {
+  /** Sent without the session's token, and never refreshed (sign-up, sign-in, the refresh itself). */
+  anonymous?: boolean;
+  signal?: AbortSignal;
+}
 
-export class Api {
+export class Api implements HttpTransport {
   private tokens: Tokens | undefined;
   private refreshing: Promise<boolean> | undefined;
   private readonly listeners = new Set<Listener>();
+
+  /** The same server without the session: what sign-up and sign-in go through (a stale token must not refuse them). */
+  readonly anonymous: HttpTransport = {
+    send: async (verb, path, body, options) => (await this.request<unknown>(verb, path, body, { anonymous: true, signal: options?.signal })) ?? {},
+  };
+  private readonly authAnonymous = httpClient(auth.v1.AuthService, this.anonymous);
+  private readonly authSession = httpClient(auth.v1.AuthService, this);
 
   constructor(
     private readonly base = '',
@@ -63,7 +91,7 @@ export class Api {
     return () => this.listeners.delete(fn);
   }
 
-  setTokens(t: { accessToken: string; refreshToken: string; expiresIn: number } | undefined): void {
+  setTokens(t: auth.v1.TokenPair | undefined): void {
     this.tokens = t && { accessToken: t.accessToken, refreshToken: t.refreshToken, expiresAt: Date.now() + t.expiresIn * 1000 };
     if (this.tokens) this.storage?.setItem(STORAGE_KEY, JSON.stringify(this.tokens));
     else this.storage?.removeItem(STORAGE_KEY);
@@ -72,25 +100,38 @@ export class Api {
 
   /** `off` when the server has no accounts (no auth routes), else `required`. */
   async authMode(): Promise<AuthMode> {
-    const res = await fetch(`${this.base}/api/v1/auth/me`, { headers: this.headers() });
+    const res = await fetch(this.base + httpRoute(auth.v1.AuthService, 'getMe', {}).path, { headers: this.headers() });
     if (res.status === 404) return 'off';
     return 'required';
   }
 
   async login(email: string, password: string): Promise<void> {
-    const r = await this.post<{ data: { accessToken: string; refreshToken: string; expiresIn: number } }>('/api/v1/auth/login', { email, password }, { anonymous: true });
-    this.setTokens(r.data);
+    this.setTokens(dataOf(await this.authAnonymous.login({ email, password })));
   }
 
   async logout(everywhere = false): Promise<void> {
     try {
-      if (this.tokens) await this.post('/api/v1/auth/logout', { everywhere });
+      if (this.tokens) await this.authSession.logout({ everywhere });
     } finally {
       this.setTokens(undefined);
     }
   }
 
-  get<T = any>(path: string, query?: Record<string, string | number | boolean | undefined>): Promise<T> {
+  // ------------------------------------------------------------ HttpTransport (the generated clients)
+
+  /** One call with the session (see `request`); a 204 No Content answer is `{}`. */
+  async send(verb: HttpBinding['verb'], path: string, body: unknown, options?: CallOptions): Promise<unknown> {
+    return (await this.request<unknown>(verb, path, body, { signal: options?.signal })) ?? {};
+  }
+
+  /** A server stream as an AsyncIterable (what generated clients' stream methods return); ends with the stream or `signal`. */
+  events(path: string, options?: CallOptions): AsyncIterable<unknown> {
+    return this.readStream(path, options?.signal);
+  }
+
+  // ------------------------------------------------------------ by path (plugin UI modules, kernel routes)
+
+  get<T = any>(path: string, query?: Query): Promise<T> {
     return this.request<T>('GET', withQuery(path, query));
   }
   post<T = any>(path: string, body: unknown = {}, opts: { anonymous?: boolean } = {}): Promise<T> {
@@ -106,20 +147,29 @@ export class Api {
     return this.request<T>('DELETE', path);
   }
 
-  async request<T>(method: string, path: string, body?: unknown, opts: { anonymous?: boolean; signal?: AbortSignal } = {}): Promise<T> {
+  async request<T>(method: string, path: string, body?: unknown, opts: RequestOptions = {}): Promise<T> {
     const init: RequestInit = { method, body: body === undefined ? undefined : JSON.stringify(body), signal: opts.signal };
-    return parse<T>(await this.send(path, init, body === undefined ? {} : { 'content-type': 'application/json' }, opts.anonymous));
+    return parse<T>(await this.fetchWithSession(path, init, body === undefined ? {} : { 'content-type': 'application/json' }, opts.anonymous));
   }
 
   /** GETs a file's bytes with the session's credentials (a plain link cannot send them); rejects with the server's error. */
   async download(path: string): Promise<Blob> {
-    const res = await this.send(path, {});
+    const res = await this.fetchWithSession(path, {});
     if (!res.ok) await parse(res);
     return res.blob();
   }
 
+  /**
+   * Reads a server stream (SSE): `onMessage` gets each `data:` JSON. Resolves
+   * when the stream ends or `signal` aborts; rejects with the stream's error.
+   * `onOpen` runs once the server has subscribed (its first comment line).
+   */
+  async stream<T = any>(path: string, onMessage: (msg: T) => void, signal: AbortSignal, onOpen?: () => void): Promise<void> {
+    for await (const msg of this.readStream(path, signal, onOpen)) onMessage(msg as T);
+  }
+
   /** One fetch with the session's token (unless anonymous), sent again after a refresh on 401; a network failure is an ApiError. */
-  private async send(path: string, init: RequestInit, headers: Record<string, string> = {}, anonymous = false): Promise<Response> {
+  private async fetchWithSession(path: string, init: RequestInit, headers: Record<string, string> = {}, anonymous = false): Promise<Response> {
     const once = () =>
       fetch(this.base + path, { ...init, headers: { ...(anonymous ? {} : this.headers()), ...headers } }).catch((e: unknown) => {
         throw new ApiError(0, 'NETWORK', `The server cannot be reached (${e instanceof Error ? e.message : String(e)}).`);
@@ -129,12 +179,8 @@ export class Api {
     return res;
   }
 
-  /**
-   * Reads a server stream (SSE): `onMessage` gets each `data:` JSON. Resolves
-   * when the stream ends or `signal` aborts; rejects with the stream's error.
-   * `onOpen` runs once the server has subscribed (its first comment line).
-   */
-  async stream<T = any>(path: string, onMessage: (msg: T) => void, signal: AbortSignal, onOpen?: () => void): Promise<void> {
+  /** The SSE reader: each `data:` JSON in turn; `event: end` ends it, `event: error` throws the server's error, an abort ends it quietly. */
+  private async *readStream(path: string, signal?: AbortSignal, onOpen?: () => void): AsyncGenerator<unknown, void> {
     const open = () => fetch(this.base + path, { headers: { ...this.headers(), accept: 'text/event-stream' }, signal });
     let res = await open();
     if (res.status === 401 && (await this.refresh())) res = await open();
@@ -163,14 +209,15 @@ export class Api {
             const e = (JSON.parse(data) as { error: { code: string; message: string; details: ErrorDetail[] } }).error;
             throw new ApiError(500, e.code, e.message, e.details);
           }
-          if (data) onMessage(JSON.parse(data) as T);
+          if (data) yield JSON.parse(data) as unknown;
         }
       }
     } catch (e) {
-      if (signal.aborted) return;
+      if (signal?.aborted) return;
       throw e;
     } finally {
-      reader.releaseLock();
+      // A reader that stops early (a `break` in for-await) closes the connection.
+      reader.cancel().catch(() => undefined);
     }
   }
 
@@ -178,23 +225,23 @@ export class Api {
     return this.tokens ? { authorization: `Bearer ${this.tokens.accessToken}` } : {};
   }
 
-  /** One refresh at a time; false (and signed out) when the refresh token is spent or expired. */
+  /**
+   * One refresh at a time; false (and signed out) when the refresh token is
+   * spent or expired. Sent anonymously, so a refused refresh is not itself
+   * refreshed; a network failure keeps the session (the server may be back).
+   */
   private refresh(): Promise<boolean> {
     const t = this.tokens;
     if (!t) return Promise.resolve(false);
     this.refreshing ??= (async () => {
       try {
-        const res = await fetch(`${this.base}/api/v1/auth/refresh`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ refreshToken: t.refreshToken }),
-        });
-        if (!res.ok) {
-          this.setTokens(undefined);
-          return false;
-        }
-        this.setTokens(((await res.json()) as { data: { accessToken: string; refreshToken: string; expiresIn: number } }).data);
+        const r = await this.authAnonymous.refresh({ refreshToken: t.refreshToken });
+        this.setTokens(dataOf(r));
         return true;
+      } catch (e) {
+        if (e instanceof ApiError && e.code === 'NETWORK') throw e;
+        this.setTokens(undefined);
+        return false;
       } finally {
         this.refreshing = undefined;
       }
@@ -203,7 +250,8 @@ export class Api {
   }
 }
 
-export function withQuery(path: string, query?: Record<string, string | number | boolean | undefined>): string {
+/** `path` with the query's non-empty values appended (`withQuery('/projects', { page: 2 })` → `/projects?page=2`). */
+export function withQuery(path: string, query?: Query): string {
   if (!query) return path;
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') q.set(k, String(v));

@@ -3,13 +3,6 @@ import { shared } from '../styles.js';
 import { chartOverlays } from './chart-styles.js';
 import { onThemeChange, readTheme, type ChartTheme } from './theme.js';
 
-/** A run as the scatter and parallel-coordinates plots read it (fields by path: `config.lr`, `summary.loss`, `name`). */
-export interface RunLike extends Record<string, unknown> {
-  id: string;
-  name?: string;
-  config?: Record<string, unknown>;
-  summary?: Record<string, unknown>;
-}
 
 /**
  * The base of the canvas charts: a device-pixel-ratio-aware canvas that

@@ -1,11 +1,11 @@
 import { LitElement, css, html, nothing, unsafeCSS, type PropertyValues } from 'lit';
 import uPlot from 'uplot';
 import uplotCss from 'uplot/dist/uPlot.min.css?inline';
-import { api } from '../api/client.js';
+import { metricsApi } from '../api/services.js';
 import { shared } from '../styles.js';
 import { errorMessage } from '../util/errors.js';
 import { chartOverlays } from './chart-styles.js';
-import { projectOf, watchRuns, type RunEvent } from './live.js';
+import { projectOf, watchRuns, type LiveRunEvent } from './live.js';
 import { alignSeries, ema, formatNumber, lastFinite, logSplits, mergeLive, robustRange, seriesColor, seriesId, type Series } from './series.js';
 import { onThemeChange, readTheme, withAlpha, type ChartTheme } from './theme.js';
 
@@ -35,7 +35,7 @@ function xLabel(xKey: string): string {
 
 /**
  * <wl-line-chart>: metric series of runs × keys on uPlot. Data comes
- * downsampled from `POST /api/v1/metrics/query` at about one bucket per
+ * downsampled from `MetricService.QueryMetrics` at about one bucket per
  * pixel; zooming (drag), panning (shift+drag) and resetting (double-click)
  * re-query the new x range, so a zoomed-in view shows every point. With
  * `live`, new points arrive over the shared runs:watch stream.
@@ -365,13 +365,11 @@ export class WlLineChart extends LitElement {
     const range = this.range;
     const t0 = performance.now();
     try {
-      const requests: Promise<{ data: unknown[] }>[] = [];
+      const requests: ReturnType<typeof metricsApi.queryMetrics>[] = [];
       for (let r = 0; r < runIds.length; r += MAX_RUNS_PER_QUERY)
         for (let k = 0; k < keys.length; k += MAX_KEYS_PER_QUERY)
           requests.push(
-            api.request<{ data: unknown[] }>(
-              'POST',
-              '/api/v1/metrics/query',
+            metricsApi.queryMetrics(
               {
                 runIds: runIds.slice(r, r + MAX_RUNS_PER_QUERY),
                 keys: keys.slice(k, k + MAX_KEYS_PER_QUERY),
@@ -427,7 +425,7 @@ export class WlLineChart extends LitElement {
     })();
   }
 
-  private onLive(e: RunEvent): void {
+  private onLive(e: LiveRunEvent): void {
     if (e.kind !== 'metrics' || !this.runIds.includes(e.runId)) return;
     const keys = new Set(this.keys);
     let changed = false;

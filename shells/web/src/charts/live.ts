@@ -1,4 +1,6 @@
-import { api } from '../api/client.js';
+import { tracking } from '@wanllmdb/proto/client';
+import { api, dataOf } from '../api/client.js';
+import { httpRoute, runsApi } from '../api/services.js';
 import { parseSeries, type Series } from './series.js';
 
 /**
@@ -8,15 +10,13 @@ import { parseSeries, type Series } from './series.js';
  * a page of twenty charts. The stream reconnects after a failure; each
  * (re)open is announced so subscribers can re-query what they may have missed.
  */
-export interface RunEvent {
-  kind: 'created' | 'updated' | 'state' | 'finished' | 'deleted' | 'metrics' | string;
-  runId: string;
-  run?: Record<string, any>;
+export type LiveRunEvent = Omit<tracking.v1.RunEvent, 'series'> & {
+  /** The new points, decoded (`parseSeries`). */
   series: Series[];
-}
+};
 
 export interface LiveSubscriber {
-  onEvent(e: RunEvent): void;
+  onEvent(e: LiveRunEvent): void;
   /** The stream is (again) subscribed on the server: anything earlier may have been missed. */
   onOpen?(): void;
 }
@@ -30,25 +30,19 @@ interface Hub {
 const hubs = new Map<string, Hub>();
 const RETRY_MS = 2000;
 
-/** The run ids, deduplicated and sorted, comma-joined (a hub's identity and the stream's `runIds`). */
-const idList = (runIds: string[]): string => [...new Set(runIds)].sort().join(',');
+/** The run ids, deduplicated and sorted (a hub's identity and the stream's `runIds`). */
+const idList = (runIds: string[]): string[] => [...new Set(runIds)].sort();
 
-function start(key: string, projectId: string, ids: string, hub: Hub, metrics = true): void {
-  const base = `/api/v1/projects/${encodeURIComponent(projectId)}/runs:watch`;
-  // Run changes only (no metric points); no run ids: every run of the project.
-  const path = metrics ? `${base}?runIds=${encodeURIComponent(ids)}&keys=*` : ids ? `${base}?runIds=${encodeURIComponent(ids)}` : base;
+function start(key: string, projectId: string, runIds: string[], hub: Hub, metrics = true): void {
+  // Without metrics: run changes only (no metric points); no run ids: every run of the project.
+  const { path } = httpRoute(tracking.v1.RunService, 'watchRuns', metrics ? { projectId, runIds, keys: ['*'] } : { projectId, runIds });
   const run = async () => {
     while (!hub.abort.signal.aborted) {
       try {
-        await api.stream<Record<string, unknown>>(
+        await api.stream<tracking.v1.RunEvent>(
           path,
           (raw) => {
-            const e: RunEvent = {
-              kind: String(raw.kind ?? ''),
-              runId: String(raw.runId ?? ''),
-              ...(raw.run ? { run: raw.run as Record<string, any> } : {}),
-              series: Array.isArray(raw.series) ? raw.series.map(parseSeries) : [],
-            };
+            const e: LiveRunEvent = { ...raw, series: Array.isArray(raw.series) ? raw.series.map(parseSeries) : [] };
             for (const s of [...hub.subscribers]) s.onEvent(e);
           },
           hub.abort.signal,
@@ -75,7 +69,7 @@ function start(key: string, projectId: string, ids: string, hub: Hub, metrics = 
 export function watchRuns(projectId: string, runIds: string[], sub: LiveSubscriber, opts: { metrics?: boolean } = {}): () => void {
   const metrics = opts.metrics ?? true;
   const ids = idList(runIds);
-  const key = `${projectId}|${ids}${metrics ? '' : '|runs-only'}`;
+  const key = `${projectId}|${ids.join(',')}${metrics ? '' : '|runs-only'}`;
   let hub = hubs.get(key);
   if (!hub) {
     hub = { subscribers: new Set(), abort: new AbortController(), opened: false };
@@ -101,7 +95,7 @@ const projectOfRun = new Map<string, Promise<string>>();
 export function projectOf(runId: string): Promise<string> {
   let p = projectOfRun.get(runId);
   if (!p) {
-    p = api.get<{ data: { projectId: string } }>(`/api/v1/runs/${encodeURIComponent(runId)}`).then((r) => r.data.projectId);
+    p = runsApi.getRun({ id: runId }).then((r) => dataOf(r).projectId);
     p.catch(() => projectOfRun.delete(runId));
     projectOfRun.set(runId, p);
   }

@@ -1,6 +1,7 @@
 import { html, type PropertyValues } from 'lit';
 import { navigate } from '../router.js';
-import { CanvasChart, type RunLike } from './canvas-chart.js';
+import type { tracking } from '@wanllmdb/proto/client';
+import { CanvasChart } from './canvas-chart.js';
 import { ticks, truncate } from './scatter-plot.js';
 import { axisScale, fieldValue, formatValue, rampColor, type AxisScale } from './series.js';
 import { withAlpha, type ChartTheme } from './theme.js';
@@ -11,7 +12,7 @@ const ramp = (t: number, dark: boolean) => (dark ? 0.22 + 0.78 * t : 0.9 * t);
 const PAD = { left: 48, right: 64, top: 28, bottom: 22 };
 
 interface Line {
-  run: RunLike;
+  run: tracking.v1.Run;
   /** Pixel y per axis (NaN where the run has no value). */
   ys: number[];
   color: string;
@@ -34,7 +35,7 @@ export class WlParallelCoordinates extends CanvasChart {
     brushes: { state: true },
   };
 
-  declare runs: RunLike[];
+  declare runs: tracking.v1.Run[];
   /** Field paths of the axes before the metric, e.g. `config.lr`. */
   declare axes: string[];
   /** The metric's field path (`summary.loss`): the last axis and the colour. */

@@ -1,17 +1,10 @@
-import { api } from '../api/client.js';
-import type { Run } from '../api/types.js';
-import type { RunLike } from './canvas-chart.js';
+import type { tracking } from '@wanllmdb/proto/client';
+import { dataOf } from '../api/client.js';
+import { metricsApi, runsApi } from '../api/services.js';
 import { configDiff, flatten } from './series.js';
 
-export interface KeyStats {
-  key: string;
-  count: number;
-  last: number;
-  lastStep: number;
-  min: number;
-  max: number;
-  firstStep: number;
-}
+type Run = tracking.v1.Run;
+type KeyStats = tracking.v1.MetricKeyStats;
 
 /** Ids per ListRuns filter (`id = "…" OR …`), under the API's 4,096-character filter limit. */
 const IDS_PER_QUERY = 60;
@@ -20,7 +13,7 @@ const IDS_PER_QUERY = 60;
 export async function loadRuns(projectId: string, runIds: string[]): Promise<Run[]> {
   if (!runIds.length) {
     if (!projectId) return [];
-    const r = await api.get<{ data: Run[] }>(`/api/v1/projects/${encodeURIComponent(projectId)}/runs`, { limit: 200 });
+    const r = await runsApi.listRuns({ projectId, limit: 200 });
     return r.data;
   }
   const byId = new Map<string, Run>();
@@ -30,16 +23,17 @@ export async function loadRuns(projectId: string, runIds: string[]): Promise<Run
     for (let i = 0; i < runIds.length; i += IDS_PER_QUERY) chunks.push(runIds.slice(i, i + IDS_PER_QUERY));
     const pages = await Promise.all(
       chunks.map((ids) =>
-        api
-          .get<{ data: Run[] }>(`/api/v1/projects/${encodeURIComponent(projectId)}/runs`, { limit: 1000, filter: ids.map((id) => `id = "${id.replace(/"/g, '')}"`).join(' OR ') })
-          .then((r) => r.data, () => [] as Run[]),
+        runsApi.listRuns({ projectId, limit: 1000, filter: ids.map((id) => `id = "${id.replace(/"/g, '')}"`).join(' OR ') }).then(
+          (r) => r.data,
+          () => [] as Run[],
+        ),
       ),
     );
     for (const page of pages) for (const r of page) byId.set(r.id, r);
   }
   // Runs of other projects (or when the list query was refused): one by one.
   const rest = runIds.filter((id) => !byId.has(id));
-  const fetched = await Promise.all(rest.map((id) => api.get<{ data: Run }>(`/api/v1/runs/${encodeURIComponent(id)}`).then((r) => r.data, () => undefined)));
+  const fetched = await Promise.all(rest.map((id) => runsApi.getRun({ id }).then(dataOf, () => undefined)));
   for (const r of fetched) if (r) byId.set(r.id, r);
   return runIds.map((id) => byId.get(id)).filter((r): r is Run => !!r);
 }
@@ -54,7 +48,7 @@ const KEY_SAMPLE = 12;
 export async function metricKeys(runIds: string[]): Promise<{ union: string[]; common: string[]; stats: Map<string, KeyStats[]> }> {
   const lists = await Promise.all(
     runIds.slice(0, KEY_SAMPLE).map((id) =>
-      api.get<{ data: KeyStats[] }>(`/api/v1/runs/${encodeURIComponent(id)}/metrics/keys`).then(
+      metricsApi.listMetricKeys({ runId: id }).then(
         (r) => r.data,
         () => [] as KeyStats[],
       ),
@@ -68,7 +62,7 @@ export async function metricKeys(runIds: string[]): Promise<{ union: string[]; c
 }
 
 /** `config.*` and `summary.*` field paths present in any of the runs. */
-export function fieldOptions(runs: RunLike[]): { config: string[]; summary: string[] } {
+export function fieldOptions(runs: Run[]): { config: string[]; summary: string[] } {
   const config = new Set<string>();
   const summary = new Set<string>();
   for (const r of runs) {
@@ -79,7 +73,7 @@ export function fieldOptions(runs: RunLike[]): { config: string[]; summary: stri
 }
 
 /** Config keys whose values differ between the runs (the interesting axes), at most `max`. */
-export function differingConfigKeys(runs: RunLike[], max = 8): string[] {
+export function differingConfigKeys(runs: Run[], max = 8): string[] {
   return configDiff(runs.map((r) => r.config ?? {}))
     .filter((r) => r.differs)
     .slice(0, max)

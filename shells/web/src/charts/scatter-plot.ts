@@ -1,11 +1,12 @@
 import { html, type PropertyValues } from 'lit';
 import { navigate } from '../router.js';
-import { CanvasChart, type RunLike } from './canvas-chart.js';
+import type { tracking } from '@wanllmdb/proto/client';
+import { CanvasChart } from './canvas-chart.js';
 import { axisScale, fieldValue, formatNumber, formatValue, niceTicks, seriesColor, type AxisScale } from './series.js';
 import { withAlpha, type ChartTheme } from './theme.js';
 
 interface Placed {
-  run: RunLike;
+  run: tracking.v1.Run;
   px: number;
   py: number;
   color: string;
@@ -31,7 +32,7 @@ export class WlScatterPlot extends CanvasChart {
     fill: { type: Boolean, reflect: true },
   };
 
-  declare runs: RunLike[];
+  declare runs: tracking.v1.Run[];
   declare xField: string;
   declare yField: string;
   declare logX: boolean;

@@ -4,18 +4,14 @@
  * one x axis for uPlot, and flattening/diffing run configs. No DOM here —
  * everything is unit-tested in node.
  */
+import type { tracking } from '@wanllmdb/proto/client';
 
-/** One run × key series as the metric API returns it (columnar; one index per point or bucket). */
-export interface Series {
-  runId: string;
-  key: string;
-  sampled: boolean;
-  x: number[];
-  value: number[];
-  min: number[];
-  max: number[];
-  count: number[];
-}
+/**
+ * One run × key series (columnar; one index per point or bucket): a
+ * MetricSeries as `parseSeries` decodes it — NaN and ±Infinity numbers, which
+ * JSON carries as strings, made numbers again; no wall times.
+ */
+export type Series = Omit<tracking.v1.MetricSeries, 'time'>;
 
 /** A JSON double: a number or "NaN" / "Infinity" / "-Infinity" (the proto3 JSON spelling). */
 function decodeNumber(v: unknown): number {
@@ -276,17 +272,26 @@ export function flatten(obj: unknown, prefix = '', out: Record<string, unknown> 
  * `summary.train/loss` (summary keys may hold "/" and "."), or a top-level
  * run field (`name`, `state`, `group`).
  */
-export function fieldValue(run: { config?: unknown; summary?: unknown } & Record<string, unknown>, path: string): unknown {
+export function fieldValue(run: Partial<tracking.v1.Run>, path: string): unknown {
   const dot = path.indexOf('.');
   const head = dot < 0 ? path : path.slice(0, dot);
   const rest = dot < 0 ? '' : path.slice(dot + 1);
   if ((head === 'config' || head === 'summary') && rest) {
-    const root = run[head] as Record<string, unknown> | undefined;
+    const root = run[head];
     if (!root) return undefined;
     if (rest in root) return root[rest];
     return flatten(root)[rest];
   }
-  return run[path];
+  return runField(run, path);
+}
+
+/**
+ * A top-level field of a run by its JSON name, as a column or an axis names
+ * it (`name`, `state`, `group`, `exitCode`); undefined for a name that is
+ * not one of the run's own fields.
+ */
+function runField(run: Partial<tracking.v1.Run>, name: string): unknown {
+  return Object.hasOwn(run, name) ? (Reflect.get(run, name) as unknown) : undefined;
 }
 
 /** A field value as a number for a numeric axis (booleans 0/1, "NaN"/"Infinity" strings decoded), else undefined. */

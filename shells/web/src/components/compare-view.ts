@@ -2,7 +2,7 @@ import { LitElement, css, html, nothing } from 'lit';
 import '../charts/line-chart.js';
 import { contentChanged } from '../charts/line-chart.js';
 import '../charts/parallel-coordinates.js';
-import type { Run } from '../api/types.js';
+import type { tracking } from '@wanllmdb/proto/client';
 import { differingConfigKeys, fieldOptions, loadRuns, metricKeys } from '../charts/run-data.js';
 import '../charts/scatter-plot.js';
 import { configDiff, formatValue, groupKeys, seriesColor } from '../charts/series.js';
@@ -137,7 +137,7 @@ export class WlCompareView extends LitElement {
 
   declare projectId: string;
   declare runIds: string[];
-  declare runs: Run[];
+  declare runs: tracking.v1.Run[];
   declare common: string[];
   declare error: string;
   declare onlyDiffs: boolean;

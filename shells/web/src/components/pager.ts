@@ -1,6 +1,6 @@
 import { css, html, nothing } from 'lit';
 import { ifDefined } from 'lit/directives/if-defined.js';
-import type { PageMeta } from '../api/types.js';
+import type { api } from '@wanllmdb/proto/client';
 
 /** The page a list shows, from `?page=` (1 when absent or not a positive whole number). */
 export function pageFromQuery(query: URLSearchParams): number {
@@ -31,7 +31,7 @@ export interface PagerOptions {
 }
 
 /** Previous / "Page n of m" / Next under a paged list; nothing when it has one page. */
-export function pager(meta: PageMeta | undefined, o: PagerOptions) {
+export function pager(meta: api.v1.PageMeta | undefined, o: PagerOptions) {
   if (!meta || meta.totalPages <= 1) return nothing;
   const id = (part: string) => (o.testIdPrefix ? `${o.testIdPrefix}-${part}` : undefined);
   return html`<nav class="pager" aria-label="Pages">

@@ -1,20 +1,13 @@
 import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
-import { api, ApiError } from '../api/client.js';
-import type { OrgMember, Role, Team } from '../api/types.js';
+import { auth } from '@wanllmdb/proto/client';
+import { ApiError } from '../api/client.js';
+import { orgsApi } from '../api/services.js';
 import { badge, hintAndOk, inlineForm, shared, srOnly } from '../styles.js';
 import { errorMessage as describe } from '../util/errors.js';
-import { submittedForm } from '../util/forms.js';
+import { closedValue, submittedForm } from '../util/forms.js';
 import { confirmButton } from './confirm-button.js';
 
-type SubjectType = 'user' | 'team';
-
-interface Grant {
-  projectId: string;
-  subjectType: SubjectType;
-  subjectId: string;
-  subjectName: string;
-  role: string;
-}
+type Grant = auth.v1.ProjectGrant;
 
 const BUILTIN_ROLES = ['owner', 'admin', 'member', 'viewer'];
 
@@ -74,9 +67,9 @@ export class WlProjectMembers extends LitElement {
   /** The organisation's name, when the page knows it. */
   declare orgName: string;
   declare grants: Grant[];
-  declare members: OrgMember[];
-  declare teams: Team[];
-  declare roles: Role[];
+  declare members: auth.v1.Member[];
+  declare teams: auth.v1.Team[];
+  declare roles: auth.v1.Role[];
   declare loading: boolean;
   /** Why the grants could not be listed (other than a refusal). */
   declare listError: string;
@@ -113,14 +106,6 @@ export class WlProjectMembers extends LitElement {
     if ((changed.has('projectId') || changed.has('orgId')) && this.projectId) void this.load();
   }
 
-  private get path(): string {
-    return `/api/v1/projects/${encodeURIComponent(this.projectId)}/members`;
-  }
-
-  private orgPath(rest: string): string {
-    return `/api/v1/orgs/${encodeURIComponent(this.orgId)}${rest}`;
-  }
-
   private async load(): Promise<void> {
     this.loading = true;
     try {
@@ -132,7 +117,7 @@ export class WlProjectMembers extends LitElement {
 
   private async loadGrants(): Promise<void> {
     try {
-      this.grants = (await api.get<{ data: Grant[] }>(this.path)).data;
+      this.grants = (await orgsApi.listProjectGrants({ projectId: this.projectId })).data;
       this.listError = '';
       this.listRefused = false;
     } catch (e) {
@@ -145,9 +130,9 @@ export class WlProjectMembers extends LitElement {
   /** The org's members, teams and roles: what the form offers. */
   private async loadChoices(): Promise<void> {
     const [members, teams, roles] = await Promise.allSettled([
-      api.get<{ data: OrgMember[] }>(this.orgPath('/members')),
-      api.get<{ data: Team[] }>(this.orgPath('/teams')),
-      api.get<{ data: Role[] }>(this.orgPath('/roles')),
+      orgsApi.listMembers({ orgId: this.orgId }),
+      orgsApi.listTeams({ orgId: this.orgId }),
+      orgsApi.listRoles({ orgId: this.orgId }),
     ]);
     this.pickRefused = [members, teams].some((r) => r.status === 'rejected' && refused(r.reason));
     const failed = [members, teams].find((r): r is PromiseRejectedResult => r.status === 'rejected' && !refused(r.reason));
@@ -161,7 +146,7 @@ export class WlProjectMembers extends LitElement {
     return this.roles.length ? this.roles.map((r) => r.name) : BUILTIN_ROLES;
   }
 
-  private subjectLabel(type: SubjectType, id: string): string {
+  private subjectLabel(type: string, id: string): string {
     if (type === 'team') return this.teams.find((t) => t.id === id)?.name ?? id;
     const m = this.members.find((x) => x.userId === id);
     return m ? m.email || m.username : id;
@@ -188,10 +173,14 @@ export class WlProjectMembers extends LitElement {
     const subject = f.get('subject');
     const role = f.get('role');
     const cut = subject.indexOf(':');
-    const subjectType = subject.slice(0, cut) as SubjectType;
+    const subjectType = closedValue(auth.v1.closedSets.SetProjectGrantRequest.subjectType, subject.slice(0, cut));
     const subjectId = subject.slice(cut + 1);
+    if (!subjectType) {
+      this.error = 'Choose a user or a team to grant the role to.';
+      return;
+    }
     await this.run(async () => {
-      await api.put(this.path, { subjectType, subjectId, role });
+      await orgsApi.setProjectGrant({ projectId: this.projectId, subjectType, subjectId, role });
       await this.loadGrants();
       return `${this.subjectLabel(subjectType, subjectId)} now has the role ${role} on this project.`;
     });
@@ -199,7 +188,7 @@ export class WlProjectMembers extends LitElement {
 
   private async removeGrant(g: Grant): Promise<void> {
     await this.run(async () => {
-      await api.del(`${this.path}/${encodeURIComponent(g.subjectType)}/${encodeURIComponent(g.subjectId)}`);
+      await orgsApi.removeProjectGrant({ projectId: this.projectId, subjectType: g.subjectType, subjectId: g.subjectId });
       this.confirm = '';
       await this.loadGrants();
       return `Removed the grant of ${g.subjectName || this.subjectLabel(g.subjectType, g.subjectId)}.`;

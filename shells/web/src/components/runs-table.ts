@@ -1,15 +1,13 @@
 import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
 import { virtualize } from '@lit-labs/virtualizer/virtualize.js';
-import { api, ApiError } from '../api/client.js';
-import type { Run } from '../api/types.js';
+import type { tracking } from '@wanllmdb/proto/client';
+import { ApiError } from '../api/client.js';
+import { runsApi } from '../api/services.js';
 import { shared } from '../styles.js';
 import { runDuration, shortTime } from '../util/format.js';
-import { watchProjectRuns, type RunEvent } from '../charts/live.js';
+import { watchProjectRuns, type LiveRunEvent } from '../charts/live.js';
 
-interface ListRunsResponse {
-  data: Run[];
-  meta: { total: number; nextCursor: string };
-}
+type Run = tracking.v1.Run;
 
 /** The largest page ListRuns serves (run-service MAX_PAGE). */
 const MAX_PAGE = 1000;
@@ -441,9 +439,9 @@ export class WlRunsTable extends LitElement {
     this.pending.clear();
   }
 
-  private onLiveEvent(e: RunEvent): void {
+  private onLiveEvent(e: LiveRunEvent): void {
     if (e.kind === 'metrics' || !e.runId) return;
-    this.queue(e.runId, e.kind, e.run as Run | undefined);
+    this.queue(e.runId, e.kind, e.run);
   }
 
   private queue(runId: string, kind: string, run: Run | undefined): void {
@@ -457,8 +455,7 @@ export class WlRunsTable extends LitElement {
   /** Merges the server's first page (what a missed event would have changed at the top). */
   private async reconcile(projectId: string): Promise<void> {
     try {
-      const path = `/api/v1/projects/${encodeURIComponent(projectId)}/runs?${new URLSearchParams({ filter: this.appliedFilter, sort: this.sort, limit: String(FIRST_PAGE) })}`;
-      const page = await api.get<ListRunsResponse>(path);
+      const page = await runsApi.listRuns({ projectId, filter: this.appliedFilter, sort: this.sort, limit: FIRST_PAGE });
       if (projectId !== this.liveProject) return;
       // Top runs the table lacks are new (its first page is in; later pages only add older rows);
       // before the first page arrives there is nothing to compare with.
@@ -600,9 +597,8 @@ export class WlRunsTable extends LitElement {
     try {
       do {
         // A small first page paints at once; the rest follow in the largest pages the API allows.
-        const limit = String(first ? FIRST_PAGE : MAX_PAGE);
-        const path = `/api/v1/projects/${encodeURIComponent(this.projectId)}/runs?${new URLSearchParams({ filter, sort: this.sort, cursor, limit })}`;
-        const page = await api.request<ListRunsResponse>('GET', path, undefined, { signal: abort.signal });
+        const limit = first ? FIRST_PAGE : MAX_PAGE;
+        const page = await runsApi.listRuns({ projectId: this.projectId, filter, sort: this.sort, cursor, limit }, { signal: abort.signal });
         if (abort.signal.aborted) return;
         for (const r of page.data) {
           leafKeys(r.config, '', 0, this.configKeys);
@@ -616,10 +612,10 @@ export class WlRunsTable extends LitElement {
         }
         this.runs = first ? rows : [...this.runs, ...rows];
         if (first) this.liveTouched = false;
-        this.total = page.meta.total;
+        this.total = page.meta?.total ?? this.runs.length;
         this.keysVersion++;
         first = false;
-        cursor = page.meta.nextCursor;
+        cursor = page.meta?.nextCursor ?? '';
       } while (cursor);
       // Keep only selections that still exist under this filter.
       const ids = new Set(this.runs.map((r) => r.id));

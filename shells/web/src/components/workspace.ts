@@ -1,9 +1,12 @@
 import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
 import { repeat } from 'lit/directives/repeat.js';
-import { api, ApiError } from '../api/client.js';
+import { tracking, type JsonObject } from '@wanllmdb/proto/client';
+import { ApiError, dataOf } from '../api/client.js';
+import { metricsApi, viewsApi } from '../api/services.js';
 import { onPanelsChange, panelType, panelTypes } from '../plugins.js';
 import { shared } from '../styles.js';
 import { errorMessage } from '../util/errors.js';
+import { closedValue } from '../util/forms.js';
 
 /** One panel of the grid: where it sits (12 columns, rows of ROW_PX) and its own config. */
 export interface PanelSpec {
@@ -22,15 +25,14 @@ export interface WorkspaceSpec {
   panels: PanelSpec[];
 }
 
-export interface SavedView {
-  id: string;
-  projectId: string;
-  name: string;
-  scope: 'personal' | 'shared';
-  ownerId: string;
-  spec: WorkspaceSpec;
-  updatedAt: string;
-}
+/** A view of the ViewService with its spec read as a workspace layout. */
+export type SavedView = Omit<tracking.v1.View, 'spec'> & { spec: WorkspaceSpec };
+
+/** A view as the server answers it, its spec read (`readSpec`). */
+const savedView = (view: tracking.v1.View): SavedView => ({ ...view, spec: readSpec(view.spec) });
+
+/** A layout as the ViewService stores it: plain JSON (panel configs are JSON values the panels set). */
+const specJson = (spec: WorkspaceSpec): JsonObject => spec as unknown as JsonObject;
 
 const COLUMNS = 12;
 const ROW_PX = 70;
@@ -323,8 +325,8 @@ export class WlWorkspace extends LitElement {
   }
 
   private async fetchViews(): Promise<SavedView[]> {
-    const r = await api.get<{ data: SavedView[] }>(`/api/v1/projects/${encodeURIComponent(this.projectId)}/views`);
-    return r.data.map((v) => ({ ...v, spec: readSpec(v.spec) }));
+    const r = await viewsApi.listViews({ projectId: this.projectId });
+    return r.data.map(savedView);
   }
 
   private useView(view: SavedView): void {
@@ -360,7 +362,7 @@ export class WlWorkspace extends LitElement {
     const runs = this.runIds.slice(0, KEY_SAMPLE);
     if (!runs.length) return [];
     const lists = await Promise.all(
-      runs.map((id) => api.get<{ data: { key: string }[] }>(`/api/v1/runs/${id}/metrics/keys`).then((r) => r.data.map((k) => k.key), () => [] as string[])),
+      runs.map((id) => metricsApi.listMetricKeys({ runId: id }).then((r) => r.data.map((k) => k.key), () => [] as string[])),
     );
     const counts = new Map<string, number>();
     for (const list of lists) for (const k of new Set(list)) counts.set(k, (counts.get(k) ?? 0) + 1);
@@ -388,8 +390,8 @@ export class WlWorkspace extends LitElement {
       return;
     }
     await this.run(async () => {
-      const r = await api.patch<{ data: SavedView }>(`/api/v1/views/${this.current!.id}`, { spec: this.spec });
-      this.afterSave({ ...r.data, spec: readSpec(r.data.spec) }, `Saved "${r.data.name}".`);
+      const view = savedView(dataOf(await viewsApi.updateView({ id: this.current!.id, spec: specJson(this.spec) })));
+      this.afterSave(view, `Saved "${view.name}".`);
     });
   }
 
@@ -397,15 +399,15 @@ export class WlWorkspace extends LitElement {
     e.preventDefault();
     const form = e.target as HTMLFormElement;
     const name = (form.elements.namedItem('name') as HTMLInputElement).value.trim();
-    const scope = (form.elements.namedItem('scope') as HTMLSelectElement).value;
+    const scope = closedValue(tracking.v1.closedSets.CreateViewRequest.scope, (form.elements.namedItem('scope') as HTMLSelectElement).value);
     if (!name) {
       this.error = 'Give the view a name.';
       return;
     }
     await this.run(async () => {
-      const r = await api.post<{ data: SavedView }>(`/api/v1/projects/${encodeURIComponent(this.projectId)}/views`, { name, scope, spec: this.spec });
+      const view = savedView(dataOf(await viewsApi.createView({ projectId: this.projectId, name, scope, spec: specJson(this.spec) })));
       this.saveAsOpen = false;
-      this.afterSave({ ...r.data, spec: readSpec(r.data.spec) }, `Saved as "${r.data.name}" (${r.data.scope}).`);
+      this.afterSave(view, `Saved as "${view.name}" (${view.scope}).`);
     });
   }
 
@@ -421,7 +423,7 @@ export class WlWorkspace extends LitElement {
     const view = this.current;
     if (!view || !confirm(`Delete the ${view.scope} view "${view.name}"?`)) return;
     await this.run(async () => {
-      await api.del(`/api/v1/views/${view.id}`);
+      await viewsApi.deleteView({ id: view.id });
       this.views = this.views.filter((v) => v.id !== view.id);
       this.notice = `Deleted "${view.name}".`;
       await this.useDefault();

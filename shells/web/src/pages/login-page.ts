@@ -1,5 +1,6 @@
 import { LitElement, css, html, nothing } from 'lit';
 import { api } from '../api/client.js';
+import { anonymousAuthApi, authApi } from '../api/services.js';
 import { navigate } from '../router.js';
 import { authForm, shared } from '../styles.js';
 import { describeError } from '../util/errors.js';
@@ -96,7 +97,7 @@ export class WlLoginPage extends LitElement {
           this.noAuth = true;
           navigate(safeNext(this.query), { replace: true });
         } else if (api.signedIn) {
-          return api.get('/api/v1/auth/me').then(() => navigate(safeNext(this.query), { replace: true }));
+          return authApi.getMe({}).then(() => navigate(safeNext(this.query), { replace: true }));
         }
         return undefined;
       })
@@ -136,7 +137,7 @@ export class WlLoginPage extends LitElement {
     this.regBusy = true;
     this.regError = '';
     try {
-      await api.post('/api/v1/auth/register', { email, password, ...(username ? { username } : {}) }, { anonymous: true });
+      await anonymousAuthApi.register({ email, password, ...(username ? { username } : {}) });
       await api.login(email, password);
       navigate(safeNext(this.query));
     } catch (err) {

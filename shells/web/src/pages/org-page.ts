@@ -1,14 +1,19 @@
 import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
-import { api } from '../api/client.js';
+import type { ClientRequest, auth } from '@wanllmdb/proto/client';
+import { ApiError, dataOf } from '../api/client.js';
+import { orgsApi } from '../api/services.js';
 import { navigate } from '../router.js';
 import { badge, chip, hintAndOk, inlineForm, pageHead, shared, srOnly } from '../styles.js';
-import type { Org, OrgMember as Member, PageMeta, Role, Team } from '../api/types.js';
 import { confirmButton } from '../components/confirm-button.js';
 import { pageFromQuery, pager, pagerStyles } from '../components/pager.js';
 import { secretBox, secretBoxStyles } from '../components/secret-box.js';
 import { describeError } from '../util/errors.js';
 import { commaList, shortTime } from '../util/format.js';
 import { submittedForm as fields } from '../util/forms.js';
+
+type Member = auth.v1.Member;
+type Team = auth.v1.Team;
+type Role = auth.v1.Role;
 
 type Section = 'members' | 'teams' | 'roles' | 'service';
 
@@ -76,9 +81,9 @@ export class WlOrgPage extends LitElement {
 
   declare params: Record<string, string>;
   declare query: URLSearchParams;
-  declare orgs: Org[];
-  declare meta: PageMeta | undefined;
-  declare org: Org | undefined;
+  declare orgs: auth.v1.Organization[];
+  declare meta: auth.v1.ListOrgsResponse['meta'];
+  declare org: auth.v1.Organization | undefined;
   declare members: Member[];
   declare teams: Team[];
   declare roles: Role[];
@@ -136,7 +141,7 @@ export class WlOrgPage extends LitElement {
     try {
       if (this.params.id) await this.loadOrg(this.params.id);
       else {
-        const r = await api.get<{ data: Org[]; meta: PageMeta }>('/api/v1/orgs', { page: this.page, pageSize: PAGE_SIZE });
+        const r = await orgsApi.listOrgs({ page: this.page, pageSize: PAGE_SIZE });
         this.orgs = r.data;
         this.meta = r.meta;
       }
@@ -148,19 +153,19 @@ export class WlOrgPage extends LitElement {
   }
 
   private async loadOrg(id: string): Promise<void> {
-    const path = `/api/v1/orgs/${encodeURIComponent(id)}`;
-    this.org = (await api.get<{ data: Org }>(path)).data;
+    this.org = dataOf(await orgsApi.getOrg({ orgId: id }));
     // Each list may be refused on its own (a viewer may not read roles, say).
     await Promise.all([this.loadMembers(), this.loadTeams(), this.loadRoles()]);
   }
 
-  private orgPath(rest = ''): string {
-    return `/api/v1/orgs/${encodeURIComponent(this.org?.id ?? this.params.id ?? '')}${rest}`;
+  /** The organisation the page shows (its id, before it has loaded). */
+  private get orgId(): string {
+    return this.org?.id ?? this.params.id ?? '';
   }
 
   private async loadMembers(): Promise<void> {
     try {
-      this.members = (await api.get<{ data: Member[] }>(this.orgPath('/members'))).data;
+      this.members = (await orgsApi.listMembers({ orgId: this.orgId })).data;
       this.setError('members-list', '');
     } catch (e) {
       this.setError('members-list', e);
@@ -169,7 +174,7 @@ export class WlOrgPage extends LitElement {
 
   private async loadTeams(): Promise<void> {
     try {
-      this.teams = (await api.get<{ data: Team[] }>(this.orgPath('/teams'))).data;
+      this.teams = (await orgsApi.listTeams({ orgId: this.orgId })).data;
       this.setError('teams-list', '');
     } catch (e) {
       this.setError('teams-list', e);
@@ -178,7 +183,7 @@ export class WlOrgPage extends LitElement {
 
   private async loadRoles(): Promise<void> {
     try {
-      this.roles = (await api.get<{ data: Role[] }>(this.orgPath('/roles'))).data;
+      this.roles = (await orgsApi.listRoles({ orgId: this.orgId })).data;
       this.setError('roles-list', '');
     } catch (e) {
       this.setError('roles-list', e);
@@ -207,13 +212,13 @@ export class WlOrgPage extends LitElement {
   private async createOrg(e: SubmitEvent): Promise<void> {
     const f = fields(e);
     if (!f) return;
-    const body: Record<string, string> = { name: f.get('name') };
+    const body: ClientRequest<auth.v1.CreateOrgRequest> = { name: f.get('name') };
     if (f.get('slug')) body.slug = f.get('slug');
     if (f.get('description')) body.description = f.get('description');
     await this.act('create-org', async () => {
-      const r = await api.post<{ data: Org }>('/api/v1/orgs', body);
+      const org = dataOf(await orgsApi.createOrg(body));
       f.form.reset();
-      navigate(`/orgs/${encodeURIComponent(r.data.id)}`);
+      navigate(`/orgs/${encodeURIComponent(org.id)}`);
     });
   }
 
@@ -224,7 +229,7 @@ export class WlOrgPage extends LitElement {
     if (!f) return;
     const email = f.get('email');
     await this.act('members', async () => {
-      await api.post(this.orgPath('/members'), { email, role: f.get('role') });
+      await orgsApi.addMember({ orgId: this.orgId, email, role: f.get('role') });
       f.form.reset();
       await this.loadMembers();
       return `Added ${email}.`;
@@ -233,7 +238,7 @@ export class WlOrgPage extends LitElement {
 
   private async changeRole(m: Member, role: string, select: HTMLSelectElement): Promise<void> {
     const ok = await this.act('members', async () => {
-      await api.patch(this.orgPath(`/members/${encodeURIComponent(m.userId)}`), { role });
+      await orgsApi.updateMember({ orgId: this.orgId, userId: m.userId, role });
       await this.loadMembers();
       return `${m.email || m.username} is now ${role}.`;
     });
@@ -242,7 +247,7 @@ export class WlOrgPage extends LitElement {
 
   private async removeMember(m: Member): Promise<void> {
     await this.act('members', async () => {
-      await api.del(this.orgPath(`/members/${encodeURIComponent(m.userId)}`));
+      await orgsApi.removeMember({ orgId: this.orgId, userId: m.userId });
       this.confirm = '';
       await this.loadMembers();
       return `Removed ${m.email || m.username}.`;
@@ -253,7 +258,7 @@ export class WlOrgPage extends LitElement {
     const f = fields(e);
     if (!f) return;
     await this.act('teams', async () => {
-      await api.post(this.orgPath('/teams'), { name: f.get('name'), description: f.get('description') });
+      await orgsApi.createTeam({ orgId: this.orgId, name: f.get('name'), description: f.get('description') });
       f.form.reset();
       await this.loadTeams();
     });
@@ -261,7 +266,7 @@ export class WlOrgPage extends LitElement {
 
   private async deleteTeam(t: Team): Promise<void> {
     await this.act('teams', async () => {
-      await api.del(`/api/v1/teams/${encodeURIComponent(t.id)}`);
+      await orgsApi.deleteTeam({ teamId: t.id });
       this.confirm = '';
       await this.loadTeams();
       return `Deleted the team ${t.name}.`;
@@ -273,7 +278,7 @@ export class WlOrgPage extends LitElement {
     if (!f) return;
     const permissions = commaList(f.get('permissions'));
     await this.act('roles', async () => {
-      await api.post(this.orgPath('/roles'), { name: f.get('name'), permissions });
+      await orgsApi.createRole({ orgId: this.orgId, name: f.get('name'), permissions });
       f.form.reset();
       await this.loadRoles();
     });
@@ -281,7 +286,7 @@ export class WlOrgPage extends LitElement {
 
   private async deleteRole(r: Role): Promise<void> {
     await this.act('roles', async () => {
-      await api.del(this.orgPath(`/roles/${encodeURIComponent(r.id)}`));
+      await orgsApi.deleteRole({ orgId: this.orgId, roleId: r.id });
       this.confirm = '';
       await this.loadRoles();
       return `Deleted the role ${r.name}.`;
@@ -295,12 +300,16 @@ export class WlOrgPage extends LitElement {
     const name = f.get('name');
     this.copied = false;
     await this.act('service', async () => {
-      const r = await api.post<{ data: { account: { username: string }; apiKey: { key: string } } }>(this.orgPath('/service-accounts'), {
-        name,
-        role: f.get('role'),
-        ...(scopes.length ? { scopes } : {}),
-      });
-      this.serviceKey = { name: r.data.account.username || name, key: r.data.apiKey.key };
+      const { account, apiKey } = dataOf(
+        await orgsApi.createServiceAccount({
+          orgId: this.orgId,
+          name,
+          role: f.get('role'),
+          ...(scopes.length ? { scopes } : {}),
+        }),
+      );
+      if (!apiKey) throw new ApiError(502, 'NO_DATA', 'The service account was created, but the server sent no API key for it. Report it with the server log.');
+      this.serviceKey = { name: account?.username || name, key: apiKey.key };
       f.form.reset();
       await this.loadMembers();
     });

@@ -1,6 +1,7 @@
 import { LitElement, css, html, nothing, svg, type PropertyValues } from 'lit';
-import { api } from '../api/client.js';
-import type { Org, Project, Run } from '../api/types.js';
+import type { auth, projects, tracking } from '@wanllmdb/proto/client';
+import { dataOf } from '../api/client.js';
+import { orgsApi, projectsApi, runsApi } from '../api/services.js';
 import { navigate } from '../router.js';
 import { pageHead, shared } from '../styles.js';
 import '../components/runs-table.js';
@@ -94,15 +95,15 @@ export class WlProjectPage extends LitElement {
 
   declare params: { id: string; tab?: string };
   declare query: URLSearchParams;
-  declare project: Project | undefined;
+  declare project: projects.v1.Project | undefined;
   declare error: string;
   declare counts: Record<string, number> | undefined;
-  declare recent: Run[];
+  declare recent: tracking.v1.Run[];
   declare selection: string[];
   declare compareLoaded: boolean;
   declare membersLoaded: boolean;
   /** The project's organisation, when the caller may read it. */
-  declare org: Org | undefined;
+  declare org: auth.v1.Organization | undefined;
 
   constructor() {
     super();
@@ -153,20 +154,15 @@ export class WlProjectPage extends LitElement {
     }
   }
 
-  private get base(): string {
-    return `/api/v1/projects/${encodeURIComponent(this.params.id)}`;
-  }
-
   private async load(): Promise<void> {
     this.error = '';
+    const projectId = this.params.id;
     try {
-      this.project = (await api.get<{ data: Project }>(this.base)).data;
+      this.project = dataOf(await projectsApi.getProject({ id: projectId }));
       document.title = `${this.project.name} · wanLLMDB`;
       void this.loadOrg(this.project.organizationId);
-      const recent = api.get<{ data: Run[] }>(`${this.base}/runs`, { sort: '-created_at', limit: RECENT_FOR_WORKSPACE });
-      const counts = Promise.all(
-        STATES.map((s) => api.get<{ meta: { total: number } }>(`${this.base}/runs`, { filter: `state = "${s}"`, limit: 1 }).then((r) => [s, r.meta.total] as const)),
-      );
+      const recent = runsApi.listRuns({ projectId, sort: '-created_at', limit: RECENT_FOR_WORKSPACE });
+      const counts = Promise.all(STATES.map((s) => runsApi.listRuns({ projectId, filter: `state = "${s}"`, limit: 1 }).then((r) => [s, r.meta?.total ?? 0] as const)));
       this.recent = (await recent).data;
       this.counts = Object.fromEntries(await counts);
     } catch (e) {
@@ -179,7 +175,7 @@ export class WlProjectPage extends LitElement {
     this.org = undefined;
     if (!orgId) return;
     try {
-      this.org = (await api.get<{ data: Org }>(`/api/v1/orgs/${encodeURIComponent(orgId)}`)).data;
+      this.org = dataOf(await orgsApi.getOrg({ orgId }));
     } catch {
       // The link to /orgs/<id> still works for whoever may open it.
     }

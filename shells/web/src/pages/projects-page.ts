@@ -1,12 +1,13 @@
 import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
-import { api, withQuery } from '../api/client.js';
+import { projects, type ClientRequest, type auth } from '@wanllmdb/proto/client';
+import { dataOf, withQuery } from '../api/client.js';
+import { orgsApi, projectsApi } from '../api/services.js';
 import { navigate } from '../router.js';
-import type { Org, PageMeta, Project } from '../api/types.js';
 import { pageFromQuery, pager, pagerStyles } from '../components/pager.js';
 import { badge, shared } from '../styles.js';
 import { describeError } from '../util/errors.js';
 import { shortTime } from '../util/format.js';
-import { submittedForm } from '../util/forms.js';
+import { closedValue, submittedForm } from '../util/forms.js';
 
 const PAGE_SIZE = 20;
 
@@ -103,15 +104,15 @@ export class WlProjectsPage extends LitElement {
 
   declare params: Record<string, string>;
   declare query: URLSearchParams;
-  declare items: Project[];
-  declare meta: PageMeta | undefined;
+  declare items: projects.v1.Project[];
+  declare meta: projects.v1.ListProjectsResponse['meta'];
   declare loading: boolean;
   declare error: string;
-  declare orgs: Org[];
+  declare orgs: auth.v1.Organization[];
   declare showCreate: boolean;
   declare creating: boolean;
   declare createError: string;
-  declare created: Project | undefined;
+  declare created: projects.v1.Project | undefined;
   private searchTimer: ReturnType<typeof setTimeout> | undefined;
   private seq = 0;
 
@@ -133,8 +134,8 @@ export class WlProjectsPage extends LitElement {
   override connectedCallback(): void {
     super.connectedCallback();
     // Organisations a project may go to (absent on a server without accounts).
-    void api
-      .get<{ data: Org[] }>('/api/v1/orgs', { pageSize: 100 })
+    void orgsApi
+      .listOrgs({ pageSize: 100 })
       .then((r) => (this.orgs = r.data))
       .catch(() => (this.orgs = []));
   }
@@ -167,7 +168,7 @@ export class WlProjectsPage extends LitElement {
     this.loading = true;
     this.error = '';
     try {
-      const r = await api.get<{ data: Project[]; meta: PageMeta }>('/api/v1/projects', { page: this.page, pageSize: PAGE_SIZE, search: this.search });
+      const r = await projectsApi.listProjects({ page: this.page, pageSize: PAGE_SIZE, search: this.search });
       if (seq !== this.seq) return;
       this.items = r.data;
       this.meta = r.meta;
@@ -210,10 +211,10 @@ export class WlProjectsPage extends LitElement {
     const f = submittedForm(e);
     if (!f) return;
     const { form, data } = f;
-    const body: Record<string, string> = {
+    const body: ClientRequest<projects.v1.CreateProjectRequest> = {
       name: String(data.get('name')).trim(),
       description: String(data.get('description') ?? '').trim(),
-      visibility: String(data.get('visibility') ?? 'private'),
+      visibility: closedValue(projects.v1.closedSets.CreateProjectRequest.visibility, String(data.get('visibility') ?? 'private')),
     };
     const org = String(data.get('organizationId') ?? '');
     if (org) body.organizationId = org;
@@ -224,8 +225,7 @@ export class WlProjectsPage extends LitElement {
     this.creating = true;
     this.createError = '';
     try {
-      const r = await api.post<{ data: Project }>('/api/v1/projects', body);
-      this.created = r.data;
+      this.created = dataOf(await projectsApi.createProject(body));
       form.reset();
       this.showCreate = false;
       // Show the new project: the first page of an unfiltered list (newest first or by name, it is on it or findable).

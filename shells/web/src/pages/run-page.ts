@@ -1,17 +1,20 @@
 import { LitElement, css, html, nothing, type PropertyValues, type TemplateResult } from 'lit';
 import '@lit-labs/virtualizer';
 import type { LitVirtualizer } from '@lit-labs/virtualizer/LitVirtualizer.js';
-import { api } from '../api/client.js';
+import { tracking, type ClientRequest } from '@wanllmdb/proto/client';
+import { api, dataOf } from '../api/client.js';
+import { httpRoute, metricsApi, runFilesApi, runLogsApi, runsApi } from '../api/services.js';
 import '../charts/line-chart.js';
 import { watchRuns } from '../charts/live.js';
-import type { Run } from '../api/types.js';
-import type { KeyStats } from '../charts/run-data.js';
 import { flatten, formatNumber, formatValue, groupKeys } from '../charts/series.js';
 import { tabBar, tabBarStyles } from '../components/tab-bar.js';
 import '../components/workspace.js';
 import { shared } from '../styles.js';
 import { errorMessage } from '../util/errors.js';
 import { runDuration } from '../util/format.js';
+
+type Run = tracking.v1.Run;
+type LogLine = tracking.v1.LogLine;
 
 const TABS = ['overview', 'charts', 'logs', 'files', 'workspace'] as const;
 type Tab = (typeof TABS)[number];
@@ -57,9 +60,12 @@ export function highlight(text: string, needle: string): TemplateResult | string
   return html`${parts}`;
 }
 
+/** Where a run file downloads from (the link's href, and what `downloadFile` fetches). */
+const fileHref = (runId: string, path: string): string => httpRoute(tracking.v1.RunFileService, 'downloadFile', { runId, path }).path;
+
 /** Downloads a run file with the session's credentials (a plain link cannot send them). */
 async function downloadFile(runId: string, path: string): Promise<void> {
-  const blob = URL.createObjectURL(await api.download(`/api/v1/runs/${encodeURIComponent(runId)}/files:download?path=${encodeURIComponent(path)}`));
+  const blob = URL.createObjectURL(await api.download(fileHref(runId, path)));
   const a = Object.assign(document.createElement('a'), { href: blob, download: path.split('/').pop() || 'file' });
   document.body.append(a);
   a.click();
@@ -148,13 +154,6 @@ export class WlConfigTree extends LitElement {
 customElements.define('wl-config-tree', WlConfigTree);
 
 // ---------------------------------------------------------------- logs
-
-interface LogLine {
-  seq: number;
-  time: number;
-  stream: string;
-  line: string;
-}
 
 const LOG_PAGE = 5000;
 const MAX_LOG_LINES = 500_000;
@@ -275,7 +274,7 @@ export class WlRunLogs extends LitElement {
     try {
       let added: LogLine[] = [];
       for (;;) {
-        const r = await api.get<{ data: LogLine[]; meta: { nextAfter: number; hasMore: boolean } }>(`/api/v1/runs/${encodeURIComponent(runId)}/logs`, { after: this.afterSeq, limit: LOG_PAGE });
+        const r = await runLogsApi.getLogs({ runId, after: this.afterSeq, limit: LOG_PAGE });
         if (runId !== this.runId) return;
         added = added.concat(r.data);
         this.afterSeq = Number(r.meta?.nextAfter ?? this.afterSeq);
@@ -381,13 +380,6 @@ export class WlRunLogs extends LitElement {
 customElements.define('wl-run-logs', WlRunLogs);
 
 // ---------------------------------------------------------------- the page
-
-interface RunFile {
-  path: string;
-  size: number;
-  digest: string;
-  createdAt: string;
-}
 
 /** <wl-run-page> for `/runs/:id/:tab?`: overview | charts | logs | files | workspace. */
 export class WlRunPage extends LitElement {
@@ -545,8 +537,8 @@ export class WlRunPage extends LitElement {
   declare query: URLSearchParams;
   declare run: Run | undefined;
   declare error: string;
-  declare keys: KeyStats[] | undefined;
-  declare files: RunFile[] | undefined;
+  declare keys: tracking.v1.MetricKeyStats[] | undefined;
+  declare files: tracking.v1.RunFile[] | undefined;
   declare editing: '' | 'name' | 'notes';
   declare saving: boolean;
   declare configSearch: string;
@@ -624,9 +616,9 @@ export class WlRunPage extends LitElement {
   private async load(): Promise<void> {
     const id = this.runId;
     try {
-      const r = await api.get<{ data: Run }>(`/api/v1/runs/${encodeURIComponent(id)}`);
+      const run = dataOf(await runsApi.getRun({ id }));
       if (id !== this.runId) return;
-      this.run = r.data;
+      this.run = run;
       this.startLive();
       void this.loadKeys();
     } catch (e) {
@@ -636,7 +628,7 @@ export class WlRunPage extends LitElement {
 
   private async loadKeys(): Promise<void> {
     const id = this.runId;
-    const r = await api.get<{ data: KeyStats[] }>(`/api/v1/runs/${encodeURIComponent(id)}/metrics/keys`).catch(() => undefined);
+    const r = await metricsApi.listMetricKeys({ runId: id }).catch(() => undefined);
     if (r && id === this.runId) this.keys = r.data;
   }
 
@@ -644,7 +636,7 @@ export class WlRunPage extends LitElement {
     const id = this.runId;
     this.files = [];
     try {
-      const r = await api.get<{ data: RunFile[] }>(`/api/v1/runs/${encodeURIComponent(id)}/files`);
+      const r = await runFilesApi.listFiles({ runId: id });
       if (id === this.runId) this.files = r.data;
     } catch (e) {
       this.error = errorMessage(e);
@@ -671,19 +663,19 @@ export class WlRunPage extends LitElement {
         }
         if (e.run && this.run) {
           const slim = !Object.keys(e.run.config ?? {}).length && Object.keys(this.run.config ?? {}).length;
-          this.run = { ...this.run, ...(e.run as Partial<Run>), ...(slim ? { config: this.run.config, summary: this.run.summary } : {}) };
+          this.run = { ...this.run, ...e.run, ...(slim ? { config: this.run.config, summary: this.run.summary } : {}) };
           if (slim) this.reloadTimer ??= setTimeout(() => ((this.reloadTimer = undefined), void this.load()), 1000);
         }
       },
     });
   }
 
-  private async patch(body: Record<string, unknown>): Promise<void> {
+  private async patch(changes: Omit<ClientRequest<tracking.v1.UpdateRunRequest>, 'id'>): Promise<void> {
     if (!this.run) return;
     this.saving = true;
     try {
-      const r = await api.patch<{ data: Run }>(`/api/v1/runs/${encodeURIComponent(this.run.id)}`, body);
-      this.run = { ...this.run, ...r.data };
+      const r = await runsApi.updateRun({ id: this.run.id, ...changes });
+      this.run = { ...this.run, ...dataOf(r) };
       this.editing = '';
       this.error = '';
     } catch (e) {
@@ -701,8 +693,8 @@ export class WlRunPage extends LitElement {
   // ---------------------------------------------------------------- overview
 
   private overview(run: Run) {
-    const git = run.git ?? {};
-    const env = run.environment ?? {};
+    const git: Partial<tracking.v1.GitInfo> = run.git ?? {};
+    const env: Partial<tracking.v1.RunEnvironment> = run.environment ?? {};
     const summary = Object.entries(run.summary ?? {})
       .filter(([k]) => !this.summarySearch || k.toLowerCase().includes(this.summarySearch.toLowerCase()))
       .sort(([a], [b]) => a.localeCompare(b));
@@ -880,7 +872,7 @@ export class WlRunPage extends LitElement {
               <td>
                 <a
                   class="download"
-                  href="/api/v1/runs/${encodeURIComponent(run.id)}/files:download?path=${encodeURIComponent(f.path)}"
+                  href=${fileHref(run.id, f.path)}
                   download=${f.path.split('/').pop() ?? ''}
                   @click=${(e: MouseEvent) => {
                     e.preventDefault();

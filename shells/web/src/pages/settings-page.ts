@@ -1,5 +1,7 @@
 import { LitElement, css, html, nothing } from 'lit';
-import { api, type AuthMode } from '../api/client.js';
+import type { ClientRequest, auth } from '@wanllmdb/proto/client';
+import { api, dataOf, type AuthMode } from '../api/client.js';
+import { authApi } from '../api/services.js';
 import { navigate } from '../router.js';
 import { confirmButton } from '../components/confirm-button.js';
 import { secretBox, secretBoxStyles } from '../components/secret-box.js';
@@ -7,34 +9,6 @@ import { chip, hintAndOk, shared, srOnly } from '../styles.js';
 import { describeError } from '../util/errors.js';
 import { commaList, shortTime } from '../util/format.js';
 import { submittedForm } from '../util/forms.js';
-
-interface User {
-  id: string;
-  username: string;
-  email: string;
-  fullName: string;
-  kind: string;
-  isSuperuser: boolean;
-  createdAt: string;
-}
-
-interface Me {
-  user: User;
-  memberships: { organizationId: string; organizationSlug: string; organizationName: string; role: string }[];
-  authMethod: string;
-  scopes: string[];
-}
-
-export interface ApiKey {
-  id: string;
-  name: string;
-  prefix: string;
-  scopes: string[];
-  expiresAt: string;
-  lastUsedAt: string;
-  createdAt: string;
-  revokedAt: string;
-}
 
 /**
  * <wl-settings-page>: the signed-in account, its password, API keys and
@@ -122,12 +96,12 @@ export class WlSettingsPage extends LitElement {
   declare params: Record<string, string>;
   declare query: URLSearchParams;
   declare mode: AuthMode | undefined;
-  declare me: Me | undefined;
+  declare me: auth.v1.Me | undefined;
   declare meError: string;
   declare pwBusy: boolean;
   declare pwError: string;
   declare pwDone: boolean;
-  declare keys: ApiKey[];
+  declare keys: auth.v1.ApiKey[];
   declare keysLoading: boolean;
   declare keysError: string;
   declare keyBusy: boolean;
@@ -173,7 +147,7 @@ export class WlSettingsPage extends LitElement {
 
   private async loadMe(): Promise<void> {
     try {
-      this.me = (await api.get<{ data: Me }>('/api/v1/auth/me')).data;
+      this.me = dataOf(await authApi.getMe({}));
       this.meError = '';
     } catch (e) {
       this.meError = describeError(e);
@@ -183,7 +157,7 @@ export class WlSettingsPage extends LitElement {
   private async loadKeys(): Promise<void> {
     this.keysLoading = true;
     try {
-      this.keys = (await api.get<{ data: ApiKey[] }>('/api/v1/auth/api-keys')).data;
+      this.keys = (await authApi.listApiKeys({})).data;
       this.keysError = '';
     } catch (e) {
       this.keysError = describeError(e);
@@ -206,7 +180,7 @@ export class WlSettingsPage extends LitElement {
     this.pwBusy = true;
     this.pwError = '';
     try {
-      await api.post('/api/v1/auth/password', { currentPassword, newPassword });
+      await authApi.changePassword({ currentPassword, newPassword });
       form.reset();
       this.pwDone = true;
     } catch (err) {
@@ -223,7 +197,7 @@ export class WlSettingsPage extends LitElement {
     const name = f.get('name');
     const scopes = commaList(f.get('scopes'));
     const expiry = f.get('expires');
-    const body: Record<string, unknown> = { name };
+    const body: ClientRequest<auth.v1.CreateApiKeyRequest> = { name };
     if (scopes.length) body.scopes = scopes;
     // A date input means "through that day", in the reader's time zone.
     if (expiry) body.expiresAt = new Date(`${expiry}T23:59:59`).toISOString();
@@ -231,8 +205,8 @@ export class WlSettingsPage extends LitElement {
     this.keyError = '';
     this.copied = false;
     try {
-      const r = await api.post<{ data: { apiKey: ApiKey; key: string } }>('/api/v1/auth/api-keys', body);
-      this.newKey = { name: r.data.apiKey.name, key: r.data.key };
+      const created = dataOf(await authApi.createApiKey(body));
+      this.newKey = { name: created.apiKey?.name || name, key: created.key };
       form.reset();
       await this.loadKeys();
       await this.updateComplete;
@@ -247,7 +221,7 @@ export class WlSettingsPage extends LitElement {
   private async revoke(id: string): Promise<void> {
     this.revokeError = '';
     try {
-      await api.del(`/api/v1/auth/api-keys/${encodeURIComponent(id)}`);
+      await authApi.revokeApiKey({ id });
       this.confirmRevoke = '';
       await this.loadKeys();
     } catch (e) {
@@ -288,19 +262,22 @@ export class WlSettingsPage extends LitElement {
 
   private renderAccount() {
     const me = this.me;
+    const user = me?.user;
     return html`<section class="card" aria-labelledby="account-title" data-testid="account">
       <h2 id="account-title">Account</h2>
       ${this.meError ? html`<p class="error" role="alert">${this.meError}</p>` : nothing}
       ${!me && !this.meError ? html`<p class="muted" role="status">Loading…</p>` : nothing}
       ${me
         ? html`<dl>
-              <dt>Email</dt>
-              <dd data-testid="me-email">${me.user.email}</dd>
-              <dt>Username</dt>
-              <dd class="mono">${me.user.username}</dd>
-              ${me.user.fullName ? html`<dt>Name</dt><dd>${me.user.fullName}</dd>` : nothing}
-              <dt>Role</dt>
-              <dd>${me.user.isSuperuser ? 'Site administrator' : 'User'}</dd>
+              ${user
+                ? html`<dt>Email</dt>
+                    <dd data-testid="me-email">${user.email}</dd>
+                    <dt>Username</dt>
+                    <dd class="mono">${user.username}</dd>
+                    ${user.fullName ? html`<dt>Name</dt><dd>${user.fullName}</dd>` : nothing}
+                    <dt>Role</dt>
+                    <dd>${user.isSuperuser ? 'Site administrator' : 'User'}</dd>`
+                : nothing}
               <dt>Signed in with</dt>
               <dd>${me.authMethod === 'api_key' ? 'an API key' : me.authMethod || 'password'}</dd>
               <dt>Organisations</dt>

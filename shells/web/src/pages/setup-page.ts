@@ -1,5 +1,6 @@
 import { LitElement, css, html, nothing } from 'lit';
 import { api } from '../api/client.js';
+import { anonymousAuthApi } from '../api/services.js';
 import { navigate } from '../router.js';
 import { authForm, shared } from '../styles.js';
 import { describeError } from '../util/errors.js';
@@ -71,7 +72,7 @@ export class WlSetupPage extends LitElement {
     this.busy = true;
     this.error = '';
     try {
-      await api.post('/api/v1/auth/register', { email, password, setupToken }, { anonymous: true });
+      await anonymousAuthApi.register({ email, password, setupToken });
       // The token is spent: keep it out of the address bar and history.
       history.replaceState(null, '', '/setup');
       await api.login(email, password);

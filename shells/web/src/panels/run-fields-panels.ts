@@ -1,7 +1,7 @@
 import { LitElement, html, nothing, type PropertyValues } from 'lit';
 import '../charts/parallel-coordinates.js';
 import '../charts/scatter-plot.js';
-import type { Run } from '../api/types.js';
+import type { tracking } from '@wanllmdb/proto/client';
 import { differingConfigKeys, fieldOptions, loadRuns } from '../charts/run-data.js';
 import { watchRunChanges } from '../charts/live.js';
 import { shared } from '../styles.js';
@@ -34,7 +34,7 @@ abstract class RunFieldsPanel extends LitElement {
   declare projectId: string;
   declare runIds: string[];
   declare config: Record<string, unknown>;
-  declare runs: Run[];
+  declare runs: tracking.v1.Run[];
   declare editing: boolean;
   declare error: string;
   private loadedFor = '';

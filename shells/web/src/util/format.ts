@@ -1,4 +1,4 @@
-import type { Run } from '../api/types.js';
+import type { tracking } from '@wanllmdb/proto/client';
 
 /** A date the reader's way (`2025-03-01 14:05`), or '' for none. */
 export function shortTime(iso: string | undefined): string {
@@ -18,7 +18,7 @@ export function commaList(s: string): string[] {
 }
 
 /** How long a run has gone (ms): to its finish, to `now` while running, else to its last heartbeat. */
-export function runDuration(run: Run, now = Date.now()): number {
+export function runDuration(run: tracking.v1.Run, now = Date.now()): number {
   const start = Date.parse(run.startedAt || run.createdAt);
   const end = run.finishedAt ? Date.parse(run.finishedAt) : run.state === 'running' ? now : Date.parse(run.heartbeatAt);
   return end - start;

@@ -24,3 +24,8 @@ export function newAccount(f: SubmittedForm): { email: string; password: string 
   if (password !== String(f.data.get('confirm'))) return undefined;
   return { email: f.get('email'), password };
 }
+
+/** A form field's value as a word of one of the contract's closed sets (`closedSets` of the generated code), or undefined for any other text. */
+export function closedValue<T extends string>(words: readonly T[], value: string): T | undefined {
+  return words.find((w) => w === value);
+}
