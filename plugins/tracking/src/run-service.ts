@@ -16,8 +16,6 @@ import { decodeCursor, encodeCursor, parseRunSort, sortComponents } from './run-
 type Handlers = tracking.v1.RunServiceHandlers<CallContext>;
 type Run = tracking.v1.Run;
 type RunEvent = tracking.v1.RunEvent;
-type GitInfo = tracking.v1.GitInfo;
-type RunEnvironment = tracking.v1.RunEnvironment;
 
 export interface RunServiceDeps {
   repo: RunRepository;
@@ -34,25 +32,25 @@ const MAX_PAGE = 1000;
 const MAX_WATCH_RUNS = 1000;
 const MAX_WATCH_KEYS = 100;
 
-function checkGit(p: RunProblems, git: Partial<GitInfo> | undefined): GitInfo | undefined {
-  if (!git) return undefined;
-  return {
-    commit: p.line('git.commit', git.commit, 128),
-    branch: p.line('git.branch', git.branch, 255),
-    remote: p.line('git.remote', git.remote, 2048),
-    dirty: Boolean(git.dirty),
-  };
+/** Single-line text fields of a sub-message, each at most its length: `git.commit` … */
+function lines<K extends string>(p: RunProblems, prefix: string, value: Partial<Record<NoInfer<K>, unknown>>, max: Record<K, number>): Record<K, string> {
+  const out = {} as Record<K, string>;
+  for (const k of Object.keys(max) as K[]) out[k] = p.line(`${prefix}.${k}`, value[k], max[k]);
+  return out;
 }
 
-function checkEnvironment(p: RunProblems, env: Partial<RunEnvironment> | undefined): RunEnvironment | undefined {
-  if (!env) return undefined;
-  return {
-    host: p.line('environment.host', env.host, 255),
-    os: p.line('environment.os', env.os, 255),
-    runtime: p.line('environment.runtime', env.runtime, 255),
-    command: p.text('environment.command', env.command, 8192),
-    pid: p.integer('environment.pid', env.pid, 0, 0, 2 ** 31 - 1),
-  };
+function checkGit(p: RunProblems, git: Partial<tracking.v1.GitInfo> | undefined): tracking.v1.GitInfo | undefined {
+  return git && { ...lines(p, 'git', git, { commit: 128, branch: 255, remote: 2048 }), dirty: Boolean(git.dirty) };
+}
+
+function checkEnvironment(p: RunProblems, env: Partial<tracking.v1.RunEnvironment> | undefined): tracking.v1.RunEnvironment | undefined {
+  return (
+    env && {
+      ...lines(p, 'environment', env, { host: 255, os: 255, runtime: 255 }),
+      command: p.text('environment.command', env.command, 8192),
+      pid: p.integer('environment.pid', env.pid, 0, 0, 2 ** 31 - 1),
+    }
+  );
 }
 
 function checkSummaryKeys(p: RunProblems, field: string, summary: JsonObject): void {

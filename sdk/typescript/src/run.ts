@@ -359,11 +359,7 @@ const Lifecycle = {
     this.runs.add(run);
     if (!this.installed) {
       this.installed = true;
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-      process.on('uncaughtExceptionMonitor', onCrash);
-      process.on('beforeExit', onBeforeExit);
-      process.on('exit', onExit);
+      for (const [event, fn] of processHooks()) process.on(event, fn);
     }
   },
 
@@ -371,14 +367,21 @@ const Lifecycle = {
     this.runs.delete(run);
     if (this.runs.size === 0 && this.installed) {
       this.installed = false;
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      process.off('uncaughtExceptionMonitor', onCrash);
-      process.off('beforeExit', onBeforeExit);
-      process.off('exit', onExit);
+      for (const [event, fn] of processHooks()) process.off(event, fn);
     }
   },
 };
+
+/** The process events every open run listens to while one is open: signals, a crash, the end of the event loop, exit. */
+function processHooks(): [string, (...args: any[]) => void][] {
+  return [
+    ['SIGINT', onSignal],
+    ['SIGTERM', onSignal],
+    ['uncaughtExceptionMonitor', onCrash],
+    ['beforeExit', onBeforeExit],
+    ['exit', onExit],
+  ];
+}
 
 function onSignal(signal: NodeJS.Signals): void {
   // Someone else handles this signal: the program decides whether to end; the run ends with the process.
