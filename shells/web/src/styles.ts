@@ -208,3 +208,43 @@ export const pageHead = css`
     margin: 0;
   }
 `;
+
+/** The card sections of a management page: headings flush with the card's top, tables that scroll sideways, tight paragraphs. */
+export const cardSections = css`
+  section h2 {
+    margin-top: 0;
+  }
+  .table-wrap {
+    overflow-x: auto;
+  }
+  p {
+    margin: 6px 0;
+  }
+`;
+
+/** A `<dl>` of facts: the terms (muted) in one column, their values beside them. */
+export const factList = css`
+  dl {
+    display: grid;
+    grid-template-columns: max-content 1fr;
+    gap: 4px 16px;
+    margin: 0;
+  }
+  dt {
+    color: var(--wl-muted);
+  }
+  dd {
+    margin: 0;
+  }
+`;
+
+/** A `.bar` of controls above what they act on (search, options, buttons), wrapping as it must. */
+export const controlBar = css`
+  .bar {
+    display: flex;
+    gap: 8px;
+    align-items: center;
+    flex-wrap: wrap;
+    margin-bottom: 8px;
+  }
+`;

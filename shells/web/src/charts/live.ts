@@ -1,3 +1,4 @@
+import type { ReactiveController, ReactiveElement } from 'lit';
 import { tracking } from '@wanllmdb/proto/client';
 import { api, dataOf } from '../api/client.js';
 import { httpRoute, runsApi } from '../api/services.js';
@@ -124,6 +125,51 @@ export function watchRunChanges(projectId: string, runIds: string[], reload: () 
     stop();
     clearTimeout(timer);
   };
+}
+
+/**
+ * Keeps what an element shows of its `projectId` and `runIds` loaded: calls
+ * `load` when either changes (`first` true, from the host's update) and again
+ * on changes to those runs (`watchRunChanges`, `first` false). Nothing is
+ * watched while the host is disconnected; it loads afresh when it comes back.
+ * `load` is given `current()`: false once the host has moved on to other runs
+ * (drop what it loaded then).
+ */
+export class LiveRunsController implements ReactiveController {
+  private loadedFor = '';
+  private stopLive: (() => void) | undefined;
+
+  constructor(
+    private readonly host: ReactiveElement & { projectId: string; runIds: string[] | undefined },
+    private readonly load: (current: () => boolean, first: boolean) => Promise<void>,
+  ) {
+    host.addController(this);
+  }
+
+  hostConnected(): void {
+    if (this.host.hasUpdated) this.host.requestUpdate();
+  }
+
+  hostDisconnected(): void {
+    this.stopLive?.();
+    this.stopLive = undefined;
+    this.loadedFor = '';
+  }
+
+  hostUpdate(): void {
+    const { projectId } = this.host;
+    const runIds = this.host.runIds ?? [];
+    const key = `${projectId}|${runIds.join(',')}`;
+    if (key === this.loadedFor) return;
+    this.loadedFor = key;
+    this.run(key, true);
+    this.stopLive?.();
+    this.stopLive = watchRunChanges(projectId, runIds, () => this.run(this.loadedFor, false));
+  }
+
+  private run(key: string, first: boolean): void {
+    void this.load(() => key === this.loadedFor, first);
+  }
 }
 
 /**

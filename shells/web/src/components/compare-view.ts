@@ -6,7 +6,7 @@ import type { tracking } from '@wanllmdb/proto/client';
 import { differingConfigKeys, fieldOptions, loadRuns, metricKeys } from '../charts/run-data.js';
 import '../charts/scatter-plot.js';
 import { configDiff, formatValue, groupKeys, seriesColor } from '../charts/series.js';
-import { watchRunChanges } from '../charts/live.js';
+import { LiveRunsController } from '../charts/live.js';
 import { fieldSelect } from '../panels/run-fields-panels.js';
 import { shared } from '../styles.js';
 import { errorMessage } from '../util/errors.js';
@@ -148,8 +148,7 @@ export class WlCompareView extends LitElement {
   declare metric: string;
   declare scatterX: string;
   declare scatterY: string;
-  private loadedFor = '';
-  private stopLive: (() => void) | undefined;
+  private readonly live = new LiveRunsController(this, (current, first) => this.load(current, first));
 
   constructor() {
     super();
@@ -168,34 +167,12 @@ export class WlCompareView extends LitElement {
     this.scatterY = '';
   }
 
-  override connectedCallback(): void {
-    super.connectedCallback();
-    if (this.hasUpdated) {
-      this.loadedFor = '';
-      this.requestUpdate();
-    }
-  }
-
-  override disconnectedCallback(): void {
-    super.disconnectedCallback();
-    this.stopLive?.();
-    this.stopLive = undefined;
-  }
-
-  protected override willUpdate(): void {
-    const key = `${this.projectId}|${(this.runIds ?? []).join(',')}`;
-    if (key === this.loadedFor) return;
-    this.loadedFor = key;
-    void this.load(key, true);
-    this.stopLive?.();
-    this.stopLive = watchRunChanges(this.projectId, this.runIds ?? [], () => void this.load(this.loadedFor, false));
-  }
-
-  private async load(key: string, withKeys: boolean): Promise<void> {
+  /** The runs; their common metric keys too when `withKeys` (a new set of runs, not a live reload). */
+  private async load(current: () => boolean, withKeys: boolean): Promise<void> {
     try {
       const ids = this.runIds ?? [];
       const [runs, keys] = await Promise.all([loadRuns(this.projectId, ids), withKeys ? metricKeys(ids) : Promise.resolve(undefined)]);
-      if (key !== this.loadedFor) return;
+      if (!current()) return;
       this.runs = runs;
       if (keys) this.common = keys.common.filter((k) => !k.startsWith('_'));
       this.error = '';

@@ -2,10 +2,11 @@ import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
 import { auth } from '@wanllmdb/proto/client';
 import { ApiError } from '../api/client.js';
 import { orgsApi } from '../api/services.js';
-import { badge, hintAndOk, inlineForm, shared, srOnly } from '../styles.js';
+import { badge, cardSections, hintAndOk, inlineForm, shared, srOnly } from '../styles.js';
 import { errorMessage as describe } from '../util/errors.js';
 import { closedValue, submittedForm } from '../util/forms.js';
 import { confirmButton } from './confirm-button.js';
+import { tableHead } from './table-head.js';
 
 type Grant = auth.v1.ProjectGrant;
 
@@ -45,19 +46,11 @@ export class WlProjectMembers extends LitElement {
     hintAndOk,
     badge,
     srOnly,
+    cardSections,
     css`
-      section h2 {
-        margin-top: 0;
-      }
       form.inline .grow {
         flex: 1;
         min-width: 220px;
-      }
-      .table-wrap {
-        overflow-x: auto;
-      }
-      p {
-        margin: 6px 0;
       }
     `,
   ];
@@ -203,14 +196,7 @@ export class WlProjectMembers extends LitElement {
       return html`<p class="muted" data-testid="project-members-empty">No grants on this project: members of the organisation have their organisation role here.</p>`;
     return html`<div class="table-wrap">
       <table data-testid="project-members-table">
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Type</th>
-            <th scope="col">Role</th>
-            <th scope="col"><span class="sr-only">Actions</span></th>
-          </tr>
-        </thead>
+        ${tableHead(['Name', 'Type', 'Role'], { actions: true })}
         <tbody>
           ${this.grants.map((g) => {
             const key = `${g.subjectType}:${g.subjectId}`;

@@ -4,7 +4,7 @@ import { tracking, type JsonObject } from '@wanllmdb/proto/client';
 import { ApiError, dataOf } from '../api/client.js';
 import { metricsApi, viewsApi } from '../api/services.js';
 import { onPanelsChange, panelType, panelTypes } from '../plugins.js';
-import { shared } from '../styles.js';
+import { controlBar, shared } from '../styles.js';
 import { errorMessage } from '../util/errors.js';
 import { closedValue } from '../util/forms.js';
 
@@ -136,12 +136,9 @@ export class WlWorkspace extends LitElement {
 
   static override styles = [
     shared,
+    controlBar,
     css`
       .bar {
-        display: flex;
-        gap: 8px;
-        align-items: center;
-        flex-wrap: wrap;
         margin-bottom: 10px;
       }
       .bar .spacer {

@@ -4,7 +4,7 @@ import { anonymousAuthApi, authApi } from '../api/services.js';
 import { navigate } from '../router.js';
 import { authForm, shared } from '../styles.js';
 import { describeError } from '../util/errors.js';
-import { newAccount, PASSWORDS_DIFFER, submittedForm } from '../util/forms.js';
+import { newAccount, newPasswordFields, PASSWORDS_DIFFER, submittedForm } from '../util/forms.js';
 
 /** Where to go after signing in: a path of this app from `?next=`, never another origin. */
 function safeNext(query: URLSearchParams | undefined): string {
@@ -204,14 +204,7 @@ export class WlLoginPage extends LitElement {
             data-testid="register-username"
           />
         </label>
-        <label for="reg-password"
-          ><span>Password <span class="hint muted">(at least 8 characters)</span></span>
-          <input id="reg-password" name="password" type="password" autocomplete="new-password" required minlength="8" data-testid="register-password" />
-        </label>
-        <label for="reg-confirm"
-          >Repeat the password
-          <input id="reg-confirm" name="confirm" type="password" autocomplete="new-password" required minlength="8" data-testid="register-confirm" />
-        </label>
+        ${newPasswordFields('reg', 'register')}
         ${this.regError ? html`<p class="error" role="alert" data-testid="register-error">${this.regError}</p>` : nothing}
         <button type="submit" class="primary" ?disabled=${this.regBusy} data-testid="register-submit">${this.regBusy ? 'Creating…' : 'Create account'}</button>
       </form>

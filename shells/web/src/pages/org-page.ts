@@ -3,10 +3,11 @@ import type { ClientRequest, auth } from '@wanllmdb/proto/client';
 import { ApiError, dataOf } from '../api/client.js';
 import { orgsApi } from '../api/services.js';
 import { navigate } from '../router.js';
-import { badge, chip, hintAndOk, inlineForm, pageHead, shared, srOnly } from '../styles.js';
+import { badge, cardSections, chip, hintAndOk, inlineForm, pageHead, shared, srOnly } from '../styles.js';
 import { confirmButton } from '../components/confirm-button.js';
 import { pageFromQuery, pager, pagerStyles } from '../components/pager.js';
 import { secretBox, secretBoxStyles } from '../components/secret-box.js';
+import { tableHead } from '../components/table-head.js';
 import { describeError } from '../util/errors.js';
 import { commaList, shortTime } from '../util/format.js';
 import { submittedForm as fields } from '../util/forms.js';
@@ -53,6 +54,7 @@ export class WlOrgPage extends LitElement {
     srOnly,
     pagerStyles,
     pageHead,
+    cardSections,
     css`
       .page {
         max-width: 1080px;
@@ -60,21 +62,12 @@ export class WlOrgPage extends LitElement {
       section {
         margin-bottom: 20px;
       }
-      section h2 {
-        margin-top: 0;
-      }
       form.inline .grow {
         flex: 1;
         min-width: 200px;
       }
       td.wrap {
         white-space: normal;
-      }
-      .table-wrap {
-        overflow-x: auto;
-      }
-      p {
-        margin: 6px 0;
       }
     `,
   ];
@@ -359,14 +352,7 @@ export class WlOrgPage extends LitElement {
           ? html`<p class="muted" data-testid="orgs-empty">You belong to no organisation yet.</p>`
           : this.orgs.length
             ? html`<table data-testid="orgs-table">
-                <thead>
-                  <tr>
-                    <th scope="col">Name</th>
-                    <th scope="col">Slug</th>
-                    <th scope="col">Description</th>
-                    <th scope="col">Created</th>
-                  </tr>
-                </thead>
+                ${tableHead(['Name', 'Slug', 'Description', 'Created'])}
                 <tbody>
                   ${this.orgs.map(
                     (o) => html`<tr data-testid="org-row">
@@ -417,16 +403,7 @@ export class WlOrgPage extends LitElement {
       ${this.members.length
         ? html`<div class="table-wrap">
             <table data-testid="members-table">
-              <thead>
-                <tr>
-                  <th scope="col">Email</th>
-                  <th scope="col">Username</th>
-                  <th scope="col">Kind</th>
-                  <th scope="col">Role</th>
-                  <th scope="col">Joined</th>
-                  <th scope="col"><span class="sr-only">Actions</span></th>
-                </tr>
-              </thead>
+              ${tableHead(['Email', 'Username', 'Kind', 'Role', 'Joined'], { actions: true })}
               <tbody>
                 ${this.members.map(
                   (m) => html`<tr data-testid="member-row" data-email=${m.email}>
@@ -483,14 +460,7 @@ export class WlOrgPage extends LitElement {
       ${this.errors['teams-list'] ? html`<p class="error" role="alert">${this.errors['teams-list']}</p>` : nothing}
       ${this.teams.length
         ? html`<table data-testid="teams-table">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Description</th>
-                <th scope="col">Created</th>
-                <th scope="col"><span class="sr-only">Actions</span></th>
-              </tr>
-            </thead>
+            ${tableHead(['Name', 'Description', 'Created'], { actions: true })}
             <tbody>
               ${this.teams.map(
                 (t) => html`<tr data-testid="team-row">
@@ -535,13 +505,7 @@ export class WlOrgPage extends LitElement {
       ${this.errors['roles-list'] ? html`<p class="error" role="alert">${this.errors['roles-list']}</p>` : nothing}
       ${this.roles.length
         ? html`<table data-testid="roles-table">
-            <thead>
-              <tr>
-                <th scope="col">Role</th>
-                <th scope="col">Permissions</th>
-                <th scope="col"><span class="sr-only">Actions</span></th>
-              </tr>
-            </thead>
+            ${tableHead(['Role', 'Permissions'], { actions: true })}
             <tbody>
               ${this.roles.map(
                 (r) => html`<tr data-testid="role-row">

@@ -3,7 +3,7 @@ import type { auth, projects, tracking } from '@wanllmdb/proto/client';
 import { dataOf } from '../api/client.js';
 import { orgsApi, projectsApi, runsApi } from '../api/services.js';
 import { navigate } from '../router.js';
-import { pageHead, shared } from '../styles.js';
+import { factList, pageHead, shared } from '../styles.js';
 import '../components/runs-table.js';
 import '../components/workspace.js';
 import { formatDuration, type WlRunsTable } from '../components/runs-table.js';
@@ -48,6 +48,7 @@ export class WlProjectPage extends LitElement {
     shared,
     tabBarStyles,
     pageHead,
+    factList,
     css`
       .badge {
         font-size: 12px;
@@ -77,18 +78,6 @@ export class WlProjectPage extends LitElement {
         align-items: center;
         margin-bottom: 8px;
         flex-wrap: wrap;
-      }
-      dl {
-        display: grid;
-        grid-template-columns: max-content 1fr;
-        gap: 4px 16px;
-        margin: 0;
-      }
-      dt {
-        color: var(--wl-muted);
-      }
-      dd {
-        margin: 0;
       }
     `,
   ];

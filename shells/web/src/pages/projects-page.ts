@@ -4,6 +4,7 @@ import { dataOf, withQuery } from '../api/client.js';
 import { orgsApi, projectsApi } from '../api/services.js';
 import { navigate } from '../router.js';
 import { pageFromQuery, pager, pagerStyles } from '../components/pager.js';
+import { tableHead } from '../components/table-head.js';
 import { badge, shared } from '../styles.js';
 import { describeError } from '../util/errors.js';
 import { shortTime } from '../util/format.js';
@@ -317,14 +318,7 @@ export class WlProjectsPage extends LitElement {
     if (!this.items.length) return nothing;
     return html`
       <table data-testid="projects-table" aria-busy=${this.loading}>
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Description</th>
-            <th scope="col">Visibility</th>
-            <th scope="col">Updated</th>
-          </tr>
-        </thead>
+        ${tableHead(['Name', 'Description', 'Visibility', 'Updated'])}
         <tbody>
           ${this.items.map(
             (p) => html`<tr class=${this.created?.id === p.id ? 'fresh' : ''} data-testid="project-row">

@@ -9,7 +9,7 @@ import { watchRuns } from '../charts/live.js';
 import { flatten, formatNumber, formatValue, groupKeys } from '../charts/series.js';
 import { tabBar, tabBarStyles } from '../components/tab-bar.js';
 import '../components/workspace.js';
-import { shared } from '../styles.js';
+import { controlBar, factList, shared } from '../styles.js';
 import { errorMessage } from '../util/errors.js';
 import { runDuration } from '../util/format.js';
 
@@ -173,14 +173,8 @@ export class WlRunLogs extends LitElement {
   };
   static override styles = [
     shared,
+    controlBar,
     css`
-      .bar {
-        display: flex;
-        gap: 8px;
-        align-items: center;
-        flex-wrap: wrap;
-        margin-bottom: 8px;
-      }
       lit-virtualizer {
         height: calc(100vh - 260px);
         min-height: 300px;
@@ -405,6 +399,7 @@ export class WlRunPage extends LitElement {
   static override styles = [
     shared,
     tabBarStyles,
+    factList,
     css`
       .top {
         display: flex;
@@ -441,17 +436,7 @@ export class WlRunPage extends LitElement {
         gap: var(--wl-gap);
         align-items: start;
       }
-      dl {
-        display: grid;
-        grid-template-columns: max-content 1fr;
-        gap: 4px 16px;
-        margin: 0;
-      }
-      dt {
-        color: var(--wl-muted);
-      }
       dd {
-        margin: 0;
         word-break: break-all;
       }
       .card h2 {

@@ -5,7 +5,8 @@ import { authApi } from '../api/services.js';
 import { navigate } from '../router.js';
 import { confirmButton } from '../components/confirm-button.js';
 import { secretBox, secretBoxStyles } from '../components/secret-box.js';
-import { chip, hintAndOk, shared, srOnly } from '../styles.js';
+import { tableHead } from '../components/table-head.js';
+import { cardSections, chip, factList, hintAndOk, shared, srOnly } from '../styles.js';
 import { describeError } from '../util/errors.js';
 import { commaList, shortTime } from '../util/format.js';
 import { submittedForm } from '../util/forms.js';
@@ -42,6 +43,8 @@ export class WlSettingsPage extends LitElement {
     hintAndOk,
     chip,
     srOnly,
+    cardSections,
+    factList,
     css`
       .page {
         max-width: 980px;
@@ -49,20 +52,8 @@ export class WlSettingsPage extends LitElement {
       section {
         margin-bottom: 20px;
       }
-      section h2 {
-        margin-top: 0;
-      }
       dl {
-        display: grid;
-        grid-template-columns: max-content 1fr;
         gap: 6px 16px;
-        margin: 0;
-      }
-      dt {
-        color: var(--wl-muted);
-      }
-      dd {
-        margin: 0;
       }
       form.grid {
         display: grid;
@@ -84,11 +75,7 @@ export class WlSettingsPage extends LitElement {
         font-weight: 400;
       }
       .table-wrap {
-        overflow-x: auto;
         margin-top: var(--wl-gap);
-      }
-      p {
-        margin: 6px 0;
       }
     `,
   ];
@@ -375,17 +362,7 @@ export class WlSettingsPage extends LitElement {
     const now = Date.now();
     return html`<div class="table-wrap">
       <table data-testid="keys-table">
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Key</th>
-            <th scope="col">Scopes</th>
-            <th scope="col">Created</th>
-            <th scope="col">Last used</th>
-            <th scope="col">Expires</th>
-            <th scope="col"><span class="sr-only">Actions</span></th>
-          </tr>
-        </thead>
+        ${tableHead(['Name', 'Key', 'Scopes', 'Created', 'Last used', 'Expires'], { actions: true })}
         <tbody>
           ${this.keys.map((k) => {
             const expired = !!k.expiresAt && Date.parse(k.expiresAt) <= now;

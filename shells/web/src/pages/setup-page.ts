@@ -4,7 +4,7 @@ import { anonymousAuthApi } from '../api/services.js';
 import { navigate } from '../router.js';
 import { authForm, shared } from '../styles.js';
 import { describeError } from '../util/errors.js';
-import { newAccount, PASSWORDS_DIFFER, submittedForm } from '../util/forms.js';
+import { newAccount, newPasswordFields, PASSWORDS_DIFFER, submittedForm } from '../util/forms.js';
 
 /** The one-time token of the setup link (`/setup#token=…`). */
 function tokenFromHash(hash: string): string {
@@ -107,14 +107,7 @@ export class WlSetupPage extends LitElement {
           >Email
           <input id="setup-email" name="email" type="email" autocomplete="username" required data-testid="setup-email" />
         </label>
-        <label for="setup-password"
-          ><span>Password <span class="hint muted">(at least 8 characters)</span></span>
-          <input id="setup-password" name="password" type="password" autocomplete="new-password" required minlength="8" data-testid="setup-password" />
-        </label>
-        <label for="setup-confirm"
-          >Repeat the password
-          <input id="setup-confirm" name="confirm" type="password" autocomplete="new-password" required minlength="8" data-testid="setup-confirm" />
-        </label>
+        ${newPasswordFields('setup', 'setup')}
         ${this.error ? html`<p class="error" role="alert" data-testid="setup-error">${this.error}</p>` : nothing}
         <button type="submit" class="primary" ?disabled=${this.busy} data-testid="setup-submit">${this.busy ? 'Creating…' : 'Create administrator'}</button>
         <p class="muted">Already set up? <a href="/login">Sign in</a></p>

@@ -1,9 +1,9 @@
-import { LitElement, html, nothing, type PropertyValues } from 'lit';
+import { LitElement, html, nothing } from 'lit';
 import '../charts/parallel-coordinates.js';
 import '../charts/scatter-plot.js';
 import type { tracking } from '@wanllmdb/proto/client';
 import { differingConfigKeys, fieldOptions, loadRuns } from '../charts/run-data.js';
-import { watchRunChanges } from '../charts/live.js';
+import { LiveRunsController } from '../charts/live.js';
 import { shared } from '../styles.js';
 import { errorMessage } from '../util/errors.js';
 import { panelStyles } from './line-chart-panel.js';
@@ -37,8 +37,8 @@ abstract class RunFieldsPanel extends LitElement {
   declare runs: tracking.v1.Run[];
   declare editing: boolean;
   declare error: string;
-  private loadedFor = '';
-  private stopLive: (() => void) | undefined;
+  // Summaries change as metrics arrive: reloaded at most every 2 s.
+  private readonly live = new LiveRunsController(this, (current) => this.load(current));
 
   constructor() {
     super();
@@ -50,32 +50,10 @@ abstract class RunFieldsPanel extends LitElement {
     this.error = '';
   }
 
-  override disconnectedCallback(): void {
-    super.disconnectedCallback();
-    this.stopLive?.();
-    this.stopLive = undefined;
-    this.loadedFor = '';
-  }
-
-  override connectedCallback(): void {
-    super.connectedCallback();
-    if (this.hasUpdated) this.requestUpdate();
-  }
-
-  protected override willUpdate(_changed: PropertyValues<this>): void {
-    const key = `${this.projectId}|${(this.runIds ?? []).join(',')}`;
-    if (key === this.loadedFor) return;
-    this.loadedFor = key;
-    void this.load(key);
-    this.stopLive?.();
-    // Summaries change as metrics arrive: reload at most every 2 s.
-    this.stopLive = watchRunChanges(this.projectId, this.runIds ?? [], () => void this.load(this.loadedFor));
-  }
-
-  private async load(key: string): Promise<void> {
+  private async load(current: () => boolean): Promise<void> {
     try {
       const runs = await loadRuns(this.projectId, this.runIds ?? []);
-      if (key !== this.loadedFor) return;
+      if (!current()) return;
       this.runs = runs;
       this.error = '';
     } catch (e) {

@@ -1,3 +1,5 @@
+import { html } from 'lit';
+
 /** A submitted form that passed the browser's own checks: the form, its data, and a field as trimmed text. */
 export interface SubmittedForm {
   form: HTMLFormElement;
@@ -23,6 +25,22 @@ export function newAccount(f: SubmittedForm): { email: string; password: string 
   const password = String(f.data.get('password'));
   if (password !== String(f.data.get('confirm'))) return undefined;
   return { email: f.get('email'), password };
+}
+
+/**
+ * The new password and its repetition of a sign-up form (the fields `newAccount`
+ * reads): ids `<id>-password` and `<id>-confirm`, test ids `<testId>-password`
+ * and `<testId>-confirm`.
+ */
+export function newPasswordFields(id: string, testId: string) {
+  return html`<label for="${id}-password"
+      ><span>Password <span class="hint muted">(at least 8 characters)</span></span>
+      <input id="${id}-password" name="password" type="password" autocomplete="new-password" required minlength="8" data-testid="${testId}-password" />
+    </label>
+    <label for="${id}-confirm"
+      >Repeat the password
+      <input id="${id}-confirm" name="confirm" type="password" autocomplete="new-password" required minlength="8" data-testid="${testId}-confirm" />
+    </label>`;
 }
 
 /** A form field's value as a word of one of the contract's closed sets (`closedSets` of the generated code), or undefined for any other text. */
