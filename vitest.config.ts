@@ -20,7 +20,7 @@ export default defineConfig({
     },
   },
   test: {
-    include: ['{core,proto,plugins,shells,sdk,plugin-template}/**/src/**/*.test.ts', 'test/e2e/**/*.test.ts'],
+    include: ['{core,proto,plugins,shells,sdk,plugin-template}/**/src/**/*.test.ts', 'plugins/*/ui/**/*.test.ts', 'test/e2e/**/*.test.ts'],
     exclude: ['**/node_modules/**', '**/dist/**'],
     testTimeout: 30_000,
     hookTimeout: 60_000,

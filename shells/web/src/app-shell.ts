@@ -6,7 +6,7 @@ import { loadPluginModules, onPanelsChange, pageTypes } from './plugins.js';
 import { interceptLinks, navigate, Router, type Match } from './router.js';
 import { routes } from './routes.js';
 import { shared } from './styles.js';
-import { registerBuiltinPanels } from './panels/builtin.js';
+import { uiPlugins } from './ui-plugins.js';
 
 type Theme = 'light' | 'dark';
 const THEME_KEY = 'wanllmdb.theme';
@@ -82,7 +82,7 @@ export class WlApp extends LitElement {
   override connectedCallback(): void {
     super.connectedCallback();
     document.documentElement.dataset.theme = this.theme;
-    registerBuiltinPanels();
+    for (const p of uiPlugins) p.register?.();
     window.addEventListener('popstate', this.route);
     window.addEventListener('wl-navigate', this.route);
     this.disconnect = [

@@ -1,4 +1,5 @@
 import { api } from './api/client.js';
+import type { Route } from './router.js';
 
 /**
  * What plugins add to the shell: panels (a custom element the workspace grid
@@ -26,6 +27,22 @@ export interface PageType {
   /** Shown in the header navigation when given. */
   label?: string;
   plugin: string;
+}
+
+/**
+ * A built-in plugin's UI, bundled with the shell (`ui-plugins.ts`): its pages
+ * at fixed paths, and what it registers when the shell starts (panels, pages
+ * — the same `registerPanel`/`registerPage` a third-party module calls
+ * through `window.wanllmdb`). It lives in `plugins/<id>/ui/` and imports
+ * only `@wanllmdb/web/kit` from the shell.
+ */
+export interface UiPlugin {
+  /** The plugin's id (`tracking`). */
+  id: string;
+  /** Its pages, each a lazily loaded custom element: `{ pattern: '/runs/:id/:tab?', tag, load }`. */
+  routes?: Route[];
+  /** Runs once when the shell starts. */
+  register?(): void;
 }
 
 const panels = new Map<string, PanelType>();

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -102,6 +102,8 @@ function newestSource(): number {
     }
   };
   walk(join(web, 'src'));
+  // Built-in plugins' UIs (plugins/<id>/ui) are bundled with the shell.
+  for (const p of readdirSync(join(web, '../../plugins'))) if (existsSync(join(web, '../../plugins', p, 'ui'))) walk(join(web, '../../plugins', p, 'ui'));
   for (const f of ['index.html', 'vite.config.ts', 'package.json']) newest = Math.max(newest, statSync(join(web, f)).mtimeMs);
   return newest;
 }

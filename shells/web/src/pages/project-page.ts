@@ -4,12 +4,13 @@ import { dataOf } from '../api/client.js';
 import { orgsApi, projectsApi, runsApi } from '../api/services.js';
 import { navigate } from '../router.js';
 import { factList, pageHead, shared } from '../styles.js';
-import '../components/runs-table.js';
-import '../components/workspace.js';
-import { formatDuration, type WlRunsTable } from '../components/runs-table.js';
-import { runDuration } from '../util/format.js';
+import { loadCompareView, loadRunsTable, loadWorkspace, type WlRunsTable } from '@wanllmdb/plugin-tracking/ui';
+import { formatDuration, runDuration } from '../util/format.js';
 import { tabBar, tabBarStyles } from '../components/tab-bar.js';
 import { errorMessage } from '../util/errors.js';
+
+// The tracking plugin's runs table and workspace, which this page's tabs embed, are defined before the page renders.
+await Promise.all([loadRunsTable(), loadWorkspace()]);
 
 const TABS = ['overview', 'runs', 'workspace', 'compare', 'members'] as const;
 type Tab = (typeof TABS)[number];
@@ -130,7 +131,7 @@ export class WlProjectPage extends LitElement {
     }
     if (this.tab === 'compare' && !this.compareLoaded) {
       // Another part of the UI; loaded when first needed.
-      void import('../components/compare-view.js').then(
+      void loadCompareView().then(
         () => (this.compareLoaded = true),
         (e: unknown) => (this.error = `The compare view failed to load: ${errorMessage(e)}`),
       );

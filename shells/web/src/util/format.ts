@@ -23,3 +23,15 @@ export function runDuration(run: tracking.v1.Run, now = Date.now()): number {
   const end = run.finishedAt ? Date.parse(run.finishedAt) : run.state === 'running' ? now : Date.parse(run.heartbeatAt);
   return end - start;
 }
+
+/** A duration for people: `42s`, `3m 5s`, `2h 10m`, `3d 4h`. */
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return '';
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m ${s % 60}s`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h}h ${m % 60}m`;
+  return `${Math.floor(h / 24)}d ${h % 24}h`;
+}

@@ -1,7 +1,7 @@
 import { LitElement, css } from 'lit';
-import { shared } from '../styles.js';
 import { chartOverlays } from './chart-styles.js';
 import { onThemeChange, readTheme, type ChartTheme } from './theme.js';
+import { shared } from '@wanllmdb/web/kit';
 
 
 /**

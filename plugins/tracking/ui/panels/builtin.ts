@@ -1,4 +1,4 @@
-import { registerPanel } from '../plugins.js';
+import { registerPanel } from '@wanllmdb/web/kit';
 
 /**
  * The tracking plugin's panels, registered exactly as a third-party plugin's
@@ -17,7 +17,7 @@ function loadElements(): void {
   void import('./run-fields-panels.js').catch((e: unknown) => console.error('run field panels failed to load', e));
 }
 
-export function registerBuiltinPanels(): void {
+export function registerTrackingPanels(): void {
   loadElements();
   registerPanel({
     type: 'tracking.line-chart',

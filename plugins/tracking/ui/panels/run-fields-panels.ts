@@ -4,9 +4,8 @@ import '../charts/scatter-plot.js';
 import type { tracking } from '@wanllmdb/proto/client';
 import { differingConfigKeys, fieldOptions, loadRuns } from '../charts/run-data.js';
 import { LiveRunsController } from '../charts/live.js';
-import { shared } from '../styles.js';
-import { errorMessage } from '../util/errors.js';
 import { panelStyles } from './line-chart-panel.js';
+import { errorMessage, shared } from '@wanllmdb/web/kit';
 
 /** Options of a field <select>: config keys, then summary keys. */
 export function fieldSelect(value: string, options: { config: string[]; summary: string[] }, onChange: (v: string) => void, cls: string, empty = 'choose…') {

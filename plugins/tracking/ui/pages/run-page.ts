@@ -2,16 +2,11 @@ import { LitElement, css, html, nothing, type PropertyValues, type TemplateResul
 import '@lit-labs/virtualizer';
 import type { LitVirtualizer } from '@lit-labs/virtualizer/LitVirtualizer.js';
 import { tracking, type ClientRequest } from '@wanllmdb/proto/client';
-import { api, dataOf } from '../api/client.js';
-import { httpRoute, metricsApi, runFilesApi, runLogsApi, runsApi } from '../api/services.js';
 import '../charts/line-chart.js';
 import { watchRuns } from '../charts/live.js';
 import { flatten, formatNumber, formatValue, groupKeys } from '../charts/series.js';
-import { tabBar, tabBarStyles } from '../components/tab-bar.js';
 import '../components/workspace.js';
-import { controlBar, factList, shared } from '../styles.js';
-import { errorMessage } from '../util/errors.js';
-import { runDuration } from '../util/format.js';
+import { api, controlBar, dataOf, errorMessage, factList, httpRoute, metricsApi, runDuration, runFilesApi, runLogsApi, runsApi, shared, tabBar, tabBarStyles } from '@wanllmdb/web/kit';
 
 type Run = tracking.v1.Run;
 type LogLine = tracking.v1.LogLine;

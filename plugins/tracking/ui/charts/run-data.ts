@@ -1,7 +1,6 @@
 import type { tracking } from '@wanllmdb/proto/client';
-import { dataOf } from '../api/client.js';
-import { metricsApi, runsApi } from '../api/services.js';
 import { configDiff, flatten } from './series.js';
+import { dataOf, metricsApi, runsApi } from '@wanllmdb/web/kit';
 
 type Run = tracking.v1.Run;
 type KeyStats = tracking.v1.MetricKeyStats;

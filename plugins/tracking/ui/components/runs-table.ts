@@ -1,11 +1,8 @@
 import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
 import { virtualize } from '@lit-labs/virtualizer/virtualize.js';
 import type { tracking } from '@wanllmdb/proto/client';
-import { ApiError } from '../api/client.js';
-import { runsApi } from '../api/services.js';
-import { shared } from '../styles.js';
-import { runDuration, shortTime } from '../util/format.js';
 import { watchProjectRuns, type LiveRunEvent } from '../charts/live.js';
+import { ApiError, formatDuration, runDuration, runsApi, shared, shortTime } from '@wanllmdb/web/kit';
 
 type Run = tracking.v1.Run;
 
@@ -51,17 +48,6 @@ function valueAt(obj: Record<string, unknown> | undefined, path: string): unknow
     cur = (cur as Record<string, unknown>)[part];
   }
   return cur;
-}
-
-export function formatDuration(ms: number): string {
-  if (!Number.isFinite(ms) || ms < 0) return '';
-  const s = Math.round(ms / 1000);
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m ${s % 60}s`;
-  const h = Math.floor(m / 60);
-  if (h < 48) return `${h}h ${m % 60}m`;
-  return `${Math.floor(h / 24)}d ${h % 24}h`;
 }
 
 function formatValue(v: unknown): string {

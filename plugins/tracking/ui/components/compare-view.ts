@@ -8,8 +8,7 @@ import '../charts/scatter-plot.js';
 import { configDiff, formatValue, groupKeys, seriesColor } from '../charts/series.js';
 import { LiveRunsController } from '../charts/live.js';
 import { fieldSelect } from '../panels/run-fields-panels.js';
-import { shared } from '../styles.js';
-import { errorMessage } from '../util/errors.js';
+import { errorMessage, shared } from '@wanllmdb/web/kit';
 
 /**
  * <wl-compare-view>: two or more runs side by side — overlaid line charts

@@ -1,10 +1,10 @@
 import { html, type PropertyValues } from 'lit';
-import { navigate } from '../router.js';
 import type { tracking } from '@wanllmdb/proto/client';
 import { CanvasChart } from './canvas-chart.js';
 import { ticks, truncate } from './scatter-plot.js';
 import { axisScale, fieldValue, formatValue, rampColor, type AxisScale } from './series.js';
 import { withAlpha, type ChartTheme } from './theme.js';
+import { navigate } from '@wanllmdb/web/kit';
 
 /** The part of the colour ramp that reads on the theme's background (no near-black on dark, no pale yellow on white). */
 const ramp = (t: number, dark: boolean) => (dark ? 0.22 + 0.78 * t : 0.9 * t);

@@ -1,9 +1,9 @@
 import { html, type PropertyValues } from 'lit';
-import { navigate } from '../router.js';
 import type { tracking } from '@wanllmdb/proto/client';
 import { CanvasChart } from './canvas-chart.js';
 import { axisScale, fieldValue, formatNumber, formatValue, niceTicks, seriesColor, type AxisScale } from './series.js';
 import { withAlpha, type ChartTheme } from './theme.js';
+import { navigate } from '@wanllmdb/web/kit';
 
 interface Placed {
   run: tracking.v1.Run;

@@ -1,12 +1,7 @@
 import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
 import { repeat } from 'lit/directives/repeat.js';
 import { tracking, type JsonObject } from '@wanllmdb/proto/client';
-import { ApiError, dataOf } from '../api/client.js';
-import { metricsApi, viewsApi } from '../api/services.js';
-import { onPanelsChange, panelType, panelTypes } from '../plugins.js';
-import { controlBar, shared } from '../styles.js';
-import { errorMessage } from '../util/errors.js';
-import { closedValue } from '../util/forms.js';
+import { ApiError, closedValue, controlBar, dataOf, errorMessage, metricsApi, onPanelsChange, panelType, panelTypes, shared, viewsApi } from '@wanllmdb/web/kit';
 
 /** One panel of the grid: where it sits (12 columns, rows of ROW_PX) and its own config. */
 export interface PanelSpec {

@@ -1,8 +1,7 @@
 import type { ReactiveController, ReactiveElement } from 'lit';
 import { tracking } from '@wanllmdb/proto/client';
-import { api, dataOf } from '../api/client.js';
-import { httpRoute, runsApi } from '../api/services.js';
 import { parseSeries, type Series } from './series.js';
+import { api, dataOf, httpRoute, runsApi } from '@wanllmdb/web/kit';
 
 /**
  * Live run events, shared: every chart (and page) watching the same project

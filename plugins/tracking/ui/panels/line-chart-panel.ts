@@ -1,7 +1,7 @@
 import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
 import '../charts/line-chart.js';
 import { loadRuns, metricKeys } from '../charts/run-data.js';
-import { shared } from '../styles.js';
+import { shared } from '@wanllmdb/web/kit';
 
 export interface LineChartConfig {
   keys: string[];

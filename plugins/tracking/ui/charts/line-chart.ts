@@ -1,13 +1,11 @@
 import { LitElement, css, html, nothing, unsafeCSS, type PropertyValues } from 'lit';
 import uPlot from 'uplot';
 import uplotCss from 'uplot/dist/uPlot.min.css?inline';
-import { metricsApi } from '../api/services.js';
-import { shared } from '../styles.js';
-import { errorMessage } from '../util/errors.js';
 import { chartOverlays } from './chart-styles.js';
 import { projectOf, watchRuns, type LiveRunEvent } from './live.js';
 import { alignSeries, ema, formatNumber, lastFinite, logSplits, mergeLive, robustRange, seriesColor, seriesId, type Series } from './series.js';
 import { onThemeChange, readTheme, withAlpha, type ChartTheme } from './theme.js';
+import { errorMessage, metricsApi, shared } from '@wanllmdb/web/kit';
 
 interface Entry {
   id: string;

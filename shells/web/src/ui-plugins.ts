@@ -1,0 +1,5 @@
+import { trackingUi } from '@wanllmdb/plugin-tracking/ui';
+import type { UiPlugin } from './plugins.js';
+
+/** The built-in plugins' UIs the shell bundles (each from its own `plugins/<id>/ui/`). */
+export const uiPlugins: readonly UiPlugin[] = [trackingUi];
