@@ -9,6 +9,7 @@ export default defineConfig({
   resolve: {
     alias: {
       '@wanllmdb/core/testing': here('./core/src/testing/index.ts'),
+      '@wanllmdb/core/grpc': here('./core/src/rpc/grpc-client.ts'),
       '@wanllmdb/core': here('./core/src/index.ts'),
       '@wanllmdb/proto/client': here('./proto/src/client.ts'),
       '@wanllmdb/proto': here('./proto/src/index.ts'),

@@ -13,7 +13,7 @@ export { Kernel, type KernelOptions, type Listening } from './kernel/kernel.js';
 export { externalPlugin } from './kernel/external/external-plugin.js';
 export { isManifestPath, readManifest, MANIFEST_FILE, type PluginManifest } from './kernel/external/manifest.js';
 export { PluginHost, CALL_TOKEN_HEADER, type PluginProcessStatus } from './kernel/external/plugin-host.js';
-export { PROTOCOL as PLUGIN_PROTOCOL, parseHandshake } from './kernel/external/plugin-process.js';
+export { PROTOCOL as PLUGIN_PROTOCOL, parseHandshake } from './kernel/external/handshake.js';
 export { inProcessRpc, pluginPrincipal, type InProcessRpc } from './rpc/in-process.js';
 export { createLogger, type Logger, type LogLevel } from './kernel/logger.js';
 export { systemClock, type Clock } from './kernel/clock.js';

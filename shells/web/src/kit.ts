@@ -11,5 +11,7 @@ export * from './util/errors.js';
 export * from './util/format.js';
 export * from './util/forms.js';
 export * from './components/tab-bar.js';
+export * from './components/pager.js';
+export * from './components/table-head.js';
 export * from './plugins.js';
 export { navigate, type Route } from './router.js';

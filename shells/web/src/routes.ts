@@ -5,7 +5,6 @@ import { uiPlugins } from './ui-plugins.js';
 const shellRoutes: Route[] = [
   { pattern: '/login', tag: 'wl-login-page', load: () => import('./pages/login-page.js'), public: true },
   { pattern: '/setup', tag: 'wl-setup-page', load: () => import('./pages/setup-page.js'), public: true },
-  { pattern: '/projects', tag: 'wl-projects-page', load: () => import('./pages/projects-page.js') },
   { pattern: '/projects/:id/:tab?', tag: 'wl-project-page', load: () => import('./pages/project-page.js') },
   { pattern: '/settings', tag: 'wl-settings-page', load: () => import('./pages/settings-page.js') },
   { pattern: '/orgs/:id?', tag: 'wl-org-page', load: () => import('./pages/org-page.js') },

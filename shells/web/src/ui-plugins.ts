@@ -1,5 +1,6 @@
+import { projectsUi } from '@wanllmdb/plugin-projects/ui';
 import { trackingUi } from '@wanllmdb/plugin-tracking/ui';
 import type { UiPlugin } from './plugins.js';
 
 /** The built-in plugins' UIs the shell bundles (each from its own `plugins/<id>/ui/`). */
-export const uiPlugins: readonly UiPlugin[] = [trackingUi];
+export const uiPlugins: readonly UiPlugin[] = [projectsUi, trackingUi];

@@ -7,7 +7,7 @@ import { isAlive } from '../../testing/http-and-processes.js';
 import { Kernel } from '../kernel.js';
 import { externalPlugin } from './external-plugin.js';
 import { readManifest } from './manifest.js';
-import { parseHandshake } from './plugin-process.js';
+import { parseHandshake } from './handshake.js';
 
 const PROTO = `syntax = "proto3";
 package wanllmdb.fake.v1;

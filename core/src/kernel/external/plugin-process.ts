@@ -9,16 +9,8 @@ import protobuf from 'protobufjs';
 import { Errors, type WldbError } from '../../errors.js';
 import type { Logger } from '../logger.js';
 import type { PluginManifest } from './manifest.js';
+import { parseHandshake, PROTOCOL } from './handshake.js';
 import type { PluginHost, PluginProcessStatus } from './plugin-host.js';
-
-/** The protocol's fixed values (ADR 0019; the go-plugin handshake format). */
-export const PROTOCOL = Object.freeze({
-  /** Not a secret: it tells a program that a kernel started it, not a user at a shell. */
-  cookieEnv: 'WANLLMDB_PLUGIN_MAGIC_COOKIE',
-  cookie: 'wanllmdb-plugin-7c1f2f4e',
-  coreVersion: 1,
-  appVersion: 1,
-});
 
 /** The folder of the protocol's own .proto (wanllmdb/plugin/v1/controller.proto). */
 export const PLUGIN_PROTOCOL_PROTO_DIR = join(PROTO_DIR, 'plugin-protocol');
@@ -44,17 +36,6 @@ const HEALTH_MISSES = 3;
 /** How long a call waits for a restarting program before it fails with WLDB_ERR_PLUGIN_UNAVAILABLE. */
 const CALL_WAIT_MS = 10_000;
 const SHUTDOWN_GRACE_MS = 5_000;
-
-/** The handshake line: `CORE-VERSION|APP-VERSION|NETWORK|ADDRESS|PROTOCOL`, e.g. `1|1|unix|/tmp/wldb-x/hello.sock|grpc`. */
-export function parseHandshake(line: string): { address: string } {
-  const parts = line.trim().split('|');
-  const [core, app, network, address, protocol] = parts;
-  const expected = `${PROTOCOL.coreVersion}|${PROTOCOL.appVersion}|unix|<socket path>|grpc`;
-  if (parts.length !== 5 || core !== String(PROTOCOL.coreVersion) || app !== String(PROTOCOL.appVersion) || network !== 'unix' || !address?.startsWith('/') || protocol !== 'grpc') {
-    throw Errors.PLUGIN_HANDSHAKE(`The plugin program printed ${JSON.stringify(line.slice(0, 200))} as its first line; the protocol wants "${expected}" (ADR 0019). Print only that line on stdout, after the server listens.`);
-  }
-  return { address: `unix:${address}` };
-}
 
 /**
  * One out-of-process plugin's program: starts it, reads its handshake, waits

@@ -1,14 +1,6 @@
 import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
 import { projects, type ClientRequest, type auth } from '@wanllmdb/proto/client';
-import { dataOf, withQuery } from '../api/client.js';
-import { orgsApi, projectsApi } from '../api/services.js';
-import { navigate } from '../router.js';
-import { pageFromQuery, pager, pagerStyles } from '../components/pager.js';
-import { tableHead } from '../components/table-head.js';
-import { badge, shared } from '../styles.js';
-import { describeError } from '../util/errors.js';
-import { shortTime } from '../util/format.js';
-import { closedValue, submittedForm } from '../util/forms.js';
+import { badge, closedValue, dataOf, describeError, navigate, orgsApi, pageFromQuery, pager, pagerStyles, projectsApi, shared, shortTime, submittedForm, tableHead, withQuery } from '@wanllmdb/web/kit';
 
 const PAGE_SIZE = 20;
 
