@@ -93,6 +93,8 @@ export interface CallerInfo {
   method: string;
   /** The method is run ingest (`(wanllmdb.auth.v1.ingest)`): rate-limited in budgets of its own. */
   ingest?: boolean;
+  /** The method streams (either way): the call may outlive anything granted for a moment. */
+  streaming?: boolean;
 }
 
 /**

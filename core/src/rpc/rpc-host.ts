@@ -125,7 +125,6 @@ export class RpcHost {
     // A plugin's in-process call (principal given) may be part of work finishing during the drain.
     if (this.draining && !(origin.transport === 'local' && origin.principal)) throw Errors.SHUTTING_DOWN('The server is shutting down and takes no new calls. Retry against another replica or after it restarts.');
     if (request instanceof UndecodableRequest) throw request.error;
-    if (!method.requestStream) checkClosedSets(method.requestType, request);
     // gRPC and HTTP requests were checked as they were decoded; an in-process request is an object nothing has walked yet.
     if (origin.transport === 'local' && !method.requestStream) {
       checkRequestObject(method.requestType, request);
@@ -144,9 +143,11 @@ export class RpcHost {
       principal =
         origin.transport === 'local' && origin.principal
           ? origin.principal
-          : await this.auth.authenticate({ headers: origin.headers, address, permission: method.permission, method: method.fullName, ingest: method.ingest });
+          : await this.auth.authenticate({ headers: origin.headers, address, permission: method.permission, method: method.fullName, ingest: method.ingest, streaming: method.requestStream || method.responseStream });
       named = method.requestStream ? [] : resourcesNamed(method, request);
       await this.auth.authorize({ principal, permission: method.permission, method: method.fullName, resources: named, resolved });
+      // The contract's closed sets (ADR 0020), checked for callers who may call: a refusal is audited like the handler's.
+      if (!method.requestStream) checkClosedSets(method.requestType, request);
       const who = principal;
       const ctx: CallContext = {
         transport: origin.transport,

@@ -48,7 +48,13 @@ async function startFails(dir: string): Promise<WldbError> {
 
 describe('out-of-process plugin manifests', () => {
   it('reports every problem of a manifest at once, naming the field', () => {
-    const dir = pluginDir({ id: 'Bad_Id', command: [], permissions: ['everything'], settings: { greeting: { env: 'GREETING', type: 'text' } }, colour: 'red' });
+    const dir = pluginDir({
+      id: 'Bad_Id',
+      command: [],
+      permissions: ['everything'],
+      settings: { greeting: { env: 'GREETING', type: 'text' }, db: { env: 'WANLLMDB_DB', type: 'string', doc: 'the server’s database, if it could' } },
+      colour: 'red',
+    });
     const err = (() => {
       try {
         readManifest(dir);
@@ -58,7 +64,7 @@ describe('out-of-process plugin manifests', () => {
     })();
     expect(err?.code).toBe(Errors.PLUGIN_INVALID.code);
     expect(err!.details.map((d) => d.field)).toEqual(
-      expect.arrayContaining(['id', 'command', 'permissions[0]', 'settings.greeting.env', 'settings.greeting.doc', 'settings.greeting.type', 'colour']),
+      expect.arrayContaining(['id', 'command', 'permissions[0]', 'settings.greeting.env', 'settings.greeting.doc', 'settings.greeting.type', 'settings.db.env', 'colour']),
     );
     expect(err!.message).toContain('wanllmdb-plugin.json');
   });

@@ -35,9 +35,11 @@ export function forwarders(methods: MethodInfo[], program: PluginProcess, host: 
           try {
             for await (const message of call) await send!(message);
           } catch (e) {
-            throw fail(e as grpc.ServiceError);
+            // The program's status is its error; anything else (the caller's transport failed) is passed on as it is.
+            throw isServiceError(e) ? fail(e) : e;
           } finally {
             ctx.signal.removeEventListener('abort', cancel);
+            call.cancel(); // a no-op once the stream ended; otherwise the program stops working on it
           }
           return undefined;
         }
@@ -70,6 +72,8 @@ export function forwarders(methods: MethodInfo[], program: PluginProcess, host: 
   return handlers;
 }
 
+const isServiceError = (e: unknown): e is grpc.ServiceError => e instanceof Error && typeof (e as grpc.ServiceError).code === 'number' && 'metadata' in e;
+
 const BY_STATUS: Partial<Record<number, (message: string, details?: ErrorDetail[]) => WldbError>> = {
   [grpc.status.INVALID_ARGUMENT]: Errors.VALIDATION,
   [grpc.status.NOT_FOUND]: Errors.NOT_FOUND,
@@ -85,7 +89,8 @@ const BY_STATUS: Partial<Record<number, (message: string, details?: ErrorDetail[
 function wireError(err: grpc.ServiceError, ctx: CallContext, program: PluginProcess, logger: Logger, method: string): WldbError {
   if (ctx.signal.aborted) return ctx.signal.reason instanceof WldbError ? ctx.signal.reason : Errors.SHUTTING_DOWN('The call was cancelled: its caller went away or the server is stopping.');
   const coded = codedError(err);
-  if (coded) return coded;
+  // A program's own code passes on, with its words — except an internal error, whose words are for the log only.
+  if (coded && coded.code !== Errors.INTERNAL.code && err.code !== grpc.status.INTERNAL && err.code !== grpc.status.UNKNOWN) return coded;
   const message = err.details || err.message;
   const plain = BY_STATUS[err.code];
   if (plain) return plain(message);

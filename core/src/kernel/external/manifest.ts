@@ -75,7 +75,7 @@ export function readManifest(path: string): PluginManifest {
   permissions.forEach((s, i) => {
     if (typeof s !== 'string' || !PERMISSION.test(s)) p.add(`permissions[${i}]`, 'must be a permission pattern such as "projects:read" or "runs:*"');
   });
-  const settings = settingsOf(p, m.settings);
+  const settings = settingsOf(p, m.settings, id);
   const startTimeoutMs = wholeNumber(p, 'startTimeoutMs', m.startTimeoutMs, 30_000, 1_000, 600_000);
   const healthIntervalMs = wholeNumber(p, 'healthIntervalMs', m.healthIntervalMs, 5_000, 100, 600_000);
   for (const k of Object.keys(m)) {
@@ -95,7 +95,9 @@ function wholeNumber(p: Problems, field: string, v: unknown, fallback: number, m
 }
 
 /** `"settings": { "greeting": { "env": "WANLLMDB_…", "type": "string" | "int" | "bool", "default": …, "doc": "…" } }` → setting specs. */
-function settingsOf(p: Problems, raw: unknown): SettingsSpec {
+function settingsOf(p: Problems, raw: unknown, id: string): SettingsSpec {
+  // A program sees only its own settings: never the server's (WANLLMDB_DB may hold a password) or another plugin's.
+  const prefix = `WANLLMDB_${id.toUpperCase().replace(/-/g, '_')}_`;
   if (raw === undefined) return {};
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return (p.add('settings', 'must be an object of named settings'), {});
   const out: Record<string, SettingSpec<unknown>> = {};
@@ -104,6 +106,7 @@ function settingsOf(p: Problems, raw: unknown): SettingsSpec {
     const s = (value && typeof value === 'object' ? value : {}) as Record<string, unknown>;
     if (!SETTING_NAME.test(name)) p.add(field, 'must be named in camelCase');
     if (typeof s.env !== 'string' || !ENV.test(s.env)) p.add(`${field}.env`, 'must look like WANLLMDB_SOME_NAME');
+    else if (!s.env.startsWith(prefix)) p.add(`${field}.env`, `must start with ${prefix} (the plugin's own prefix)`);
     if (typeof s.doc !== 'string' || !s.doc.trim()) p.add(`${field}.doc`, 'is required: one line that says what it does');
     const def = s.default;
     const env = String(s.env);

@@ -133,6 +133,9 @@ export class PluginHost {
         }
         const callToken = caller.headers[CALL_TOKEN_HEADER];
         if (!callToken) return cred.principal;
+        if (caller.streaming) {
+          throw Errors.UNAUTHENTICATED(`A ${CALL_TOKEN_HEADER} acts for its caller only in unary calls: a stream could outlive the call that gave it. Call ${caller.method} as the plugin (without the header).`);
+        }
         const d = host.delegations.get(callToken);
         if (!d || d.plugin !== cred.plugin) {
           throw Errors.UNAUTHENTICATED(`The ${CALL_TOKEN_HEADER} is not valid: it acts for a call's caller only while that call runs, and only for the plugin that received it.`);

@@ -18,7 +18,7 @@ export const PLUGIN_PROTOCOL_PROTO_DIR = join(PROTO_DIR, 'plugin-protocol');
 const HEALTH_PROTO_DIR = dirname(dirname(dirname(healthProtoPath)));
 
 /** Only these of the server's environment reach a plugin program (the server's own secrets do not). */
-const PASSED_ENV = ['PATH', 'HOME', 'USER', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TMPDIR', 'VIRTUAL_ENV', 'PYTHONPATH', 'PYTHONHOME', 'LD_LIBRARY_PATH', 'SYSTEMROOT', 'CUDA_VISIBLE_DEVICES'];
+const PASSED_ENV = ['WANLLMDB_LOG_LEVEL', 'PATH', 'HOME', 'USER', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TMPDIR', 'VIRTUAL_ENV', 'PYTHONPATH', 'PYTHONHOME', 'LD_LIBRARY_PATH', 'SYSTEMROOT', 'CUDA_VISIBLE_DEVICES'];
 
 const protocolRoot = (() => {
   const root = new protobuf.Root();
@@ -58,6 +58,7 @@ export class PluginProcess {
   private generation = 0;
   /** Settles when the program serves again (calls wait on it while it restarts). */
   private serving!: { promise: Promise<void>; resolve(): void };
+  private servingSettled = false;
   private readonly stderrTail: string[] = [];
 
   constructor(
@@ -177,8 +178,10 @@ export class PluginProcess {
       await Promise.race([
         (async () => {
           const { address } = parseHandshake(await firstLine);
+          // Only the socket in the kernel's 0700 folder: elsewhere other local users could reach it and forge the caller metadata.
+          if (address !== `unix:${socket}`) throw Errors.PLUGIN_HANDSHAKE(`The plugin program serves on ${address.slice('unix:'.length)}; it must listen on WANLLMDB_PLUGIN_SOCKET (${socket}).`);
           this.grpcClient = new grpc.Client(address, grpc.credentials.createInsecure());
-          await this.waitServing();
+          await this.waitServing(generation);
         })(),
         spawnFailed.catch((e: Error) => {
           throw Errors.PLUGIN_HANDSHAKE(`Cannot start the plugin program ${JSON.stringify(m.command[0])}: ${e.message}. Check "command" in ${m.dir}/wanllmdb-plugin.json (a program on PATH or relative to the plugin folder).`);
@@ -195,6 +198,12 @@ export class PluginProcess {
       exitedEarly.catch(() => undefined);
       spawnFailed.catch(() => undefined);
     }
+    if (this.state === 'stopping' || this.state === 'stopped') {
+      // stop() came while this program was starting: it must not come back to life.
+      child.kill('SIGKILL');
+      this.cleanup();
+      throw this.unavailable();
+    }
     child.once('exit', (code, signal) => this.onExit(generation, signal ? `signal ${signal}` : `exit ${code}`));
     this.state = 'serving';
     this.servingSince = Date.now();
@@ -206,12 +215,14 @@ export class PluginProcess {
   }
 
   /** Health.Check until SERVING (a program may print its handshake a moment before it is ready). */
-  private async waitServing(): Promise<void> {
-    for (let delay = 20; ; delay = Math.min(delay * 2, 500)) {
+  private async waitServing(generation: number): Promise<void> {
+    // Ends with the launch: when it failed (cleanup dropped the client) or a newer one began, this loop stops.
+    for (let delay = 20; generation === this.generation && this.grpcClient; delay = Math.min(delay * 2, 500)) {
       const status = await this.healthStatus(2_000).catch(() => -1);
       if (status === SERVING) return;
       await new Promise((r) => setTimeout(r, delay));
     }
+    throw this.unavailable();
   }
 
   private async healthStatus(timeoutMs: number): Promise<number> {
@@ -251,14 +262,17 @@ export class PluginProcess {
     if (generation !== this.generation || this.state === 'stopping' || this.state === 'stopped') return;
     this.lastExit = this.killedUnhealthy ? 'unhealthy' : how;
     this.killedUnhealthy = false;
-    const stable = Date.now() - this.servingSince >= BACKOFF.stableMs;
+    // Stable only if this very program served for a while; a restart that failed to start never is.
+    const stable = this.servingSince > 0 && Date.now() - this.servingSince >= BACKOFF.stableMs;
+    this.servingSince = 0;
     this.failuresInRow = stable ? 0 : this.failuresInRow + 1;
     const delay = Math.min(BACKOFF.firstMs * 2 ** Math.max(0, this.failuresInRow - 1), BACKOFF.maxMs);
     this.logger.error({ exit: this.lastExit, restartInMs: delay, lastOutput: this.stderrTail.slice(-5) }, 'the plugin program ended; restarting it');
     this.cleanup();
-    this.resetServing();
+    if (this.servingSettled) this.resetServing(); // calls already waiting keep waiting for the same promise
     this.state = 'restarting';
     this.restartTimer = setTimeout(() => void this.restart(), delay);
+    this.restartTimer.unref();
   }
 
   private async restart(): Promise<void> {
@@ -268,8 +282,9 @@ export class PluginProcess {
       await this.launch();
     } catch (e) {
       if (this.state !== 'restarting') return;
-      this.logger.error({ err: e instanceof Error ? e.message : String(e) }, 'restarting the plugin program failed');
-      this.onExit(this.generation, 'failed to start');
+      const why = e instanceof Error ? e.message : String(e);
+      this.logger.error({ err: why }, 'restarting the plugin program failed');
+      this.onExit(this.generation, `failed to start (${why.slice(0, 200)})`);
     }
   }
 
@@ -287,7 +302,14 @@ export class PluginProcess {
   private resetServing(): void {
     let resolve!: () => void;
     const promise = new Promise<void>((r) => (resolve = r));
-    this.serving = { promise, resolve };
+    this.servingSettled = false;
+    this.serving = {
+      promise,
+      resolve: () => {
+        this.servingSettled = true;
+        resolve();
+      },
+    };
   }
 
   /** A stderr line: a JSON log record is logged at its level with its fields; anything else at info. */
@@ -303,7 +325,8 @@ export class PluginProcess {
       /* not JSON: logged as text */
     }
     if (!rec) return this.logger.info({ stream: 'stderr' }, line);
-    const { level, msg, ...fields } = rec;
+    // The kernel's own keys (time, level, the plugin binding) are not the program's to set.
+    const { level, msg, time: _time, plugin: _plugin, pid: _pid, hostname: _hostname, ...fields } = rec;
     const lvl = level === 'debug' || level === 'warn' || level === 'error' ? level : 'info';
     this.logger[lvl](fields, typeof msg === 'string' ? msg : '');
   }
