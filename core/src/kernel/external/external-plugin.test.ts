@@ -51,7 +51,7 @@ describe('out-of-process plugin manifests', () => {
     const dir = pluginDir({
       id: 'Bad_Id',
       command: [],
-      permissions: ['everything'],
+      permissions: ['everything', '*:*'],
       settings: { greeting: { env: 'GREETING', type: 'text' }, db: { env: 'WANLLMDB_DB', type: 'string', doc: 'the server’s database, if it could' } },
       colour: 'red',
     });
@@ -64,7 +64,7 @@ describe('out-of-process plugin manifests', () => {
     })();
     expect(err?.code).toBe(Errors.PLUGIN_INVALID.code);
     expect(err!.details.map((d) => d.field)).toEqual(
-      expect.arrayContaining(['id', 'command', 'permissions[0]', 'settings.greeting.env', 'settings.greeting.doc', 'settings.greeting.type', 'settings.db.env', 'colour']),
+      expect.arrayContaining(['id', 'command', 'permissions[0]', 'permissions[1]', 'settings.greeting.env', 'settings.greeting.doc', 'settings.greeting.type', 'settings.db.env', 'colour']),
     );
     expect(err!.message).toContain('wanllmdb-plugin.json');
   });

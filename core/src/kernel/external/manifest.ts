@@ -74,6 +74,8 @@ export function readManifest(path: string): PluginManifest {
   const permissions = m.permissions === undefined ? [] : Array.isArray(m.permissions) ? m.permissions : (p.add('permissions', 'must be a list such as ["projects:read"]'), []);
   permissions.forEach((s, i) => {
     if (typeof s !== 'string' || !PERMISSION.test(s)) p.add(`permissions[${i}]`, 'must be a permission pattern such as "projects:read" or "runs:*"');
+    // Site administration is never granted by a wildcard: a program that needs it names it.
+    else if (s === '*:*' || s === 'site:*') p.add(`permissions[${i}]`, 'grants site administration by a wildcard; name "site:admin" if the program needs it, or narrower permissions');
   });
   const settings = settingsOf(p, m.settings, id);
   const startTimeoutMs = wholeNumber(p, 'startTimeoutMs', m.startTimeoutMs, 30_000, 1_000, 600_000);
