@@ -2,10 +2,10 @@ import { LitElement, css, html, nothing, unsafeCSS, type PropertyValues } from '
 import uPlot from 'uplot';
 import uplotCss from 'uplot/dist/uPlot.min.css?inline';
 import { chartOverlays } from './chart-styles.js';
-import { projectOf, watchRuns, type LiveRunEvent } from './live.js';
-import { alignSeries, ema, formatNumber, lastFinite, logSplits, mergeLive, robustRange, seriesColor, seriesId, type Series } from './series.js';
+import { LineChartData, REFETCH_DEBOUNCE_MS } from './line-chart-data.js';
+import { alignSeries, ema, formatNumber, logSplits, robustRange, seriesColor, seriesId, type Series } from './series.js';
 import { onThemeChange, readTheme, withAlpha, type ChartTheme } from './theme.js';
-import { errorMessage, metricsApi, shared } from '@wanllmdb/web/kit';
+import { shared } from '@wanllmdb/web/kit';
 
 interface Entry {
   id: string;
@@ -19,9 +19,6 @@ interface Entry {
   extra: number[];
 }
 
-const MAX_RUNS_PER_QUERY = 100;
-const MAX_KEYS_PER_QUERY = 100;
-const REFETCH_DEBOUNCE_MS = 200;
 const TOOLTIP_ROWS = 12;
 
 /** Arrays and plain objects compare by content: a parent re-rendering `[run.id]` does not refetch. */
@@ -42,7 +39,8 @@ function xLabel(xKey: string): string {
  * `data-last` (its last value); clicking one hides or shows it. The host
  * carries `data-drawn-theme` (light/dark, the theme of the last drawing) and,
  * once the server has subscribed its live stream, `data-live="open"`: states
- * a test or bench waits for instead of a guessed delay.
+ * a test or bench waits for instead of a guessed delay. The series and
+ * their queries are `LineChartData`'s.
  */
 export class WlLineChart extends LitElement {
   static override properties = {
@@ -62,8 +60,6 @@ export class WlLineChart extends LitElement {
     chartTitle: { attribute: 'chart-title' },
     hidden_: { state: true },
     range: { state: true },
-    loading: { state: true },
-    error: { state: true },
     version: { state: true },
   };
 
@@ -201,31 +197,21 @@ export class WlLineChart extends LitElement {
   declare hidden_: Set<string>;
   /** The zoomed x range, undefined for all. */
   declare range: [number, number] | undefined;
-  declare loading: boolean;
-  declare error: string;
   declare version: number;
 
   /** Milliseconds the last full (re)build or data update of the plot took. */
   renderMs = 0;
-  /** The last query's round trip (request → JSON) and the decoding of its series. */
-  timing = { requestMs: 0, parseMs: 0 };
 
-  private series = new Map<string, Series>();
+  private readonly data = new LineChartData(this, { width: () => this.width, changed: () => this.scheduleDraw() });
   private entries: Entry[] = [];
   private plot: uPlot | undefined;
   private structure = '';
   private theme: ChartTheme | undefined;
   private robust: [number, number] | undefined;
-  private fetchSeq = 0;
-  private fetchAbort: AbortController | undefined;
-  private refetchTimer: ReturnType<typeof setTimeout> | undefined;
   private frame = 0;
   private resizeObserver: ResizeObserver | undefined;
   private stopTheme: (() => void) | undefined;
-  private stopLive: (() => void) | undefined;
-  private liveKey = '';
   private width = 0;
-  private fetchedWidth = 0;
   private tip: HTMLDivElement | undefined;
 
   constructor() {
@@ -246,20 +232,22 @@ export class WlLineChart extends LitElement {
     this.chartTitle = '';
     this.hidden_ = new Set();
     this.range = undefined;
-    this.loading = false;
-    this.error = '';
     this.version = 0;
   }
 
   /** The last value of a series (raw, unsmoothed), or undefined when it has none. */
   lastValue(runId: string, key: string): number | undefined {
-    const s = this.series.get(seriesId(runId, key));
-    return s ? lastFinite(s.value) : undefined;
+    return this.data.lastValue(runId, key);
+  }
+
+  /** The last query's round trip (request → JSON) and the decoding of its series. */
+  get timing(): { requestMs: number; parseMs: number } {
+    return this.data.timing;
   }
 
   /** Re-queries the current range (e.g. after the page learnt of new data). */
   refresh(): void {
-    this.scheduleFetch(0);
+    this.data.scheduleFetch(0);
   }
 
   override connectedCallback(): void {
@@ -270,23 +258,13 @@ export class WlLineChart extends LitElement {
       this.scheduleDraw();
       this.requestUpdate();
     });
-    if (this.hasUpdated) {
-      this.scheduleFetch(0);
-      this.syncLive();
-    }
   }
 
   override disconnectedCallback(): void {
     super.disconnectedCallback();
     this.stopTheme?.();
-    this.stopLive?.();
-    this.stopLive = undefined;
-    this.liveKey = '';
-    delete this.dataset.live;
     this.resizeObserver?.disconnect();
     this.resizeObserver = undefined;
-    this.fetchAbort?.abort();
-    clearTimeout(this.refetchTimer);
     cancelAnimationFrame(this.frame);
     this.frame = 0;
     this.plot?.destroy();
@@ -307,13 +285,13 @@ export class WlLineChart extends LitElement {
       const h = this.plotHeight();
       if (!w || (w === this.width && h === lastH)) return;
       lastH = h;
-      const wider = w > this.fetchedWidth * 1.5;
+      const wider = w > this.data.fetchedWidth * 1.5;
       this.width = w;
       if (this.plot) this.plot.setSize({ width: w, height: h });
       else this.scheduleDraw();
       if (!wider) return;
       // Much wider than the data was fetched for: fetch more buckets.
-      this.scheduleFetch(REFETCH_DEBOUNCE_MS);
+      this.data.scheduleFetch(REFETCH_DEBOUNCE_MS);
     });
     this.resizeObserver.observe(box);
     this.resizeObserver.observe(this);
@@ -325,124 +303,14 @@ export class WlLineChart extends LitElement {
     const refetch = ['runIds', 'keys', 'xKey'].some((k) => changed.has(k as keyof WlLineChart));
     if (refetch) {
       if (changed.has('xKey' as keyof WlLineChart)) this.range = undefined;
-      this.series.clear();
-      this.scheduleFetch(0);
+      this.data.reset();
     }
-    if (refetch || changed.has('live' as keyof WlLineChart) || changed.has('projectId' as keyof WlLineChart)) this.syncLive();
+    if (refetch || changed.has('live' as keyof WlLineChart) || changed.has('projectId' as keyof WlLineChart)) this.data.syncLive();
     const restyle = ['smoothing', 'logScale', 'ignoreOutliers', 'band', 'runNames', 'runColors', 'height', 'fill'].some((k) => changed.has(k as keyof WlLineChart));
     if (restyle) {
       this.structure = '';
       this.scheduleDraw();
     }
-  }
-
-  // ---------------------------------------------------------------- data
-
-  private maxPoints(): number {
-    return Math.min(10_000, Math.max(200, Math.round(this.width || 600)));
-  }
-
-  private scheduleFetch(ms: number): void {
-    clearTimeout(this.refetchTimer);
-    this.refetchTimer = setTimeout(() => void this.fetchData(), ms);
-  }
-
-  private async fetchData(): Promise<void> {
-    const runIds = [...new Set(this.runIds ?? [])];
-    const keys = [...new Set(this.keys ?? [])];
-    this.fetchAbort?.abort();
-    if (!runIds.length || !keys.length) {
-      this.series.clear();
-      this.scheduleDraw();
-      return;
-    }
-    const seq = ++this.fetchSeq;
-    const abort = (this.fetchAbort = new AbortController());
-    this.loading = true;
-    const maxPoints = this.maxPoints();
-    const range = this.range;
-    const t0 = performance.now();
-    try {
-      const requests: ReturnType<typeof metricsApi.queryMetrics>[] = [];
-      for (let r = 0; r < runIds.length; r += MAX_RUNS_PER_QUERY)
-        for (let k = 0; k < keys.length; k += MAX_KEYS_PER_QUERY)
-          requests.push(
-            metricsApi.queryMetrics(
-              {
-                runIds: runIds.slice(r, r + MAX_RUNS_PER_QUERY),
-                keys: keys.slice(k, k + MAX_KEYS_PER_QUERY),
-                xKey: this.xKey || 'step',
-                maxPoints,
-                ...(range ? { xMin: range[0], xMax: range[1] } : {}),
-              },
-              { signal: abort.signal },
-            ),
-          );
-      const results = await Promise.all(requests);
-      if (seq !== this.fetchSeq) return;
-      const t1 = performance.now();
-      const next = new Map<string, Series>();
-      for (const res of results)
-        for (const raw of res.data ?? []) {
-          const s = parseSeriesFast(raw);
-          next.set(seriesId(s.runId, s.key), s);
-        }
-      this.series = next;
-      this.timing = { requestMs: t1 - t0, parseMs: performance.now() - t1 };
-      this.fetchedWidth = this.width;
-      this.error = '';
-      this.scheduleDraw();
-    } catch (e) {
-      if (abort.signal.aborted) return;
-      this.error = errorMessage(e);
-    } finally {
-      if (seq === this.fetchSeq) this.loading = false;
-    }
-  }
-
-  private syncLive(): void {
-    const want = this.live && this.isConnected && this.runIds?.length && this.keys?.length;
-    const key = want ? `${this.projectId}|${[...this.runIds].sort().join(',')}` : '';
-    if (key === this.liveKey) return;
-    this.stopLive?.();
-    this.stopLive = undefined;
-    this.liveKey = key;
-    delete this.dataset.live;
-    if (!want) return;
-    const runIds = [...this.runIds];
-    void (async () => {
-      const projectId = this.projectId || (await projectOf(runIds[0]!).catch(() => ''));
-      if (!projectId || this.liveKey !== key) return;
-      this.stopLive = watchRuns(projectId, runIds, {
-        onEvent: (e) => this.onLive(e),
-        onOpen: () => {
-          if (this.liveKey === key) this.dataset.live = 'open';
-          this.scheduleFetch(REFETCH_DEBOUNCE_MS);
-        },
-      });
-    })();
-  }
-
-  private onLive(e: LiveRunEvent): void {
-    if (e.kind !== 'metrics' || !this.runIds.includes(e.runId)) return;
-    const keys = new Set(this.keys);
-    let changed = false;
-    for (const s of e.series) {
-      if (!keys.has(s.key)) continue;
-      if ((this.xKey || 'step') !== 'step') {
-        // Live points carry steps only: other x axes re-query (throttled).
-        if (!this.refetchTimer || this.loading) this.scheduleFetch(1000);
-        return;
-      }
-      const id = seriesId(e.runId, s.key);
-      let into = this.series.get(id);
-      if (!into) this.series.set(id, (into = { runId: e.runId, key: s.key, sampled: false, x: [], value: [], min: [], max: [], count: [] }));
-      mergeLive(into, s);
-      changed = true;
-      // Appended points have outgrown the buckets' density: re-bucket on the server.
-      if (into.x.length > this.maxPoints() * 3) this.scheduleFetch(1000);
-    }
-    if (changed) this.scheduleDraw();
   }
 
   // ---------------------------------------------------------------- drawing
@@ -490,7 +358,7 @@ export class WlLineChart extends LitElement {
     let n = 0;
     this.runIds.forEach((runId, ri) =>
       this.keys.forEach((key, ki) => {
-        const s = this.series.get(seriesId(runId, key));
+        const s = this.data.series.get(seriesId(runId, key));
         if (s && s.x.length) list.push({ runId, key, s, color: this.colorOf(ri, ki, n) });
         n++;
       }),
@@ -533,7 +401,7 @@ export class WlLineChart extends LitElement {
     }
     this.entries = entries;
 
-    const aligned = alignSeries(inputs, Math.max(2000, this.maxPoints() * 4));
+    const aligned = alignSeries(inputs, Math.max(2000, this.data.maxPoints() * 4));
     if (this.logScale) for (const col of aligned.ys) for (let i = 0; i < col.length; i++) if (col[i] !== null && col[i]! <= 0) col[i] = null;
     const data = [aligned.x, ...aligned.ys] as uPlot.AlignedData;
     this.robust = this.ignoreOutliers ? robustRange(smoothedCols, { log: this.logScale }) : undefined;
@@ -661,14 +529,14 @@ export class WlLineChart extends LitElement {
     if (!(range[1] > range[0])) return;
     this.range = range;
     this.plot?.setScale('x', { min: range[0], max: range[1] });
-    this.scheduleFetch(REFETCH_DEBOUNCE_MS);
+    this.data.scheduleFetch(REFETCH_DEBOUNCE_MS);
     this.dispatchEvent(new CustomEvent('wl-zoom', { detail: { range }, bubbles: true, composed: true }));
   }
 
   resetZoom(): void {
     if (!this.range) return;
     this.range = undefined;
-    this.scheduleFetch(0);
+    this.data.scheduleFetch(0);
     this.dispatchEvent(new CustomEvent('wl-zoom', { detail: { range: undefined }, bubbles: true, composed: true }));
   }
 
@@ -785,16 +653,16 @@ export class WlLineChart extends LitElement {
     return html`
       <div class="head">
         <span class="title" title=${this.chartTitle || this.keys.join(', ')}>${this.chartTitle || this.keys.join(', ')}</span>
-        ${this.loading ? html`<span class="muted" style="font-size:12px">loading…</span>` : nothing}
+        ${this.data.loading ? html`<span class="muted" style="font-size:12px">loading…</span>` : nothing}
         ${this.range
           ? html`<button title="Pan left" @click=${() => this.panBy(-0.5)}>◀</button><button title="Pan right" @click=${() => this.panBy(0.5)}>▶</button
               ><button class="reset" title="Show the whole run (double-click the chart)" @click=${() => this.resetZoom()}>Reset zoom</button>`
           : nothing}
       </div>
-      ${this.error ? html`<div class="err">${this.error}</div>` : nothing}
+      ${this.data.error ? html`<div class="err">${this.data.error}</div>` : nothing}
       <div class="plot" style="min-height:${this.fill ? 80 : this.plotHeight()}px" title="Drag to zoom · shift+drag to pan · double-click to reset">
         <div class="tip" style="display:none"></div>
-        ${!hasData && !this.loading ? html`<div class="empty">No data${this.range ? ' in this range' : ''}</div>` : nothing}
+        ${!hasData && !this.data.loading ? html`<div class="empty">No data${this.range ? ' in this range' : ''}</div>` : nothing}
       </div>
       <div class="legend">
         ${this.entries.map((e) => {
@@ -813,34 +681,6 @@ export class WlLineChart extends LitElement {
       </div>
     `;
   }
-}
-
-/** parseSeries without the per-element closures: the hot path of 100 runs × 1,000 buckets. */
-function parseSeriesFast(raw: unknown): Series {
-  const s = raw as Record<string, unknown>;
-  const col = (a: unknown): number[] => {
-    if (!Array.isArray(a)) return [];
-    const out = new Array<number>(a.length);
-    for (let i = 0; i < a.length; i++) {
-      const v = a[i];
-      out[i] = typeof v === 'number' ? v : v === 'Infinity' ? Infinity : v === '-Infinity' ? -Infinity : typeof v === 'string' ? Number(v) : NaN;
-    }
-    return out;
-  };
-  const value = col(s.value);
-  const min = col(s.min);
-  const max = col(s.max);
-  const count = col(s.count);
-  return {
-    runId: String(s.runId ?? ''),
-    key: String(s.key ?? ''),
-    sampled: Boolean(s.sampled),
-    x: col(s.x),
-    value,
-    min: min.length === value.length ? min : value.slice(),
-    max: max.length === value.length ? max : value.slice(),
-    count: count.length === value.length ? count : value.map(() => 1),
-  };
 }
 
 customElements.define('wl-line-chart', WlLineChart);
