@@ -16,32 +16,13 @@ describe('the proto contract', () => {
     expect(undeclared).toEqual([]);
   });
 
-  /**
-   * Methods with an area permission that name no resource: each either
-   * lists/creates within what the caller may see (ctx.access) or authorises
-   * the resource itself once it knows it (ctx.authorize). A new method lands
-   * here only after a review of its handler.
-   */
-  const CHECKED_IN_HANDLER = new Set([
-    'wanllmdb.projects.v1.ProjectService/CreateProject', // the caller's own org unless organization_id names one
-    'wanllmdb.projects.v1.ProjectService/ListProjects',
-    'wanllmdb.projects.v1.ProjectService/WatchProjects',
-    'wanllmdb.tracking.v1.RunService/CreateRun', // may create the project, then runs:write on it
-    'wanllmdb.tracking.v1.MetricService/StreamMetrics', // client stream: runs named in its messages
-    'wanllmdb.tracking.v1.RunFileService/UploadFile', // client stream
-    'wanllmdb.auth.v1.OrgService/CreateOrg',
-    'wanllmdb.auth.v1.OrgService/ListOrgs',
-    'wanllmdb.auth.v1.AuditService/ListAudit',
-    'wanllmdb.auth.v1.AuditService/ExportAudit',
-  ]);
   const SPECIAL = new Set(['public', 'self:read', 'self:write', 'site:admin']);
 
-  it('names the resources of every method whose handler does not check them itself', () => {
+  it('names the resources of every method, or says how its handler authorises (no hand list)', () => {
     const methods = contract.serviceNames().flatMap((s) => contract.methods(s));
-    const unscoped = methods.filter((m) => !SPECIAL.has(m.permission) && !m.resources.length && !CHECKED_IN_HANDLER.has(m.fullName));
+    const unscoped = methods.filter((m) => !SPECIAL.has(m.permission) && !m.resources.length && !m.authorizedInHandler);
     expect(unscoped.map((m) => m.fullName)).toEqual([]);
-    const stale = [...CHECKED_IN_HANDLER].filter((n) => !methods.some((m) => m.fullName === n));
-    expect(stale).toEqual([]);
+    expect(methods.find((m) => m.fullName === 'wanllmdb.projects.v1.ProjectService/ListProjects')!.authorizedInHandler).toMatch(/ctx.access/);
   });
 
   it('reads google.api.http routes and success statuses', () => {
@@ -59,7 +40,7 @@ describe('RpcHost.mount', () => {
     message Req {}
     message Res {}
     service Demo {
-      rpc Declared(Req) returns (Res) { option (wanllmdb.auth.v1.permission) = "demo:read"; }
+      rpc Declared(Req) returns (Res) { option (wanllmdb.auth.v1.permission) = "site:admin"; }
       rpc Undeclared(Req) returns (Res);
     }`;
   const contract = new Contract(protobuf.parse(source, { keepCase: false }).root);
@@ -74,6 +55,16 @@ describe('RpcHost.mount', () => {
       expect(Errors.RPC_PERMISSION_UNDECLARED.is(e)).toBe(true);
       expect((e as Error).message).toMatch(/wanllmdb\.demo\.v1\.Demo\/Undeclared/);
     }
+  });
+
+  it('refuses an area permission that names no resource and does not say how its handler authorises', () => {
+    const unscoped = new Contract(protobuf.parse(source.replace('rpc Undeclared(Req) returns (Res);', 'rpc Listed(Req) returns (Res) { option (wanllmdb.auth.v1.permission) = "demo:read"; }'), { keepCase: false }).root);
+    const h = new RpcHost(new LocalAuth(), createLogger('silent'), unscoped);
+    expect(() => h.mount('demo', 'wanllmdb.demo.v1.Demo', { declared: async () => ({}), listed: async () => ({}) })).toThrowError(/Demo\/Listed name no resource.*authorized_in_handler/);
+    const narrowed = new Contract(
+      protobuf.parse(source.replace('rpc Undeclared(Req) returns (Res);', 'rpc Listed(Req) returns (Res) { option (wanllmdb.auth.v1.permission) = "demo:read"; option (wanllmdb.auth.v1.authorized_in_handler) = "lists what the caller may see"; }'), { keepCase: false }).root,
+    );
+    expect(() => new RpcHost(new LocalAuth(), createLogger('silent'), narrowed).mount('demo', 'wanllmdb.demo.v1.Demo', { declared: async () => ({}), listed: async () => ({}) })).not.toThrow();
   });
 
   it('refuses unknown services and missing handlers', () => {

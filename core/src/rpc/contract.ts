@@ -33,6 +33,8 @@ export interface MethodInfo {
   resources: ResourceSpec[];
   /** From `(wanllmdb.auth.v1.ingest)`: a call a live run makes all the time (own rate budget, not audited one by one). */
   ingest: boolean;
+  /** From `(wanllmdb.auth.v1.authorized_in_handler)`: how a method that names no resource narrows or authorises in its handler ('' when it does not). */
+  authorizedInHandler: string;
   /** From `(wanllmdb.api.v1.http_status)`; 0 when undeclared. */
   httpStatus: number;
   httpRoutes: HttpRoute[];
@@ -49,6 +51,7 @@ export interface ResourceSpec {
 export const PERMISSION_OPTION = '(wanllmdb.auth.v1.permission)';
 const RESOURCE_OPTION = '(wanllmdb.auth.v1.resource)';
 const INGEST_OPTION = '(wanllmdb.auth.v1.ingest)';
+const IN_HANDLER_OPTION = '(wanllmdb.auth.v1.authorized_in_handler)';
 const HTTP_OPTION = '(google.api.http)';
 const STATUS_OPTION = '(wanllmdb.api.v1.http_status)';
 const VERBS: readonly HttpVerb[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
@@ -124,6 +127,7 @@ export class Contract {
         permission: typeof opts[PERMISSION_OPTION] === 'string' ? (opts[PERMISSION_OPTION] as string) : '',
         resources: resourceSpecs(m, opts[RESOURCE_OPTION]),
         ingest: opts[INGEST_OPTION] === true,
+        authorizedInHandler: typeof opts[IN_HANDLER_OPTION] === 'string' ? (opts[IN_HANDLER_OPTION] as string) : '',
         httpStatus: typeof opts[STATUS_OPTION] === 'number' ? (opts[STATUS_OPTION] as number) : 0,
         httpRoutes: routesOf(rule),
       };

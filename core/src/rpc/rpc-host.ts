@@ -16,6 +16,9 @@ export interface MountedMethod extends MethodInfo {
   handler: AnyHandler;
 }
 
+/** Permissions that name no area: checked without resources (auth.proto's options say how). */
+const SPECIAL_PERMISSIONS: ReadonlySet<string> = new Set(['public', 'self:read', 'self:write', 'site:admin']);
+
 /** The resources a request names, from the method's `(wanllmdb.auth.v1.resource)`; empty values name none. */
 function resourcesNamed(method: MethodInfo, request: unknown): ResourceRef[] {
   const out: ResourceRef[] = [];
@@ -81,6 +84,14 @@ export class RpcHost {
       throw Errors.RPC_PERMISSION_UNDECLARED(
         `Plugin "${plugin}": ${undeclared.map((m) => m.fullName).join(', ')} declare no permission. Add option (wanllmdb.auth.v1.permission) = "<area>:<verb>" to each method in the .proto.`,
         undeclared.map((m) => ({ field: m.fullName, message: 'no (wanllmdb.auth.v1.permission) option' })),
+      );
+    }
+    // An area permission with no resource named checks only that the caller signed in: the method must say how its handler narrows.
+    const unscoped = methods.filter((m) => !SPECIAL_PERMISSIONS.has(m.permission) && !m.resources.length && !m.authorizedInHandler);
+    if (unscoped.length) {
+      throw Errors.RPC_PERMISSION_UNDECLARED(
+        `Plugin "${plugin}": ${unscoped.map((m) => m.fullName).join(', ')} name no resource. Add option (wanllmdb.auth.v1.resource) = "<type>:<field>", or, when the handler narrows what it returns (ctx.access) or authorises itself (ctx.authorize), option (wanllmdb.auth.v1.authorized_in_handler) = "<how>".`,
+        unscoped.map((m) => ({ field: m.fullName, message: 'no (wanllmdb.auth.v1.resource) or (wanllmdb.auth.v1.authorized_in_handler) option' })),
       );
     }
     const missing = methods.filter((m) => typeof handlers[m.handlerName] !== 'function');
