@@ -1,6 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { methodsOf, type CallOptions, type ClientOf, type ServiceRef } from '@wanllmdb/proto';
 import { Errors, errorFromWire, type ErrorDetail, type WldbError } from '../errors.js';
+
+export { retryAfterSeconds } from '../errors.js';
 import { decodeMessage, encodeMessage } from './codec.js';
 import { Contract, type MethodInfo } from './contract.js';
 

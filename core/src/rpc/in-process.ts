@@ -40,6 +40,19 @@ export function pluginPrincipal(pluginId: string): Principal {
 
 const isContext = (caller: CallContext | Principal): caller is CallContext => 'principal' in caller && 'requestId' in caller;
 
+const unaryCache = new WeakMap<object, readonly (readonly [string, string])[]>();
+/** A ref's unary methods as [handler name, full method name], worked out once per ref (clients are made per call). */
+function unaryMethods(ref: ServiceRef<unknown>): readonly (readonly [string, string])[] {
+  let list = unaryCache.get(ref);
+  if (!list) {
+    list = Object.entries(methodsOf(ref))
+      .filter(([, m]) => m.kind === 'unary')
+      .map(([handler, m]) => [handler, `${ref.fullName}/${m.name}`] as const);
+    unaryCache.set(ref, list);
+  }
+  return list;
+}
+
 /** One plugin's InProcessRpc; the host is looked up per call (services are mounted after every plugin's init). */
 export function inProcessRpc(pluginId: string, host: () => RpcHost): InProcessRpc {
   const service = Object.freeze(pluginPrincipal(pluginId));
@@ -47,9 +60,7 @@ export function inProcessRpc(pluginId: string, host: () => RpcHost): InProcessRp
     service,
     client<H>(ref: ServiceRef<H>, caller: CallContext | Principal): UnaryClientOf<H> {
       const client: Record<string, (request: unknown) => Promise<unknown>> = {};
-      for (const [handler, m] of Object.entries(methodsOf(ref))) {
-        if (m.kind === 'unary') client[handler] = (request) => rpc.call(caller, `${ref.fullName}/${m.name}`, request ?? {});
-      }
+      for (const [handler, fullMethod] of unaryMethods(ref)) client[handler] = (request) => rpc.call(caller, fullMethod, request ?? {});
       return client as UnaryClientOf<H>;
     },
     async call<Res>(caller: CallContext | Principal, fullMethod: string, request: unknown): Promise<Res> {

@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import type { MethodInfo } from '@wanllmdb/core';
+import { codedError, retryAfterSeconds } from '@wanllmdb/core/grpc';
 import type { tracking } from '@wanllmdb/proto';
 import type { CallMethod } from '../protocol.js';
 import { RemoteCallError } from './remote-error.js';
@@ -9,19 +10,11 @@ import { fileChunks, fullMethod, type EncodedBatch, type Transport, type UploadR
 const OBJECT_FORM = { longs: Number, enums: String, defaults: true, arrays: true, objects: true, oneofs: false } as const;
 
 function fromServiceError(err: grpc.ServiceError, address: string): RemoteCallError {
-  const code = err.metadata?.get('wldb-error-code')[0];
-  if (typeof code === 'string' && code) {
-    let details: { field?: string; message: string }[] = [];
-    const raw = err.metadata.get('wldb-error-details-bin')[0];
-    if (raw) {
-      try {
-        details = JSON.parse(Buffer.from(raw as Buffer).toString('utf8')) as typeof details;
-      } catch {
-        /* details are optional */
-      }
-    }
-    const retryAfter = String(err.metadata.get('retry-after')[0] ?? '');
-    return new RemoteCallError(err.details || err.message, code, err.code, details, /^\d+$/.test(retryAfter) ? Number(retryAfter) * 1000 : undefined);
+  // The server's coded error, read the one way core reads it (its details carry retryAfter for a rate limit).
+  const coded = codedError(err);
+  if (coded) {
+    const retryAfter = retryAfterSeconds(coded);
+    return new RemoteCallError(coded.message, coded.code, err.code, coded.details, retryAfter ? Number(retryAfter) * 1000 : undefined);
   }
   const why = (err.details || err.message).replace(/\s*Resolution note:\s*$/, '');
   return new RemoteCallError(`no answer from ${address} (${grpc.status[err.code] ?? err.code}: ${why})`, '', err.code, []);
