@@ -29,7 +29,7 @@ const PLUGIN = 'tracking';
  * as current as the history; `onAppended` (after commit) feeds live watchers.
  * `maxKeysPerRun` is the plugin's limit the engine enforces on append.
  */
-export type MetricStoreHooks = Required<Pick<SqlMetricStoreOptions, 'onAggregated' | 'onAppended' | 'logger' | 'maxKeysPerRun'>>;
+export type MetricStoreHooks = Required<Pick<SqlMetricStoreOptions, 'onAggregated' | 'onAppended' | 'logger' | 'maxKeysPerRun' | 'aggregationsPerSecond'>>;
 
 export interface TrackingPluginOptions {
   /** How often the sweeper looks for runs that stopped sending heartbeats (default 30 s). */
@@ -46,6 +46,13 @@ export interface TrackingPluginOptions {
   /** Opens the metrics engine; default: SqlMetricStore on the MetadataStore. */
   openMetricStore?: (db: MetadataStore, hooks: MetricStoreHooks) => Promise<MetricStore>;
 }
+
+/**
+ * Per process. A 2-point batch costs about a dozen statements to aggregate and
+ * one to append: at 1,000 runs each logging once a second, 200 a second per
+ * process aggregates ~2.5 batches a turn (docs/adr/0021).
+ */
+const DEFAULT_AGGREGATIONS_PER_SECOND = 200;
 
 export const DEFAULT_TRACKING_OPTIONS = { sweepIntervalMs: 30_000, heartbeatTimeoutMs: 5 * 60_000 } as const;
 
@@ -81,10 +88,17 @@ export function createTrackingPlugin(options: TrackingPluginOptions = {}): Plugi
         doc: 'distinct metric keys a run may have, and summary keys a user may set on it',
         ...(options.maxMetricKeysPerRun !== undefined ? { value: options.maxMetricKeysPerRun } : {}),
       }),
+      aggregationsPerSecond: setting.int({
+        env: 'WANLLMDB_METRIC_AGGREGATIONS_PER_SECOND',
+        default: DEFAULT_AGGREGATIONS_PER_SECOND,
+        min: 1,
+        max: 1_000_000,
+        doc: "metric aggregations one server process starts per second at most; above it, a run's batches wait and are aggregated together",
+      }),
     },
     init(ctx) {
       const { db, clock, events: bus, blobs, resources: directory, rpc, projects } = ctx.deps;
-      const { maxKeysPerRun } = ctx.settings;
+      const { maxKeysPerRun, aggregationsPerSecond } = ctx.settings;
       const logger = ctx.logger;
       ctx.migrations(trackingMigrations);
 
@@ -138,6 +152,7 @@ export function createTrackingPlugin(options: TrackingPluginOptions = {}): Plugi
       const hooks: MetricStoreHooks = {
         logger: logger.child({ component: 'metrics' }),
         maxKeysPerRun,
+        aggregationsPerSecond,
         async onAggregated(runId, changedKeyStats) {
           if (!changedKeyStats.length) return;
           const last: Record<string, number> = {};

@@ -28,6 +28,14 @@ interface Entry {
 export interface AggregationQueueOptions {
   budgetBytes: number;
   concurrency: number;
+  /**
+   * Turns started per second at most (a token bucket holding a second's
+   * worth): below it a run's batches are aggregated as soon as they are
+   * stored; above it runs wait for their turn, and a turn takes every batch
+   * that arrived meanwhile — so the work per batch falls as the load rises.
+   * Infinity: no limit.
+   */
+  turnsPerSecond: number;
   logger: { error(details: Record<string, unknown>, message: string): void };
 }
 
@@ -41,12 +49,17 @@ export class AggregationQueue {
   private roomWaiters: (() => void)[] = [];
   private idleWaiters: (() => void)[] = [];
   private stopped = false;
+  private tokens: number;
+  private refilledAt = performance.now();
+  private refill: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     /** Aggregates the run's batches up to the items' highest seq; resolves to the seqs it aggregated. */
     private readonly work: (runId: string, items: QueuedBatch[]) => Promise<number[]>,
     private readonly options: AggregationQueueOptions,
-  ) {}
+  ) {
+    this.tokens = options.turnsPerSecond;
+  }
 
   /** Takes `bytes` of the memory budget, waiting while it is used up (one item is always let through). */
   async reserve(bytes: number): Promise<void> {
@@ -101,6 +114,7 @@ export class AggregationQueue {
   /** Stops: waiting items are dropped (their batches stay pending in the database), running ones finish. */
   async stop(): Promise<void> {
     this.stopped = true;
+    clearTimeout(this.refill);
     for (const runId of [...this.waiting.keys()]) this.dropRun(runId);
     await Promise.allSettled([...this.inFlight]);
     const waiters = this.roomWaiters;
@@ -113,8 +127,29 @@ export class AggregationQueue {
     return this.running.size === 0 && this.turns.length === 0;
   }
 
+  /** Takes a token for a turn; without one, pumps again once the next is due. */
+  private takeToken(): boolean {
+    const rate = this.options.turnsPerSecond;
+    if (rate === Infinity) return true;
+    const now = performance.now();
+    this.tokens = Math.min(rate, this.tokens + ((now - this.refilledAt) * rate) / 1000);
+    this.refilledAt = now;
+    if (this.tokens >= 1) {
+      this.tokens -= 1;
+      return true;
+    }
+    this.refill ??= setTimeout(
+      () => {
+        this.refill = undefined;
+        this.pump();
+      },
+      Math.ceil(((1 - this.tokens) * 1000) / rate),
+    );
+    return false;
+  }
+
   private pump(): void {
-    while (!this.stopped && this.running.size < this.options.concurrency && this.turns.length > 0) {
+    while (!this.stopped && this.running.size < this.options.concurrency && this.turns.length > 0 && this.takeToken()) {
       const runId = this.turns.shift()!;
       const entries = this.waiting.get(runId);
       if (!entries || entries.length === 0) continue;

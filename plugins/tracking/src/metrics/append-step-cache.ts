@@ -38,6 +38,12 @@ export class AppendStepCache {
     return fresh.steps;
   }
 
+  /** The entry of `runId` as it stands (the seq it was built at and its map), without checking it against the database. */
+  latest(runId: string): { seq: number; steps: Map<string, number> } | undefined {
+    const entry = this.runs.get(runId);
+    return entry && { seq: entry.seq, steps: entry.steps };
+  }
+
   /** Records that the batch `seq` was written with these new last steps, into the map `at()` returned. */
   advance(runId: string, seq: number, steps: Map<string, number>, changes: ReadonlyMap<string, number>): void {
     const entry = this.runs.get(runId);

@@ -141,6 +141,48 @@ export class MetricRepository {
     return { exists: row?.own_seq !== null && row?.own_seq !== undefined, lastSeq: Number(row?.last_seq ?? 0) };
   }
 
+  /**
+   * PostgreSQL: appends a batch in ONE statement — one round trip and its own
+   * transaction instead of six (BEGIN, lock, state, insert, steps, COMMIT) —
+   * under the run's lock, provided the run's last batch is still `lastSeq`
+   * (what the caller screened the batch against) and the batch id is new.
+   * False, with nothing written, when either is not so (another writer, a
+   * retried batch, a re-created run): the caller then takes the locked path,
+   * which tells those apart. The lock comes first (the other statements read
+   * from it), so this waits for an aggregation of the run like any append;
+   * the last-seq check reads the statement's snapshot, and a batch that
+   * another writer committed after it is caught by the unique seq.
+   */
+  async appendAfter(lastSeq: number, b: BatchRow, steps: ReadonlyMap<string, number>): Promise<boolean> {
+    const params: SqlValue[] = [RUN_LOCK_CLASS, advisoryLockKey(b.runId)];
+    params.push(b.runId, b.batchId, lastSeq + 1, b.points, b.data, b.aggregated ? 1 : 0, b.createdAt, b.runId, lastSeq);
+    let upsert = '';
+    if (steps.size > 0) {
+      params.push(b.runId);
+      const tuples: string[] = [];
+      for (const [key, step] of steps) {
+        tuples.push(tuples.length === 0 ? '(CAST(? AS TEXT), CAST(? AS DOUBLE PRECISION))' : '(?, ?)');
+        params.push(key, step);
+      }
+      upsert = `, steps AS (
+        INSERT INTO metric_keys (run_id, key, append_step)
+        SELECT ?, k.key, k.step FROM batch, (VALUES ${tuples.join(', ')}) AS k(key, step)
+        ON CONFLICT (run_id, key) DO UPDATE SET append_step = excluded.append_step)`;
+    }
+    const rows = await this.db.query<{ seq: number }>(
+      `WITH held AS (SELECT pg_advisory_xact_lock(?, ?) AS locked),
+      batch AS (
+        INSERT INTO metric_batches (run_id, batch_id, seq, points, data, aggregated, created_at)
+        SELECT ?, ?, ?, ?, CAST(? AS BYTEA), ?, ? FROM held
+        WHERE (SELECT COALESCE(MAX(seq), 0) FROM metric_batches WHERE run_id = ?) = ?
+        ON CONFLICT DO NOTHING
+        RETURNING seq)${upsert}
+      SELECT seq FROM batch`,
+      params,
+    );
+    return rows.length === 1;
+  }
+
   /** The last step append accepted for each of `keys` that has one. */
   async appendSteps(tx: SqlExecutor, runId: string, keys: readonly string[]): Promise<Map<string, number>> {
     const steps = new Map<string, number>();

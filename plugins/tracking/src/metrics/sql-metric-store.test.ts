@@ -438,3 +438,110 @@ describe.each(metadataBackends())('SqlMetricStore durability and recovery on $na
     }
   });
 });
+
+describe.each(metadataBackends())('SqlMetricStore appends from several writers on $name', (backend) => {
+  // Two stores on one database stand for two server processes; each keeps its own cache of the runs it wrote.
+  const twoWriters = async () => {
+    const fresh = await backend.fresh();
+    const dbs = [await createMetadataStore(fresh.url), await createMetadataStore(fresh.url)];
+    const stores = [await SqlMetricStore.open(dbs[0]!, { logger: quiet }), await SqlMetricStore.open(dbs[1]!, { logger: quiet })];
+    const close = async () => {
+      for (const s of stores) await s.close();
+      for (const d of dbs) await d.close();
+      await fresh.drop();
+    };
+    return { dbs, a: stores[0]!, b: stores[1]!, close };
+  };
+
+  it("screens each writer's batch against the other's: seqs without gaps, backwards steps dropped, every batch once", async () => {
+    const { a, b, close } = await twoWriters();
+    try {
+      const runId = randomUUID();
+      expect((await a.append(runId, 'a1', series('loss', 0, 2, (s) => s))).accepted).toBe(2);
+      expect((await a.append(runId, 'a2', series('loss', 2, 2, (s) => s))).accepted).toBe(2);
+      // b writes steps 4..5; a's cache still says step 3 is the last.
+      expect((await b.append(runId, 'b1', series('loss', 4, 2, (s) => s))).accepted).toBe(2);
+      const stale = await a.append(runId, 'a3', series('loss', 4, 1, () => 99));
+      expect(stale).toMatchObject({ accepted: 0, duplicate: false, warnings: [expect.objectContaining({ key: 'loss', dropped: 1, message: expect.stringMatching(/last step was 5/) })] });
+      expect(await a.append(runId, 'a4', series('loss', 6, 2, (s) => s))).toMatchObject({ accepted: 2, duplicate: false });
+      // A retry through the other writer is the same batch.
+      expect(await b.append(runId, 'a4', series('loss', 6, 2, (s) => s))).toMatchObject({ accepted: 0, duplicate: true });
+      expect(await a.append(runId, 'a4', series('loss', 6, 2, (s) => s))).toMatchObject({ accepted: 0, duplicate: true });
+      await Promise.all([a.idle(), b.idle()]);
+      expect((await a.keys(runId))[0]).toMatchObject({ key: 'loss', count: 8, last: 7, firstStep: 0, lastStep: 7 });
+    } finally {
+      await close();
+    }
+  });
+
+  it('takes a run deleted and created again under the same id as new, whichever writer deleted it', async () => {
+    const { a, b, close } = await twoWriters();
+    try {
+      const runId = randomUUID();
+      await a.append(runId, 'old1', series('loss', 0, 10, () => 1));
+      await a.append(runId, 'old2', series('loss', 10, 10, () => 1));
+      await a.idle();
+      await b.deleteRun(runId);
+      // a still caches the old run (its last step 19): the new run's step 0 must be taken, and its first batch id is new.
+      expect(await a.append(runId, 'old1', series('loss', 0, 3, () => 2))).toMatchObject({ accepted: 3, duplicate: false });
+      await a.idle();
+      expect((await a.keys(runId))[0]).toMatchObject({ count: 3, last: 2, firstStep: 0, lastStep: 2 });
+    } finally {
+      await close();
+    }
+  });
+
+  it('lets concurrent appends of two writers to one run race: each batch stored once, seqs in order', async () => {
+    const { a, b, close } = await twoWriters();
+    try {
+      const runId = randomUUID();
+      // Each writer its own key (a key's steps only go forward per writer), eight batches each, all at once.
+      const results = await Promise.all(
+        [a, b].flatMap((store, w) => Array.from({ length: 8 }, (_, i) => store.append(runId, `w${w}-${i}`, series(`k${w}`, i * 10, 10, (s) => s)))),
+      );
+      expect(results.map((r) => r.duplicate)).toEqual(new Array(16).fill(false));
+      await Promise.all([a.idle(), b.idle()]);
+      // Steps a later batch of the same writer made backwards (it raced ahead) are dropped with a warning, never stored twice.
+      const accepted = results.reduce((n, r) => n + r.accepted, 0);
+      const keys = await a.keys(runId);
+      expect(keys.reduce((n, k) => n + k.count, 0)).toBe(accepted);
+      expect(accepted).toBeGreaterThan(0);
+    } finally {
+      await close();
+    }
+  });
+
+  it.runIf(backend.name === 'postgres')('appends a batch of known keys as ONE statement on PostgreSQL', async () => {
+    const fresh = await backend.fresh();
+    const real = await createMetadataStore(fresh.url);
+    const calls: string[] = [];
+    const counting: MetadataStore = {
+      ...real,
+      dialect: real.dialect,
+      query: (sql, params) => (calls.push(`query ${sql.trim().slice(0, 20)}`), real.query(sql, params)),
+      run: (sql, params) => (calls.push(`run ${sql.trim().slice(0, 20)}`), real.run(sql, params)),
+      insertMany: (t, c, r) => real.insertMany(t, c, r),
+      migrate: (p, m) => real.migrate(p, m),
+      appliedMigrations: (p) => real.appliedMigrations(p),
+      close: async () => {},
+      transaction: (fn, options) => (calls.push('transaction'), real.transaction(fn, options)),
+    };
+    const store = await SqlMetricStore.open(counting, { logger: quiet, autoAggregate: false });
+    try {
+      const runId = randomUUID();
+      await store.append(runId, 'first', batch([{ key: 'loss', step: 0, value: 1 }, { key: 'acc', step: 0, value: 0 }]));
+      calls.length = 0;
+      const second = await store.append(runId, 'second', batch([{ key: 'loss', step: 1, value: 0.5 }, { key: 'acc', step: 1, value: 0.5 }]));
+      expect(second).toMatchObject({ accepted: 2, duplicate: false });
+      expect(calls).toEqual([expect.stringMatching(/^query WITH held/)]);
+      // A new key needs the key count: the locked transaction.
+      calls.length = 0;
+      await store.append(runId, 'third', batch([{ key: 'lr', step: 2, value: 0.1 }]));
+      expect(calls[0]).toBe('transaction');
+    } finally {
+      await store.close();
+      await real.close();
+      await fresh.drop();
+    }
+  });
+});

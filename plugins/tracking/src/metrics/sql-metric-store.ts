@@ -3,7 +3,7 @@ import { AggregationPool } from './aggregation-pool.js';
 import { AggregationQueue, type QueuedBatch } from './aggregation-queue.js';
 import { AppendStepCache } from './append-step-cache.js';
 import { BatchAggregator, keyStats, ownBatch, type AggregationCallbacks, type OwnedBatch } from './batch-aggregator.js';
-import { MAX_BATCH_BYTES, MAX_BATCH_POINTS, MAX_KEY_LENGTH, pointsPerKey, screenBatch } from './batch-screening.js';
+import { MAX_BATCH_BYTES, MAX_BATCH_POINTS, MAX_KEY_LENGTH, pointsPerKey, screenBatch, type ScreenedBatch } from './batch-screening.js';
 import { DEFAULT_MAX_KEYS_PER_RUN, keyLimitExceeded } from './key-limit.js';
 import { decodeMetricBatch, type MetricColumns } from './metric-batch.js';
 import { exportHistory } from './metric-export.js';
@@ -43,6 +43,15 @@ export interface SqlMetricStoreOptions {
    * and for tests of crash recovery.
    */
   autoAggregate?: boolean;
+  /**
+   * Aggregations (a run's turn: every batch of it waiting then) this store
+   * starts per second at most (default: no limit; the tracking plugin's
+   * setting WANLLMDB_METRIC_AGGREGATIONS_PER_SECOND). Below it batches are
+   * aggregated as soon as they are stored; above it a run's batches wait
+   * their turn and are aggregated together, so the work per batch falls as
+   * the load rises (docs/adr/0021-postgresql-appends-and-aggregation-under-load.md).
+   */
+  aggregationsPerSecond?: number;
   /** Batch bytes held in memory for aggregation before appends wait (default 128 MiB). */
   memoryBudgetBytes?: number;
   /**
@@ -75,6 +84,13 @@ function tooLarge(what: string): Error {
   return Errors.BODY_TOO_LARGE(
     `The metric batch is too large: ${what}. A batch may hold at most ${MAX_BATCH_POINTS.toLocaleString('en')} points and ${MAX_BATCH_BYTES / 1024 / 1024} MiB; split it into smaller batches.`,
   );
+}
+
+/** How many keys of `gained` get their first point (`known` holds -Infinity, or nothing, for a key without points so far). */
+function newKeys(gained: ReadonlyMap<string, number>, known: ReadonlyMap<string, number>): number {
+  let added = 0;
+  for (const key of gained.keys()) if (!((known.get(key) ?? -Infinity) > -Infinity)) added++;
+  return added;
 }
 
 export class SqlMetricStore implements MetricStore {
@@ -115,6 +131,7 @@ export class SqlMetricStore implements MetricStore {
     this.queue = new AggregationQueue(work, {
       budgetBytes: opts.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET,
       concurrency: AGGREGATION_CONCURRENCY,
+      turnsPerSecond: opts.aggregationsPerSecond ?? Infinity,
       logger,
     });
   }
@@ -217,37 +234,58 @@ export class SqlMetricStore implements MetricStore {
     const reserved = this.autoAggregate ? (ipc?.byteLength ?? cols.length * 28) : 0;
     await this.queue.reserve(reserved);
     const used = pointsPerKey(cols.keyIndex, cols.length, cols.keys.length);
+    // Keys whose last step must be known to screen the batch: those with points, and not refused anyway.
+    const screenedKeys = (known: ReadonlyMap<string, number>) => cols.keys.filter((k, e) => used[e]! > 0 && !known.has(k) && k.length > 0 && k.length <= MAX_KEY_LENGTH);
     let queued: QueuedBatch | undefined;
-    let result: AppendResult;
+    let result: AppendResult | undefined;
     try {
       const now = Date.now();
       // Points given as objects are packed before the transaction (the writer is shared): usually all are kept as given.
       const encoded = ipc ?? packMetricBatch(cols);
-      result = await this.db.transaction(async (tx) => {
+      const row = (seq: number, screened: ScreenedBatch) => {
+        const bytes = screened.accepted === 0 ? null : screened.changed ? packMetricBatch(screened.cols) : encoded;
+        if (bytes && this.autoAggregate) {
+          // Bytes as received move to the worker as they are; re-encoded ones are not decoded again: the columns are packed (n × 28 bytes).
+          const batch = bytes === ipc ? ownBatch(cols, ipc) : ownBatch(screened.cols, undefined);
+          queued = { runId, batchId, seq, batch, bytes: reserved };
+        }
+        return { runId, batchId, seq, points: screened.accepted, data: bytes, aggregated: bytes === null, createdAt: now };
+      };
+      const answer = (screened: ScreenedBatch): AppendResult => ({ batchId, accepted: screened.accepted, duplicate: false, warnings: screened.warnings });
+
+      // PostgreSQL, when this process wrote the run's last batch and knows the last step of every key in this one, and it
+      // brings no new key (nothing to count against the limit): one statement (MetricRepository.appendAfter). Its round
+      // trips, not the work in them, are most of an append's cost there.
+      const cached = this.db.dialect === 'postgres' ? this.steps.latest(runId) : undefined;
+      if (cached && screenedKeys(cached.steps).length === 0) {
+        const screened = screenBatch(cols, (key) => cached.steps.get(key), now);
+        if (newKeys(screened.lastSteps, cached.steps) === 0) {
+          const seq = cached.seq + 1;
+          if (await this.repo.appendAfter(cached.seq, row(seq, screened), screened.lastSteps)) {
+            this.steps.advance(runId, seq, cached.steps, screened.lastSteps);
+            result = answer(screened);
+          }
+        }
+      }
+
+      result ??= await this.db.transaction(async (tx) => {
         queued = undefined;
         await this.repo.lockRun(tx, runId);
         const { exists, lastSeq } = await this.repo.appendState(tx, runId, batchId);
         if (exists) return { batchId, accepted: 0, duplicate: true, warnings: [] } satisfies AppendResult;
         const seq = lastSeq + 1;
         const known = this.steps.at(runId, lastSeq);
-        // Only keys with points in this batch, and not those refused anyway, are looked up.
-        const unknown = cols.keys.filter((k, e) => used[e]! > 0 && !known.has(k) && k.length > 0 && k.length <= MAX_KEY_LENGTH);
+        const unknown = screenedKeys(known);
         if (unknown.length > 0) {
           const loaded = await this.repo.appendSteps(tx, runId, unknown);
           for (const key of unknown) known.set(key, loaded.get(key) ?? -Infinity);
         }
         const screened = screenBatch(cols, (key) => known.get(key), now);
         await this.countNewKeys(tx, runId, screened.lastSteps, known);
-        const bytes = screened.accepted === 0 ? null : screened.changed ? packMetricBatch(screened.cols) : encoded;
-        await this.repo.insertBatch(tx, { runId, batchId, seq, points: screened.accepted, data: bytes, aggregated: bytes === null, createdAt: now });
+        await this.repo.insertBatch(tx, row(seq, screened));
         if (screened.lastSteps.size > 0) await this.repo.upsertAppendSteps(tx, runId, screened.lastSteps);
         this.steps.advance(runId, seq, known, screened.lastSteps);
-        if (bytes && this.autoAggregate) {
-          // Bytes as received move to the worker as they are; re-encoded ones are not decoded again: the columns are packed (n × 28 bytes).
-          const batch = bytes === ipc ? ownBatch(cols, ipc) : ownBatch(screened.cols, undefined);
-          queued = { runId, batchId, seq, batch, bytes: reserved };
-        }
-        return { batchId, accepted: screened.accepted, duplicate: false, warnings: screened.warnings } satisfies AppendResult;
+        return answer(screened);
       }, { groupCommit: true }); // statements only: may share its commit with other appends and aggregations
     } catch (err) {
       // The cache may hold the steps of a batch that did not commit.
@@ -268,8 +306,7 @@ export class SqlMetricStore implements MetricStore {
    * reads the count.
    */
   private async countNewKeys(tx: SqlExecutor, runId: string, gained: ReadonlyMap<string, number>, known: ReadonlyMap<string, number>): Promise<void> {
-    let added = 0;
-    for (const key of gained.keys()) if (!((known.get(key) ?? -Infinity) > -Infinity)) added++;
+    const added = newKeys(gained, known);
     if (added === 0) return;
     const has = await this.repo.keyCount(tx, runId);
     if (has + added > this.maxKeysPerRun) throw keyLimitExceeded('metric', runId, this.maxKeysPerRun, has, added);
