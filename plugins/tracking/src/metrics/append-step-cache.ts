@@ -11,7 +11,7 @@
  */
 export class AppendStepCache {
   /** Insertion order is recency: a used entry is moved to the end. */
-  private readonly runs = new Map<string, { seq: number; steps: Map<string, number>; counted: number }>();
+  private readonly runs = new Map<string, { seq: number; steps: Map<string, number>; counted: number; shared: boolean }>();
   /** Keys counted over all entries (an entry's keys are counted when it advances). */
   private size = 0;
 
@@ -29,25 +29,44 @@ export class AppendStepCache {
     const entry = this.runs.get(runId);
     this.runs.delete(runId);
     if (entry && entry.seq === seq) {
+      // Nobody else wrote since this process did: the run is its own again.
+      entry.shared = false;
       this.runs.set(runId, entry);
       return entry.steps;
     }
     if (entry) this.size -= entry.counted;
-    const fresh = { seq, steps: new Map<string, number>(), counted: 0 };
+    const fresh = { seq, steps: new Map<string, number>(), counted: 0, shared: entry !== undefined && entry.shared };
     this.runs.set(runId, fresh);
     return fresh.steps;
   }
 
-  /** The entry of `runId` as it stands (the seq it was built at and its map), without checking it against the database. */
+  /**
+   * The entry of `runId` as it stands (the seq it was built at and its map),
+   * not checked against the database; none while the run is `shared`.
+   */
   latest(runId: string): { seq: number; steps: Map<string, number> } | undefined {
     const entry = this.runs.get(runId);
-    return entry && { seq: entry.seq, steps: entry.steps };
+    if (!entry || entry.shared) return undefined;
+    this.runs.delete(runId);
+    this.runs.set(runId, entry);
+    return { seq: entry.seq, steps: entry.steps };
+  }
+
+  /**
+   * Marks `runId` as written by others too (a guess on the entry's seq
+   * missed): latest() answers nothing until an append finds the entry
+   * current again (at() with its seq).
+   */
+  missed(runId: string): void {
+    const entry = this.runs.get(runId);
+    if (entry) entry.shared = true;
   }
 
   /** Records that the batch `seq` was written with these new last steps, into the map `at()` returned. */
   advance(runId: string, seq: number, steps: Map<string, number>, changes: ReadonlyMap<string, number>): void {
     const entry = this.runs.get(runId);
-    if (!entry || entry.steps !== steps) return;
+    // The entry must still be the one that was read, at the seq before this batch.
+    if (!entry || entry.steps !== steps || entry.seq !== seq - 1) return;
     for (const [key, step] of changes) steps.set(key, step);
     entry.seq = seq;
     this.size += steps.size - entry.counted;

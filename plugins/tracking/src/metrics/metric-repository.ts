@@ -148,10 +148,12 @@ export class MetricRepository {
    * (what the caller screened the batch against) and the batch id is new.
    * False, with nothing written, when either is not so (another writer, a
    * retried batch, a re-created run): the caller then takes the locked path,
-   * which tells those apart. The lock comes first (the other statements read
-   * from it), so this waits for an aggregation of the run like any append;
-   * the last-seq check reads the statement's snapshot, and a batch that
-   * another writer committed after it is caught by the unique seq.
+   * which tells those apart. The writes come after the run's lock (they read
+   * from it), so this waits for an aggregation of the run like any append.
+   * The last-seq check may run before the lock (PostgreSQL evaluates it once,
+   * up front) and reads the statement's snapshot either way: seqs have no
+   * gaps, so a batch another writer committed after that snapshot holds
+   * `lastSeq + 1`, and the unique seq refuses this one.
    */
   async appendAfter(lastSeq: number, b: BatchRow, steps: ReadonlyMap<string, number>): Promise<boolean> {
     const params: SqlValue[] = [RUN_LOCK_CLASS, advisoryLockKey(b.runId)];

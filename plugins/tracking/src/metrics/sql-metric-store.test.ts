@@ -453,8 +453,11 @@ describe.each(metadataBackends())('SqlMetricStore appends from several writers o
     return { dbs, a: stores[0]!, b: stores[1]!, close };
   };
 
+  const seqsOf = async (db: MetadataStore, runId: string) =>
+    (await db.query<{ seq: number }>('SELECT seq FROM metric_batches WHERE run_id = ? ORDER BY seq', [runId])).map((r) => Number(r.seq));
+
   it("screens each writer's batch against the other's: seqs without gaps, backwards steps dropped, every batch once", async () => {
-    const { a, b, close } = await twoWriters();
+    const { dbs, a, b, close } = await twoWriters();
     try {
       const runId = randomUUID();
       expect((await a.append(runId, 'a1', series('loss', 0, 2, (s) => s))).accepted).toBe(2);
@@ -469,6 +472,20 @@ describe.each(metadataBackends())('SqlMetricStore appends from several writers o
       expect(await a.append(runId, 'a4', series('loss', 6, 2, (s) => s))).toMatchObject({ accepted: 0, duplicate: true });
       await Promise.all([a.idle(), b.idle()]);
       expect((await a.keys(runId))[0]).toMatchObject({ key: 'loss', count: 8, last: 7, firstStep: 0, lastStep: 7 });
+      expect(await seqsOf(dbs[0]!, runId)).toEqual([1, 2, 3, 4, 5]);
+    } finally {
+      await close();
+    }
+  });
+
+  it("keeps the last steps a writer's own appends stored, for the other writer to screen against", async () => {
+    const { a, b, close } = await twoWriters();
+    try {
+      const runId = randomUUID();
+      await a.append(runId, 'a1', series('loss', 0, 2, (s) => s));
+      await a.append(runId, 'a2', series('loss', 2, 2, (s) => s)); // known keys: PostgreSQL's one-statement append
+      const late = await b.append(runId, 'b1', series('loss', 2, 1, () => 9));
+      expect(late).toMatchObject({ accepted: 0, warnings: [expect.objectContaining({ message: expect.stringMatching(/last step was 3/) })] });
     } finally {
       await close();
     }
@@ -492,7 +509,7 @@ describe.each(metadataBackends())('SqlMetricStore appends from several writers o
   });
 
   it('lets concurrent appends of two writers to one run race: each batch stored once, seqs in order', async () => {
-    const { a, b, close } = await twoWriters();
+    const { dbs, a, b, close } = await twoWriters();
     try {
       const runId = randomUUID();
       // Each writer its own key (a key's steps only go forward per writer), eight batches each, all at once.
@@ -506,6 +523,7 @@ describe.each(metadataBackends())('SqlMetricStore appends from several writers o
       const keys = await a.keys(runId);
       expect(keys.reduce((n, k) => n + k.count, 0)).toBe(accepted);
       expect(accepted).toBeGreaterThan(0);
+      expect(await seqsOf(dbs[0]!, runId)).toEqual(Array.from({ length: 16 }, (_, i) => i + 1));
     } finally {
       await close();
     }
@@ -538,6 +556,19 @@ describe.each(metadataBackends())('SqlMetricStore appends from several writers o
       calls.length = 0;
       await store.append(runId, 'third', batch([{ key: 'lr', step: 2, value: 0.1 }]));
       expect(calls[0]).toBe('transaction');
+      // Another writer appends: one guess misses, then the run goes the locked way until this store is its only writer again.
+      const other = await SqlMetricStore.open(real, { logger: quiet, autoAggregate: false });
+      await other.append(runId, 'other', batch([{ key: 'loss', step: 3, value: 0.4 }]));
+      await other.close();
+      calls.length = 0;
+      await store.append(runId, 'fourth', batch([{ key: 'loss', step: 4, value: 0.3 }]));
+      expect(calls.map((c) => c.split(' ')[0])).toEqual(['query', 'transaction']);
+      calls.length = 0;
+      await store.append(runId, 'fifth', batch([{ key: 'loss', step: 5, value: 0.2 }]));
+      expect(calls).toEqual(['transaction']);
+      calls.length = 0;
+      await store.append(runId, 'sixth', batch([{ key: 'loss', step: 6, value: 0.1 }]));
+      expect(calls).toEqual([expect.stringMatching(/^query WITH held/)]);
     } finally {
       await store.close();
       await real.close();

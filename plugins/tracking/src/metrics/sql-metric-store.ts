@@ -238,6 +238,8 @@ export class SqlMetricStore implements MetricStore {
     const screenedKeys = (known: ReadonlyMap<string, number>) => cols.keys.filter((k, e) => used[e]! > 0 && !known.has(k) && k.length > 0 && k.length <= MAX_KEY_LENGTH);
     let queued: QueuedBatch | undefined;
     let result: AppendResult | undefined;
+    // The cache learns a batch's steps once it committed: no other append may screen against steps that could roll back.
+    let learned: { seq: number; known: Map<string, number>; steps: ReadonlyMap<string, number> } | undefined;
     try {
       const now = Date.now();
       // Points given as objects are packed before the transaction (the writer is shared): usually all are kept as given.
@@ -264,12 +266,16 @@ export class SqlMetricStore implements MetricStore {
           if (await this.repo.appendAfter(cached.seq, row(seq, screened), screened.lastSteps)) {
             this.steps.advance(runId, seq, cached.steps, screened.lastSteps);
             result = answer(screened);
+          } else {
+            // Another writer (or a retry): while others write the run, guessing would cost a round trip each time.
+            this.steps.missed(runId);
           }
         }
       }
 
       result ??= await this.db.transaction(async (tx) => {
         queued = undefined;
+        learned = undefined;
         await this.repo.lockRun(tx, runId);
         const { exists, lastSeq } = await this.repo.appendState(tx, runId, batchId);
         if (exists) return { batchId, accepted: 0, duplicate: true, warnings: [] } satisfies AppendResult;
@@ -284,7 +290,7 @@ export class SqlMetricStore implements MetricStore {
         await this.countNewKeys(tx, runId, screened.lastSteps, known);
         await this.repo.insertBatch(tx, row(seq, screened));
         if (screened.lastSteps.size > 0) await this.repo.upsertAppendSteps(tx, runId, screened.lastSteps);
-        this.steps.advance(runId, seq, known, screened.lastSteps);
+        learned = { seq, known, steps: screened.lastSteps };
         return answer(screened);
       }, { groupCommit: true }); // statements only: may share its commit with other appends and aggregations
     } catch (err) {
@@ -293,6 +299,7 @@ export class SqlMetricStore implements MetricStore {
       this.queue.release(reserved);
       throw err;
     }
+    if (learned) this.steps.advance(runId, learned.seq, learned.known, learned.steps);
     if (queued) void this.queue.push(queued);
     else this.queue.release(reserved);
     return result;
