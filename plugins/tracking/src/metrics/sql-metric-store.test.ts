@@ -44,6 +44,22 @@ function series(key: string, from: number, n: number, f: (step: number) => numbe
 
 const quiet = { warn: () => {}, error: (details: Record<string, unknown>, message: string) => console.error(message, details) };
 
+/** `real` with some calls replaced (to count or break them); closing it leaves `real` open. */
+function wrapStore(real: MetadataStore, replace: Partial<Pick<MetadataStore, 'query' | 'run' | 'transaction'>>): MetadataStore {
+  return {
+    ...real,
+    dialect: real.dialect,
+    query: (sql, params) => real.query(sql, params),
+    run: (sql, params) => real.run(sql, params),
+    insertMany: (t, c, r) => real.insertMany(t, c, r),
+    migrate: (p, m) => real.migrate(p, m),
+    appliedMigrations: (p) => real.appliedMigrations(p),
+    close: async () => {},
+    transaction: (fn, options) => real.transaction(fn, options),
+    ...replace,
+  };
+}
+
 describe.each(metadataBackends())('SqlMetricStore on $name', (backend) => {
   let db: MetadataStore;
   let store: SqlMetricStore;
@@ -372,17 +388,9 @@ describe.each(metadataBackends())('SqlMetricStore durability and recovery on $na
       await writer.append(runId, 'a', batch(['k1', 'k2', 'k3', 'k4'].flatMap((key) => [0, 1, 2].map((step) => ({ key, step, value: step })))));
       // A database that fails the third transaction: the first two key groups commit, then the "crash".
       let transactions = 0;
-      const failing: MetadataStore = {
-        ...real,
-        dialect: real.dialect,
-        query: (sql, params) => real.query(sql, params),
-        run: (sql, params) => real.run(sql, params),
-        insertMany: (t, c, r) => real.insertMany(t, c, r),
-        migrate: (p, m) => real.migrate(p, m),
-        appliedMigrations: (p) => real.appliedMigrations(p),
-        close: async () => {},
-        transaction: (fn) => (++transactions === 3 ? Promise.reject(new Error('simulated crash')) : real.transaction(fn)),
-      };
+      const failing = wrapStore(real, {
+        transaction: (fn, options) => (++transactions === 3 ? Promise.reject(new Error('simulated crash')) : real.transaction(fn, options)),
+      });
       const errors: string[] = [];
       const crashing = await SqlMetricStore.open(failing, { ...manual, aggregationGroupBytes: 1, logger: { warn: () => {}, error: (_d, m) => void errors.push(m) } });
       expect(await crashing.recover()).toBe(0);
@@ -441,24 +449,24 @@ describe.each(metadataBackends())('SqlMetricStore durability and recovery on $na
 
 describe.each(metadataBackends())('SqlMetricStore appends from several writers on $name', (backend) => {
   // Two stores on one database stand for two server processes; each keeps its own cache of the runs it wrote.
-  const twoWriters = async () => {
+  const withTwoWriters = async (test: (w: { dbs: MetadataStore[]; a: SqlMetricStore; b: SqlMetricStore }) => Promise<void>) => {
     const fresh = await backend.fresh();
     const dbs = [await createMetadataStore(fresh.url), await createMetadataStore(fresh.url)];
     const stores = [await SqlMetricStore.open(dbs[0]!, { logger: quiet }), await SqlMetricStore.open(dbs[1]!, { logger: quiet })];
-    const close = async () => {
+    try {
+      await test({ dbs, a: stores[0]!, b: stores[1]! });
+    } finally {
       for (const s of stores) await s.close();
       for (const d of dbs) await d.close();
       await fresh.drop();
-    };
-    return { dbs, a: stores[0]!, b: stores[1]!, close };
+    }
   };
 
   const seqsOf = async (db: MetadataStore, runId: string) =>
     (await db.query<{ seq: number }>('SELECT seq FROM metric_batches WHERE run_id = ? ORDER BY seq', [runId])).map((r) => Number(r.seq));
 
   it("screens each writer's batch against the other's: seqs without gaps, backwards steps dropped, every batch once", async () => {
-    const { dbs, a, b, close } = await twoWriters();
-    try {
+    await withTwoWriters(async ({ dbs, a, b }) => {
       const runId = randomUUID();
       expect((await a.append(runId, 'a1', series('loss', 0, 2, (s) => s))).accepted).toBe(2);
       expect((await a.append(runId, 'a2', series('loss', 2, 2, (s) => s))).accepted).toBe(2);
@@ -473,27 +481,21 @@ describe.each(metadataBackends())('SqlMetricStore appends from several writers o
       await Promise.all([a.idle(), b.idle()]);
       expect((await a.keys(runId))[0]).toMatchObject({ key: 'loss', count: 8, last: 7, firstStep: 0, lastStep: 7 });
       expect(await seqsOf(dbs[0]!, runId)).toEqual([1, 2, 3, 4, 5]);
-    } finally {
-      await close();
-    }
+    });
   });
 
   it("keeps the last steps a writer's own appends stored, for the other writer to screen against", async () => {
-    const { a, b, close } = await twoWriters();
-    try {
+    await withTwoWriters(async ({ a, b }) => {
       const runId = randomUUID();
       await a.append(runId, 'a1', series('loss', 0, 2, (s) => s));
       await a.append(runId, 'a2', series('loss', 2, 2, (s) => s)); // known keys: PostgreSQL's one-statement append
       const late = await b.append(runId, 'b1', series('loss', 2, 1, () => 9));
       expect(late).toMatchObject({ accepted: 0, warnings: [expect.objectContaining({ message: expect.stringMatching(/last step was 3/) })] });
-    } finally {
-      await close();
-    }
+    });
   });
 
   it('takes a run deleted and created again under the same id as new, whichever writer deleted it', async () => {
-    const { a, b, close } = await twoWriters();
-    try {
+    await withTwoWriters(async ({ a, b }) => {
       const runId = randomUUID();
       await a.append(runId, 'old1', series('loss', 0, 10, () => 1));
       await a.append(runId, 'old2', series('loss', 10, 10, () => 1));
@@ -503,14 +505,11 @@ describe.each(metadataBackends())('SqlMetricStore appends from several writers o
       expect(await a.append(runId, 'old1', series('loss', 0, 3, () => 2))).toMatchObject({ accepted: 3, duplicate: false });
       await a.idle();
       expect((await a.keys(runId))[0]).toMatchObject({ count: 3, last: 2, firstStep: 0, lastStep: 2 });
-    } finally {
-      await close();
-    }
+    });
   });
 
   it('lets concurrent appends of two writers to one run race: each batch stored once, seqs in order', async () => {
-    const { dbs, a, b, close } = await twoWriters();
-    try {
+    await withTwoWriters(async ({ dbs, a, b }) => {
       const runId = randomUUID();
       // Each writer its own key (a key's steps only go forward per writer), eight batches each, all at once.
       const results = await Promise.all(
@@ -524,26 +523,18 @@ describe.each(metadataBackends())('SqlMetricStore appends from several writers o
       expect(keys.reduce((n, k) => n + k.count, 0)).toBe(accepted);
       expect(accepted).toBeGreaterThan(0);
       expect(await seqsOf(dbs[0]!, runId)).toEqual(Array.from({ length: 16 }, (_, i) => i + 1));
-    } finally {
-      await close();
-    }
+    });
   });
 
   it.runIf(backend.name === 'postgres')('appends a batch of known keys as ONE statement on PostgreSQL', async () => {
     const fresh = await backend.fresh();
     const real = await createMetadataStore(fresh.url);
     const calls: string[] = [];
-    const counting: MetadataStore = {
-      ...real,
-      dialect: real.dialect,
+    const counting = wrapStore(real, {
       query: (sql, params) => (calls.push(`query ${sql.trim().slice(0, 20)}`), real.query(sql, params)),
       run: (sql, params) => (calls.push(`run ${sql.trim().slice(0, 20)}`), real.run(sql, params)),
-      insertMany: (t, c, r) => real.insertMany(t, c, r),
-      migrate: (p, m) => real.migrate(p, m),
-      appliedMigrations: (p) => real.appliedMigrations(p),
-      close: async () => {},
       transaction: (fn, options) => (calls.push('transaction'), real.transaction(fn, options)),
-    };
+    });
     const store = await SqlMetricStore.open(counting, { logger: quiet, autoAggregate: false });
     try {
       const runId = randomUUID();
