@@ -13,6 +13,7 @@ export default defineConfig({
       '@wanllmdb/core': here('./core/src/index.ts'),
       '@wanllmdb/proto/client': here('./proto/src/client.ts'),
       '@wanllmdb/proto': here('./proto/src/index.ts'),
+      '@wanllmdb/plugin-artifacts': here('./plugins/artifacts/src/index.ts'),
       '@wanllmdb/plugin-auth': here('./plugins/auth/src/index.ts'),
       '@wanllmdb/plugin-projects': here('./plugins/projects/src/index.ts'),
       '@wanllmdb/plugin-tracking': here('./plugins/tracking/src/index.ts'),

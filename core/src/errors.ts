@@ -132,6 +132,8 @@ export const Errors = {
   INVALID_ID: define('WLDB_ERR_INVALID_ID', S.INVALID_ARGUMENT),
   NOT_FOUND: define('WLDB_ERR_NOT_FOUND', S.NOT_FOUND),
   ALREADY_EXISTS: define('WLDB_ERR_ALREADY_EXISTS', S.ALREADY_EXISTS),
+  /** What the request acts on changed while it ran (e.g. a draft edited during its commit); nothing was changed, retrying is safe. */
+  CONFLICT: define('WLDB_ERR_CONFLICT', S.ABORTED, 409),
   UNAUTHENTICATED: define('WLDB_ERR_UNAUTHENTICATED', S.UNAUTHENTICATED),
   PERMISSION_DENIED: define('WLDB_ERR_PERMISSION_DENIED', S.PERMISSION_DENIED),
   /** Carries a detail { field: 'retryAfter', message: '<seconds>' }; HTTP adds Retry-After. */

@@ -2,6 +2,8 @@
 export { Errors, WldbError, GrpcStatus, toWldbError, errorFromWire, retryAfterSeconds, type ErrorDetail, type ErrorFactory, type ErrorJson } from './errors.js';
 export { newId, assertId, isId } from './ids.js';
 export { pageMeta, Problems, TEXT_LIMITS } from './validation/problems.js';
+export { checkFilePath, MAX_FILE_PATH } from './validation/file-path.js';
+export { contentTypeOf } from './validation/content-types.js';
 export { slugify } from './slug.js';
 export { isoTime } from './time.js';
 export { loadConfig, redactUrl, CONFIG_ENV_VARS, type WanllmdbConfig, type LoadConfigOptions } from './config/config.js';

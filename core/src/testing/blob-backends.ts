@@ -50,6 +50,7 @@ function removingOnClose(store: FsBlobStore, root: string): BlobStore {
     exists: (digest) => store.exists(digest),
     delete: (digest) => store.delete(digest),
     list: (prefix) => store.list(prefix),
+    namespace: (name) => store.namespace(name),
     async close() {
       await store.close();
       await rm(root, { recursive: true, force: true });

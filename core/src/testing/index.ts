@@ -10,3 +10,4 @@ export * from './messaging-backends.js';
 export * from './use-started.js';
 export * from './test-kernel.js';
 export * from './http-and-processes.js';
+export * from './rejection.js';

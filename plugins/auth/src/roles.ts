@@ -15,13 +15,15 @@ export type BuiltinRole = (typeof BUILTIN_ROLES)[number];
  */
 const SENSITIVE_READS: ReadonlySet<string> = new Set(['audit:read']);
 
-const MEMBER = ['*:read', 'projects:create', 'projects:write', 'runs:write', 'runs:delete', 'artifacts:write', 'reports:write', 'sweeps:write', 'models:write'];
+/** Downloading an artifact's bytes is its own permission (a key may list versions without fetching data); whoever may read, may download. */
+const READ = ['*:read', 'artifacts:download'];
+const MEMBER = [...READ, 'projects:create', 'projects:write', 'runs:write', 'runs:delete', 'artifacts:write', 'artifacts:alias', 'artifacts:delete', 'reports:write', 'sweeps:write', 'models:write'];
 
 export const BUILTIN_PERMISSIONS: Readonly<Record<BuiltinRole, PermissionSet>> = Object.freeze({
   owner: { allow: ['*:*'], deny: [] },
   admin: { allow: ['*:*'], deny: ['orgs:delete'] },
   member: { allow: MEMBER, deny: [] },
-  viewer: { allow: ['*:read'], deny: [] },
+  viewer: { allow: READ, deny: [] },
 });
 
 export const isBuiltinRole = (name: string): name is BuiltinRole => (BUILTIN_ROLES as readonly string[]).includes(name);

@@ -1,9 +1,8 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { checkFilePath, contentTypeOf } from '@wanllmdb/core';
 import { metadataBackends } from '@wanllmdb/core/testing';
 import type { tracking } from '@wanllmdb/proto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { contentTypeOf } from './content-types.js';
-import { checkFilePath } from './file-service.js';
 import { rejection } from './fixtures/rejection.js';
 import { useTrackingKernel } from './fixtures/tracking-kernel.js';
 
@@ -35,7 +34,7 @@ function chunksOf(runId: string, path: string, size: number, seed = 1): { chunks
 describe('file paths and content types', () => {
   it('accepts relative paths and refuses traversal, absolute paths and odd characters', () => {
     for (const ok of ['model.pt', 'media/images/sample_1.png', 'a/b/c.d/e', '..hidden', 'x..y/z', 'ünïcode/файл.txt']) expect(checkFilePath(ok)).toBe(ok);
-    const bad = ['', '/etc/passwd', '../secret', 'a/../../b', 'a/./b', 'a//b', 'a/', '..', '.', 'C:/Windows/x', 'a\\..\\b', 'a\u0000b', 'x'.repeat(1025), 'line\nbreak'];
+    const bad = ['', '/etc/passwd', '../secret', 'a/../../b', 'a/./b', 'a//b', 'a/', '..', '.', 'C:/Windows/x', 'a\\..\\b', 'a\u0000b', '%2e%2e/x', 'a%2Fb', 'a%5c..', 'x'.repeat(1025), 'line\nbreak'];
     for (const path of bad) expect(() => checkFilePath(path), path).toThrowError(/The file path .* is invalid/);
   });
 

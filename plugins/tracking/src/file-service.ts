@@ -1,40 +1,12 @@
 import { createHash } from 'node:crypto';
-import { Errors, newId, type BlobStore, type CallContext, type Clock } from '@wanllmdb/core';
+import { checkFilePath, contentTypeOf, Errors, newId, type BlobStore, type CallContext, type Clock } from '@wanllmdb/core';
 import type { tracking } from '@wanllmdb/proto';
-import { contentTypeOf } from './content-types.js';
 import type { FileRepository } from './file-repository.js';
 import { runId, runNotFound } from './request-checks.js';
 import type { RunRepository } from './run-repository.js';
 
 type Handlers = tracking.v1.RunFileServiceHandlers<CallContext>;
 type UploadFileChunk = tracking.v1.UploadFileChunk;
-
-export const MAX_FILE_PATH = 1024;
-
-/**
- * A run file's path: relative, "/"-separated, at most 1024 characters, no
- * empty, "." or ".." segments, no backslashes, drive letters or control
- * characters — so it can never name anything outside the run when files
- * are written back to disk (e.g. by a download-all or sync).
- */
-export function checkFilePath(path: unknown, field = 'path'): string {
-  const invalid = (why: string): never => {
-    throw Errors.VALIDATION(`The file path ${JSON.stringify(String(path).slice(0, 100))} is invalid: ${why}. Use a relative path such as "media/images/sample.png".`, [
-      { field, message: why },
-    ]);
-  };
-  if (typeof path !== 'string' || !path) return invalid('it is required');
-  if (path.length > MAX_FILE_PATH) return invalid(`it is longer than ${MAX_FILE_PATH} characters`);
-  if (/[\u0000-\u001f\u007f]/.test(path)) return invalid('it contains control characters');
-  if (path.includes('\\')) return invalid('it contains a backslash; separate directories with "/"');
-  if (path.startsWith('/')) return invalid('it is absolute; give it relative to the run');
-  if (/^[A-Za-z]:/.test(path)) return invalid('it starts with a drive letter');
-  for (const seg of path.split('/')) {
-    if (seg === '') return invalid('it has an empty segment ("//" or a trailing "/")');
-    if (seg === '.' || seg === '..') return invalid(`it has a "${seg}" segment`);
-  }
-  return path;
-}
 
 const emptyChunkStream = () =>
   Errors.VALIDATION('The upload carried no chunks. Send at least one chunk; the first names runId and path.', [{ field: 'runId', message: 'no chunks' }]);

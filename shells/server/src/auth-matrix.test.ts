@@ -24,6 +24,7 @@ const HANDLER_RESOURCES: Record<string, { type: string; field: string }> = {
   'wanllmdb.tracking.v1.RunService/CreateRun': { type: 'project', field: 'projectId' },
   'wanllmdb.tracking.v1.MetricService/StreamMetrics': { type: 'run', field: 'runId' },
   'wanllmdb.tracking.v1.RunFileService/UploadFile': { type: 'run', field: 'runId' },
+  'wanllmdb.artifacts.v1.ArtifactService/UploadBlob': { type: 'artifact', field: 'artifactId' },
 };
 
 /**
@@ -35,7 +36,7 @@ const NON_CREATOR_NEEDS: Record<string, string> = {
 };
 
 /** Methods that remove the resource they name: each call gets a fresh one. */
-const DESTRUCTIVE = /\/(Delete(Run|Project|Team|View)|Logout)$/;
+const DESTRUCTIVE = /\/(Delete(Run|Project|Team|View|Artifact)|Logout)$/;
 
 const backend = metadataBackends()[0]!; // SQLite; the auth plugin's own suites run on every backend
 
@@ -71,7 +72,8 @@ describe('authorisation matrix: every method × role × resource', () => {
       const run = (await call('wanllmdb.tracking.v1.RunService/CreateRun', { projectId: project.id }, token)).data;
       const team = (await call('wanllmdb.auth.v1.OrgService/CreateTeam', { orgId: org.id, name: `team ${side}` }, token)).data;
       const view = (await call('wanllmdb.tracking.v1.ViewService/CreateView', { projectId: project.id, name: `view ${side}`, scope: 'shared' }, token)).data;
-      Object.assign(ids[side], { org: org.id, project: project.id, run: run.id, team: team.id, view: view.id });
+      const artifact = (await call('wanllmdb.artifacts.v1.ArtifactService/CreateArtifact', { projectId: project.id, name: `data-${side}`, type: 'dataset' }, token)).data;
+      Object.assign(ids[side], { org: org.id, project: project.id, run: run.id, team: team.id, view: view.id, artifact: artifact.id });
     };
     await make(ownerToken, 'own');
     await make(outsiderToken, 'other');
@@ -90,7 +92,8 @@ describe('authorisation matrix: every method × role × resource', () => {
     const run = (await call('wanllmdb.tracking.v1.RunService/CreateRun', { projectId: base.project }, token)).data;
     const team = (await call('wanllmdb.auth.v1.OrgService/CreateTeam', { orgId: base.org, name: `doomed ${Math.random()}` }, token)).data;
     const view = (await call('wanllmdb.tracking.v1.ViewService/CreateView', { projectId: base.project, name: 'doomed', scope: 'shared' }, token)).data;
-    return { ...base, project: project.id, run: run.id, team: team.id, view: view.id };
+    const artifact = (await call('wanllmdb.artifacts.v1.ArtifactService/CreateArtifact', { projectId: base.project, name: `doomed-${Math.random().toString(36).slice(2)}`, type: 'dataset' }, token)).data;
+    return { ...base, project: project.id, run: run.id, team: team.id, view: view.id, artifact: artifact.id };
   }
 
   /** What the declared permission, the named resources and the built-in roles say should happen. */

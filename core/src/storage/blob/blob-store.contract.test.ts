@@ -101,6 +101,27 @@ describe.each(blobBackends())('BlobStore contract: $name', (backend) => {
     expect(await listAll(store)).toHaveLength(cases.length);
   });
 
+  it('keeps the objects of a namespace apart from those of its parent, and refuses a bad name', async () => {
+    const child = await store.namespace('artifacts');
+    try {
+      const inChild = await child.put('only in the namespace');
+      const both = await store.put('in both');
+      await child.put('in both');
+      expect(await store.exists(inChild.digest)).toBe(false);
+      expect((await listAll(store)).map((b) => b.digest)).toEqual([both.digest]);
+      // The parent's collector deleting its copy leaves the namespace's.
+      expect(await store.delete(both.digest)).toBe(true);
+      expect(await readAll(await child.get(both.digest))).toEqual(Buffer.from('in both'));
+      expect((await listAll(child)).map((b) => b.digest).sort()).toEqual([inChild.digest, both.digest].sort());
+      const again = await store.namespace('artifacts');
+      expect(await again.exists(inChild.digest)).toBe(true);
+      await again.close();
+      for (const bad of ['', '../x', 'Artifacts', 'a/b']) await expectCode(store.namespace(bad), Errors.VALIDATION);
+    } finally {
+      await child.close();
+    }
+  });
+
   it('stores the empty blob', async () => {
     const info = await store.put('');
     expect(info).toEqual({ digest: sha256(''), size: 0 });

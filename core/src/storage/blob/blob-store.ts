@@ -1,3 +1,4 @@
+import { Errors } from '../../errors.js';
 import type { Readable } from 'node:stream';
 
 /**
@@ -35,5 +36,23 @@ export interface BlobStore {
   delete(digest: string): Promise<boolean>;
   /** Every object whose digest starts with `prefix` (all when empty), in digest order. */
   list(prefix?: string): AsyncIterable<BlobInfo>;
+  /**
+   * A store of its own beside this one (same place, objects apart): a
+   * plugin whose blobs are collected by rules of its own (artifacts) keeps
+   * them out of reach of another plugin's collector. `name` is a
+   * kebab-case word; the caller closes the child.
+   */
+  namespace(name: string): Promise<BlobStore>;
   close(): Promise<void>;
+}
+
+/** A namespace name: kebab-case, as plugin ids are. */
+export const BLOB_NAMESPACE = /^[a-z][a-z0-9-]{0,62}$/;
+
+/** WLDB_ERR_VALIDATION unless `name` is a namespace name. */
+export function assertNamespace(name: string): string {
+  if (typeof name !== 'string' || !BLOB_NAMESPACE.test(name)) {
+    throw Errors.VALIDATION(`The blob namespace ${JSON.stringify(String(name).slice(0, 80))} is invalid: use a kebab-case word such as "artifacts".`, [{ field: 'namespace', message: 'must be kebab-case' }]);
+  }
+  return name;
 }

@@ -7,7 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Errors, WldbError } from '../../errors.js';
-import type { BlobInfo, BlobSource, BlobStore, ByteRange } from './blob-store.js';
+import { assertNamespace, type BlobInfo, type BlobSource, type BlobStore, type ByteRange } from './blob-store.js';
 import { assertRangeShape, resolveRange } from './byte-range.js';
 import { DigestingSource, assertDigest, assertDigestPrefix, blobNotFound, digestMismatch, isDigest } from './digest.js';
 
@@ -131,6 +131,11 @@ export class FsBlobStore implements BlobStore {
     } catch (err) {
       throw this.#failed('list blobs', err);
     }
+  }
+
+  /** `<root>/ns/<name>`, a store of the same layout. */
+  async namespace(name: string): Promise<BlobStore> {
+    return FsBlobStore.open(join(this.root, 'ns', assertNamespace(name)));
   }
 
   async close(): Promise<void> {

@@ -18,7 +18,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { Errors, WldbError } from '../../errors.js';
-import type { BlobInfo, BlobSource, BlobStore, ByteRange } from './blob-store.js';
+import { assertNamespace, type BlobInfo, type BlobSource, type BlobStore, type ByteRange } from './blob-store.js';
 import { assertRangeShape, formatRange, resolveRange } from './byte-range.js';
 import { DigestingSource, assertDigest, assertDigestPrefix, blobNotFound, digestMismatch, isDigest } from './digest.js';
 
@@ -65,8 +65,10 @@ export class S3BlobStore implements BlobStore {
   readonly #partSize: number;
   readonly #queueSize: number;
   readonly #listPageSize: number;
+  readonly #options: S3BlobStoreOptions;
 
   private constructor(options: S3BlobStoreOptions) {
+    this.#options = options;
     const root = options.prefix ? `${options.prefix.replace(/^\/+|\/+$/g, '')}/` : '';
     this.#bucket = options.bucket;
     this.#objectsPrefix = `${root}sha256/`;
@@ -204,6 +206,12 @@ export class S3BlobStore implements BlobStore {
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
+  }
+
+  /** The same bucket under `<prefix>ns/<name>/`; a client of its own, closed with the child. */
+  async namespace(name: string): Promise<BlobStore> {
+    const root = (this.#options.prefix ?? '').replace(/^\/+|\/+$/g, '');
+    return S3BlobStore.open({ ...this.#options, prefix: `${root ? `${root}/` : ''}ns/${assertNamespace(name)}` });
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,458 @@
+import { Errors, isoTime, newId, type MetadataStore, type SqlExecutor } from '@wanllmdb/core';
+import type { JsonObject } from '@wanllmdb/proto';
+import type { artifacts } from './gen/index.js';
+import { decodeChunks, encodeChunks, type ManifestFile } from './manifest.js';
+
+type Artifact = artifacts.v1.Artifact;
+type Version = artifacts.v1.Version;
+
+type ArtifactRow = {
+  id: string;
+  project_id: string;
+  name: string;
+  type: string;
+  description: string;
+  metadata: string;
+  tags: string;
+  version_count: number;
+  created_by: string;
+  created_at: number;
+  updated_at: number;
+  latest: number | null;
+};
+
+type VersionRow = {
+  id: string;
+  artifact_id: string;
+  version: number;
+  digest: string;
+  size: number;
+  file_count: number;
+  description: string;
+  metadata: string;
+  run_id: string | null;
+  created_by: string;
+  created_at: number;
+};
+
+type FileRow = {
+  path: string;
+  digest: string;
+  size: number;
+  mode: number;
+  chunks: string;
+};
+
+export type DraftRow = {
+  id: string;
+  artifact_id: string;
+  created_by: string;
+  description: string;
+  metadata: string;
+  revision: number;
+  created_at: number;
+};
+
+const LATEST = 'latest';
+const IN_BATCH = 500;
+
+const ARTIFACT_COLUMNS = `a.id, a.project_id, a.name, a.type, a.description, a.metadata, a.tags, a.version_count, a.created_by, a.created_at, a.updated_at,
+  (SELECT v.version FROM artifact_aliases al JOIN artifact_versions v ON v.id = al.version_id WHERE al.artifact_id = a.id AND al.alias = '${LATEST}') AS latest`;
+const VERSION_COLUMNS = 'v.id, v.artifact_id, v.version, v.digest, v.size, v.file_count, v.description, v.metadata, v.run_id, v.created_by, v.created_at';
+
+export const versionName = (n: number): string => `v${n}`;
+
+const toArtifact = (r: ArtifactRow): Artifact => ({
+  id: r.id,
+  projectId: r.project_id,
+  name: r.name,
+  type: r.type,
+  description: r.description,
+  metadata: JSON.parse(r.metadata) as JsonObject,
+  tags: JSON.parse(r.tags) as string[],
+  versionCount: Number(r.version_count),
+  latestVersion: r.latest === null || r.latest === undefined ? '' : versionName(Number(r.latest)),
+  createdBy: r.created_by,
+  createdAt: isoTime(r.created_at),
+  updatedAt: isoTime(r.updated_at),
+});
+
+const toFile = (r: FileRow): ManifestFile => ({ path: r.path, digest: r.digest, size: Number(r.size), mode: Number(r.mode), chunks: decodeChunks(r.chunks) });
+
+/** `items` in slices of `size` (statements keep well under every database's parameter limit). */
+function* slices<T>(items: readonly T[], size = IN_BATCH): Generator<T[]> {
+  for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
+}
+const marks = (n: number) => Array.from({ length: n }, () => '?').join(', ');
+
+export interface NewArtifact {
+  projectId: string;
+  name: string;
+  type: string;
+  description: string;
+  metadata: JsonObject;
+  tags: string[];
+  createdBy: string;
+  now: number;
+}
+
+export interface NewVersion {
+  artifactId: string;
+  draft: DraftRow;
+  digest: string;
+  size: number;
+  fileCount: number;
+  aliases: string[];
+  runId: string | null;
+  actor: string;
+  now: number;
+}
+
+/** SQL of the artifacts plugin. Every multi-statement change runs in one transaction, locked on its artifact's row. */
+export class ArtifactRepository {
+  constructor(readonly db: MetadataStore) {}
+
+  // ---------------------------------------------------------------- artifacts
+
+  async create(a: NewArtifact): Promise<Artifact | undefined> {
+    const id = newId();
+    try {
+      await this.db.run(
+        'INSERT INTO artifacts (id, project_id, name, type, description, metadata, tags, version_count, created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)',
+        [id, a.projectId, a.name, a.type, a.description, JSON.stringify(a.metadata), JSON.stringify(a.tags), a.createdBy, a.now, a.now],
+      );
+    } catch (err) {
+      if (Errors.DB_CONSTRAINT_VIOLATION.is(err)) return undefined; // the name is taken in the project
+      throw err;
+    }
+    return (await this.get(id))!;
+  }
+
+  async get(id: string, tx: SqlExecutor = this.db): Promise<Artifact | undefined> {
+    const [row] = await tx.query<ArtifactRow>(`SELECT ${ARTIFACT_COLUMNS} FROM artifacts a WHERE a.id = ?`, [id]);
+    return row && toArtifact(row);
+  }
+
+  async byName(projectId: string, name: string): Promise<Artifact | undefined> {
+    const [row] = await this.db.query<ArtifactRow>(`SELECT ${ARTIFACT_COLUMNS} FROM artifacts a WHERE a.project_id = ? AND a.name = ?`, [projectId, name]);
+    return row && toArtifact(row);
+  }
+
+  async projectOf(id: string): Promise<string | undefined> {
+    return (await this.db.query<{ project_id: string }>('SELECT project_id FROM artifacts WHERE id = ?', [id]))[0]?.project_id;
+  }
+
+  async list(projectId: string, filter: { type: string; search: string }, offset: number, limit: number): Promise<{ rows: Artifact[]; total: number }> {
+    const where = ['a.project_id = ?'];
+    const params: (string | number)[] = [projectId];
+    if (filter.type) {
+      where.push('a.type = ?');
+      params.push(filter.type);
+    }
+    if (filter.search) {
+      where.push("LOWER(a.name) LIKE ? ESCAPE '\\'");
+      params.push(`%${filter.search.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+    }
+    const clause = where.join(' AND ');
+    const [{ n }] = (await this.db.query<{ n: number }>(`SELECT COUNT(*) AS n FROM artifacts a WHERE ${clause}`, params)) as [{ n: number }];
+    const rows = await this.db.query<ArtifactRow>(`SELECT ${ARTIFACT_COLUMNS} FROM artifacts a WHERE ${clause} ORDER BY a.type, a.name LIMIT ? OFFSET ?`, [...params, limit, offset]);
+    return { rows: rows.map(toArtifact), total: Number(n) };
+  }
+
+  async update(id: string, change: { description?: string; metadata?: JsonObject; tags?: string[] }, now: number): Promise<void> {
+    const sets: string[] = ['updated_at = ?'];
+    const params: (string | number)[] = [now];
+    if (change.description !== undefined) sets.push('description = ?'), params.push(change.description);
+    if (change.metadata !== undefined) sets.push('metadata = ?'), params.push(JSON.stringify(change.metadata));
+    if (change.tags !== undefined) sets.push('tags = ?'), params.push(JSON.stringify(change.tags));
+    await this.db.run(`UPDATE artifacts SET ${sets.join(', ')} WHERE id = ?`, [...params, id]);
+  }
+
+  /** Removes the artifact and, by cascade, its versions, files, aliases, history and drafts. */
+  async delete(id: string): Promise<boolean> {
+    return (await this.db.run('DELETE FROM artifacts WHERE id = ?', [id])).changes > 0;
+  }
+
+  // ---------------------------------------------------------------- drafts
+
+  async createDraft(artifactId: string, createdBy: string, description: string, metadata: JsonObject, now: number): Promise<DraftRow> {
+    const id = newId();
+    await this.db.run(
+      'INSERT INTO artifact_drafts (id, artifact_id, created_by, description, metadata, revision, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?)',
+      [id, artifactId, createdBy, description, JSON.stringify(metadata), now, now],
+    );
+    return { id, artifact_id: artifactId, created_by: createdBy, description, metadata: JSON.stringify(metadata), revision: 0, created_at: now };
+  }
+
+  async draft(id: string, tx: SqlExecutor = this.db): Promise<DraftRow | undefined> {
+    return (await tx.query<DraftRow>('SELECT id, artifact_id, created_by, description, metadata, revision, created_at FROM artifact_drafts WHERE id = ?', [id]))[0];
+  }
+
+  async draftStats(id: string): Promise<{ files: number; size: number }> {
+    const [r] = await this.db.query<{ n: number; size: number | null }>('SELECT COUNT(*) AS n, SUM(size) AS size FROM artifact_draft_files WHERE draft_id = ?', [id]);
+    return { files: Number(r?.n ?? 0), size: Number(r?.size ?? 0) };
+  }
+
+  /** Adds entries to a draft (a path given again replaces its entry) and moves its revision, in one transaction. */
+  async addDraftFiles(draftId: string, files: readonly ManifestFile[], now: number): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      const moved = await tx.run('UPDATE artifact_drafts SET revision = revision + 1, updated_at = ? WHERE id = ?', [now, draftId]);
+      if (!moved.changes) return false; // committed or deleted meanwhile
+      for (const slice of slices(files)) {
+        await tx.run(`DELETE FROM artifact_draft_files WHERE draft_id = ? AND path IN (${marks(slice.length)})`, [draftId, ...slice.map((f) => f.path)]);
+      }
+      await tx.insertMany(
+        'artifact_draft_files',
+        ['draft_id', 'path', 'digest', 'size', 'mode', 'chunks'],
+        files.map((f) => [draftId, f.path, f.digest, f.size, f.mode, encodeChunks(f.chunks)]),
+      );
+      return true;
+    });
+  }
+
+  async draftFiles(draftId: string): Promise<ManifestFile[]> {
+    return (await this.db.query<FileRow>('SELECT path, digest, size, mode, chunks FROM artifact_draft_files WHERE draft_id = ?', [draftId])).map(toFile);
+  }
+
+  /** Whether the draft's manifest names `digest` as a body (a whole file or one of its chunks). */
+  async draftNeeds(draftId: string, digest: string): Promise<boolean> {
+    const whole = await this.db.query('SELECT 1 AS x FROM artifact_draft_files WHERE draft_id = ? AND digest = ? AND chunks = ? LIMIT 1', [draftId, digest, '']);
+    if (whole.length) return true;
+    const chunked = await this.db.query<{ chunks: string }>("SELECT chunks FROM artifact_draft_files WHERE draft_id = ? AND chunks <> ''", [draftId]);
+    return chunked.some((r) => r.chunks.includes(`"${digest}"`));
+  }
+
+  // ---------------------------------------------------------------- bodies a project holds
+
+  /** Of `digests`, those the project does not hold (it must be sent the bytes: knowing a digest is no proof of having them). */
+  async missingBodies(projectId: string, digests: Iterable<string>): Promise<string[]> {
+    const wanted = [...new Set(digests)];
+    const held = new Set<string>();
+    for (const slice of slices(wanted)) {
+      const rows = await this.db.query<{ digest: string }>(`SELECT digest FROM artifact_project_blobs WHERE project_id = ? AND digest IN (${marks(slice.length)})`, [projectId, ...slice]);
+      for (const r of rows) held.add(r.digest);
+    }
+    return wanted.filter((d) => !held.has(d));
+  }
+
+  async holdBody(projectId: string, digest: string, size: number, now: number): Promise<void> {
+    await this.db.run('INSERT INTO artifact_project_blobs (project_id, digest, size, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (project_id, digest) DO NOTHING', [projectId, digest, size, now]);
+  }
+
+  // ---------------------------------------------------------------- versions
+
+  /**
+   * Commits a draft as the artifact's next version, all or nothing, under
+   * the artifact's row lock (so concurrent commits number v0, v1 … without
+   * gaps): the version row, its files copied from the draft, "latest" and
+   * the asked aliases moved (with history), the draft removed. When the
+   * manifest equals the latest version's, no version is made: the aliases
+   * move to that one. Undefined when the draft changed or went meanwhile.
+   */
+  async commit(v: NewVersion): Promise<{ version: Version; created: boolean } | undefined> {
+    return this.db.transaction(async (tx) => {
+      await tx.run('UPDATE artifacts SET updated_at = ? WHERE id = ?', [v.now, v.artifactId]); // the lock
+      const draft = await this.draft(v.draft.id, tx);
+      if (!draft || Number(draft.revision) !== Number(v.draft.revision)) return undefined;
+      const latest = await this.versionRowByAlias(v.artifactId, LATEST, tx);
+      let row: VersionRow;
+      let created = false;
+      if (latest && latest.digest === v.digest) {
+        row = latest;
+      } else {
+        const [{ version_count: next }] = (await tx.query<{ version_count: number }>('SELECT version_count FROM artifacts WHERE id = ?', [v.artifactId])) as [{ version_count: number }];
+        row = {
+          id: newId(),
+          artifact_id: v.artifactId,
+          version: Number(next),
+          digest: v.digest,
+          size: v.size,
+          file_count: v.fileCount,
+          description: draft.description,
+          metadata: draft.metadata,
+          run_id: v.runId,
+          created_by: v.actor,
+          created_at: v.now,
+        };
+        await tx.run(
+          `INSERT INTO artifact_versions (id, artifact_id, version, digest, size, file_count, description, metadata, run_id, created_by, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          [row.id, row.artifact_id, row.version, row.digest, row.size, row.file_count, row.description, row.metadata, row.run_id, row.created_by, row.created_at],
+        );
+        await tx.run(
+          'INSERT INTO artifact_files (version_id, path, digest, size, mode, chunks) SELECT ?, path, digest, size, mode, chunks FROM artifact_draft_files WHERE draft_id = ?',
+          [row.id, draft.id],
+        );
+        await tx.run('UPDATE artifacts SET version_count = version_count + 1 WHERE id = ?', [v.artifactId]);
+        await this.pointAlias(tx, v.artifactId, LATEST, row, v.actor, v.now);
+        created = true;
+      }
+      for (const alias of v.aliases) await this.pointAlias(tx, v.artifactId, alias, row, v.actor, v.now);
+      await tx.run('DELETE FROM artifact_drafts WHERE id = ?', [draft.id]);
+      return { version: (await this.toVersions([row], tx))[0]!, created };
+    });
+  }
+
+  private async versionRowByAlias(artifactId: string, alias: string, tx: SqlExecutor = this.db): Promise<VersionRow | undefined> {
+    return (
+      await tx.query<VersionRow>(
+        `SELECT ${VERSION_COLUMNS} FROM artifact_aliases al JOIN artifact_versions v ON v.id = al.version_id WHERE al.artifact_id = ? AND al.alias = ?`,
+        [artifactId, alias],
+      )
+    )[0];
+  }
+
+  private async versionRow(artifactId: string, ref: { number: number } | { alias: string }, tx: SqlExecutor = this.db): Promise<VersionRow | undefined> {
+    if ('alias' in ref) return this.versionRowByAlias(artifactId, ref.alias, tx);
+    return (await tx.query<VersionRow>(`SELECT ${VERSION_COLUMNS} FROM artifact_versions v WHERE v.artifact_id = ? AND v.version = ?`, [artifactId, ref.number]))[0];
+  }
+
+  async version(artifactId: string, ref: { number: number } | { alias: string }): Promise<Version | undefined> {
+    const row = await this.versionRow(artifactId, ref);
+    return row && (await this.toVersions([row]))[0];
+  }
+
+  async versions(artifactId: string, offset: number, limit: number): Promise<{ rows: Version[]; total: number }> {
+    const [{ n }] = (await this.db.query<{ n: number }>('SELECT COUNT(*) AS n FROM artifact_versions WHERE artifact_id = ?', [artifactId])) as [{ n: number }];
+    const rows = await this.db.query<VersionRow>(`SELECT ${VERSION_COLUMNS} FROM artifact_versions v WHERE v.artifact_id = ? ORDER BY v.version DESC LIMIT ? OFFSET ?`, [artifactId, limit, offset]);
+    return { rows: await this.toVersions(rows), total: Number(n) };
+  }
+
+  private async toVersions(rows: VersionRow[], tx: SqlExecutor = this.db): Promise<Version[]> {
+    const aliases = new Map<string, string[]>();
+    for (const slice of slices(rows.map((r) => r.id))) {
+      if (!slice.length) continue;
+      const found = await tx.query<{ version_id: string; alias: string }>(`SELECT version_id, alias FROM artifact_aliases WHERE version_id IN (${marks(slice.length)}) ORDER BY alias`, slice);
+      for (const a of found) aliases.set(a.version_id, [...(aliases.get(a.version_id) ?? []), a.alias]);
+    }
+    return rows.map((r) => ({
+      id: r.id,
+      artifactId: r.artifact_id,
+      version: versionName(Number(r.version)),
+      digest: r.digest,
+      size: Number(r.size),
+      fileCount: Number(r.file_count),
+      aliases: aliases.get(r.id) ?? [],
+      description: r.description,
+      metadata: JSON.parse(r.metadata) as JsonObject,
+      runId: r.run_id ?? '',
+      createdBy: r.created_by,
+      createdAt: isoTime(r.created_at),
+    }));
+  }
+
+  /** A page of a version's files in path order (keyset: paths after `after`). */
+  async files(versionId: string, prefix: string, after: string, limit: number): Promise<ManifestFile[]> {
+    const where = ['version_id = ?'];
+    const params: (string | number)[] = [versionId];
+    if (prefix) where.push('substr(path, 1, ?) = ?'), params.push(prefix.length, prefix);
+    if (after) where.push('path > ?'), params.push(after);
+    const rows = await this.db.query<FileRow>(`SELECT path, digest, size, mode, chunks FROM artifact_files WHERE ${where.join(' AND ')} ORDER BY path LIMIT ?`, [...params, limit]);
+    return rows.map(toFile);
+  }
+
+  async file(versionId: string, path: string): Promise<ManifestFile | undefined> {
+    const [row] = await this.db.query<FileRow>('SELECT path, digest, size, mode, chunks FROM artifact_files WHERE version_id = ? AND path = ?', [versionId, path]);
+    return row && toFile(row);
+  }
+
+  /** Files added, removed and changed (by digest or mode) from one version to another, computed in the database. */
+  async diff(fromId: string, toId: string, limit: number): Promise<{ entries: artifacts.v1.DiffEntry[]; added: number; removed: number; changed: number; sizeDelta: number }> {
+    const one = async (status: 'added' | 'removed' | 'changed') => {
+      const body =
+        status === 'added'
+          ? 'FROM artifact_files t WHERE t.version_id = ? AND NOT EXISTS (SELECT 1 FROM artifact_files f WHERE f.version_id = ? AND f.path = t.path)'
+          : status === 'removed'
+            ? 'FROM artifact_files f WHERE f.version_id = ? AND NOT EXISTS (SELECT 1 FROM artifact_files t WHERE t.version_id = ? AND t.path = f.path)'
+            : 'FROM artifact_files f JOIN artifact_files t ON t.path = f.path AND t.version_id = ? WHERE f.version_id = ? AND (t.digest <> f.digest OR t.mode <> f.mode)';
+      const params = status === 'added' ? [toId, fromId] : status === 'removed' ? [fromId, toId] : [toId, fromId];
+      const cols =
+        status === 'added'
+          ? "t.path AS path, 0 AS from_size, t.size AS to_size, '' AS from_digest, t.digest AS to_digest"
+          : status === 'removed'
+            ? "f.path AS path, f.size AS from_size, 0 AS to_size, f.digest AS from_digest, '' AS to_digest"
+            : 't.path AS path, f.size AS from_size, t.size AS to_size, f.digest AS from_digest, t.digest AS to_digest';
+      const [agg] = await this.db.query<{ n: number; delta: number | null }>(`SELECT COUNT(*) AS n, SUM(${status === 'added' ? 't.size' : status === 'removed' ? '-f.size' : 't.size - f.size'}) AS delta ${body}`, params);
+      const rows = await this.db.query<{ path: string; from_size: number; to_size: number; from_digest: string; to_digest: string }>(`SELECT ${cols} ${body} ORDER BY path LIMIT ?`, [...params, limit]);
+      return {
+        n: Number(agg?.n ?? 0),
+        delta: Number(agg?.delta ?? 0),
+        rows: rows.map((r) => ({ path: r.path, status, fromSize: Number(r.from_size), toSize: Number(r.to_size), fromDigest: r.from_digest, toDigest: r.to_digest })),
+      };
+    };
+    const [a, r, c] = [await one('added'), await one('removed'), await one('changed')];
+    const entries = [...a.rows, ...r.rows, ...c.rows].sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0)).slice(0, limit);
+    return { entries, added: a.n, removed: r.n, changed: c.n, sizeDelta: a.delta + r.delta + c.delta };
+  }
+
+  /** Deletes a version; "latest" moves to the newest left. False when it was not there. */
+  async deleteVersion(artifactId: string, ref: { number: number } | { alias: string }, actor: string, now: number): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      await tx.run('UPDATE artifacts SET updated_at = ? WHERE id = ?', [now, artifactId]);
+      const row = await this.versionRow(artifactId, ref, tx);
+      if (!row) return false;
+      const aliases = await tx.query<{ alias: string }>('SELECT alias FROM artifact_aliases WHERE version_id = ?', [row.id]);
+      for (const { alias } of aliases) {
+        if (alias !== LATEST) await this.recordAlias(tx, artifactId, alias, '', versionName(Number(row.version)), actor, now);
+      }
+      await tx.run('DELETE FROM artifact_aliases WHERE version_id = ?', [row.id]);
+      await tx.run('DELETE FROM artifact_files WHERE version_id = ?', [row.id]);
+      await tx.run('DELETE FROM artifact_versions WHERE id = ?', [row.id]);
+      if (aliases.some((a) => a.alias === LATEST)) {
+        const [newest] = await tx.query<VersionRow>(`SELECT ${VERSION_COLUMNS} FROM artifact_versions v WHERE v.artifact_id = ? ORDER BY v.version DESC LIMIT 1`, [artifactId]);
+        if (newest) await this.pointAlias(tx, artifactId, LATEST, newest, actor, now);
+        else await this.recordAlias(tx, artifactId, LATEST, '', versionName(Number(row.version)), actor, now);
+      }
+      return true;
+    });
+  }
+
+  // ---------------------------------------------------------------- aliases
+
+  /** Points an alias at a version (resolved under the artifact's lock); undefined when the version is not there. */
+  async setAlias(artifactId: string, alias: string, ref: { number: number } | { alias: string }, actor: string, now: number): Promise<Version | undefined> {
+    return this.db.transaction(async (tx) => {
+      await tx.run('UPDATE artifacts SET updated_at = ? WHERE id = ?', [now, artifactId]);
+      const row = await this.versionRow(artifactId, ref, tx);
+      if (!row) return undefined;
+      await this.pointAlias(tx, artifactId, alias, row, actor, now);
+      return (await this.toVersions([row], tx))[0];
+    });
+  }
+
+  async deleteAlias(artifactId: string, alias: string, actor: string, now: number): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      await tx.run('UPDATE artifacts SET updated_at = ? WHERE id = ?', [now, artifactId]);
+      const before = await this.versionRowByAlias(artifactId, alias, tx);
+      if (!before) return false;
+      await tx.run('DELETE FROM artifact_aliases WHERE artifact_id = ? AND alias = ?', [artifactId, alias]);
+      await this.recordAlias(tx, artifactId, alias, '', versionName(Number(before.version)), actor, now);
+      return true;
+    });
+  }
+
+  async aliasHistory(artifactId: string, alias: string): Promise<artifacts.v1.AliasEvent[]> {
+    const rows = await this.db.query<{ alias: string; version: string; previous_version: string; actor: string; at: number }>(
+      `SELECT alias, version, previous_version, actor, at FROM artifact_alias_events WHERE artifact_id = ?${alias ? ' AND alias = ?' : ''} ORDER BY seq`,
+      alias ? [artifactId, alias] : [artifactId],
+    );
+    return rows.map((r) => ({ alias: r.alias, version: r.version, previousVersion: r.previous_version, actor: r.actor, at: isoTime(r.at) }));
+  }
+
+  /** Inside a transaction holding the artifact's lock: the alias names `row` from now on, and the change is kept. */
+  private async pointAlias(tx: SqlExecutor, artifactId: string, alias: string, row: VersionRow, actor: string, now: number): Promise<void> {
+    const before = await this.versionRowByAlias(artifactId, alias, tx);
+    if (before?.id === row.id) return;
+    if (before) await tx.run('UPDATE artifact_aliases SET version_id = ?, updated_at = ? WHERE artifact_id = ? AND alias = ?', [row.id, now, artifactId, alias]);
+    else await tx.run('INSERT INTO artifact_aliases (artifact_id, alias, version_id, updated_at) VALUES (?, ?, ?, ?)', [artifactId, alias, row.id, now]);
+    await this.recordAlias(tx, artifactId, alias, versionName(Number(row.version)), before ? versionName(Number(before.version)) : '', actor, now);
+  }
+
+  private async recordAlias(tx: SqlExecutor, artifactId: string, alias: string, version: string, previous: string, actor: string, now: number): Promise<void> {
+    await tx.run(
+      `INSERT INTO artifact_alias_events (id, artifact_id, alias, version, previous_version, actor, at, seq)
+       SELECT ?, ?, ?, ?, ?, ?, ?, COALESCE(MAX(seq), 0) + 1 FROM artifact_alias_events WHERE artifact_id = ?`,
+      [newId(), artifactId, alias, version, previous, actor, now, artifactId],
+    );
+  }
+}

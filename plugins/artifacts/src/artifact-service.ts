@@ -1,0 +1,409 @@
+import { createHash } from 'node:crypto';
+import {
+  assertId,
+  contentTypeOf,
+  Errors,
+  pageMeta,
+  Problems,
+  type BlobStore,
+  type CallContext,
+  type Clock,
+  type ResolvedResource,
+  type ResourceDirectory,
+} from '@wanllmdb/core';
+import type { JsonObject } from '@wanllmdb/proto';
+import type { ArtifactRepository, DraftRow } from './artifact-repository.js';
+import type { artifacts } from './gen/index.js';
+import { bodyDigests, canonicalManifest, checkEntries, type ManifestFile } from './manifest.js';
+
+type Handlers = artifacts.v1.ArtifactServiceHandlers<CallContext>;
+
+/** dataset, model, result, or any custom type: kebab-case. */
+const TYPE = /^[a-z][a-z0-9-]{0,63}$/;
+/** Artifact names: what W&B and MLflow accept, safe in URLs and shells. */
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+/** Aliases; "v<n>" and bare numbers name versions, so they are not aliases. */
+const ALIAS = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const VERSION_NUMBER = /^v?(\d{1,15})$/;
+const LATEST = 'latest';
+const MAX_TAGS = 50;
+const MAX_METADATA_BYTES = 64 * 1024;
+
+export interface ArtifactServiceDeps {
+  repo: ArtifactRepository;
+  blobs: BlobStore;
+  resources: ResourceDirectory;
+  clock: Clock;
+  /** Files a draft may hold. */
+  maxFilesPerVersion: number;
+}
+
+const notFound = (id: string, field = 'id') =>
+  Errors.NOT_FOUND(`Artifact ${id} does not exist. List a project's artifacts with GET /api/v1/projects/{projectId}/artifacts.`, [{ field, message: 'no such artifact' }]);
+const draftNotFound = (id: string) =>
+  Errors.NOT_FOUND(`Draft ${id} does not exist for you on this artifact (it was committed, or another user's). Start one with POST /api/v1/artifacts/{artifactId}/drafts.`, [
+    { field: 'draftId', message: 'no such draft' },
+  ]);
+const versionNotFound = (artifactId: string, ref: string) =>
+  Errors.NOT_FOUND(`Artifact ${artifactId} has no version or alias ${JSON.stringify(ref)}. List its versions with GET /api/v1/artifacts/${artifactId}/versions.`, [
+    { field: 'version', message: 'no such version or alias' },
+  ]);
+
+function checkAlias(problems: Problems, field: string, value: unknown): string {
+  const alias = problems.match(field, value, ALIAS, 'must be 1–64 letters, digits, ".", "_" or "-", starting with a letter or digit', { required: true, max: 64 });
+  if (alias && VERSION_NUMBER.test(alias)) problems.add(field, `"${alias}" names a version number; choose another alias`);
+  return alias;
+}
+
+/** "v3" or "3" → version 3; anything else is an alias. */
+function versionRef(problems: Problems, field: string, value: unknown): { number: number } | { alias: string } {
+  const text = typeof value === 'string' ? value.trim() : '';
+  if (!text) {
+    problems.add(field, 'is required: a version such as "v3", or an alias such as "latest"');
+    return { alias: LATEST };
+  }
+  const n = VERSION_NUMBER.exec(text);
+  if (n) return { number: Number(n[1]) };
+  if (!ALIAS.test(text)) problems.add(field, 'must be a version such as "v3" or an alias such as "latest"');
+  return { alias: text };
+}
+
+function checkMetadata(problems: Problems, field: string, value: unknown): JsonObject {
+  const m = (value ?? {}) as JsonObject;
+  problems.jsonSize(field, m, MAX_METADATA_BYTES);
+  return m;
+}
+
+function checkTags(problems: Problems, tags: readonly string[] | undefined): string[] {
+  const list = [...new Set((tags ?? []).map((t) => String(t).trim()))];
+  if (list.length > MAX_TAGS) problems.add('tags', `has more than ${MAX_TAGS} tags`);
+  list.forEach((t, i) => problems.line(`tags[${i}]`, t, 64, { required: true }));
+  return list;
+}
+
+export function artifactHandlers(deps: ArtifactServiceDeps): Handlers {
+  const { repo, blobs, resources, clock } = deps;
+
+  /** The project a request names, as the host placed it (or, without the auth plugin, which places nothing, looked up the same way). */
+  async function projectOf(ctx: CallContext, ref: string): Promise<string> {
+    const placed: ResolvedResource | undefined = ctx.resources.find((r) => r.type === 'project' && r.projectId) ?? (await resources.resolve({ type: 'project', id: ref }, ctx.principal));
+    if (!placed) {
+      throw Errors.NOT_FOUND(`Project ${ref} does not exist. List projects with GET /api/v1/projects.`, [{ field: 'projectId', message: 'no such project' }]);
+    }
+    return placed.id;
+  }
+
+  /** The artifact a request names, with its project; NOT_FOUND when there is none. */
+  async function artifactOf(id: unknown, field = 'artifactId') {
+    const artifactId = assertId(String(id ?? ''), field);
+    const artifact = await repo.get(artifactId);
+    if (!artifact) throw notFound(artifactId, field);
+    return artifact;
+  }
+
+  /** The caller's own draft on this artifact: another user's draft, or one of another artifact, does not exist for them. */
+  async function draftOf(artifactId: string, draftId: unknown, ctx: CallContext): Promise<DraftRow> {
+    const id = assertId(String(draftId ?? ''), 'draftId');
+    const draft = await repo.draft(id);
+    if (!draft || draft.artifact_id !== artifactId || draft.created_by !== ctx.principal.id) throw draftNotFound(id);
+    return draft;
+  }
+
+  async function versionOf(artifactId: string, ref: { number: number } | { alias: string }, text: string) {
+    const v = await repo.version(artifactId, ref);
+    if (!v) throw versionNotFound(artifactId, text);
+    return v;
+  }
+
+  /** The version row id behind a request's version text. */
+  async function versionIdOf(artifactId: string, text: string, field = 'version'): Promise<{ id: string; version: string }> {
+    const problems = new Problems('The request');
+    const ref = versionRef(problems, field, text);
+    problems.throwIfAny();
+    const v = await versionOf(artifactId, ref, text);
+    return { id: v.id, version: v.version };
+  }
+
+  const now = () => clock.now();
+
+  return {
+    async createArtifact(req, ctx) {
+      const problems = new Problems('The artifact');
+      const name = problems.match('name', req.name, NAME, 'must be 1–128 letters, digits, ".", "_" or "-", starting with a letter or digit', { required: true, max: 128 });
+      const type = problems.match('type', req.type, TYPE, 'must be a kebab-case word such as "dataset", "model" or "result"', { required: true, max: 64 });
+      const description = problems.text('description', req.description);
+      const metadata = checkMetadata(problems, 'metadata', req.metadata);
+      const tags = checkTags(problems, req.tags);
+      problems.throwIfAny();
+      const projectId = await projectOf(ctx, req.projectId);
+      const made = await repo.create({ projectId, name, type, description, metadata, tags, createdBy: ctx.principal.id, now: now() });
+      if (made) return { data: made };
+      const existing = await repo.byName(projectId, name);
+      if (existing && req.existOk && existing.type === type) return { data: existing };
+      throw Errors.ALREADY_EXISTS(
+        existing && existing.type !== type
+          ? `The project already has an artifact "${name}" of type "${existing.type}", not "${type}". Use another name, or the type "${existing.type}".`
+          : `The project already has an artifact "${name}". Add a version to it (POST /api/v1/artifacts/${existing?.id ?? '{id}'}/drafts), or pass existOk.`,
+        [{ field: existing && existing.type !== type ? 'type' : 'name', message: 'taken' }],
+      );
+    },
+
+    async listArtifacts(req, ctx) {
+      const problems = new Problems('The request');
+      const type = problems.match('type', req.type, TYPE, 'must be a kebab-case word such as "dataset"', { max: 64 });
+      const search = problems.line('search', req.search, 128);
+      const { page, pageSize, offset } = problems.page(req.page, req.pageSize, 100, 20);
+      problems.throwIfAny();
+      const projectId = await projectOf(ctx, req.projectId);
+      const { rows, total } = await repo.list(projectId, { type, search }, offset, pageSize);
+      return { data: rows, meta: pageMeta(total, page, pageSize) };
+    },
+
+    async getArtifact(req) {
+      return { data: await artifactOf(req.id, 'id') };
+    },
+
+    async updateArtifact(req) {
+      const artifact = await artifactOf(req.id, 'id');
+      const problems = new Problems('The artifact');
+      const description = req.description === undefined ? undefined : problems.text('description', req.description);
+      const metadata = req.metadata && Object.keys(req.metadata).length ? checkMetadata(problems, 'metadata', req.metadata) : undefined;
+      const tags = req.setTags ? checkTags(problems, req.tags) : undefined;
+      problems.throwIfAny();
+      await repo.update(artifact.id, { description, metadata, tags }, now());
+      return { data: (await repo.get(artifact.id)) ?? artifact };
+    },
+
+    async deleteArtifact(req) {
+      const artifact = await artifactOf(req.id, 'id');
+      if (!(await repo.delete(artifact.id))) throw notFound(artifact.id);
+      return {};
+    },
+
+    async createDraft(req, ctx) {
+      const artifact = await artifactOf(req.artifactId);
+      const problems = new Problems('The draft');
+      const description = problems.text('description', req.description);
+      const metadata = checkMetadata(problems, 'metadata', req.metadata);
+      problems.throwIfAny();
+      const draft = await repo.createDraft(artifact.id, ctx.principal.id, description, metadata, now());
+      return { data: { id: draft.id, artifactId: artifact.id, fileCount: 0, size: 0, createdAt: new Date(draft.created_at).toISOString() } };
+    },
+
+    async addFiles(req, ctx) {
+      const artifact = await artifactOf(req.artifactId);
+      const draft = await draftOf(artifact.id, req.draftId, ctx);
+      const problems = new Problems('The manifest');
+      const files = checkEntries(req.files, problems);
+      problems.throwIfAny();
+      const before = await repo.draftStats(draft.id);
+      if (before.files + files.length > deps.maxFilesPerVersion) {
+        throw Errors.LIMIT_EXCEEDED(`A version holds at most ${deps.maxFilesPerVersion} files (WANLLMDB_ARTIFACT_MAX_FILES); this draft would hold up to ${before.files + files.length}. Split the data into several artifacts.`, [
+          { field: 'files', message: 'too many files' },
+        ]);
+      }
+      if (files.length && !(await repo.addDraftFiles(draft.id, files, now()))) throw draftNotFound(draft.id);
+      const stats = await repo.draftStats(draft.id);
+      const missing = await repo.missingBodies(artifact.projectId, files.flatMap(bodyDigests));
+      return { data: { id: draft.id, artifactId: artifact.id, fileCount: stats.files, size: stats.size, createdAt: new Date(draft.created_at).toISOString() }, missing };
+    },
+
+    async uploadBlob(requests, ctx) {
+      const chunks = requests[Symbol.asyncIterator]();
+      const first = await chunks.next();
+      if (first.done) throw Errors.VALIDATION('The upload carried no chunks. Send at least one; the first names artifactId, draftId and digest.', [{ field: 'digest', message: 'no chunks' }]);
+      const head = first.value;
+      const artifactId = assertId(String(head.artifactId ?? ''), 'artifactId');
+      await ctx.authorize('artifacts:write', [{ type: 'artifact', id: artifactId }]); // the stream names its artifact only in its first message
+      const artifact = await artifactOf(artifactId);
+      const draft = await draftOf(artifact.id, head.draftId, ctx);
+      const digest = String(head.digest ?? '').toLowerCase();
+      if (!/^[0-9a-f]{64}$/.test(digest)) throw Errors.VALIDATION('digest must be the sha256 of the body, 64 hex digits.', [{ field: 'digest', message: 'not a sha256' }]);
+      if (!(await repo.draftNeeds(draft.id, digest))) {
+        throw Errors.VALIDATION(`The draft's manifest names no body ${digest}. Add the file with AddFiles first; upload only the digests it answers as missing.`, [
+          { field: 'digest', message: 'not in the draft' },
+        ]);
+      }
+      const hash = createHash('sha256');
+      async function* bytes(): AsyncGenerator<Uint8Array> {
+        if (head.data?.length) {
+          hash.update(head.data);
+          yield head.data;
+        }
+        for (let n = 1; ; n++) {
+          if (ctx.signal.aborted) throw Errors.VALIDATION('The upload was cancelled before its last chunk; nothing was stored.');
+          const next = await chunks.next();
+          if (next.done) break;
+          const chunk = next.value;
+          if ((chunk.digest && chunk.digest.toLowerCase() !== digest) || (chunk.draftId && chunk.draftId.toLowerCase() !== draft.id)) {
+            throw Errors.VALIDATION(`Chunk ${n} of the upload names another digest or draft than the first chunk. Upload one body per stream.`, [{ field: 'digest', message: 'differs from the first chunk' }]);
+          }
+          if (chunk.data?.length) {
+            hash.update(chunk.data);
+            yield chunk.data;
+          }
+        }
+      }
+      // Verified by the blob store: a body whose bytes hash otherwise is refused and nothing is kept.
+      const blob = await blobs.put(bytes(), { expectedDigest: digest });
+      await repo.holdBody(artifact.projectId, blob.digest, blob.size, now());
+      return { digest: blob.digest, size: blob.size };
+    },
+
+    async commit(req, ctx) {
+      const artifact = await artifactOf(req.artifactId);
+      const draft = await draftOf(artifact.id, req.draftId, ctx);
+      const problems = new Problems('The commit');
+      const aliases = [...new Set(req.aliases ?? [])].filter((a) => a !== LATEST);
+      aliases.forEach((a, i) => checkAlias(problems, `aliases[${i}]`, a));
+      const runId = problems.id('runId', req.runId, { required: false });
+      problems.throwIfAny();
+
+      const files: ManifestFile[] = await repo.draftFiles(draft.id);
+      const missing = await repo.missingBodies(artifact.projectId, files.flatMap(bodyDigests));
+      if (missing.length) {
+        throw Errors.VALIDATION(`${missing.length} file bodies of the draft were never uploaded (first: ${missing[0]}). Upload each with UploadBlob, then commit again.`, [
+          { field: 'draftId', message: `${missing.length} bodies missing` },
+        ]);
+      }
+      const manifest = canonicalManifest(files);
+      // The manifest is content-addressed too: stored before the version that names it exists.
+      await blobs.put(manifest.text, { expectedDigest: manifest.digest.slice('sha256:'.length) });
+      const done = await repo.commit({
+        artifactId: artifact.id,
+        draft,
+        digest: manifest.digest,
+        size: manifest.size,
+        fileCount: files.length,
+        aliases,
+        runId: runId || null,
+        actor: ctx.principal.id,
+        now: now(),
+      });
+      if (!done) {
+        throw Errors.CONFLICT(`Draft ${draft.id} changed or was committed while this commit ran; nothing was committed by this call. Commit again.`, [{ field: 'draftId', message: 'changed meanwhile' }]);
+      }
+      return { data: done.version, created: done.created };
+    },
+
+    async listVersions(req) {
+      const artifact = await artifactOf(req.artifactId);
+      const problems = new Problems('The request');
+      const { page, pageSize, offset } = problems.page(req.page, req.pageSize, 100, 20);
+      problems.throwIfAny();
+      const { rows, total } = await repo.versions(artifact.id, offset, pageSize);
+      return { data: rows, meta: pageMeta(total, page, pageSize) };
+    },
+
+    async getVersion(req) {
+      const artifact = await artifactOf(req.artifactId);
+      const problems = new Problems('The request');
+      const ref = versionRef(problems, 'version', req.version);
+      problems.throwIfAny();
+      return { data: await versionOf(artifact.id, ref, req.version) };
+    },
+
+    async listVersionFiles(req) {
+      const artifact = await artifactOf(req.artifactId);
+      const problems = new Problems('The request');
+      const limit = problems.pageSize('limit', req.limit, 1000, 10_000);
+      const prefix = problems.text('prefix', req.prefix, 1024);
+      const cursor = problems.text('cursor', req.cursor, 1024);
+      problems.throwIfAny();
+      const { id } = await versionIdOf(artifact.id, req.version);
+      const files = await repo.files(id, prefix, cursor, limit);
+      return {
+        data: files.map((f) => ({ path: f.path, digest: f.digest, size: f.size, mode: f.mode, chunks: f.chunks })),
+        nextCursor: files.length === limit ? files.at(-1)!.path : '',
+      };
+    },
+
+    async downloadFile(req, ctx, send) {
+      const artifact = await artifactOf(req.artifactId);
+      const { id, version } = await versionIdOf(artifact.id, req.version);
+      const problems = new Problems('The request');
+      const path = problems.text('path', req.path, 1024);
+      if (!path) problems.add('path', 'is required');
+      problems.throwIfAny();
+      const file = await repo.file(id, path);
+      if (!file) {
+        throw Errors.NOT_FOUND(`Version ${version} of artifact ${artifact.name} has no file ${JSON.stringify(path.slice(0, 200))}. List its files with GET /api/v1/artifacts/${artifact.id}/versions/${version}/files.`, [
+          { field: 'path', message: 'no such file' },
+        ]);
+      }
+      const contentType = contentTypeOf(path);
+      let sent = false;
+      for (const digest of bodyDigests(file)) {
+        const stream = await blobs.get(digest);
+        const stop = () => stream.destroy();
+        ctx.signal.addEventListener('abort', stop, { once: true });
+        try {
+          for await (const chunk of stream as AsyncIterable<Buffer>) {
+            await send({ contentType, data: chunk });
+            sent = true;
+            if (ctx.signal.aborted) return;
+          }
+        } catch (err) {
+          if (!ctx.signal.aborted) throw err; // the caller left: not an error
+          return;
+        } finally {
+          ctx.signal.removeEventListener('abort', stop);
+          stream.destroy();
+        }
+      }
+      if (!sent) await send({ contentType, data: new Uint8Array(0) });
+    },
+
+    async deleteVersion(req, ctx) {
+      const artifact = await artifactOf(req.artifactId);
+      const problems = new Problems('The request');
+      const ref = versionRef(problems, 'version', req.version);
+      problems.throwIfAny();
+      if (!(await repo.deleteVersion(artifact.id, ref, ctx.principal.id, now()))) throw versionNotFound(artifact.id, req.version);
+      return {};
+    },
+
+    async diffVersions(req) {
+      const artifact = await artifactOf(req.artifactId);
+      const problems = new Problems('The request');
+      const limit = problems.pageSize('limit', req.limit, 1000, 10_000);
+      problems.throwIfAny();
+      const from = await versionIdOf(artifact.id, req.from, 'from');
+      const to = await versionIdOf(artifact.id, req.to, 'to');
+      const d = await repo.diff(from.id, to.id, limit);
+      return { data: d.entries, added: d.added, removed: d.removed, changed: d.changed, sizeDelta: d.sizeDelta };
+    },
+
+    async setAlias(req, ctx) {
+      const artifact = await artifactOf(req.artifactId);
+      const problems = new Problems('The alias');
+      const alias = checkAlias(problems, 'alias', req.alias);
+      if (alias === LATEST) problems.add('alias', '"latest" moves by itself to each new version; choose another alias');
+      const ref = versionRef(problems, 'version', req.version);
+      problems.throwIfAny();
+      const v = await repo.setAlias(artifact.id, alias, ref, ctx.principal.id, now());
+      if (!v) throw versionNotFound(artifact.id, req.version);
+      return { data: v };
+    },
+
+    async deleteAlias(req, ctx) {
+      const artifact = await artifactOf(req.artifactId);
+      const problems = new Problems('The alias');
+      const alias = checkAlias(problems, 'alias', req.alias);
+      if (alias === LATEST) problems.add('alias', '"latest" moves by itself; delete the version instead');
+      problems.throwIfAny();
+      if (!(await repo.deleteAlias(artifact.id, alias, ctx.principal.id, now()))) {
+        throw Errors.NOT_FOUND(`Artifact ${artifact.name} has no alias "${alias}".`, [{ field: 'alias', message: 'no such alias' }]);
+      }
+      return {};
+    },
+
+    async listAliasHistory(req) {
+      const artifact = await artifactOf(req.artifactId);
+      const problems = new Problems('The request');
+      const alias = req.alias ? problems.match('alias', req.alias, ALIAS, 'must be an alias such as "latest" or "production"', { max: 64 }) : '';
+      problems.throwIfAny();
+      return { data: await repo.aliasHistory(artifact.id, alias) };
+    },
+  };
+}

@@ -1,0 +1,105 @@
+import { accessEpochTriggers, type Migration } from '@wanllmdb/core';
+
+/**
+ * The artifacts tables (design schema 000 §artifacts, in MetadataStore's
+ * portable conventions). A version's files are rows (for listing, diffs and
+ * GC); its manifest is also a blob, so the version digest names real bytes.
+ */
+export const artifactMigrations: Migration[] = [
+  {
+    version: 1,
+    name: 'artifacts, versions, files, aliases, drafts',
+    up: `
+      CREATE TABLE artifacts (
+        id TEXT PRIMARY KEY,
+        project_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        type TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        metadata TEXT NOT NULL DEFAULT '{}',
+        tags TEXT NOT NULL DEFAULT '[]',
+        version_count BIGINT NOT NULL DEFAULT 0,
+        created_by TEXT NOT NULL DEFAULT '',
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        UNIQUE (project_id, name)
+      );
+      CREATE INDEX idx_artifacts_project_type ON artifacts (project_id, type, name);
+      CREATE TABLE artifact_versions (
+        id TEXT PRIMARY KEY,
+        artifact_id TEXT NOT NULL REFERENCES artifacts (id) ON DELETE CASCADE,
+        version BIGINT NOT NULL,
+        digest TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        file_count BIGINT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        metadata TEXT NOT NULL DEFAULT '{}',
+        run_id TEXT,
+        created_by TEXT NOT NULL DEFAULT '',
+        created_at BIGINT NOT NULL,
+        UNIQUE (artifact_id, version)
+      );
+      CREATE TABLE artifact_files (
+        version_id TEXT NOT NULL REFERENCES artifact_versions (id) ON DELETE CASCADE,
+        path TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        mode INTEGER NOT NULL DEFAULT 0,
+        chunks TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (version_id, path)
+      );
+      CREATE INDEX idx_artifact_files_digest ON artifact_files (digest);
+      CREATE TABLE artifact_aliases (
+        artifact_id TEXT NOT NULL REFERENCES artifacts (id) ON DELETE CASCADE,
+        alias TEXT NOT NULL,
+        version_id TEXT NOT NULL REFERENCES artifact_versions (id) ON DELETE CASCADE,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (artifact_id, alias)
+      );
+      CREATE INDEX idx_artifact_aliases_version ON artifact_aliases (version_id);
+      CREATE TABLE artifact_alias_events (
+        id TEXT PRIMARY KEY,
+        artifact_id TEXT NOT NULL REFERENCES artifacts (id) ON DELETE CASCADE,
+        alias TEXT NOT NULL,
+        version TEXT NOT NULL DEFAULT '',
+        previous_version TEXT NOT NULL DEFAULT '',
+        actor TEXT NOT NULL DEFAULT '',
+        at BIGINT NOT NULL,
+        seq BIGINT NOT NULL
+      );
+      CREATE INDEX idx_artifact_alias_events ON artifact_alias_events (artifact_id, seq);
+      CREATE TABLE artifact_drafts (
+        id TEXT PRIMARY KEY,
+        artifact_id TEXT NOT NULL REFERENCES artifacts (id) ON DELETE CASCADE,
+        created_by TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        metadata TEXT NOT NULL DEFAULT '{}',
+        revision BIGINT NOT NULL DEFAULT 0,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
+      CREATE TABLE artifact_draft_files (
+        draft_id TEXT NOT NULL REFERENCES artifact_drafts (id) ON DELETE CASCADE,
+        path TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        mode INTEGER NOT NULL DEFAULT 0,
+        chunks TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (draft_id, path)
+      );
+      CREATE TABLE artifact_project_blobs (
+        project_id TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (project_id, digest)
+      )
+    `,
+  },
+  {
+    version: 2,
+    // Placement of an artifact (its project) is reused between calls while the epoch stands (ADR 0015).
+    name: 'artifact removals move the access epoch',
+    up: accessEpochTriggers({ artifacts: ['DELETE'] }),
+  },
+];
