@@ -53,6 +53,19 @@ export type DraftRow = {
   created_at: number;
 };
 
+export type EdgeRow = {
+  run_id: string;
+  run_project_id: string;
+  version_id: string;
+  artifact_id: string;
+  project_id: string;
+  artifact_name: string;
+  artifact_type: string;
+  version: number;
+  direction: 'input' | 'output';
+  created_at: number;
+};
+
 const LATEST = 'latest';
 const IN_BATCH = 500;
 
@@ -454,5 +467,42 @@ export class ArtifactRepository {
        SELECT ?, ?, ?, ?, ?, ?, ?, COALESCE(MAX(seq), 0) + 1 FROM artifact_alias_events WHERE artifact_id = ?`,
       [newId(), artifactId, alias, version, previous, actor, now, artifactId],
     );
+  }
+
+  // ---------------------------------------------------------------- lineage
+
+  /** Records an edge once (a run using or logging the same version again adds nothing). */
+  async recordEdge(e: Omit<EdgeRow, 'created_at'>, now: number): Promise<void> {
+    await this.db.run(
+      `INSERT INTO artifact_edges (run_id, run_project_id, version_id, artifact_id, project_id, artifact_name, artifact_type, version, direction, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, version_id, direction) DO NOTHING`,
+      [e.run_id, e.run_project_id, e.version_id, e.artifact_id, e.project_id, e.artifact_name, e.artifact_type, e.version, e.direction, now],
+    );
+  }
+
+  /** Edges of a direction that touch any of these versions (`by: 'version'`) or runs (`by: 'run'`). */
+  async edges(by: 'run' | 'version', ids: readonly string[], direction: 'input' | 'output'): Promise<EdgeRow[]> {
+    const out: EdgeRow[] = [];
+    for (const slice of slices(ids)) {
+      if (!slice.length) continue;
+      out.push(
+        ...(await this.db.query<EdgeRow>(
+          `SELECT run_id, run_project_id, version_id, artifact_id, project_id, artifact_name, artifact_type, version, direction, created_at
+           FROM artifact_edges WHERE ${by === 'run' ? 'run_id' : 'version_id'} IN (${marks(slice.length)}) AND direction = ? ORDER BY created_at, run_id, version_id`,
+          [...slice, direction],
+        )),
+      );
+    }
+    return out;
+  }
+
+  /** Of these version ids, the ones that still exist. */
+  async existingVersions(ids: readonly string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    for (const slice of slices(ids)) {
+      if (!slice.length) continue;
+      for (const r of await this.db.query<{ id: string }>(`SELECT id FROM artifact_versions WHERE id IN (${marks(slice.length)})`, slice)) found.add(r.id);
+    }
+    return found;
   }
 }

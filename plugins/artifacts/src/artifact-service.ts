@@ -14,6 +14,7 @@ import {
 import type { JsonObject } from '@wanllmdb/proto';
 import type { ArtifactRepository, DraftRow } from './artifact-repository.js';
 import type { artifacts } from './gen/index.js';
+import { lineage, runNode, versionNode, type Visible } from './lineage.js';
 import { bodyDigests, canonicalManifest, checkEntries, type ManifestFile } from './manifest.js';
 
 type Handlers = artifacts.v1.ArtifactServiceHandlers<CallContext>;
@@ -125,6 +126,49 @@ export function artifactHandlers(deps: ArtifactServiceDeps): Handlers {
   }
 
   const now = () => clock.now();
+
+  /** The run a request names, authorised for `permission`, with its project. */
+  async function runOf(ctx: CallContext, value: string, permission: string): Promise<{ id: string; projectId: string }> {
+    const id = assertId(value, 'runId');
+    const placed = (await ctx.authorize(permission, [{ type: 'run', id }])).find((r) => r.type === 'run' && r.projectId);
+    let run = placed;
+    if (!run) {
+      try {
+        run = await resources.resolve({ type: 'run', id }, ctx.principal);
+      } catch (err) {
+        if (Errors.INTERNAL.is(err)) throw Errors.VALIDATION('This server tracks no runs (the tracking plugin is not loaded), so runId cannot be used. Leave it out.', [{ field: 'runId', message: 'runs are not tracked here' }]);
+        throw err;
+      }
+    }
+    if (!run?.projectId) throw Errors.NOT_FOUND(`Run ${id} does not exist.`, [{ field: 'runId', message: 'no such run' }]);
+    return { id, projectId: run.projectId };
+  }
+
+  /** Whether the caller may see a lineage node of this project: the same scopes as lists use. */
+  function visibleTo(ctx: CallContext): Visible {
+    const scopes = new Map<string, Promise<Awaited<ReturnType<CallContext['access']>>>>();
+    const projects = new Map<string, Promise<ResolvedResource | undefined>>();
+    return async (projectId, kind) => {
+      const permission = kind === 'run' ? 'runs:read' : 'artifacts:read';
+      if (!scopes.has(permission)) scopes.set(permission, ctx.access(permission));
+      const scope = await scopes.get(permission)!;
+      if (scope.all || scope.projectIds.includes(projectId)) return true;
+      if (!projects.has(projectId)) projects.set(projectId, resources.resolve({ type: 'project', id: projectId }, ctx.principal));
+      const p = await projects.get(projectId)!;
+      return !!p && ((!!p.orgId && scope.orgIds.includes(p.orgId)) || (scope.publicProjects && p.visibility === 'public'));
+    };
+  }
+
+  async function recordEdge(run: { id: string; projectId: string }, artifact: artifacts.v1.Artifact, version: artifacts.v1.Version, direction: 'input' | 'output') {
+    await repo.recordEdge(
+      { run_id: run.id, run_project_id: run.projectId, version_id: version.id, artifact_id: artifact.id, project_id: artifact.projectId, artifact_name: artifact.name, artifact_type: artifact.type, version: Number(version.version.slice(1)), direction },
+      now(),
+    );
+  }
+
+  function lineageOptions(problems: Problems, req: { direction: string; hops?: number }) {
+    return { direction: (req.direction || 'both') as 'upstream' | 'downstream' | 'both', hops: problems.pageSize('hops', req.hops, 3, 10) };
+  }
 
   return {
     async createArtifact(req, ctx) {
@@ -258,6 +302,7 @@ export function artifactHandlers(deps: ArtifactServiceDeps): Handlers {
       aliases.forEach((a, i) => checkAlias(problems, `aliases[${i}]`, a));
       const runId = problems.id('runId', req.runId, { required: false });
       problems.throwIfAny();
+      const run = runId ? await runOf(ctx, runId, 'runs:write') : undefined;
 
       const files: ManifestFile[] = await repo.draftFiles(draft.id);
       const missing = await repo.missingBodies(artifact.projectId, files.flatMap(bodyDigests));
@@ -283,6 +328,7 @@ export function artifactHandlers(deps: ArtifactServiceDeps): Handlers {
       if (!done) {
         throw Errors.CONFLICT(`Draft ${draft.id} changed or was committed while this commit ran; nothing was committed by this call. Commit again.`, [{ field: 'draftId', message: 'changed meanwhile' }]);
       }
+      if (run) await recordEdge(run, artifact, done.version, 'output');
       return { data: done.version, created: done.created };
     },
 
@@ -396,6 +442,37 @@ export function artifactHandlers(deps: ArtifactServiceDeps): Handlers {
         throw Errors.NOT_FOUND(`Artifact ${artifact.name} has no alias "${alias}".`, [{ field: 'alias', message: 'no such alias' }]);
       }
       return {};
+    },
+
+    async useArtifact(req, ctx) {
+      const artifact = await artifactOf(req.artifactId);
+      const problems = new Problems('The request');
+      const ref = versionRef(problems, 'version', req.version);
+      problems.throwIfAny();
+      const version = await versionOf(artifact.id, ref, req.version);
+      const run = await runOf(ctx, req.runId, 'runs:write');
+      await recordEdge(run, artifact, version, 'input');
+      return { data: version };
+    },
+
+    async getLineage(req, ctx) {
+      const artifact = await artifactOf(req.artifactId);
+      const problems = new Problems('The request');
+      const ref = versionRef(problems, 'version', req.version);
+      const { direction, hops } = lineageOptions(problems, req);
+      problems.throwIfAny();
+      const v = await versionOf(artifact.id, ref, req.version);
+      const start = { id: versionNode(v.id), kind: 'version' as const, runId: '', artifactId: artifact.id, artifactName: artifact.name, artifactType: artifact.type, version: v.version, projectId: artifact.projectId, deleted: false };
+      return lineage(repo, { kind: 'version', versionId: v.id }, start, direction, hops, visibleTo(ctx));
+    },
+
+    async getRunLineage(req, ctx) {
+      const problems = new Problems('The request');
+      const { direction, hops } = lineageOptions(problems, req);
+      problems.throwIfAny();
+      const run = await runOf(ctx, req.runId, 'artifacts:read');
+      const start = { id: runNode(run.id), kind: 'run' as const, runId: run.id, artifactId: '', artifactName: '', artifactType: '', version: '', projectId: run.projectId, deleted: false };
+      return lineage(repo, { kind: 'run', runId: run.id }, start, direction, hops, visibleTo(ctx));
     },
 
     async listAliasHistory(req) {

@@ -102,4 +102,25 @@ export const artifactMigrations: Migration[] = [
     name: 'artifact removals move the access epoch',
     up: accessEpochTriggers({ artifacts: ['DELETE'] }),
   },
+  {
+    version: 3,
+    // Edges outlive what they join: a deleted run or version keeps its place in the history.
+    name: 'lineage edges',
+    up: `
+      CREATE TABLE artifact_edges (
+        run_id TEXT NOT NULL,
+        run_project_id TEXT NOT NULL,
+        version_id TEXT NOT NULL,
+        artifact_id TEXT NOT NULL,
+        project_id TEXT NOT NULL,
+        artifact_name TEXT NOT NULL,
+        artifact_type TEXT NOT NULL,
+        version BIGINT NOT NULL,
+        direction TEXT NOT NULL CHECK (direction IN ('input', 'output')),
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (run_id, version_id, direction)
+      );
+      CREATE INDEX idx_artifact_edges_version ON artifact_edges (version_id, direction)
+    `,
+  },
 ];
