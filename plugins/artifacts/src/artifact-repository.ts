@@ -111,6 +111,9 @@ export interface NewArtifact {
 
 export interface NewVersion {
   artifactId: string;
+  projectId: string;
+  /** Every body the version needs (files, chunks, the manifest). */
+  bodies: string[];
   draft: DraftRow;
   digest: string;
   size: number;
@@ -201,6 +204,16 @@ export class ArtifactRepository {
     return (await tx.query<DraftRow>('SELECT id, artifact_id, created_by, description, metadata, revision, created_at FROM artifact_drafts WHERE id = ?', [id]))[0];
   }
 
+  /** The manifest a commit of the draft is about to store: needed (not collected) while the draft lives. */
+  async setDraftManifest(id: string, digest: string, now: number): Promise<void> {
+    await this.db.run('UPDATE artifact_drafts SET manifest = ?, updated_at = ? WHERE id = ?', [digest, now, id]);
+  }
+
+  /** A draft in use is not abandoned. */
+  async touchDraft(id: string, now: number): Promise<void> {
+    await this.db.run('UPDATE artifact_drafts SET updated_at = ? WHERE id = ?', [now, id]);
+  }
+
   async draftStats(id: string): Promise<{ files: number; size: number }> {
     const [r] = await this.db.query<{ n: number; size: number | null }>('SELECT COUNT(*) AS n, SUM(size) AS size FROM artifact_draft_files WHERE draft_id = ?', [id]);
     return { files: Number(r?.n ?? 0), size: Number(r?.size ?? 0) };
@@ -238,18 +251,61 @@ export class ArtifactRepository {
   // ---------------------------------------------------------------- bodies a project holds
 
   /** Of `digests`, those the project does not hold (it must be sent the bytes: knowing a digest is no proof of having them). */
-  async missingBodies(projectId: string, digests: Iterable<string>): Promise<string[]> {
+  async missingBodies(projectId: string, digests: Iterable<string>, tx: SqlExecutor = this.db): Promise<string[]> {
     const wanted = [...new Set(digests)];
     const held = new Set<string>();
     for (const slice of slices(wanted)) {
-      const rows = await this.db.query<{ digest: string }>(`SELECT digest FROM artifact_project_blobs WHERE project_id = ? AND digest IN (${marks(slice.length)})`, [projectId, ...slice]);
+      const rows = await tx.query<{ digest: string }>(`SELECT digest FROM artifact_project_blobs WHERE project_id = ? AND confirmed = 1 AND digest IN (${marks(slice.length)})`, [
+        projectId,
+        ...slice,
+      ]);
       for (const r of rows) held.add(r.digest);
     }
     return wanted.filter((d) => !held.has(d));
   }
 
-  async holdBody(projectId: string, digest: string, size: number, now: number): Promise<void> {
-    await this.db.run('INSERT INTO artifact_project_blobs (project_id, digest, size, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (project_id, digest) DO NOTHING', [projectId, digest, size, now]);
+  /**
+   * Before a body is stored: the project's claim on `digest`, pinned now, so
+   * the collector (which spares pins younger than its grace) cannot delete
+   * the object between the blob store finding it and the claim's
+   * confirmation. Not yet a proof of having the bytes (`confirmBody`).
+   */
+  async pinBody(projectId: string, digest: string, size: number, now: number): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await this.lockDigest(tx, digest); // waits while a collection decides this digest
+      await tx.run(
+        `INSERT INTO artifact_project_blobs (project_id, digest, size, confirmed, pinned_at) VALUES (?, ?, ?, 0, ?)
+         ON CONFLICT (project_id, digest) DO UPDATE SET pinned_at = excluded.pinned_at`,
+        [projectId, digest, size, now],
+      );
+      await tx.run('DELETE FROM artifact_gc_locks WHERE digest = ?', [digest]);
+    });
+  }
+
+  /**
+   * Inside a transaction: one digest's lock, held until the transaction ends
+   * (a row of artifact_gc_locks inserted and deleted again by its holder; a
+   * second inserter waits on the row's unique key). SQLite has one writer.
+   */
+  private async lockDigest(tx: SqlExecutor, digest: string): Promise<void> {
+    await tx.run('INSERT INTO artifact_gc_locks (digest) VALUES (?) ON CONFLICT (digest) DO NOTHING', [digest]);
+  }
+
+  /** After the body's bytes were stored and verified: the project holds it. */
+  async confirmBody(projectId: string, digest: string, size: number): Promise<void> {
+    await this.db.run('UPDATE artifact_project_blobs SET confirmed = 1, size = ? WHERE project_id = ? AND digest = ?', [size, projectId, digest]);
+  }
+
+  /**
+   * Inside a transaction: locks the project's claims on `digests` (the
+   * collector locks the same rows before it deletes a body, so one waits
+   * for the other) and answers those it does not hold.
+   */
+  async lockHeld(tx: SqlExecutor, projectId: string, digests: readonly string[], now: number): Promise<string[]> {
+    for (const slice of slices([...new Set(digests)])) {
+      await tx.run(`UPDATE artifact_project_blobs SET pinned_at = ? WHERE project_id = ? AND confirmed = 1 AND digest IN (${marks(slice.length)})`, [now, projectId, ...slice]);
+    }
+    return this.missingBodies(projectId, digests, tx);
   }
 
   // ---------------------------------------------------------------- versions
@@ -262,11 +318,14 @@ export class ArtifactRepository {
    * manifest equals the latest version's, no version is made: the aliases
    * move to that one. Undefined when the draft changed or went meanwhile.
    */
-  async commit(v: NewVersion): Promise<{ version: Version; created: boolean } | undefined> {
+  async commit(v: NewVersion): Promise<{ version: Version; created: boolean } | { missing: string[] } | undefined> {
     return this.db.transaction(async (tx) => {
       await tx.run('UPDATE artifacts SET updated_at = ? WHERE id = ?', [v.now, v.artifactId]); // the lock
       const draft = await this.draft(v.draft.id, tx);
       if (!draft || Number(draft.revision) !== Number(v.draft.revision)) return undefined;
+      // Every body and the manifest stay held until this commits: a collector deleting one waits, then sees the version.
+      const missing = await this.lockHeld(tx, v.projectId, v.bodies, v.now);
+      if (missing.length) return { missing };
       const latest = await this.versionRowByAlias(v.artifactId, LATEST, tx);
       let row: VersionRow;
       let created = false;
@@ -504,5 +563,72 @@ export class ArtifactRepository {
       for (const r of await this.db.query<{ id: string }>(`SELECT id FROM artifact_versions WHERE id IN (${marks(slice.length)})`, slice)) found.add(r.id);
     }
     return found;
+  }
+
+  // ---------------------------------------------------------------- collection
+
+  /** Drafts untouched since `before` (abandoned uploads); deleted unless `dryRun`. */
+  async expireDrafts(before: number, dryRun: boolean): Promise<number> {
+    if (dryRun) return Number((await this.db.query<{ n: number }>('SELECT COUNT(*) AS n FROM artifact_drafts WHERE updated_at < ?', [before]))[0]?.n ?? 0);
+    return (await this.db.run('DELETE FROM artifact_drafts WHERE updated_at < ?', [before])).changes;
+  }
+
+  /** Every digest a chunked file of a version, or of a draft touched since `draftsAfter`, names. */
+  async chunkDigests(draftsAfter: number): Promise<Set<string>> {
+    const out = new Set<string>();
+    const rows = await this.db.query<{ chunks: string }>(
+      `SELECT chunks FROM artifact_files WHERE chunks <> ''
+       UNION ALL SELECT f.chunks FROM artifact_draft_files f JOIN artifact_drafts d ON d.id = f.draft_id WHERE f.chunks <> '' AND d.updated_at >= ?`,
+      [draftsAfter],
+    );
+    for (const r of rows) for (const c of decodeChunks(r.chunks)) out.add(c.digest);
+    return out;
+  }
+
+  /**
+   * Of `digests`, those something needs: a version's file, a file or the
+   * manifest being committed of a draft touched since `draftsAfter` (older
+   * drafts are abandoned), a version's manifest, or a claim pinned after
+   * `pinnedAfter`.
+   */
+  async referenced(digests: readonly string[], pinnedAfter: number, draftsAfter: number, tx: SqlExecutor = this.db): Promise<Set<string>> {
+    const out = new Set<string>();
+    for (const slice of slices(digests)) {
+      if (!slice.length) continue;
+      const m = marks(slice.length);
+      const rows = await tx.query<{ digest: string }>(
+        `SELECT digest FROM artifact_files WHERE digest IN (${m})
+         UNION SELECT f.digest FROM artifact_draft_files f JOIN artifact_drafts d ON d.id = f.draft_id WHERE d.updated_at >= ? AND f.digest IN (${m})
+         UNION SELECT substr(digest, 8) AS digest FROM artifact_versions WHERE digest IN (${m})
+         UNION SELECT manifest AS digest FROM artifact_drafts WHERE updated_at >= ? AND manifest IN (${m})
+         UNION SELECT digest FROM artifact_project_blobs WHERE pinned_at > ? AND digest IN (${m})`,
+        [...slice, draftsAfter, ...slice, ...slice.map((d) => `sha256:${d}`), draftsAfter, ...slice, pinnedAfter, ...slice],
+      );
+      for (const r of rows) out.add(r.digest);
+    }
+    return out;
+  }
+
+  /**
+   * Deletes one body nothing needs, deciding under the digest's lock: the
+   * project claims on it are locked too (a commit holding them makes this
+   * wait, then see its version), and `remove` (the blob's deletion) runs
+   * before the lock is let go, so an upload pinning the digest meanwhile
+   * waits and then stores the bytes again.
+   */
+  async reclaim(digest: string, pinnedAfter: number, draftsAfter: number, remove: () => Promise<unknown>): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      await this.lockDigest(tx, digest);
+      await tx.run('UPDATE artifact_project_blobs SET pinned_at = pinned_at WHERE digest = ?', [digest]);
+      const needed =
+        (await this.referenced([digest], pinnedAfter, draftsAfter, tx)).size > 0 ||
+        (await tx.query('SELECT 1 AS x FROM artifact_files WHERE chunks LIKE ? UNION SELECT 1 AS x FROM artifact_draft_files WHERE chunks LIKE ?', [`%"${digest}"%`, `%"${digest}"%`])).length > 0;
+      if (!needed) {
+        await tx.run('DELETE FROM artifact_project_blobs WHERE digest = ?', [digest]);
+        await remove();
+      }
+      await tx.run('DELETE FROM artifact_gc_locks WHERE digest = ?', [digest]);
+      return !needed;
+    });
   }
 }

@@ -14,6 +14,7 @@ import {
 import type { JsonObject } from '@wanllmdb/proto';
 import type { ArtifactRepository, DraftRow } from './artifact-repository.js';
 import type { artifacts } from './gen/index.js';
+import type { ArtifactCollector } from './collector.js';
 import { lineage, runNode, versionNode, type Visible } from './lineage.js';
 import { bodyDigests, canonicalManifest, checkEntries, type ManifestFile } from './manifest.js';
 
@@ -32,6 +33,11 @@ const MAX_METADATA_BYTES = 64 * 1024;
 
 export interface ArtifactServiceDeps {
   repo: ArtifactRepository;
+  collector: ArtifactCollector;
+  /** Claims younger than this are spared by a collection. */
+  gcGraceMs: number;
+  /** Drafts untouched for longer are abandoned. */
+  draftTtlMs: number;
   blobs: BlobStore;
   resources: ResourceDirectory;
   clock: Clock;
@@ -289,8 +295,11 @@ export function artifactHandlers(deps: ArtifactServiceDeps): Handlers {
         }
       }
       // Verified by the blob store: a body whose bytes hash otherwise is refused and nothing is kept.
+      // Pinned before the store looks for the object, so a collection cannot delete it under this upload.
+      await repo.touchDraft(draft.id, now());
+      await repo.pinBody(artifact.projectId, digest, 0, now());
       const blob = await blobs.put(bytes(), { expectedDigest: digest });
-      await repo.holdBody(artifact.projectId, blob.digest, blob.size, now());
+      await repo.confirmBody(artifact.projectId, blob.digest, blob.size);
       return { digest: blob.digest, size: blob.size };
     },
 
@@ -312,10 +321,17 @@ export function artifactHandlers(deps: ArtifactServiceDeps): Handlers {
         ]);
       }
       const manifest = canonicalManifest(files);
-      // The manifest is content-addressed too: stored before the version that names it exists.
-      await blobs.put(manifest.text, { expectedDigest: manifest.digest.slice('sha256:'.length) });
+      const manifestDigest = manifest.digest.slice('sha256:'.length);
+      // The manifest is content-addressed too: named by the draft (so a collection spares it), held by the
+      // project like any body, and stored before the version that names it.
+      await repo.setDraftManifest(draft.id, manifestDigest, now());
+      await repo.pinBody(artifact.projectId, manifestDigest, 0, now());
+      const stored = await blobs.put(manifest.text, { expectedDigest: manifestDigest });
+      await repo.confirmBody(artifact.projectId, manifestDigest, stored.size);
       const done = await repo.commit({
         artifactId: artifact.id,
+        projectId: artifact.projectId,
+        bodies: [...files.flatMap(bodyDigests), manifestDigest],
         draft,
         digest: manifest.digest,
         size: manifest.size,
@@ -325,6 +341,11 @@ export function artifactHandlers(deps: ArtifactServiceDeps): Handlers {
         actor: ctx.principal.id,
         now: now(),
       });
+      if (done && 'missing' in done) {
+        throw Errors.CONFLICT(`${done.missing.length} bodies of the draft were collected while this commit ran (first: ${done.missing[0]}); nothing was committed. Add the files again (AddFiles answers what to upload), then commit.`, [
+          { field: 'draftId', message: 'bodies collected meanwhile' },
+        ]);
+      }
       if (!done) {
         throw Errors.CONFLICT(`Draft ${draft.id} changed or was committed while this commit ran; nothing was committed by this call. Commit again.`, [{ field: 'draftId', message: 'changed meanwhile' }]);
       }
@@ -473,6 +494,10 @@ export function artifactHandlers(deps: ArtifactServiceDeps): Handlers {
       const run = await runOf(ctx, req.runId, 'artifacts:read');
       const start = { id: runNode(run.id), kind: 'run' as const, runId: run.id, artifactId: '', artifactName: '', artifactType: '', version: '', projectId: run.projectId, deleted: false };
       return lineage(repo, { kind: 'run', runId: run.id }, start, direction, hops, visibleTo(ctx));
+    },
+
+    async collectGarbage(req) {
+      return deps.collector.collect({ dryRun: req.dryRun, graceMs: deps.gcGraceMs, draftTtlMs: deps.draftTtlMs });
     },
 
     async listAliasHistory(req) {

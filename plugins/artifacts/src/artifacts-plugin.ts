@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { assertId, coreServices, definePlugin, setting } from '@wanllmdb/core';
 import { ArtifactRepository } from './artifact-repository.js';
 import { artifactHandlers } from './artifact-service.js';
+import { ArtifactCollector } from './collector.js';
 import { artifacts } from './gen/index.js';
 import { artifactMigrations } from './migrations.js';
 
@@ -11,6 +12,10 @@ export const ARTIFACTS_PROTO_DIR = fileURLToPath(new URL('../proto', import.meta
 export interface ArtifactsPluginOptions {
   /** Files one version may hold (wins over WANLLMDB_ARTIFACT_MAX_FILES). */
   maxFilesPerVersion?: number;
+  /** Seconds a collection spares a body claimed by an upload or commit (wins over WANLLMDB_ARTIFACT_GC_GRACE_SECONDS). */
+  gcGraceSeconds?: number;
+  /** Seconds after which an untouched draft is abandoned (wins over WANLLMDB_ARTIFACT_DRAFT_TTL_SECONDS). */
+  draftTtlSeconds?: number;
 }
 
 /**
@@ -23,17 +28,23 @@ export function createArtifactsPlugin(opts: ArtifactsPluginOptions = {}) {
     id: 'artifacts',
     version: '0.1.0',
     proto: ARTIFACTS_PROTO_DIR,
-    deps: { db: coreServices.db, blobs: coreServices.blobs, clock: coreServices.clock, resources: coreServices.resources },
+    deps: { db: coreServices.db, blobs: coreServices.blobs, clock: coreServices.clock, resources: coreServices.resources, logger: coreServices.logger },
     settings: {
+      gcGrace: setting.int({ env: 'WANLLMDB_ARTIFACT_GC_GRACE_SECONDS', default: 24 * 3600, min: 0, max: 365 * 24 * 3600, doc: 'seconds a garbage collection spares bodies that uploads and commits under way have claimed', value: opts.gcGraceSeconds }),
+      draftTtl: setting.int({ env: 'WANLLMDB_ARTIFACT_DRAFT_TTL_SECONDS', default: 7 * 24 * 3600, min: 0, max: 365 * 24 * 3600, doc: 'seconds after which an untouched artifact draft is abandoned (a collection deletes it)', value: opts.draftTtlSeconds }),
       maxFiles: setting.int({ env: 'WANLLMDB_ARTIFACT_MAX_FILES', default: 1_000_000, min: 1, max: 100_000_000, doc: 'files one artifact version may hold', value: opts.maxFilesPerVersion }),
     },
     async init(ctx) {
-      const { db, blobs: root, clock, resources } = ctx.deps;
+      const { db, blobs: root, clock, resources, logger } = ctx.deps;
       ctx.migrations(artifactMigrations);
       const repo = new ArtifactRepository(db);
       const blobs = await root.namespace('artifacts');
       ctx.onStop(() => blobs.close());
-      ctx.service(artifacts.v1.ArtifactService, artifactHandlers({ repo, blobs, resources, clock, maxFilesPerVersion: ctx.settings.maxFiles }));
+      const collector = new ArtifactCollector(repo, blobs, clock, logger);
+      ctx.service(
+        artifacts.v1.ArtifactService,
+        artifactHandlers({ repo, blobs, resources, clock, collector, maxFilesPerVersion: ctx.settings.maxFiles, gcGraceMs: ctx.settings.gcGrace * 1000, draftTtlMs: ctx.settings.draftTtl * 1000 }),
+      );
       // An artifact sits in its project; it never moves, and its removal moves the access epoch (migration 2).
       resources.define('artifacts', 'artifact', async (ref, principal) => {
         const id = assertId(ref, 'artifact id');

@@ -75,6 +75,7 @@ export const artifactMigrations: Migration[] = [
         description TEXT NOT NULL DEFAULT '',
         metadata TEXT NOT NULL DEFAULT '{}',
         revision BIGINT NOT NULL DEFAULT 0,
+        manifest TEXT NOT NULL DEFAULT '',
         created_at BIGINT NOT NULL,
         updated_at BIGINT NOT NULL
       );
@@ -87,12 +88,19 @@ export const artifactMigrations: Migration[] = [
         chunks TEXT NOT NULL DEFAULT '',
         PRIMARY KEY (draft_id, path)
       );
+      CREATE INDEX idx_artifact_draft_files_digest ON artifact_draft_files (digest);
+      CREATE INDEX idx_artifact_versions_digest ON artifact_versions (digest);
       CREATE TABLE artifact_project_blobs (
         project_id TEXT NOT NULL,
         digest TEXT NOT NULL,
         size BIGINT NOT NULL,
-        created_at BIGINT NOT NULL,
+        confirmed INTEGER NOT NULL DEFAULT 0,
+        pinned_at BIGINT NOT NULL,
         PRIMARY KEY (project_id, digest)
+      );
+      CREATE INDEX idx_artifact_project_blobs_digest ON artifact_project_blobs (digest);
+      CREATE TABLE artifact_gc_locks (
+        digest TEXT PRIMARY KEY
       )
     `,
   },

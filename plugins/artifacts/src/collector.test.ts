@@ -1,0 +1,120 @@
+import { randomBytes } from 'node:crypto';
+import type { BlobStore } from '@wanllmdb/core';
+import { blobBackends, metadataBackends, rejection } from '@wanllmdb/core/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { entryOf, sha256, startArtifactsKernel, type ArtifactsKernel } from './fixtures/artifacts-kernel.js';
+import type { artifacts } from './gen/index.js';
+
+type Gc = artifacts.v1.CollectGarbageResponse;
+
+const combos = metadataBackends().flatMap((db) => blobBackends().map((blob) => ({ name: `${db.name} + ${blob.name}`, db, blob })));
+
+/** Garbage collection of artifact bodies on every database × blob store, with no grace: only the locks keep racing writers safe. */
+describe.each(combos)('artifact garbage collection on $name', ({ db, blob }) => {
+  let t: ArtifactsKernel;
+  let store: BlobStore;
+  let namespace: BlobStore;
+  let projectId = '';
+  beforeAll(async () => {
+    store = await blob.create();
+    t = await startArtifactsKernel(db, { services: { blobStore: store }, plugin: { gcGraceSeconds: 0 } });
+    namespace = await store.namespace('artifacts');
+    projectId = (await t.kernel.call<{ data: { id: string } }>('wanllmdb.projects.v1.ProjectService/CreateProject', { name: 'gc' })).data.id;
+  });
+  afterAll(async () => {
+    await namespace?.close();
+    await t?.close();
+    await store?.close();
+  });
+
+  const gc = (dryRun: boolean) => t.call<Gc>('CollectGarbage', { dryRun });
+  const stored = async () => {
+    const out: string[] = [];
+    for await (const b of namespace.list()) out.push(b.digest);
+    return out.sort();
+  };
+  const create = async (name: string) => (await t.call<{ data: artifacts.v1.Artifact }>('CreateArtifact', { projectId, name, type: 'dataset' })).data.id;
+
+  it('reports in a dry run exactly what it then reclaims, and nothing a version needs', async () => {
+    const id = await create('versions');
+    const [a, b, c] = [randomBytes(1000), randomBytes(2000), randomBytes(3000)];
+    const v0 = (await t.logVersion(id, { 'a.bin': a, 'b.bin': b })).commit.data;
+    await t.logVersion(id, { 'a.bin': a, 'c.bin': c });
+    expect(await gc(true)).toMatchObject({ deleted: 0, bytes: 0 });
+    const before = await stored();
+    await t.call('DeleteVersion', { artifactId: id, version: 'v0' });
+    const dry = await gc(true);
+    expect(await stored()).toEqual(before); // a dry run deletes nothing
+    const manifest0 = v0.digest.slice('sha256:'.length);
+    const manifestSize = (await namespace.stat(manifest0))!.size;
+    expect(dry).toMatchObject({ dryRun: true, deleted: 2, bytes: b.length + manifestSize });
+    const real = await gc(false);
+    expect(real).toMatchObject({ dryRun: false, deleted: dry.deleted, bytes: dry.bytes });
+    expect(await stored()).toEqual(before.filter((d) => d !== sha256(b) && d !== manifest0));
+    expect((await t.download(id, 'latest', 'c.bin')).equals(c)).toBe(true);
+    expect((await t.download(id, 'latest', 'a.bin')).equals(a)).toBe(true);
+    expect(await gc(true)).toMatchObject({ deleted: 0 });
+    // A body the project needs again must be sent again: its claim went with it.
+    const again = await t.logVersion(id, { 'b.bin': b });
+    expect(again.sent).toEqual([sha256(b)]);
+    await t.call('DeleteArtifact', { id });
+    await gc(false);
+    expect(await stored()).toEqual([]);
+  });
+
+  it('deletes abandoned drafts and then their bodies', async () => {
+    // A kernel of its own whose drafts are abandoned at once (TTL 0 s).
+    const own = await blob.create();
+    const k = await startArtifactsKernel(db, { services: { blobStore: own }, plugin: { gcGraceSeconds: 0, draftTtlSeconds: 0 } });
+    try {
+      const project = (await k.kernel.call<{ data: { id: string } }>('wanllmdb.projects.v1.ProjectService/CreateProject', { name: 'drafts' })).data.id;
+      const id = (await k.call<{ data: artifacts.v1.Artifact }>('CreateArtifact', { projectId: project, name: 'abandoned', type: 'dataset' })).data.id;
+      const body = randomBytes(500);
+      const draft = (await k.call<{ data: { id: string } }>('CreateDraft', { artifactId: id })).data.id;
+      await k.call('AddFiles', { artifactId: id, draftId: draft, files: [entryOf('x.bin', body)] });
+      await k.upload(id, draft, body);
+      await new Promise((r) => setTimeout(r, 5)); // the draft is now older than its TTL
+      expect(await k.call<Gc>('CollectGarbage', { dryRun: false })).toMatchObject({ draftsExpired: 1, deleted: 1, bytes: body.length });
+      expect((await rejection(k.call('Commit', { artifactId: id, draftId: draft }))).code).toBe('WLDB_ERR_NOT_FOUND');
+    } finally {
+      await k.close();
+      await own.close();
+    }
+  });
+
+  it('never deletes what a racing commit needs: every committed version downloads whole', async () => {
+    const id = await create('racing');
+    const shared = randomBytes(4096);
+    const versions: { version: string; own: Buffer }[] = [];
+    let collecting = true;
+    const collector = (async () => {
+      let passes = 0;
+      while (collecting || passes < 2) {
+        await gc(false);
+        passes++;
+      }
+    })();
+    const writers = Array.from({ length: 3 }, async (_, w) => {
+      for (let i = 0; i < 5; i++) {
+        const own = randomBytes(100 + i);
+        const { commit } = await t.logVersion(id, { 'shared.bin': shared, [`own-${w}.bin`]: own });
+        versions.push({ version: commit.data.version, own });
+        // Old versions go, so there is garbage to race with.
+        if (i % 2 === 1) await t.call('DeleteVersion', { artifactId: id, version: versions.at(-2)!.version }).catch(() => undefined);
+      }
+    });
+    try {
+      await Promise.all(writers);
+    } finally {
+      collecting = false;
+      await collector;
+    }
+    const left = await t.call<{ data: artifacts.v1.Version[] }>('ListVersions', { artifactId: id, pageSize: 100 });
+    expect(left.data.length).toBeGreaterThan(0);
+    for (const v of left.data) {
+      const files = await t.call<artifacts.v1.ListVersionFilesResponse>('ListVersionFiles', { artifactId: id, version: v.version });
+      for (const f of files.data) expect(sha256(await t.download(id, v.version, f.path)), `${v.version} ${f.path}`).toBe(f.digest);
+      expect(await namespace.exists(v.digest.slice('sha256:'.length))).toBe(true);
+    }
+  });
+});
