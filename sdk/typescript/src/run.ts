@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { basename, isAbsolute, relative, resolve } from 'node:path';
+import type { artifacts } from '@wanllmdb/plugin-artifacts';
 import type { JsonObject, JsonValue, tracking } from '@wanllmdb/proto';
 import { captureConsole, rawWrite, type CapturedLine } from './console-capture.js';
 import { sdkError } from './errors.js';
@@ -10,6 +11,8 @@ import { resolveOptions, type InitOptions, type ResolvedOptions } from './option
 import type { Mode } from './protocol.js';
 import { gitInfo, runEnvironment } from './run-metadata.js';
 import { Sink } from './sink.js';
+import type { Artifact } from './artifacts/artifact.js';
+import type { ArtifactClient } from './artifacts/artifact-client.js';
 import { SystemSampler } from './system-metrics.js';
 
 export type RunState = 'finished' | 'crashed' | 'killed';
@@ -80,6 +83,7 @@ export class Run {
   private closed = false;
   private warnedClosed = false;
   private readonly startedAt = Date.now();
+  private artifactStore?: Promise<{ client: ArtifactClient; close(): Promise<void> }>;
 
   /** @internal use init() */
   constructor(
@@ -186,6 +190,33 @@ export class Run {
     return res.data!;
   }
 
+  /** @internal The run's artifact client, opened on first use on a connection of its own. */
+  async _artifacts(): Promise<ArtifactClient> {
+    if (this.closed) throw await this.closedError();
+    this.artifactStore ??= import('./artifacts/open.js').then(({ openArtifactClient }) => openArtifactClient(this.opts));
+    return this.artifactStore.then((s) => s.client);
+  }
+
+  /**
+   * Stores a new version of an artifact as this run's output (the lineage
+   * records it): only the bodies the project does not hold are sent, and a
+   * version equal to the latest makes none. Resolves to the version.
+   */
+  async logArtifact(artifact: Artifact, opts: { aliases?: string[] } = {}): Promise<artifacts.v1.Version> {
+    if (this.closed) throw await this.closedError();
+    const client = await this._artifacts();
+    return (await client.log(this.info.projectId, artifact, { aliases: opts.aliases, runId: this.id })).version;
+  }
+
+  /**
+   * An artifact version this run uses as input: `name`, `name:alias`,
+   * `name:v3` or `project/name:alias` (default: the run's project, "latest").
+   * Nothing is fetched until asked; the use is recorded in the lineage then.
+   */
+  useArtifact(ref: string): UsedArtifact {
+    return new UsedArtifact(this, ref);
+  }
+
   /**
    * Ends the run: ships what is buffered, waits until it is stored, records
    * the exit code and state (FinishRun), and stops the worker. Safe to call
@@ -222,6 +253,7 @@ export class Run {
       if (lost) throw lost;
     } finally {
       await this.sink.stop();
+      await this.artifactStore?.then((a) => a.close(), () => undefined);
       process.off('exit', this.closeAtExit);
     }
   }
@@ -477,5 +509,44 @@ export async function init(options: InitOptions = {}): Promise<Run> {
   } catch (err) {
     await sink.stop().catch(() => undefined);
     throw err;
+  }
+}
+
+/** An artifact version a run uses (`run.useArtifact(ref)`): resolved, and its use recorded, on first need. */
+export class UsedArtifact {
+  private resolved?: Promise<{ artifactId: string; name: string; version: artifacts.v1.Version }>;
+
+  constructor(
+    private readonly run: Run,
+    readonly ref: string,
+  ) {}
+
+  private resolve() {
+    return (this.resolved ??= (async () => {
+      const { parseArtifactRef } = await import('./artifacts/artifact-client.js');
+      let parsed: ReturnType<typeof parseArtifactRef>;
+      try {
+        parsed = parseArtifactRef(this.ref);
+      } catch (e) {
+        throw await sdkError('VALIDATION', `run.useArtifact(): ${(e as Error).message}.`, [{ field: 'ref', message: 'not an artifact reference' }]);
+      }
+      const client = await this.run._artifacts();
+      const found = await client.find(parsed.project ?? this.run.info.projectId, parsed.name);
+      if (!found) throw await sdkError('NOT_FOUND', `run.useArtifact(): there is no artifact "${parsed.name}" in project ${parsed.project ?? this.run.info.projectId}. Log one first with run.logArtifact().`, [{ field: 'ref', message: 'no such artifact' }]);
+      const version = await client.use(found.id, parsed.version, this.run.id);
+      return { artifactId: found.id, name: found.name, version };
+    })());
+  }
+
+  /** The version used (the reference resolved now: a later move of its alias does not change it). */
+  async version(): Promise<artifacts.v1.Version> {
+    return (await this.resolve()).version;
+  }
+
+  /** Downloads the version's files into `dir` (default ./artifacts/<name>:<version>), verified, through the cache. Resolves to the folder. */
+  async download(dir?: string): Promise<string> {
+    const { artifactId, name, version } = await this.resolve();
+    const client = await this.run._artifacts();
+    return client.download(artifactId, version, dir ?? resolve('artifacts', `${name}:${version.version}`));
   }
 }

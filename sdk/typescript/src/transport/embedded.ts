@@ -1,7 +1,7 @@
 import type { Kernel, LogLevel } from '@wanllmdb/core';
 import type { tracking } from '@wanllmdb/proto';
 import type { CallMethod } from '../protocol.js';
-import { APPEND_METRIC_BATCH, fileChunks, fullMethod, type EncodedBatch, type Transport, type UploadRequest } from './transport.js';
+import { APPEND_METRIC_BATCH, fileChunks, fullMethod, type EncodedBatch, type MethodCalls, type Transport, type UploadRequest } from './transport.js';
 
 export interface EmbeddedOptions {
   /** The data folder; `wanllmdb serve` reads the same one by default (./.wanllmdb or WANLLMDB_DATA). */
@@ -10,13 +10,13 @@ export interface EmbeddedOptions {
 }
 
 /**
- * The local store with no server: a Kernel with the projects and tracking
- * plugins, not listening, whose handlers are called in process. Settings come
+ * The local store with no server: a Kernel with the projects, tracking and
+ * artifacts plugins, not listening, whose handlers are called in process. Settings come
  * from the environment exactly as for `wanllmdb serve` (WANLLMDB_DATA,
  * WANLLMDB_DB …), so a server started on the same folder sees every run;
  * SQLite in WAL mode lets both write at once.
  */
-export class EmbeddedTransport implements Transport {
+export class EmbeddedTransport implements Transport, MethodCalls {
   readonly name: string;
   readonly target: string;
 
@@ -30,15 +30,16 @@ export class EmbeddedTransport implements Transport {
   }
 
   static async open(opts: EmbeddedOptions = {}): Promise<EmbeddedTransport> {
-    const [{ Kernel, loadConfig, redactUrl }, { projectsPlugin }, { trackingPlugin, trackingApiRef }] = await Promise.all([
+    const [{ Kernel, loadConfig, redactUrl }, { projectsPlugin }, { trackingPlugin, trackingApiRef }, { artifactsPlugin }] = await Promise.all([
       import('@wanllmdb/core'),
       import('@wanllmdb/plugin-projects'),
       import('@wanllmdb/plugin-tracking'),
+      import('@wanllmdb/plugin-artifacts'),
     ]);
     const config = loadConfig({ flags: { dataDir: opts.dataDir } });
     // The kernel's own log lines are for operators; a training script sees only warnings unless asked.
     if (!process.env.WANLLMDB_LOG_LEVEL) config.logLevel = (opts.logLevel ?? 'warn') as LogLevel;
-    const kernel = new Kernel({ plugins: [projectsPlugin, trackingPlugin], config, listen: false });
+    const kernel = new Kernel({ plugins: [projectsPlugin, trackingPlugin, artifactsPlugin], config, listen: false });
     await kernel.start();
     return new EmbeddedTransport(kernel, redactUrl, () => kernel.get(trackingApiRef).metricsSettled());
   }
@@ -55,6 +56,21 @@ export class EmbeddedTransport implements Transport {
   call(method: CallMethod, request: unknown): Promise<unknown> {
     if (method === 'uploadFile') return this.kernel.call(fullMethod(method), fileChunks(request as UploadRequest));
     return this.kernel.call(fullMethod(method), request);
+  }
+
+  unary<T>(fullMethod: string, request: unknown): Promise<T> {
+    return this.kernel.call<T>(fullMethod, request);
+  }
+
+  clientStream<T>(fullMethod: string, messages: AsyncIterable<unknown>): Promise<T> {
+    return this.kernel.call<T>(fullMethod, messages);
+  }
+
+  async serverStream<T>(fullMethod: string, request: unknown, onMessage: (message: T) => Promise<void> | void): Promise<void> {
+    const host = this.kernel.rpcHost;
+    const m = host.method(fullMethod);
+    if (!m) throw new Error(`${fullMethod} is not served by the embedded store`);
+    await host.invoke(m, request, { transport: 'local', headers: {} }, async (msg) => onMessage(msg as T));
   }
 
   /**

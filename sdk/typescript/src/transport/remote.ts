@@ -4,7 +4,7 @@ import { codedError, retryAfterSeconds } from '@wanllmdb/core/grpc';
 import type { tracking } from '@wanllmdb/proto';
 import type { CallMethod } from '../protocol.js';
 import { RemoteCallError } from './remote-error.js';
-import { fileChunks, fullMethod, type EncodedBatch, type Transport, type UploadRequest } from './transport.js';
+import { fileChunks, fullMethod, type EncodedBatch, type MethodCalls, type Transport, type UploadRequest } from './transport.js';
 
 /** How handlers' object form is read off the wire (the server's codec uses the same options). */
 const OBJECT_FORM = { longs: Number, enums: String, defaults: true, arrays: true, objects: true, oneofs: false } as const;
@@ -35,7 +35,7 @@ export interface RemoteOptions {
  * Metric batches go up a `StreamMetrics` client stream; everything else is a
  * unary call. The API key travels as `authorization: Bearer …` metadata.
  */
-export class RemoteTransport implements Transport {
+export class RemoteTransport implements Transport, MethodCalls {
   readonly name: string;
   readonly target: string;
   private readonly client: grpc.Client;
@@ -62,9 +62,12 @@ export class RemoteTransport implements Transport {
   }
 
   static async open(opts: RemoteOptions): Promise<RemoteTransport> {
-    const { Contract } = await import('@wanllmdb/core');
-    const contract = new Contract();
-    const methods = ['RunService', 'MetricService', 'RunLogService', 'RunFileService'].flatMap((s) => contract.methods(`wanllmdb.tracking.v1.${s}`));
+    const [{ Contract }, { loadContractRoot }, { ARTIFACTS_PROTO_DIR }] = await Promise.all([import('@wanllmdb/core'), import('@wanllmdb/proto'), import('@wanllmdb/plugin-artifacts')]);
+    const contract = new Contract(loadContractRoot([{ dir: ARTIFACTS_PROTO_DIR }]));
+    const methods = [
+      ...['RunService', 'MetricService', 'RunLogService', 'RunFileService'].map((s) => `wanllmdb.tracking.v1.${s}`),
+      'wanllmdb.artifacts.v1.ArtifactService',
+    ].flatMap((s) => contract.methods(s));
     return new RemoteTransport(opts, methods);
   }
 
@@ -90,18 +93,46 @@ export class RemoteTransport implements Transport {
     };
   }
 
-  private unary(fullName: string, request: unknown): Promise<unknown> {
+  unary<T>(fullName: string, request: unknown): Promise<T> {
     const m = this.method(fullName);
     const { serialize, deserialize } = this.codec(m);
     return new Promise((resolve, reject) => {
       this.client.makeUnaryRequest(m.path, serialize, deserialize, request, this.metadata(), { deadline: Date.now() + this.callTimeoutMs }, (err, res) =>
-        err ? reject(fromServiceError(err, this.opts.address)) : resolve(res),
+        err ? reject(fromServiceError(err, this.opts.address)) : resolve(res as T),
       );
     });
   }
 
+  serverStream<T>(fullName: string, request: unknown, onMessage: (message: T) => Promise<void> | void): Promise<void> {
+    const m = this.method(fullName);
+    const { serialize, deserialize } = this.codec(m);
+    return new Promise<void>((resolve, reject) => {
+      const call = this.client.makeServerStreamRequest(m.path, serialize, deserialize, request, this.metadata(), {});
+      let failed = false;
+      let chain = Promise.resolve();
+      call.on('data', (msg: T) => {
+        // One message at a time: the stream pauses while the consumer (a disk write) catches up.
+        call.pause();
+        chain = chain
+          .then(() => onMessage(msg))
+          .then(
+            () => void call.resume(),
+            (err: unknown) => {
+              failed = true;
+              call.cancel();
+              reject(err);
+            },
+          );
+      });
+      call.on('error', (err: grpc.ServiceError) => {
+        if (!failed) reject(fromServiceError(err, this.opts.address));
+      });
+      call.on('end', () => void chain.then(() => !failed && resolve()));
+    });
+  }
+
   /** A client stream: writes every message (honouring flow control), then resolves with the single answer. */
-  private clientStream<T>(fullName: string, messages: AsyncIterable<unknown> | Iterable<unknown>): Promise<T> {
+  clientStream<T>(fullName: string, messages: AsyncIterable<unknown> | Iterable<unknown>): Promise<T> {
     const m = this.method(fullName);
     const { serialize, deserialize } = this.codec(m);
     return new Promise<T>((resolve, reject) => {

@@ -35,6 +35,18 @@ export interface Transport {
   close(idleMs?: number): Promise<void>;
 }
 
+/**
+ * Calls by full method name, for services beyond the run's (artifacts): the
+ * embedded store and the remote server both offer them, with the same object
+ * forms as handlers see. Streams stream: nothing is held whole.
+ */
+export interface MethodCalls {
+  unary<T>(fullMethod: string, request: unknown): Promise<T>;
+  clientStream<T>(fullMethod: string, messages: AsyncIterable<unknown>): Promise<T>;
+  /** Calls `onMessage` for each message, in order, waiting for it before the next. */
+  serverStream<T>(fullMethod: string, request: unknown, onMessage: (message: T) => Promise<void> | void): Promise<void>;
+}
+
 /** The service of each call the SDK makes (the method is the generated ref's, by the same handler name). */
 const SERVICE_OF: Record<CallMethod, ServiceRef<unknown>> = {
   createRun: tracking.v1.RunService,

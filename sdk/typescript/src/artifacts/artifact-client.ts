@@ -1,0 +1,265 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { copyFile, mkdir, open, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, join, resolve, sep } from 'node:path';
+import type { artifacts } from '@wanllmdb/plugin-artifacts';
+import { fromPayload, sdkError, toPayload } from '../errors.js';
+import type { MethodCalls } from '../transport/transport.js';
+import type { Artifact } from './artifact.js';
+import { hashFile, type FileChunk } from './chunking.js';
+
+const SERVICE = 'wanllmdb.artifacts.v1.ArtifactService';
+const ENTRIES_PER_CALL = 10_000;
+const UPLOAD_PIECE = 1 << 20;
+
+type Version = artifacts.v1.Version;
+
+/** What a long transfer reports as it goes (the CLI draws a bar from it). */
+export interface TransferProgress {
+  phase: 'hashing' | 'uploading' | 'downloading';
+  done: number;
+  total: number;
+  /** Bytes moved so far (uploads and downloads). */
+  bytes: number;
+}
+
+export interface ArtifactClientOptions {
+  /** Where downloaded bodies are kept, by digest (default WANLLMDB_CACHE_DIR or ~/.cache/wanllmdb/artifacts). */
+  cacheDir?: string;
+  /** The cache is trimmed to this many bytes, least recently used first (default WANLLMDB_CACHE_MAX_BYTES or 10 GiB). */
+  cacheMaxBytes?: number;
+  /** Bodies uploaded or downloaded at once (default 4). */
+  concurrency?: number;
+  onProgress?: (p: TransferProgress) => void;
+}
+
+/** `name`, `name:alias`, `name:v3`, or `project/name:alias`. */
+export function parseArtifactRef(ref: string): { project?: string; name: string; version: string } {
+  const m = /^(?:([^/:]+)\/)?([^/:]+)(?::([^/:]+))?$/.exec(ref.trim());
+  if (!m) throw new Error(`"${ref}" is not an artifact reference: use name, name:alias, name:v3 or project/name:alias`);
+  return { ...(m[1] ? { project: m[1] } : {}), name: m[2]!, version: m[3] ?? 'latest' };
+}
+
+/** Runs `work` over `items`, at most `n` at a time. */
+async function pool<T>(items: readonly T[], n: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
+    while (next < items.length) await work(items[next++]!);
+  }));
+}
+
+/**
+ * Artifacts from a script or the CLI, over the embedded store or a server
+ * (both offer the same calls): logs a version sending only the bodies the
+ * project lacks, downloads one into a folder through a verified,
+ * size-capped, content-addressed cache.
+ */
+export class ArtifactClient {
+  private readonly cacheDir: string;
+  private readonly cacheMaxBytes: number;
+  private readonly concurrency: number;
+
+  constructor(
+    private readonly calls: MethodCalls,
+    private readonly opts: ArtifactClientOptions = {},
+  ) {
+    this.cacheDir = resolve(opts.cacheDir ?? process.env.WANLLMDB_CACHE_DIR ?? join(homedir(), '.cache', 'wanllmdb', 'artifacts'));
+    this.cacheMaxBytes = opts.cacheMaxBytes ?? (Number(process.env.WANLLMDB_CACHE_MAX_BYTES) || 10 * 2 ** 30);
+    this.concurrency = opts.concurrency ?? 4;
+  }
+
+  /** A call whose failure is the catalogued WldbError, wherever it happened. */
+  private async call<T>(method: string, request: unknown): Promise<T> {
+    try {
+      return await this.calls.unary<T>(`${SERVICE}/${method}`, request);
+    } catch (err) {
+      throw await fromPayload(toPayload(err));
+    }
+  }
+
+  /** The artifact named `name` in the project (exact name), or undefined. */
+  async find(projectId: string, name: string): Promise<artifacts.v1.Artifact | undefined> {
+    const page = await this.call<artifacts.v1.ListArtifactsResponse>('ListArtifacts', { projectId, search: name, pageSize: 100 });
+    return page.data.find((a) => a.name === name);
+  }
+
+  /**
+   * Stores `artifact` as its next version: hashes every file (large ones
+   * as content-defined chunks), sends the manifest, uploads only what the
+   * project lacks, commits. A commit equal to the latest version makes none.
+   */
+  async log(
+    projectId: string,
+    artifact: Artifact,
+    o: { aliases?: string[]; runId?: string; onProgress?: (p: TransferProgress) => void } = {},
+  ): Promise<{ version: Version; created: boolean; uploadedBytes: number }> {
+    const progress = o.onProgress ?? this.opts.onProgress;
+    const art = (
+      await this.call<artifacts.v1.ArtifactResponse>('CreateArtifact', {
+        projectId,
+        name: artifact.name,
+        type: artifact.type,
+        description: artifact.options.description ?? '',
+        metadata: artifact.options.metadata ?? {},
+        tags: artifact.options.tags ?? [],
+        existOk: true,
+      })
+    ).data!;
+    const entries = [...artifact.entries.values()];
+    const total = entries.length;
+    const bodies = new Map<string, { source: string; offset: number; size: number }>();
+    const manifest: artifacts.v1.FileEntry[] = [];
+    let hashed = 0;
+    await pool(entries, this.concurrency, async (e) => {
+      const h = await hashFile(e.source, e.size);
+      manifest.push({ path: e.path, digest: h.digest, size: h.size, mode: e.mode, chunks: h.chunks.map((c: FileChunk) => ({ digest: c.digest, size: c.size })) });
+      if (h.chunks.length) for (const c of h.chunks) bodies.set(c.digest, { source: e.source, offset: c.offset, size: c.size });
+      else bodies.set(h.digest, { source: e.source, offset: 0, size: h.size });
+      progress?.({ phase: 'hashing', done: ++hashed, total, bytes: 0 });
+    });
+    const draft = (await this.call<artifacts.v1.DraftResponse>('CreateDraft', { artifactId: art.id, description: artifact.options.description ?? '' })).data!;
+    const missing = new Set<string>();
+    for (let i = 0; i < manifest.length; i += ENTRIES_PER_CALL) {
+      const res = await this.call<artifacts.v1.AddFilesResponse>('AddFiles', { artifactId: art.id, draftId: draft.id, files: manifest.slice(i, i + ENTRIES_PER_CALL) });
+      for (const d of res.missing) missing.add(d);
+    }
+    const todo = [...missing].map((digest) => ({ digest, ...bodies.get(digest)! }));
+    let uploaded = 0;
+    let bytes = 0;
+    await pool(todo, this.concurrency, async (b) => {
+      await this.upload(art.id, draft.id, b, (n) => {
+        bytes += n;
+        progress?.({ phase: 'uploading', done: uploaded, total: todo.length, bytes });
+      });
+      progress?.({ phase: 'uploading', done: ++uploaded, total: todo.length, bytes });
+    });
+    const committed = await this.call<artifacts.v1.CommitResponse>('Commit', { artifactId: art.id, draftId: draft.id, aliases: o.aliases ?? [], runId: o.runId ?? '' });
+    return { version: committed.data!, created: committed.created, uploadedBytes: bytes };
+  }
+
+  private async upload(artifactId: string, draftId: string, b: { digest: string; source: string; offset: number; size: number }, moved: (n: number) => void): Promise<void> {
+    async function* messages() {
+      let first = true;
+      if (b.size === 0) {
+        yield { artifactId, draftId, digest: b.digest, data: new Uint8Array(0) };
+        return;
+      }
+      for await (const data of createReadStream(b.source, { start: b.offset, end: b.offset + b.size - 1, highWaterMark: UPLOAD_PIECE }) as AsyncIterable<Buffer>) {
+        yield first ? { artifactId, draftId, digest: b.digest, data } : { artifactId: '', draftId: '', digest: '', data };
+        first = false;
+        moved(data.length);
+      }
+    }
+    try {
+      await this.calls.clientStream(`${SERVICE}/UploadBlob`, messages());
+    } catch (err) {
+      throw await fromPayload(toPayload(err));
+    }
+  }
+
+  /** The version `ref` ("v3", "3" or an alias) of an artifact. */
+  async version(artifactId: string, ref: string): Promise<Version> {
+    return (await this.call<artifacts.v1.VersionResponse>('GetVersion', { artifactId, version: ref })).data!;
+  }
+
+  /** The runs and versions around a version, `hops` edges each way (see GetLineage). */
+  async lineage(artifactId: string, version: string, o: { direction?: 'upstream' | 'downstream' | 'both'; hops?: number } = {}): Promise<artifacts.v1.LineageResponse> {
+    return this.call<artifacts.v1.LineageResponse>('GetLineage', { artifactId, version, direction: o.direction ?? 'both', ...(o.hops ? { hops: o.hops } : {}) });
+  }
+
+  /** Records that a run used a version (the lineage's input edge). */
+  async use(artifactId: string, ref: string, runId: string): Promise<Version> {
+    return (await this.call<artifacts.v1.VersionResponse>('UseArtifact', { artifactId, version: ref, runId })).data!;
+  }
+
+  /**
+   * Downloads a version into `dir` (created if needed): every file through
+   * the cache, verified by sha256, written only inside `dir`. Resolves to
+   * `dir`. Files already in the cache are not fetched again.
+   */
+  async download(artifactId: string, version: Version, dir: string, o: { onProgress?: (p: TransferProgress) => void } = {}): Promise<string> {
+    const progress = o.onProgress ?? this.opts.onProgress;
+    const target = resolve(dir);
+    await mkdir(target, { recursive: true });
+    const files: artifacts.v1.FileEntry[] = [];
+    for (let cursor = ''; ; ) {
+      const page = await this.call<artifacts.v1.ListVersionFilesResponse>('ListVersionFiles', { artifactId, version: version.version, cursor, limit: 10_000 });
+      files.push(...page.data);
+      if (!page.nextCursor) break;
+      cursor = page.nextCursor;
+    }
+    let done = 0;
+    let bytes = 0;
+    await pool(files, this.concurrency, async (f) => {
+      const into = resolve(target, ...f.path.split('/'));
+      // Zip-slip: a path that would land outside the folder is refused, whatever the server sent.
+      if (!into.startsWith(target + sep)) throw await sdkError('VALIDATION', `The artifact names a file outside the download folder (${JSON.stringify(f.path)}); nothing was written for it.`, [{ field: 'path', message: 'outside the folder' }]);
+      const cached = await this.cached(artifactId, version.version, f, (n) => {
+        bytes += n;
+        progress?.({ phase: 'downloading', done, total: files.length, bytes });
+      });
+      await mkdir(dirname(into), { recursive: true });
+      await copyFile(cached, into);
+      progress?.({ phase: 'downloading', done: ++done, total: files.length, bytes });
+    });
+    await this.trimCache();
+    return target;
+  }
+
+  /** The cache path of a file's body, fetched and verified if it is not there yet. */
+  private async cached(artifactId: string, version: string, f: artifacts.v1.FileEntry, moved: (n: number) => void): Promise<string> {
+    const path = join(this.cacheDir, 'sha256', f.digest.slice(0, 2), f.digest);
+    const have = await stat(path).catch(() => undefined);
+    if (have?.size === f.size) {
+      const now = new Date();
+      await utimes(path, now, now); // recently used: trimmed last
+      return path;
+    }
+    await mkdir(dirname(path), { recursive: true });
+    const tmp = `${path}.${randomUUID()}.part`;
+    const out = await open(tmp, 'w');
+    const hash = createHash('sha256');
+    try {
+      await this.calls.serverStream<{ data: Uint8Array }>(`${SERVICE}/DownloadFile`, { artifactId, version, path: f.path }, async (msg) => {
+        hash.update(msg.data);
+        await out.write(msg.data);
+        moved(msg.data.length);
+      });
+      await out.sync();
+    } catch (err) {
+      await out.close();
+      await rm(tmp, { force: true });
+      throw await fromPayload(toPayload(err));
+    }
+    await out.close();
+    const got = hash.digest('hex');
+    if (got !== f.digest) {
+      await rm(tmp, { force: true });
+      throw await sdkError('BLOB_DIGEST_MISMATCH', `${f.path} arrived with sha256 ${got}, but the version says ${f.digest}; nothing was kept. Retry the download.`, [{ field: 'path', message: 'digest mismatch' }]);
+    }
+    await rename(tmp, path);
+    return path;
+  }
+
+  /** Deletes the least recently used cached bodies until the cache holds at most cacheMaxBytes. */
+  async trimCache(maxBytes = this.cacheMaxBytes): Promise<{ files: number; bytes: number; removed: number }> {
+    const root = join(this.cacheDir, 'sha256');
+    const all: { path: string; size: number; used: number }[] = [];
+    for (const e of await readdir(root, { recursive: true, withFileTypes: true }).catch(() => [])) {
+      if (!e.isFile() || e.name.endsWith('.part')) continue;
+      const p = join(e.parentPath, e.name);
+      const st = await stat(p).catch(() => undefined);
+      if (st) all.push({ path: p, size: st.size, used: st.mtimeMs });
+    }
+    let total = all.reduce((s, f) => s + f.size, 0);
+    let removed = 0;
+    for (const f of all.sort((a, b) => a.used - b.used)) {
+      if (total <= maxBytes) break;
+      await rm(f.path, { force: true });
+      total -= f.size;
+      removed++;
+    }
+    return { files: all.length - removed, bytes: total, removed };
+  }
+}
