@@ -1,7 +1,7 @@
 // @wanllmdb/sdk: log runs from TypeScript/JavaScript — embedded (local folder), remote (a server) or offline (sync later).
 export { init, Run, RunConfig, RunSummary, UsedArtifact, type FinishOptions, type RunState } from './run.js';
 export { Artifact, type ArtifactOptions } from './artifacts/artifact.js';
-export { ArtifactClient, parseArtifactRef, type ArtifactClientOptions, type TransferProgress } from './artifacts/artifact-client.js';
+export { ArtifactClient, defaultCacheDir, parseArtifactRef, trimArtifactCache, type ArtifactClientOptions, type TransferProgress } from './artifacts/artifact-client.js';
 export { openArtifactClient, type StoreOptions } from './artifacts/open.js';
 export type { InitOptions, ResumeMode } from './options.js';
 export type { LogOptions, MetricData, MetricValue } from './metric-buffer.js';

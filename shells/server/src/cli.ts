@@ -3,6 +3,7 @@ import { WldbError } from '@wanllmdb/core';
 import { serveCommand } from './cluster.js';
 import { builtInSettingsHelp } from './serve.js';
 import { registerAdminCommand } from './admin-command.js';
+import { registerArtifactCommand } from './artifact-command.js';
 import { registerSyncCommand } from './sync-command.js';
 
 const program = new Command('wanllmdb')
@@ -52,6 +53,7 @@ program
   });
 
 registerSyncCommand(program);
+registerArtifactCommand(program);
 registerAdminCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {

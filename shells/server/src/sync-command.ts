@@ -1,42 +1,19 @@
 import type { Command } from 'commander';
 import type { SyncProgress } from '@wanllmdb/sdk';
+import { mb, progressBar } from './progress-bar.js';
 
-const mb = (n: number) => (n / 2 ** 20).toFixed(1);
-
-/**
- * Progress on stderr: a bar redrawn in place on a terminal, plain lines at
- * most every `everyMs` (and at each new run) otherwise, so CI logs stay short.
- */
+/** Sync progress: per run, with ops and megabytes. */
 export function progressReporter(stream: NodeJS.WriteStream = process.stderr, everyMs = 2_000) {
-  const tty = !!stream.isTTY;
-  let lastDraw = 0;
+  const bar = progressBar(stream, everyMs);
   let lastRun = -1;
-  let drawn = false;
-  const text = (p: SyncProgress) => {
-    const pct = p.totalBytes ? Math.floor((100 * p.doneBytes) / p.totalBytes) : 100;
-    return { pct, tail: `${pct}% · run ${p.runIndex + 1}/${p.runs} · ${p.doneOps}/${p.totalOps} ops · ${mb(p.doneBytes)}/${mb(p.totalBytes)} MB` };
-  };
   return {
     update(p: SyncProgress) {
-      const now = Date.now();
       const newRun = p.runIndex !== lastRun;
       lastRun = p.runIndex;
-      const { pct, tail } = text(p);
-      if (tty) {
-        if (now - lastDraw < 100 && !newRun && p.doneOps !== p.totalOps) return;
-        const width = 30;
-        const filled = Math.round((width * pct) / 100);
-        stream.write(`\r\x1b[2Ksync [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${tail}`);
-        drawn = true;
-      } else {
-        if (now - lastDraw < everyMs && !newRun && p.doneOps !== p.totalOps) return;
-        stream.write(`sync: ${tail} (run ${p.run})\n`);
-      }
-      lastDraw = now;
+      const pct = p.totalBytes ? Math.floor((100 * p.doneBytes) / p.totalBytes) : 100;
+      bar.update('sync', pct, `run ${p.runIndex + 1}/${p.runs} · ${p.doneOps}/${p.totalOps} ops · ${mb(p.doneBytes)}/${mb(p.totalBytes)} MB (run ${p.run})`, newRun || p.doneOps === p.totalOps);
     },
-    done() {
-      if (tty && drawn) stream.write('\n');
-    },
+    done: () => bar.done(),
   };
 }
 

@@ -64,7 +64,7 @@ export class ArtifactClient {
     private readonly calls: MethodCalls,
     private readonly opts: ArtifactClientOptions = {},
   ) {
-    this.cacheDir = resolve(opts.cacheDir ?? process.env.WANLLMDB_CACHE_DIR ?? join(homedir(), '.cache', 'wanllmdb', 'artifacts'));
+    this.cacheDir = opts.cacheDir ? resolve(opts.cacheDir) : defaultCacheDir();
     this.cacheMaxBytes = opts.cacheMaxBytes ?? (Number(process.env.WANLLMDB_CACHE_MAX_BYTES) || 10 * 2 ** 30);
     this.concurrency = opts.concurrency ?? 4;
   }
@@ -158,6 +158,44 @@ export class ArtifactClient {
     }
   }
 
+  /** An artifact and one of its versions, by reference (`name:alias`, `project/name:v3` …) within `projectId`. */
+  async resolve(projectId: string, ref: string): Promise<{ artifact: artifacts.v1.Artifact; version: Version }> {
+    const parsed = parseArtifactRef(ref);
+    const artifact = await this.find(parsed.project ?? projectId, parsed.name);
+    if (!artifact) throw await sdkError('NOT_FOUND', `There is no artifact "${parsed.name}" in project ${parsed.project ?? projectId}.`, [{ field: 'ref', message: 'no such artifact' }]);
+    return { artifact, version: await this.version(artifact.id, parsed.version) };
+  }
+
+  /** A project's artifacts (of one type if given), a page of up to 100. */
+  async list(projectId: string, o: { type?: string; search?: string; page?: number } = {}): Promise<artifacts.v1.ListArtifactsResponse> {
+    return this.call('ListArtifacts', { projectId, type: o.type ?? '', search: o.search ?? '', page: o.page ?? 1, pageSize: 100 });
+  }
+
+  async versions(artifactId: string, page = 1): Promise<artifacts.v1.ListVersionsResponse> {
+    return this.call('ListVersions', { artifactId, page, pageSize: 100 });
+  }
+
+  async diff(artifactId: string, from: string, to: string): Promise<artifacts.v1.DiffVersionsResponse> {
+    return this.call('DiffVersions', { artifactId, from, to });
+  }
+
+  async setAlias(artifactId: string, alias: string, version: string): Promise<Version> {
+    return (await this.call<artifacts.v1.VersionResponse>('SetAlias', { artifactId, alias, version })).data!;
+  }
+
+  async deleteVersion(artifactId: string, version: string): Promise<void> {
+    await this.call('DeleteVersion', { artifactId, version });
+  }
+
+  async deleteArtifact(artifactId: string): Promise<void> {
+    await this.call('DeleteArtifact', { id: artifactId });
+  }
+
+  /** Deletes the bodies nothing needs (a site administrator's call); `dryRun` only reports. */
+  async collectGarbage(dryRun: boolean): Promise<artifacts.v1.CollectGarbageResponse> {
+    return this.call('CollectGarbage', { dryRun });
+  }
+
   /** The version `ref` ("v3", "3" or an alias) of an artifact. */
   async version(artifactId: string, ref: string): Promise<Version> {
     return (await this.call<artifacts.v1.VersionResponse>('GetVersion', { artifactId, version: ref })).data!;
@@ -243,23 +281,31 @@ export class ArtifactClient {
   }
 
   /** Deletes the least recently used cached bodies until the cache holds at most cacheMaxBytes. */
-  async trimCache(maxBytes = this.cacheMaxBytes): Promise<{ files: number; bytes: number; removed: number }> {
-    const root = join(this.cacheDir, 'sha256');
-    const all: { path: string; size: number; used: number }[] = [];
-    for (const e of await readdir(root, { recursive: true, withFileTypes: true }).catch(() => [])) {
-      if (!e.isFile() || e.name.endsWith('.part')) continue;
-      const p = join(e.parentPath, e.name);
-      const st = await stat(p).catch(() => undefined);
-      if (st) all.push({ path: p, size: st.size, used: st.mtimeMs });
-    }
-    let total = all.reduce((s, f) => s + f.size, 0);
-    let removed = 0;
-    for (const f of all.sort((a, b) => a.used - b.used)) {
-      if (total <= maxBytes) break;
-      await rm(f.path, { force: true });
-      total -= f.size;
-      removed++;
-    }
-    return { files: all.length - removed, bytes: total, removed };
+  trimCache(maxBytes = this.cacheMaxBytes): Promise<{ files: number; bytes: number; removed: number }> {
+    return trimArtifactCache(this.cacheDir, maxBytes);
   }
+}
+
+/** The download cache's folder: WANLLMDB_CACHE_DIR, or ~/.cache/wanllmdb/artifacts. */
+export const defaultCacheDir = (): string => resolve(process.env.WANLLMDB_CACHE_DIR ?? join(homedir(), '.cache', 'wanllmdb', 'artifacts'));
+
+/** Deletes the least recently used bodies of a download cache until it holds at most `maxBytes`. */
+export async function trimArtifactCache(cacheDir: string, maxBytes: number): Promise<{ files: number; bytes: number; removed: number }> {
+  const root = join(cacheDir, 'sha256');
+  const all: { path: string; size: number; used: number }[] = [];
+  for (const e of await readdir(root, { recursive: true, withFileTypes: true }).catch(() => [])) {
+    if (!e.isFile() || e.name.endsWith('.part')) continue;
+    const p = join(e.parentPath, e.name);
+    const st = await stat(p).catch(() => undefined);
+    if (st) all.push({ path: p, size: st.size, used: st.mtimeMs });
+  }
+  let total = all.reduce((sum, f) => sum + f.size, 0);
+  let removed = 0;
+  for (const f of all.sort((a, b) => a.used - b.used)) {
+    if (total <= maxBytes) break;
+    await rm(f.path, { force: true });
+    total -= f.size;
+    removed++;
+  }
+  return { files: all.length - removed, bytes: total, removed };
 }

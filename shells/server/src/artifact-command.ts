@@ -1,0 +1,170 @@
+import { stat } from 'node:fs/promises';
+import type { Command } from 'commander';
+import type { ArtifactClient, TransferProgress } from '@wanllmdb/sdk';
+import { mb, progressBar } from './progress-bar.js';
+
+interface StoreFlags {
+  url?: string;
+  apiKey?: string;
+  data?: string;
+  project?: string;
+}
+
+/** The bar for a transfer: files (hashing, downloads) or bodies (uploads), and megabytes moved. */
+function transferProgress() {
+  const bar = progressBar();
+  let phase = '';
+  return {
+    onProgress(p: TransferProgress) {
+      const pct = p.total ? Math.floor((100 * p.done) / p.total) : 100;
+      const what = p.phase === 'uploading' ? 'bodies' : 'files';
+      const changed = p.phase !== phase;
+      if (changed) bar.done();
+      phase = p.phase;
+      bar.update(p.phase, pct, `${p.done}/${p.total} ${what} · ${mb(p.bytes)} MB`, changed || p.done === p.total);
+    },
+    done: () => bar.done(),
+  };
+}
+
+async function withClient<T>(o: StoreFlags, work: (client: ArtifactClient, project: string) => Promise<T>): Promise<T> {
+  const { openArtifactClient } = await import('@wanllmdb/sdk');
+  const { client, close } = await openArtifactClient({ url: o.url, apiKey: o.apiKey ?? process.env.WANLLMDB_API_KEY, dataDir: o.data });
+  try {
+    return await work(client, o.project ?? process.env.WANLLMDB_PROJECT ?? 'default');
+  } finally {
+    await close();
+  }
+}
+
+const storeOptions = (c: Command) =>
+  c
+    .option('--url <url>', 'server, grpc://host:port (default: the local embedded store) [env WANLLMDB_URL]', process.env.WANLLMDB_URL || undefined)
+    .option('--api-key <key>', 'API key for the server [env WANLLMDB_API_KEY]')
+    .option('--data <dir>', 'data folder of the local store when there is no --url [env WANLLMDB_DATA, default ./.wanllmdb]')
+    .option('--project <project>', 'project id or slug [env WANLLMDB_PROJECT, default "default"]');
+
+const collect = (v: string, all: string[] = []) => [...all, v];
+
+/** `wanllmdb artifact put|get|ls|diff|alias|rm|gc|cache`: artifacts from a shell, with progress. */
+export function registerArtifactCommand(program: Command): void {
+  const artifact = program.command('artifact').description('Version datasets, models and other files: put, get, ls, diff, alias, rm, gc, cache.');
+
+  storeOptions(
+    artifact
+      .command('put')
+      .description('Store a file or a folder as the next version of an artifact (only what the project lacks is sent).')
+      .argument('<path>', 'file or folder')
+      .requiredOption('--name <name>', 'artifact name')
+      .option('--type <type>', 'dataset, model, result, or any kebab-case word', 'dataset')
+      .option('--alias <alias>', 'alias to point at the version (repeatable)', collect)
+      .option('--description <text>', 'what this version is'),
+  ).action(async (path: string, o: StoreFlags & { name: string; type: string; alias?: string[]; description?: string }) => {
+    const { Artifact } = await import('@wanllmdb/sdk');
+    const art = new Artifact(o.name, o.type, { description: o.description });
+    if ((await stat(path)).isDirectory()) await art.addDir(path);
+    else await art.addFile(path);
+    const progress = transferProgress();
+    const res = await withClient(o, (c, project) => c.log(project, art, { aliases: o.alias ?? [], onProgress: progress.onProgress })).finally(() => progress.done());
+    const v = res.version;
+    process.stdout.write(
+      `${o.name}:${v.version} ${res.created ? 'stored' : 'unchanged (same files as the latest version)'} · ${v.fileCount} files · ${mb(v.size)} MB · ${mb(res.uploadedBytes)} MB sent · ${v.digest}${v.aliases.length ? ` · ${v.aliases.join(', ')}` : ''}\n`,
+    );
+  });
+
+  storeOptions(
+    artifact
+      .command('get')
+      .description('Download a version into a folder (verified, through the local cache).')
+      .argument('<ref>', 'name, name:alias, name:v3 or project/name:alias')
+      .option('--out <dir>', 'folder to write (default ./artifacts/<name>:<version>)'),
+  ).action(async (ref: string, o: StoreFlags & { out?: string }) => {
+    const progress = transferProgress();
+    const dir = await withClient(o, async (c, project) => {
+      const { artifact: a, version } = await c.resolve(project, ref);
+      return c.download(a.id, version, o.out ?? `artifacts/${a.name}:${version.version}`, { onProgress: progress.onProgress });
+    }).finally(() => progress.done());
+    process.stdout.write(`${dir}\n`);
+  });
+
+  storeOptions(
+    artifact
+      .command('ls')
+      .description("List a project's artifacts, or the versions of one.")
+      .argument('[name]', 'an artifact: list its versions')
+      .option('--type <type>', 'only artifacts of this type'),
+  ).action(async (name: string | undefined, o: StoreFlags & { type?: string }) => {
+    await withClient(o, async (c, project) => {
+      if (!name) {
+        const page = await c.list(project, { type: o.type });
+        for (const a of page.data) process.stdout.write(`${a.name}\t${a.type}\t${a.versionCount} versions\tlatest ${a.latestVersion || '-'}\n`);
+        return;
+      }
+      const a = await c.find(project, name);
+      if (!a) throw new Error(`no artifact "${name}" in project ${project}`);
+      const page = await c.versions(a.id);
+      for (const v of page.data) process.stdout.write(`${v.version}\t${v.fileCount} files\t${mb(v.size)} MB\t${v.createdAt}\t${v.aliases.join(',')}\n`);
+    });
+  });
+
+  storeOptions(
+    artifact.command('diff').description('Files added, removed and changed between two versions.').argument('<name>').argument('<from>', 'version or alias').argument('<to>', 'version or alias'),
+  ).action(async (name: string, from: string, to: string, o: StoreFlags) => {
+    await withClient(o, async (c, project) => {
+      const { artifact: a } = await c.resolve(project, `${name}:${to}`);
+      const d = await c.diff(a.id, from, to);
+      const sign = { added: '+', removed: '-', changed: '~' } as const;
+      for (const e of d.data) process.stdout.write(`${sign[e.status as keyof typeof sign] ?? '?'} ${e.path}\t${e.fromSize} → ${e.toSize} bytes\n`);
+      process.stdout.write(`${d.added} added, ${d.removed} removed, ${d.changed} changed, ${d.sizeDelta >= 0 ? '+' : ''}${d.sizeDelta} bytes\n`);
+    });
+  });
+
+  storeOptions(
+    artifact.command('alias').description('Point an alias at a version.').argument('<name>').argument('<alias>').argument('<version>', 'version or another alias'),
+  ).action(async (name: string, alias: string, version: string, o: StoreFlags) => {
+    await withClient(o, async (c, project) => {
+      const { artifact: a } = await c.resolve(project, `${name}:${version}`);
+      const v = await c.setAlias(a.id, alias, version);
+      process.stdout.write(`${name}:${alias} → ${v.version}\n`);
+    });
+  });
+
+  storeOptions(
+    artifact
+      .command('rm')
+      .description('Delete a version (name:version), or a whole artifact with --all. Bodies go at the next gc.')
+      .argument('<ref>')
+      .option('--all', 'delete the artifact with every version'),
+  ).action(async (ref: string, o: StoreFlags & { all?: boolean }) => {
+    await withClient(o, async (c, project) => {
+      const { artifact: a, version } = await c.resolve(project, ref);
+      if (o.all) {
+        await c.deleteArtifact(a.id);
+        process.stdout.write(`deleted ${a.name} (${a.versionCount} versions)\n`);
+      } else {
+        await c.deleteVersion(a.id, version.version);
+        process.stdout.write(`deleted ${a.name}:${version.version}\n`);
+      }
+    });
+  });
+
+  storeOptions(
+    artifact.command('gc').description('Delete the stored bodies no version or draft needs (site administrators).').option('--dry-run', 'only report what would be reclaimed'),
+  ).action(async (o: StoreFlags & { dryRun?: boolean }) => {
+    const r = await withClient(o, (c) => c.collectGarbage(!!o.dryRun));
+    process.stdout.write(`${r.dryRun ? 'would reclaim' : 'reclaimed'} ${r.deleted} of ${r.blobs} bodies, ${mb(r.bytes)} MB; ${r.draftsExpired} abandoned drafts\n`);
+  });
+
+  const cache = artifact.command('cache').description('The local download cache (WANLLMDB_CACHE_DIR, default ~/.cache/wanllmdb/artifacts).');
+  cache
+    .command('clean')
+    .description('Trim the cache to a size, least recently used first (default: empty it).')
+    .option('--max-bytes <n>', 'bytes to keep', '0')
+    .action(async (o: { maxBytes: string }) => {
+      const { defaultCacheDir, trimArtifactCache } = await import('@wanllmdb/sdk');
+      const keep = Number(o.maxBytes);
+      if (!Number.isSafeInteger(keep) || keep < 0) throw new Error('--max-bytes must be a whole number of bytes, 0 or more');
+      const r = await trimArtifactCache(defaultCacheDir(), keep);
+      process.stdout.write(`removed ${r.removed} cached files; ${r.files} left, ${mb(r.bytes)} MB\n`);
+    });
+}
