@@ -24,6 +24,15 @@ const perBackend = (backends: string[], paths: string[]) => backends.flatMap((b)
 
 /** One entry per file in bench/; a new bench fails the first test below until it is added here. */
 const BENCHES: Record<string, Entry> = {
+  'artifact-transfer.ts': {
+    args: ['--tiny'],
+    figures: [
+      'limit.copyMBps',
+      'limit.readMBps',
+      ...perBackend(['embedded', 'remote'], ['uploadMBps', 'uploadRatioToCopy', 'rssGrowthMB', 'downloadMBps', 'downloadRatioToRead']),
+      'resume.sentShare',
+    ],
+  },
   'metadata-insert.ts': { args: ['--tiny'], figures: perBackend(['sqlite', 'postgres'], ['portRowsPerSec', 'rawRowsPerSec', 'ratio']) },
   'metric-chart-query.ts': {
     args: ['--tiny'],

@@ -1,10 +1,10 @@
 /**
  * Progress on stderr for long CLI work: a bar redrawn in place on a
  * terminal, plain lines at most every `everyMs` otherwise (so CI logs stay
- * short). `update` takes the label, the percentage and the rest of the line;
+ * short; WANLLMDB_PROGRESS_MS sets the interval). `update` takes the label, the percentage and the rest of the line;
  * `force` draws now (a new phase, the last step).
  */
-export function progressBar(stream: NodeJS.WriteStream = process.stderr, everyMs = 2_000) {
+export function progressBar(stream: NodeJS.WriteStream = process.stderr, everyMs = Number(process.env.WANLLMDB_PROGRESS_MS) || 2_000) {
   const tty = !!stream.isTTY;
   let lastDraw = 0;
   let drawn = false;

@@ -10,6 +10,7 @@ import type { Artifact } from './artifact.js';
 import { hashFile, type FileChunk } from './chunking.js';
 
 const SERVICE = 'wanllmdb.artifacts.v1.ArtifactService';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ENTRIES_PER_CALL = 10_000;
 const UPLOAD_PIECE = 1 << 20;
 
@@ -85,7 +86,8 @@ export class ArtifactClient {
   }
 
   /**
-   * Stores `artifact` as its next version: hashes every file (large ones
+   * Stores `artifact` as its next version (in `projectId`, an id or a name;
+   * a named project that does not exist is created): hashes every file (large ones
    * as content-defined chunks), sends the manifest, uploads only what the
    * project lacks, commits. A commit equal to the latest version makes none.
    */
@@ -95,8 +97,8 @@ export class ArtifactClient {
     o: { aliases?: string[]; runId?: string; onProgress?: (p: TransferProgress) => void } = {},
   ): Promise<{ version: Version; created: boolean; uploadedBytes: number }> {
     const progress = o.onProgress ?? this.opts.onProgress;
-    const art = (
-      await this.call<artifacts.v1.ArtifactResponse>('CreateArtifact', {
+    const create = () =>
+      this.call<artifacts.v1.ArtifactResponse>('CreateArtifact', {
         projectId,
         name: artifact.name,
         type: artifact.type,
@@ -104,8 +106,19 @@ export class ArtifactClient {
         metadata: artifact.options.metadata ?? {},
         tags: artifact.options.tags ?? [],
         existOk: true,
-      })
-    ).data!;
+      });
+    let made: artifacts.v1.ArtifactResponse;
+    try {
+      made = await create();
+    } catch (err) {
+      // A project named (not an id) that does not exist yet is created, as init() does for runs.
+      if ((err as { code?: string }).code !== 'WLDB_ERR_NOT_FOUND' || UUID.test(projectId)) throw err;
+      await this.calls.unary('wanllmdb.projects.v1.ProjectService/CreateProject', { name: projectId }).catch(async (e: unknown) => {
+        if ((e as { code?: string }).code !== 'WLDB_ERR_ALREADY_EXISTS') throw await fromPayload(toPayload(e));
+      });
+      made = await create();
+    }
+    const art = made.data!;
     const entries = [...artifact.entries.values()];
     const total = entries.length;
     const bodies = new Map<string, { source: string; offset: number; size: number }>();

@@ -3,23 +3,41 @@ import { createReadStream } from 'node:fs';
 
 /** Files at least this large are stored as content-defined chunks. */
 export const CHUNKED_FROM = 32 * 1024 * 1024;
-const MIN_CHUNK = 2 * 1024 * 1024;
+const MIN_CHUNK = 4 * 1024 * 1024;
 const MAX_CHUNK = 32 * 1024 * 1024;
-/** 23 bits: a cut after MIN_CHUNK about every 8 MiB. */
-const MASK = (1 << 23) - 1;
+/** 22 bits: past MIN_CHUNK a cut about every 4 MiB, so chunks of about 8 MiB, and only half of each chunk is scanned. */
+const MASK = (1 << 22) - 1;
 
 /** The gear table: fixed pseudo-random words (xorshift32 from a fixed seed), so every client cuts the same bytes at the same places. */
 const GEAR = (() => {
-  const t = new Uint32Array(256);
+  const t = new Int32Array(256); // int32 all through: the hash never leaves small integers (no heap numbers in the loop)
   let x = 0x9e3779b9;
   for (let i = 0; i < 256; i++) {
     x ^= x << 13;
     x ^= x >>> 17;
     x ^= x << 5;
-    t[i] = x >>> 0;
+    t[i] = x | 0;
   }
   return t;
 })();
+
+/**
+ * The gear hash over bytes[i..limit): the index of the first byte after
+ * which the chunk may end, or -1. A plain synchronous loop (an async
+ * function's locals live on the heap across awaits; this one's stay in registers).
+ */
+function scan(bytes: Uint8Array, i: number, limit: number, state: { h: number }): number {
+  let h = state.h;
+  for (let j = i; j < limit; j++) {
+    h = ((h << 1) + GEAR[bytes[j]!]!) | 0;
+    if ((h & MASK) === 0) {
+      state.h = h;
+      return j;
+    }
+  }
+  state.h = h;
+  return -1;
+}
 
 export interface FileChunk {
   digest: string;
@@ -51,31 +69,42 @@ export async function hashFile(path: string, size: number): Promise<HashedFile> 
   let chunk = createHash('sha256');
   let chunkStart = 0;
   let pos = 0;
-  let h = 0;
+  const state = { h: 0 };
   for await (const buf of createReadStream(path, { highWaterMark: 4 << 20 }) as AsyncIterable<Buffer>) {
     whole.update(buf);
+    const n = buf.length;
+    const bytes = new Uint8Array(buf.buffer, buf.byteOffset, n);
     let from = 0;
-    for (let i = 0; i < buf.length; i++) {
-      const len = pos + i - chunkStart + 1;
-      if (len < MIN_CHUNK) {
-        // No cut can come before MIN_CHUNK: skip ahead without hashing byte by byte.
-        const skip = Math.min(buf.length - 1, i + (MIN_CHUNK - len));
-        i = skip;
-        h = 0;
-        if (pos + i - chunkStart + 1 < MIN_CHUNK) continue;
+    let i = 0;
+    while (i < n) {
+      // L: the chunk's length once byte i is in it. No cut comes before MIN_CHUNK, so those bytes are not hashed at all.
+      const L = pos + i - chunkStart + 1;
+      if (L < MIN_CHUNK) {
+        i += Math.min(n - i, MIN_CHUNK - L);
+        continue;
       }
-      h = ((h << 1) + GEAR[buf[i]!]!) >>> 0;
-      if ((h & MASK) === 0 || pos + i - chunkStart + 1 >= MAX_CHUNK) {
-        chunk.update(buf.subarray(from, i + 1));
-        chunks.push({ digest: chunk.digest('hex'), size: pos + i + 1 - chunkStart, offset: chunkStart });
-        chunk = createHash('sha256');
-        chunkStart = pos + i + 1;
-        from = i + 1;
-        h = 0;
+      const limit = Math.min(n, i + (MAX_CHUNK - L) + 1);
+      let j = scan(bytes, i, limit, state);
+      let cut = j >= 0;
+      if (!cut) j = limit;
+      if (!cut && pos + limit - chunkStart === MAX_CHUNK) {
+        cut = true;
+        j = limit - 1;
       }
+      if (!cut) {
+        i = limit;
+        continue;
+      }
+      chunk.update(buf.subarray(from, j + 1));
+      chunks.push({ digest: chunk.digest('hex'), size: pos + j + 1 - chunkStart, offset: chunkStart });
+      chunk = createHash('sha256');
+      chunkStart = pos + j + 1;
+      from = j + 1;
+      state.h = 0;
+      i = j + 1;
     }
     chunk.update(buf.subarray(from));
-    pos += buf.length;
+    pos += n;
   }
   if (pos > chunkStart) chunks.push({ digest: chunk.digest('hex'), size: pos - chunkStart, offset: chunkStart });
   return { digest: whole.digest('hex'), size: pos, chunks };

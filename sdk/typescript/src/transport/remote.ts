@@ -67,6 +67,7 @@ export class RemoteTransport implements Transport, MethodCalls {
     const methods = [
       ...['RunService', 'MetricService', 'RunLogService', 'RunFileService'].map((s) => `wanllmdb.tracking.v1.${s}`),
       'wanllmdb.artifacts.v1.ArtifactService',
+      'wanllmdb.projects.v1.ProjectService',
     ].flatMap((s) => contract.methods(s));
     return new RemoteTransport(opts, methods);
   }
@@ -110,13 +111,25 @@ export class RemoteTransport implements Transport, MethodCalls {
       const call = this.client.makeServerStreamRequest(m.path, serialize, deserialize, request, this.metadata(), {});
       let failed = false;
       let chain = Promise.resolve();
+      let pending = 0;
+      let paused = false;
       call.on('data', (msg: T) => {
-        // One message at a time: the stream pauses while the consumer (a disk write) catches up.
-        call.pause();
+        // In order, one at a time; the stream pauses only while the consumer (a disk write) is well behind.
+        pending++;
+        if (pending >= 16 && !paused) {
+          paused = true;
+          call.pause();
+        }
         chain = chain
-          .then(() => onMessage(msg))
+          .then(() => (failed ? undefined : onMessage(msg)))
           .then(
-            () => void call.resume(),
+            () => {
+              pending--;
+              if (paused && pending <= 4) {
+                paused = false;
+                call.resume();
+              }
+            },
             (err: unknown) => {
               failed = true;
               call.cancel();
