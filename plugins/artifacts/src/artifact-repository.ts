@@ -158,12 +158,16 @@ export class ArtifactRepository {
     return (await this.db.query<{ project_id: string }>('SELECT project_id FROM artifacts WHERE id = ?', [id]))[0]?.project_id;
   }
 
-  async list(projectId: string, filter: { type: string; search: string }, offset: number, limit: number): Promise<{ rows: Artifact[]; total: number }> {
+  async list(projectId: string, filter: { type: string; search: string; name?: string }, offset: number, limit: number): Promise<{ rows: Artifact[]; total: number }> {
     const where = ['a.project_id = ?'];
     const params: (string | number)[] = [projectId];
     if (filter.type) {
       where.push('a.type = ?');
       params.push(filter.type);
+    }
+    if (filter.name) {
+      where.push('a.name = ?');
+      params.push(filter.name);
     }
     if (filter.search) {
       where.push("LOWER(a.name) LIKE ? ESCAPE '\\'");
@@ -182,6 +186,15 @@ export class ArtifactRepository {
     if (change.metadata !== undefined) sets.push('metadata = ?'), params.push(JSON.stringify(change.metadata));
     if (change.tags !== undefined) sets.push('tags = ?'), params.push(JSON.stringify(change.tags));
     await this.db.run(`UPDATE artifacts SET ${sets.join(', ')} WHERE id = ?`, [...params, id]);
+  }
+
+  /** Everything of a deleted project: its artifacts (with, by cascade, their versions, files, aliases and drafts) and its claims on bodies. */
+  async deleteProject(projectId: string): Promise<number> {
+    return this.db.transaction(async (tx) => {
+      const n = (await tx.run('DELETE FROM artifacts WHERE project_id = ?', [projectId])).changes;
+      await tx.run('DELETE FROM artifact_project_blobs WHERE project_id = ?', [projectId]);
+      return n;
+    });
   }
 
   /** Removes the artifact and, by cascade, its versions, files, aliases, history and drafts. */
@@ -270,9 +283,11 @@ export class ArtifactRepository {
    * the object between the blob store finding it and the claim's
    * confirmation. Not yet a proof of having the bytes (`confirmBody`).
    */
-  async pinBody(projectId: string, digest: string, size: number, now: number): Promise<void> {
+  async pinBody(projectId: string, digest: string, size: number, now: number, remove: () => Promise<unknown>): Promise<void> {
     await this.db.transaction(async (tx) => {
       await this.lockDigest(tx, digest); // waits while a collection decides this digest
+      // A collection decided to delete this body and has not finished: finish it first, so the upload stores the bytes anew.
+      await this.finishTombstone(tx, digest, remove);
       await tx.run(
         `INSERT INTO artifact_project_blobs (project_id, digest, size, confirmed, pinned_at) VALUES (?, ?, ?, 0, ?)
          ON CONFLICT (project_id, digest) DO UPDATE SET pinned_at = excluded.pinned_at`,
@@ -280,6 +295,15 @@ export class ArtifactRepository {
       );
       await tx.run('DELETE FROM artifact_gc_locks WHERE digest = ?', [digest]);
     });
+  }
+
+  /** Under the digest's lock: deletes the body a collection tombstoned, then the tombstone. */
+  private async finishTombstone(tx: SqlExecutor, digest: string, remove: () => Promise<unknown>): Promise<boolean> {
+    const [t] = await tx.query('SELECT digest FROM artifact_gc_tombstones WHERE digest = ?', [digest]);
+    if (!t) return false;
+    await remove();
+    await tx.run('DELETE FROM artifact_gc_tombstones WHERE digest = ?', [digest]);
+    return true;
   }
 
   /**
@@ -291,9 +315,9 @@ export class ArtifactRepository {
     await tx.run('INSERT INTO artifact_gc_locks (digest) VALUES (?) ON CONFLICT (digest) DO NOTHING', [digest]);
   }
 
-  /** After the body's bytes were stored and verified: the project holds it. */
-  async confirmBody(projectId: string, digest: string, size: number): Promise<void> {
-    await this.db.run('UPDATE artifact_project_blobs SET confirmed = 1, size = ? WHERE project_id = ? AND digest = ?', [size, projectId, digest]);
+  /** After the body's bytes were stored and verified: the project holds it. False when a collection took the claim meanwhile. */
+  async confirmBody(projectId: string, digest: string, size: number): Promise<boolean> {
+    return (await this.db.run('UPDATE artifact_project_blobs SET confirmed = 1, size = ? WHERE project_id = ? AND digest = ?', [size, projectId, digest])).changes > 0;
   }
 
   /**
@@ -302,7 +326,8 @@ export class ArtifactRepository {
    * for the other) and answers those it does not hold.
    */
   async lockHeld(tx: SqlExecutor, projectId: string, digests: readonly string[], now: number): Promise<string[]> {
-    for (const slice of slices([...new Set(digests)])) {
+    // In digest order: two commits locking overlapping claims take them in the same order (no deadlock).
+    for (const slice of slices([...new Set(digests)].sort())) {
       await tx.run(`UPDATE artifact_project_blobs SET pinned_at = ? WHERE project_id = ? AND confirmed = 1 AND digest IN (${marks(slice.length)})`, [now, projectId, ...slice]);
     }
     return this.missingBodies(projectId, digests, tx);
@@ -321,8 +346,10 @@ export class ArtifactRepository {
   async commit(v: NewVersion): Promise<{ version: Version; created: boolean } | { missing: string[] } | undefined> {
     return this.db.transaction(async (tx) => {
       await tx.run('UPDATE artifacts SET updated_at = ? WHERE id = ?', [v.now, v.artifactId]); // the lock
-      const draft = await this.draft(v.draft.id, tx);
-      if (!draft || Number(draft.revision) !== Number(v.draft.revision)) return undefined;
+      // The draft's row lock: AddFiles and the collector's expiry wait for this commit, which copies exactly the files checked.
+      const held = await tx.run('UPDATE artifact_drafts SET revision = revision WHERE id = ? AND revision = ?', [v.draft.id, v.draft.revision]);
+      if (!held.changes) return undefined;
+      const draft = (await this.draft(v.draft.id, tx))!;
       // Every body and the manifest stay held until this commits: a collector deleting one waits, then sees the version.
       const missing = await this.lockHeld(tx, v.projectId, v.bodies, v.now);
       if (missing.length) return { missing };
@@ -417,7 +444,7 @@ export class ArtifactRepository {
   async files(versionId: string, prefix: string, after: string, limit: number): Promise<ManifestFile[]> {
     const where = ['version_id = ?'];
     const params: (string | number)[] = [versionId];
-    if (prefix) where.push('substr(path, 1, ?) = ?'), params.push(prefix.length, prefix);
+    if (prefix) where.push('substr(path, 1, ?) = ?'), params.push([...prefix].length, prefix); // both databases count characters, not UTF-16 units
     if (after) where.push('path > ?'), params.push(after);
     const rows = await this.db.query<FileRow>(`SELECT path, digest, size, mode, chunks FROM artifact_files WHERE ${where.join(' AND ')} ORDER BY path LIMIT ?`, [...params, limit]);
     return rows.map(toFile);
@@ -472,8 +499,8 @@ export class ArtifactRepository {
       await tx.run('DELETE FROM artifact_versions WHERE id = ?', [row.id]);
       if (aliases.some((a) => a.alias === LATEST)) {
         const [newest] = await tx.query<VersionRow>(`SELECT ${VERSION_COLUMNS} FROM artifact_versions v WHERE v.artifact_id = ? ORDER BY v.version DESC LIMIT 1`, [artifactId]);
-        if (newest) await this.pointAlias(tx, artifactId, LATEST, newest, actor, now);
-        else await this.recordAlias(tx, artifactId, LATEST, '', versionName(Number(row.version)), actor, now);
+        if (newest) await tx.run('INSERT INTO artifact_aliases (artifact_id, alias, version_id, updated_at) VALUES (?, ?, ?, ?)', [artifactId, LATEST, newest.id, now]);
+        await this.recordAlias(tx, artifactId, LATEST, newest ? versionName(Number(newest.version)) : '', versionName(Number(row.version)), actor, now);
       }
       return true;
     });
@@ -597,8 +624,8 @@ export class ArtifactRepository {
       if (!slice.length) continue;
       const m = marks(slice.length);
       const rows = await tx.query<{ digest: string }>(
-        `SELECT digest FROM artifact_files WHERE digest IN (${m})
-         UNION SELECT f.digest FROM artifact_draft_files f JOIN artifact_drafts d ON d.id = f.draft_id WHERE d.updated_at >= ? AND f.digest IN (${m})
+        `SELECT digest FROM artifact_files WHERE chunks = '' AND digest IN (${m})
+         UNION SELECT f.digest FROM artifact_draft_files f JOIN artifact_drafts d ON d.id = f.draft_id WHERE f.chunks = '' AND d.updated_at >= ? AND f.digest IN (${m})
          UNION SELECT substr(digest, 8) AS digest FROM artifact_versions WHERE digest IN (${m})
          UNION SELECT manifest AS digest FROM artifact_drafts WHERE updated_at >= ? AND manifest IN (${m})
          UNION SELECT digest FROM artifact_project_blobs WHERE pinned_at > ? AND digest IN (${m})`,
@@ -610,14 +637,16 @@ export class ArtifactRepository {
   }
 
   /**
-   * Deletes one body nothing needs, deciding under the digest's lock: the
-   * project claims on it are locked too (a commit holding them makes this
-   * wait, then see its version), and `remove` (the blob's deletion) runs
-   * before the lock is let go, so an upload pinning the digest meanwhile
-   * waits and then stores the bytes again.
+   * Deletes one body nothing needs. First, under the digest's lock, with
+   * the project claims on it locked too (a commit holding them makes this
+   * wait, then see its version): recheck, delete the claims and leave a
+   * tombstone, and commit — so the claims are gone for good before any byte
+   * is. Then the blob goes and the tombstone with it, again under the lock
+   * (an upload pinning the digest finishes a tombstone it meets first, and
+   * a collection finishes any a crash left).
    */
   async reclaim(digest: string, pinnedAfter: number, draftsAfter: number, remove: () => Promise<unknown>): Promise<boolean> {
-    return this.db.transaction(async (tx) => {
+    const decided = await this.db.transaction(async (tx) => {
       await this.lockDigest(tx, digest);
       await tx.run('UPDATE artifact_project_blobs SET pinned_at = pinned_at WHERE digest = ?', [digest]);
       const needed =
@@ -625,10 +654,26 @@ export class ArtifactRepository {
         (await tx.query('SELECT 1 AS x FROM artifact_files WHERE chunks LIKE ? UNION SELECT 1 AS x FROM artifact_draft_files WHERE chunks LIKE ?', [`%"${digest}"%`, `%"${digest}"%`])).length > 0;
       if (!needed) {
         await tx.run('DELETE FROM artifact_project_blobs WHERE digest = ?', [digest]);
-        await remove();
+        await tx.run('INSERT INTO artifact_gc_tombstones (digest, at) VALUES (?, ?) ON CONFLICT (digest) DO NOTHING', [digest, Date.now()]);
       }
       await tx.run('DELETE FROM artifact_gc_locks WHERE digest = ?', [digest]);
       return !needed;
     });
+    if (decided) await this.finish(digest, remove);
+    return decided;
+  }
+
+  /** Deletes a tombstoned body (if the tombstone is still there) and its tombstone, under the digest's lock. */
+  async finish(digest: string, remove: () => Promise<unknown>): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await this.lockDigest(tx, digest);
+      await this.finishTombstone(tx, digest, remove);
+      await tx.run('DELETE FROM artifact_gc_locks WHERE digest = ?', [digest]);
+    });
+  }
+
+  /** Tombstones a crash left (their blob may or may not be gone). */
+  async tombstones(): Promise<string[]> {
+    return (await this.db.query<{ digest: string }>('SELECT digest FROM artifact_gc_tombstones ORDER BY digest')).map((r) => r.digest);
   }
 }

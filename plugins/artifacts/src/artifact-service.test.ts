@@ -185,7 +185,12 @@ describe.each(metadataBackends())('ArtifactService on $name', (backend) => {
       ['', 'v2'],
       ['v2', ''],
     ]);
-    expect((await t.call<{ data: artifacts.v1.AliasEvent[] }>('ListAliasHistory', { artifactId: art.id, alias: 'latest' })).data.map((e) => e.version)).toEqual(['v0', 'v1', 'v0', 'v2']);
+    expect((await t.call<{ data: artifacts.v1.AliasEvent[] }>('ListAliasHistory', { artifactId: art.id, alias: 'latest' })).data.map((e) => [e.previousVersion, e.version])).toEqual([
+      ['', 'v0'],
+      ['v0', 'v1'],
+      ['v1', 'v0'],
+      ['v0', 'v2'],
+    ]);
   });
 
   it('deletes an artifact with its versions', async () => {

@@ -56,6 +56,11 @@ const versionNotFound = (artifactId: string, ref: string) =>
     { field: 'version', message: 'no such version or alias' },
   ]);
 
+const claimTaken = (digest: string) =>
+  Errors.CONFLICT(`A garbage collection took body ${digest} while it was being stored; nothing is lost. Upload it again (AddFiles names it as missing).`, [
+    { field: 'digest', message: 'collected meanwhile' },
+  ]);
+
 function checkAlias(problems: Problems, field: string, value: unknown): string {
   const alias = problems.match(field, value, ALIAS, 'must be 1–64 letters, digits, ".", "_" or "-", starting with a letter or digit', { required: true, max: 64 });
   if (alias && VERSION_NUMBER.test(alias)) problems.add(field, `"${alias}" names a version number; choose another alias`);
@@ -205,7 +210,9 @@ export function artifactHandlers(deps: ArtifactServiceDeps): Handlers {
       const { page, pageSize, offset } = problems.page(req.page, req.pageSize, 100, 20);
       problems.throwIfAny();
       const projectId = await projectOf(ctx, req.projectId);
-      const { rows, total } = await repo.list(projectId, { type, search }, offset, pageSize);
+      const name = req.name ? problems.match('name', req.name, NAME, 'must be an artifact name', { max: 128 }) : '';
+      problems.throwIfAny();
+      const { rows, total } = await repo.list(projectId, { type, search, name }, offset, pageSize);
       return { data: rows, meta: pageMeta(total, page, pageSize) };
     },
 
@@ -297,9 +304,9 @@ export function artifactHandlers(deps: ArtifactServiceDeps): Handlers {
       // Verified by the blob store: a body whose bytes hash otherwise is refused and nothing is kept.
       // Pinned before the store looks for the object, so a collection cannot delete it under this upload.
       await repo.touchDraft(draft.id, now());
-      await repo.pinBody(artifact.projectId, digest, 0, now());
+      await repo.pinBody(artifact.projectId, digest, 0, now(), () => blobs.delete(digest));
       const blob = await blobs.put(bytes(), { expectedDigest: digest });
-      await repo.confirmBody(artifact.projectId, blob.digest, blob.size);
+      if (!(await repo.confirmBody(artifact.projectId, blob.digest, blob.size))) throw claimTaken(digest);
       return { digest: blob.digest, size: blob.size };
     },
 
@@ -325,9 +332,9 @@ export function artifactHandlers(deps: ArtifactServiceDeps): Handlers {
       // The manifest is content-addressed too: named by the draft (so a collection spares it), held by the
       // project like any body, and stored before the version that names it.
       await repo.setDraftManifest(draft.id, manifestDigest, now());
-      await repo.pinBody(artifact.projectId, manifestDigest, 0, now());
+      await repo.pinBody(artifact.projectId, manifestDigest, 0, now(), () => blobs.delete(manifestDigest));
       const stored = await blobs.put(manifest.text, { expectedDigest: manifestDigest });
-      await repo.confirmBody(artifact.projectId, manifestDigest, stored.size);
+      if (!(await repo.confirmBody(artifact.projectId, manifestDigest, stored.size))) throw claimTaken(manifestDigest);
       const done = await repo.commit({
         artifactId: artifact.id,
         projectId: artifact.projectId,

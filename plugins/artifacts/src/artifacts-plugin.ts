@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { assertId, coreServices, definePlugin, setting } from '@wanllmdb/core';
+import { projectEvent } from '@wanllmdb/plugin-projects';
 import { ArtifactRepository } from './artifact-repository.js';
 import { artifactHandlers } from './artifact-service.js';
 import { ArtifactCollector } from './collector.js';
@@ -28,19 +29,30 @@ export function createArtifactsPlugin(opts: ArtifactsPluginOptions = {}) {
     id: 'artifacts',
     version: '0.1.0',
     proto: ARTIFACTS_PROTO_DIR,
-    deps: { db: coreServices.db, blobs: coreServices.blobs, clock: coreServices.clock, resources: coreServices.resources, logger: coreServices.logger },
+    deps: { db: coreServices.db, blobs: coreServices.blobs, clock: coreServices.clock, resources: coreServices.resources, logger: coreServices.logger, events: coreServices.events },
     settings: {
       gcGrace: setting.int({ env: 'WANLLMDB_ARTIFACT_GC_GRACE_SECONDS', default: 24 * 3600, min: 0, max: 365 * 24 * 3600, doc: 'seconds a garbage collection spares bodies that uploads and commits under way have claimed', value: opts.gcGraceSeconds }),
       draftTtl: setting.int({ env: 'WANLLMDB_ARTIFACT_DRAFT_TTL_SECONDS', default: 7 * 24 * 3600, min: 0, max: 365 * 24 * 3600, doc: 'seconds after which an untouched artifact draft is abandoned (a collection deletes it)', value: opts.draftTtlSeconds }),
       maxFiles: setting.int({ env: 'WANLLMDB_ARTIFACT_MAX_FILES', default: 1_000_000, min: 1, max: 100_000_000, doc: 'files one artifact version may hold', value: opts.maxFilesPerVersion }),
     },
     async init(ctx) {
-      const { db, blobs: root, clock, resources, logger } = ctx.deps;
+      const { db, blobs: root, clock, resources, logger, events } = ctx.deps;
       ctx.migrations(artifactMigrations);
       const repo = new ArtifactRepository(db);
       const blobs = await root.namespace('artifacts');
       ctx.onStop(() => blobs.close());
       const collector = new ArtifactCollector(repo, blobs, clock, logger);
+      // A deleted project takes its artifacts and its claims on bodies with it (the next collection frees the bytes).
+      let unsubscribe: (() => Promise<void>) | undefined;
+      ctx.onStart(async () => {
+        const sub = await projectEvent.subscribe(events, { kind: 'deleted' }, async (e) => {
+          if (!e.project) return;
+          const n = await repo.deleteProject(e.project.id).catch((err: unknown) => (logger.warn({ err, projectId: e.project!.id }, 'could not delete the artifacts of a deleted project'), 0));
+          if (n) logger.info({ projectId: e.project.id, artifacts: n }, 'deleted the artifacts of a deleted project');
+        });
+        unsubscribe = () => sub.unsubscribe();
+      });
+      ctx.onStop(async () => unsubscribe?.());
       ctx.service(
         artifacts.v1.ArtifactService,
         artifactHandlers({ repo, blobs, resources, clock, collector, maxFilesPerVersion: ctx.settings.maxFiles, gcGraceMs: ctx.settings.gcGrace * 1000, draftTtlMs: ctx.settings.draftTtl * 1000 }),

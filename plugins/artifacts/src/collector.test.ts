@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { BlobStore } from '@wanllmdb/core';
 import { blobBackends, metadataBackends, rejection } from '@wanllmdb/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { coreServices } from '@wanllmdb/core';
+import { ArtifactRepository } from './artifact-repository.js';
 import { entryOf, sha256, startArtifactsKernel, type ArtifactsKernel } from './fixtures/artifacts-kernel.js';
 import type { artifacts } from './gen/index.js';
 
@@ -9,7 +11,7 @@ type Gc = artifacts.v1.CollectGarbageResponse;
 
 const combos = metadataBackends().flatMap((db) => blobBackends().map((blob) => ({ name: `${db.name} + ${blob.name}`, db, blob })));
 
-/** Garbage collection of artifact bodies on every database × blob store, with no grace: only the locks keep racing writers safe. */
+/** Garbage collection of artifact bodies on every database × blob store, with no grace for claims: what keeps racing writers safe is what names a body (drafts, versions) and the digest locks. */
 describe.each(combos)('artifact garbage collection on $name', ({ db, blob }) => {
   let t: ArtifactsKernel;
   let store: BlobStore;
@@ -60,6 +62,41 @@ describe.each(combos)('artifact garbage collection on $name', ({ db, blob }) => 
     await t.call('DeleteArtifact', { id });
     await gc(false);
     expect(await stored()).toEqual([]);
+  });
+
+  it('leaves a tombstone when a deletion is cut short: the claims stay gone, and the next upload or collection finishes it', async () => {
+    const repo = new ArtifactRepository(t.kernel.get(coreServices.db));
+    const id = await create('cut-short');
+    const [x, y] = [randomBytes(700), randomBytes(800)];
+    await t.logVersion(id, { 'x.bin': x, 'y.bin': y });
+    await t.call('DeleteVersion', { artifactId: id, version: 'v0' });
+    const crash = () => Promise.reject(new Error('the process died here'));
+    for (const body of [x, y]) await expect(repo.reclaim(sha256(body), Date.now() + 1, 0, crash)).rejects.toThrow('died');
+    expect((await repo.tombstones()).sort()).toEqual([sha256(x), sha256(y)].sort());
+    // The claims went before any byte did: the project is asked for both again, though the bytes are still stored.
+    expect((await repo.missingBodies(projectId, [sha256(x), sha256(y)])).sort()).toEqual([sha256(x), sha256(y)].sort());
+    expect(await namespace.exists(sha256(x))).toBe(true);
+    // An upload of x meets its tombstone: the old bytes go first, then x is stored anew and downloads whole.
+    expect((await t.logVersion(id, { 'x.bin': x })).sent).toEqual([sha256(x)]);
+    expect((await t.download(id, 'latest', 'x.bin')).equals(x)).toBe(true);
+    // The next collection finishes y's deletion.
+    await gc(false);
+    expect(await repo.tombstones()).toEqual([]);
+    expect(await namespace.exists(sha256(y))).toBe(false);
+    expect(await namespace.exists(sha256(x))).toBe(true);
+  });
+
+  it("deletes a deleted project's artifacts and claims, so a collection frees their bytes", async () => {
+    const doomed = (await t.kernel.call<{ data: { id: string } }>('wanllmdb.projects.v1.ProjectService/CreateProject', { name: 'doomed-project' })).data.id;
+    const id = (await t.call<{ data: artifacts.v1.Artifact }>('CreateArtifact', { projectId: doomed, name: 'gone', type: 'dataset' })).data.id;
+    const body = randomBytes(900);
+    await t.logVersion(id, { 'g.bin': body });
+    await t.kernel.call('wanllmdb.projects.v1.ProjectService/DeleteProject', { id: doomed });
+    const db = t.kernel.get(coreServices.db);
+    await expect.poll(async () => Number((await db.query<{ n: number }>('SELECT COUNT(*) AS n FROM artifacts WHERE project_id = ?', [doomed]))[0]!.n)).toBe(0);
+    expect(Number((await db.query<{ n: number }>('SELECT COUNT(*) AS n FROM artifact_project_blobs WHERE project_id = ?', [doomed]))[0]!.n)).toBe(0);
+    await gc(false);
+    expect(await namespace.exists(sha256(body))).toBe(false);
   });
 
   it('deletes abandoned drafts and then their bodies', async () => {

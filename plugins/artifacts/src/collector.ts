@@ -45,6 +45,8 @@ export class ArtifactCollector {
     const pinnedAfter = now - opts.graceMs;
     const draftsAfter = now - opts.draftTtlMs;
     const out: Collection = { dryRun: opts.dryRun, blobs: 0, deleted: 0, bytes: 0, draftsExpired: await this.repo.expireDrafts(draftsAfter, opts.dryRun) };
+    // Deletions a crash cut short: their claims are gone already; the bytes go now.
+    for (const digest of await this.repo.tombstones()) if (!opts.dryRun) await this.repo.finish(digest, () => this.blobs.delete(digest));
     const chunks = await this.repo.chunkDigests(draftsAfter);
     let page: { digest: string; size: number }[] = [];
     const settle = async () => {

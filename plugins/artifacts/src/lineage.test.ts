@@ -68,6 +68,26 @@ describe.each(metadataBackends())('artifact lineage on $name', (backend) => {
     expect(described(after, names)).toEqual(['mnist-raw:v0 (deleted) -input-> run train']);
   });
 
+  it('walks each way on its own: a version its own maker also used still leads downstream', async () => {
+    const projectId = (await t.kernel.call<{ data: { id: string } }>('wanllmdb.projects.v1.ProjectService/CreateProject', { name: 'loops' })).data.id;
+    const runId = (await t.kernel.call<{ data: { id: string } }>('wanllmdb.tracking.v1.RunService/CreateRun', { projectId, name: 'selfish' })).data.id;
+    names[runId] = 'selfish';
+    const ds = (await t.call('CreateArtifact', { projectId, name: 'ds', type: 'dataset' })).data.id;
+    const m = (await t.call('CreateArtifact', { projectId, name: 'm', type: 'model' })).data.id;
+    const commit = async (artifactId: string, content: string) => {
+      const draft = (await t.call('CreateDraft', { artifactId })).data.id;
+      const file = Buffer.from(content);
+      const { missing } = await t.call('AddFiles', { artifactId, draftId: draft, files: [{ path: 'f', digest: (await import('node:crypto')).createHash('sha256').update(file).digest('hex'), size: file.length }] });
+      for (const d of missing) await t.upload(artifactId, draft, file, d);
+      await t.call('Commit', { artifactId, draftId: draft, runId });
+    };
+    await commit(ds, 'data');
+    await t.call('UseArtifact', { artifactId: ds, version: 'v0', runId });
+    await commit(m, 'model');
+    const both = await t.call<Lineage>('GetLineage', { artifactId: ds, version: 'v0', hops: 2 });
+    expect(described(both, names)).toEqual(['ds:v0 -input-> run selfish', 'run selfish -output-> ds:v0', 'run selfish -output-> m:v0']);
+  });
+
   it('refuses a run that does not exist and bad options', async () => {
     expect((await rejection(t.call('UseArtifact', { artifactId: model, version: 'v0', runId: '11111111-1111-4111-8111-111111111111' }))).code).toBe('WLDB_ERR_NOT_FOUND');
     expect((await rejection(t.call('GetLineage', { artifactId: model, version: 'v0', hops: 11 }))).details).toEqual([{ field: 'hops', message: 'must be an integer from 1 to 10 (leave it out for 3)' }]);

@@ -54,6 +54,8 @@ export async function lineage(repo: ArtifactRepository, start: Start, startNode:
     nodes.set(runNode(e.run_id), { id: runNode(e.run_id), kind: 'run', runId: e.run_id, artifactId: '', artifactName: '', artifactType: '', version: '', projectId: e.run_project_id, deleted: false });
 
   const walk = async (way: 'upstream' | 'downstream') => {
+    // Each way keeps its own visited set: a node reached upstream is still walked on downstream.
+    const visited = new Set<string>([start.kind === 'run' ? runNode(start.runId) : versionNode(start.versionId)]);
     let frontier: Start[] = [start];
     for (let hop = 0; hop < hops && frontier.length && !truncated; hop++) {
       const runs = frontier.flatMap((n) => (n.kind === 'run' ? [n.runId] : []));
@@ -67,11 +69,12 @@ export async function lineage(repo: ArtifactRepository, start: Start, startNode:
       for (const { e, fromRun } of found) {
         const other = fromRun ? { kind: 'version' as const, key: versionNode(e.version_id) } : { kind: 'run' as const, key: runNode(e.run_id) };
         if (!(await visible(other.kind === 'run' ? e.run_project_id : e.project_id, other.kind))) continue;
-        if (!nodes.has(other.key)) {
-          if (nodes.size >= MAX_LINEAGE_NODES) {
+        if (!visited.has(other.key)) {
+          if (!nodes.has(other.key) && nodes.size >= MAX_LINEAGE_NODES) {
             truncated = true;
             break;
           }
+          visited.add(other.key);
           if (other.kind === 'run') addRun(e);
           else addVersion(e);
           next.push(other.kind === 'run' ? { kind: 'run', runId: e.run_id } : { kind: 'version', versionId: e.version_id });

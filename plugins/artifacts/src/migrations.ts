@@ -101,6 +101,10 @@ export const artifactMigrations: Migration[] = [
       CREATE INDEX idx_artifact_project_blobs_digest ON artifact_project_blobs (digest);
       CREATE TABLE artifact_gc_locks (
         digest TEXT PRIMARY KEY
+      );
+      CREATE TABLE artifact_gc_tombstones (
+        digest TEXT PRIMARY KEY,
+        at BIGINT NOT NULL
       )
     `,
   },

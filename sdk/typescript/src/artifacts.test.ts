@@ -13,6 +13,19 @@ process.env.WANLLMDB_CACHE_DIR = cacheDir;
 
 const opts = { dir: data, project: 'mnist', captureConsole: false, systemMetrics: false, git: false, handleExit: false } as const;
 
+/** `n` pseudo-random bytes from a fixed seed (xorshift32). */
+function seededBytes(n: number, seed: number): Buffer {
+  const out = Buffer.alloc(n);
+  let x = seed | 0 || 1;
+  for (let i = 0; i < n; i += 4) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out.writeInt32LE(x | 0, i);
+  }
+  return out;
+}
+
 /** A folder of files (name → bytes). */
 function folder(name: string, files: Record<string, Buffer>): string {
   const dir = join(root, name);
@@ -68,7 +81,7 @@ describe('artifacts from the SDK (embedded store)', () => {
     expect((await client.log('mnist', await new Artifact('dedup', 'dataset').addDir(dir))).uploadedBytes).toBe(10_000);
 
     // 48 MiB in content-defined chunks: a byte changed in the middle re-sends only the chunks around it.
-    const big = randomBytes(48 * 1024 * 1024);
+    const big = seededBytes(48 * 1024 * 1024, 7); // fixed bytes: the chunk boundaries, and so what one edit re-sends, are the same every run
     const bigDir = folder('big', { 'model.bin': big });
     const whole = await client.log('mnist', await new Artifact('big', 'model').addDir(bigDir));
     expect(whole.uploadedBytes).toBe(big.length);

@@ -137,14 +137,19 @@ export function registerArtifactCommand(program: Command): void {
       .option('--all', 'delete the artifact with every version'),
   ).action(async (ref: string, o: StoreFlags & { all?: boolean }) => {
     await withClient(o, async (c, project) => {
-      const { artifact: a, version } = await c.resolve(project, ref);
+      const { parseArtifactRef } = await import('@wanllmdb/sdk');
+      const parsed = parseArtifactRef(ref);
+      const a = await c.find(parsed.project ?? project, parsed.name);
+      if (!a) throw new Error(`no artifact "${parsed.name}" in project ${parsed.project ?? project}`);
       if (o.all) {
         await c.deleteArtifact(a.id);
         process.stdout.write(`deleted ${a.name} (${a.versionCount} versions)\n`);
-      } else {
-        await c.deleteVersion(a.id, version.version);
-        process.stdout.write(`deleted ${a.name}:${version.version}\n`);
+        return;
       }
+      if (!/:[^/:]+$/.test(ref)) throw new Error(`name the version to delete (${parsed.name}:v3, ${parsed.name}:latest), or pass --all for the whole artifact`);
+      const version = await c.version(a.id, parsed.version);
+      await c.deleteVersion(a.id, version.version);
+      process.stdout.write(`deleted ${a.name}:${version.version}\n`);
     });
   });
 

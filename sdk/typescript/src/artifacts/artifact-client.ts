@@ -81,8 +81,8 @@ export class ArtifactClient {
 
   /** The artifact named `name` in the project (exact name), or undefined. */
   async find(projectId: string, name: string): Promise<artifacts.v1.Artifact | undefined> {
-    const page = await this.call<artifacts.v1.ListArtifactsResponse>('ListArtifacts', { projectId, search: name, pageSize: 100 });
-    return page.data.find((a) => a.name === name);
+    const page = await this.call<artifacts.v1.ListArtifactsResponse>('ListArtifacts', { projectId, name, pageSize: 1 });
+    return page.data[0];
   }
 
   /**
@@ -260,6 +260,8 @@ export class ArtifactClient {
 
   /** The cache path of a file's body, fetched and verified if it is not there yet. */
   private async cached(artifactId: string, version: string, f: artifacts.v1.FileEntry, moved: (n: number) => void): Promise<string> {
+    // The digest names a cache file: only ever 64 hex digits, whatever a server sends.
+    if (!/^[0-9a-f]{64}$/.test(f.digest)) throw await sdkError('VALIDATION', `The version names ${JSON.stringify(f.path)} with a digest that is not a sha256; nothing was written for it.`, [{ field: 'digest', message: 'not a sha256' }]);
     const path = join(this.cacheDir, 'sha256', f.digest.slice(0, 2), f.digest);
     const have = await stat(path).catch(() => undefined);
     if (have?.size === f.size) {
