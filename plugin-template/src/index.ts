@@ -21,10 +21,11 @@ function helloHandlers(db: MetadataStore, resources: ResourceDirectory, now: () 
   /**
    * The project's canonical id: as the host placed it for authorisation (the
    * method's `(wanllmdb.auth.v1.resource)`), or — without the auth plugin,
-   * which places nothing — looked up the same way. NOT_FOUND when there is none.
+   * which passes the ref on unplaced (no `projectId`; its id may be a slug) —
+   * looked up the same way. NOT_FOUND when there is none.
    */
   const projectOf = async (ctx: CallContext, ref: string) => {
-    const project = ctx.resources.find((r) => r.type === 'project') ?? (await resources.resolve({ type: 'project', id: ref }, ctx.principal));
+    const project = ctx.resources.find((r) => r.type === 'project' && r.projectId) ?? (await resources.resolve({ type: 'project', id: ref }, ctx.principal));
     if (!project) throw Errors.NOT_FOUND(`Project ${ref} does not exist. List projects with GET /api/v1/projects.`, [{ field: 'projectId', message: 'no such project' }]);
     return project.id;
   };

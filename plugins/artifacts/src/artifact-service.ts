@@ -96,7 +96,7 @@ function checkTags(problems: Problems, tags: readonly string[] | undefined): str
 export function artifactHandlers(deps: ArtifactServiceDeps): Handlers {
   const { repo, blobs, resources, clock } = deps;
 
-  /** The project a request names, as the host placed it (or, without the auth plugin, which places nothing, looked up the same way). */
+  /** The project a request names, as the host placed it (or, without the auth plugin, which passes the ref on unplaced, looked up the same way). */
   async function projectOf(ctx: CallContext, ref: string): Promise<string> {
     const placed: ResolvedResource | undefined = ctx.resources.find((r) => r.type === 'project' && r.projectId) ?? (await resources.resolve({ type: 'project', id: ref }, ctx.principal));
     if (!placed) {
