@@ -42,6 +42,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
 const S3RVER_MAIN = `
   const S3rver = require(process.argv[1]);
   process.stdin.on('close', () => process.exit(0)).resume();
+  // s3rver's file store can throw outside a request (e.g. a delete racing a write of the same key): the request fails, the server stays up for the rest of the run.
+  process.on('uncaughtException', (err) => console.error('s3rver: uncaught', err));
+  process.on('unhandledRejection', (err) => console.error('s3rver: unhandled rejection', err));
   new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: process.argv[2] })
     .run()
     .then(({ port }) => process.stdout.write(port + '\\n'), (err) => { console.error(err); process.exit(1); });
@@ -53,7 +56,9 @@ async function startS3rver(): Promise<{ endpoint: string; stop(): Promise<void> 
   const child = spawn(process.execPath, ['--openssl-legacy-provider', '-e', S3RVER_MAIN, entry, directory], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
+  let stopping = false;
   const stop = async () => {
+    stopping = true;
     if (child.exitCode === null && child.signalCode === null) {
       const exited = once(child, 'exit');
       child.stdin?.end();
@@ -63,6 +68,11 @@ async function startS3rver(): Promise<{ endpoint: string; stop(): Promise<void> 
   };
   try {
     const port = await firstLine(child);
+    // What s3rver says later (a request its store failed) shows in the run's output.
+    child.stderr?.on('data', (data: Buffer) => process.stderr.write(`[s3rver] ${data.toString()}`));
+    child.once('exit', (code, signal) => {
+      if (!stopping) process.stderr.write(`[s3rver] exited during the run (${code ?? signal}); S3 tests after this fail to connect\n`);
+    });
     return { endpoint: `http://127.0.0.1:${port}`, stop };
   } catch (err) {
     child.kill();

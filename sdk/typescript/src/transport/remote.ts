@@ -57,6 +57,8 @@ export class RemoteTransport implements Transport, MethodCalls {
       'grpc.initial_reconnect_backoff_ms': 100,
       'grpc.max_reconnect_backoff_ms': 2_000,
       'grpc.keepalive_time_ms': 30_000,
+      // A 16 MiB receive window: a download streams at the disk's pace, not one 64 KiB HTTP/2 window per round trip.
+      'grpc-node.flow_control_window': 16 * 1024 * 1024,
       'grpc.keepalive_timeout_ms': 10_000,
     });
   }
