@@ -4,6 +4,7 @@ export { newId, assertId, isId } from './ids.js';
 export { pageMeta, Problems, TEXT_LIMITS } from './validation/problems.js';
 export { checkFilePath, MAX_FILE_PATH } from './validation/file-path.js';
 export { contentTypeOf } from './validation/content-types.js';
+export { chunkData, sendBlobs } from './rpc/byte-streams.js';
 export { slugify } from './slug.js';
 export { isoTime } from './time.js';
 export { loadConfig, redactUrl, CONFIG_ENV_VARS, type WanllmdbConfig, type LoadConfigOptions } from './config/config.js';

@@ -1,10 +1,11 @@
-import { createHash } from 'node:crypto';
 import {
   assertId,
+  chunkData,
   contentTypeOf,
   Errors,
   pageMeta,
   Problems,
+  sendBlobs,
   type BlobStore,
   type CallContext,
   type Clock,
@@ -281,31 +282,16 @@ export function artifactHandlers(deps: ArtifactServiceDeps): Handlers {
           { field: 'digest', message: 'not in the draft' },
         ]);
       }
-      const hash = createHash('sha256');
-      async function* bytes(): AsyncGenerator<Uint8Array> {
-        if (head.data?.length) {
-          hash.update(head.data);
-          yield head.data;
+      const sameBody = (chunk: artifacts.v1.BlobChunk, n: number) => {
+        if ((chunk.digest && chunk.digest.toLowerCase() !== digest) || (chunk.draftId && chunk.draftId.toLowerCase() !== draft.id)) {
+          throw Errors.VALIDATION(`Chunk ${n} of the upload names another digest or draft than the first chunk. Upload one body per stream.`, [{ field: 'digest', message: 'differs from the first chunk' }]);
         }
-        for (let n = 1; ; n++) {
-          if (ctx.signal.aborted) throw Errors.VALIDATION('The upload was cancelled before its last chunk; nothing was stored.');
-          const next = await chunks.next();
-          if (next.done) break;
-          const chunk = next.value;
-          if ((chunk.digest && chunk.digest.toLowerCase() !== digest) || (chunk.draftId && chunk.draftId.toLowerCase() !== draft.id)) {
-            throw Errors.VALIDATION(`Chunk ${n} of the upload names another digest or draft than the first chunk. Upload one body per stream.`, [{ field: 'digest', message: 'differs from the first chunk' }]);
-          }
-          if (chunk.data?.length) {
-            hash.update(chunk.data);
-            yield chunk.data;
-          }
-        }
-      }
+      };
       // Verified by the blob store: a body whose bytes hash otherwise is refused and nothing is kept.
       // Pinned before the store looks for the object, so a collection cannot delete it under this upload.
       await repo.touchDraft(draft.id, now());
       await repo.pinBody(artifact.projectId, digest, 0, now(), () => blobs.delete(digest));
-      const blob = await blobs.put(bytes(), { expectedDigest: digest });
+      const blob = await blobs.put(chunkData(head, chunks, ctx.signal, sameBody), { expectedDigest: digest });
       if (!(await repo.confirmBody(artifact.projectId, blob.digest, blob.size))) throw claimTaken(digest);
       return { digest: blob.digest, size: blob.size };
     },
@@ -321,12 +307,6 @@ export function artifactHandlers(deps: ArtifactServiceDeps): Handlers {
       const run = runId ? await runOf(ctx, runId, 'runs:write') : undefined;
 
       const files: ManifestFile[] = await repo.draftFiles(draft.id);
-      const missing = await repo.missingBodies(artifact.projectId, files.flatMap(bodyDigests));
-      if (missing.length) {
-        throw Errors.VALIDATION(`${missing.length} file bodies of the draft were never uploaded (first: ${missing[0]}). Upload each with UploadBlob, then commit again.`, [
-          { field: 'draftId', message: `${missing.length} bodies missing` },
-        ]);
-      }
       const manifest = canonicalManifest(files);
       const manifestDigest = manifest.digest.slice('sha256:'.length);
       // The manifest is content-addressed too: named by the draft (so a collection spares it), held by the
@@ -349,8 +329,9 @@ export function artifactHandlers(deps: ArtifactServiceDeps): Handlers {
         now: now(),
       });
       if (done && 'missing' in done) {
-        throw Errors.CONFLICT(`${done.missing.length} bodies of the draft were collected while this commit ran (first: ${done.missing[0]}); nothing was committed. Add the files again (AddFiles answers what to upload), then commit.`, [
-          { field: 'draftId', message: 'bodies collected meanwhile' },
+        // Checked once, in the commit's transaction, with the claims locked: never uploaded, or collected since.
+        throw Errors.VALIDATION(`${done.missing.length} file bodies of the draft are not held by the project (first: ${done.missing[0]}). Upload each with UploadBlob (AddFiles answers which), then commit again.`, [
+          { field: 'draftId', message: `${done.missing.length} bodies missing` },
         ]);
       }
       if (!done) {
@@ -405,27 +386,7 @@ export function artifactHandlers(deps: ArtifactServiceDeps): Handlers {
           { field: 'path', message: 'no such file' },
         ]);
       }
-      const contentType = contentTypeOf(path);
-      let sent = false;
-      for (const digest of bodyDigests(file)) {
-        const stream = await blobs.get(digest);
-        const stop = () => stream.destroy();
-        ctx.signal.addEventListener('abort', stop, { once: true });
-        try {
-          for await (const chunk of stream as AsyncIterable<Buffer>) {
-            await send({ contentType, data: chunk });
-            sent = true;
-            if (ctx.signal.aborted) return;
-          }
-        } catch (err) {
-          if (!ctx.signal.aborted) throw err; // the caller left: not an error
-          return;
-        } finally {
-          ctx.signal.removeEventListener('abort', stop);
-          stream.destroy();
-        }
-      }
-      if (!sent) await send({ contentType, data: new Uint8Array(0) });
+      await sendBlobs(blobs, bodyDigests(file), contentTypeOf(path), send, ctx.signal);
     },
 
     async deleteVersion(req, ctx) {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { checkFilePath, contentTypeOf, Errors, newId, type BlobStore, type CallContext, type Clock } from '@wanllmdb/core';
+import { checkFilePath, chunkData, contentTypeOf, Errors, sendBlobs, newId, type BlobStore, type CallContext, type Clock } from '@wanllmdb/core';
 import type { tracking } from '@wanllmdb/proto';
 import type { FileRepository } from './file-repository.js';
 import { runId, runNotFound } from './request-checks.js';
@@ -38,25 +38,17 @@ export function fileHandlers(deps: FileServiceDeps): Handlers {
       const uploadId = newId();
       const hash = createHash('sha256');
       let pinned: string | undefined;
-      async function* bytes(): AsyncGenerator<Uint8Array> {
-        if (head.data?.length) {
-          hash.update(head.data);
-          yield head.data;
+      const sameFile = (chunk: UploadFileChunk, n: number) => {
+        if ((chunk.runId && chunk.runId.toLowerCase() !== id) || (chunk.path && chunk.path !== path)) {
+          throw Errors.VALIDATION(`Chunk ${n} of the upload names another run or path than the first chunk. Upload one file per stream.`, [
+            { field: chunk.path && chunk.path !== path ? 'path' : 'runId', message: 'differs from the first chunk' },
+          ]);
         }
-        for (let n = 1; ; n++) {
-          if (ctx.signal.aborted) throw Errors.VALIDATION('The upload was cancelled before its last chunk; nothing was stored.');
-          const next = await chunks.next();
-          if (next.done) break;
-          const chunk = next.value;
-          if ((chunk.runId && chunk.runId.toLowerCase() !== id) || (chunk.path && chunk.path !== path)) {
-            throw Errors.VALIDATION(`Chunk ${n} of the upload names another run or path than the first chunk. Upload one file per stream.`, [
-              { field: chunk.path && chunk.path !== path ? 'path' : 'runId', message: 'differs from the first chunk' },
-            ]);
-          }
-          if (chunk.data?.length) {
-            hash.update(chunk.data);
-            yield chunk.data;
-          }
+      };
+      async function* bytes(): AsyncGenerator<Uint8Array> {
+        for await (const data of chunkData(head, chunks, ctx.signal, sameFile)) {
+          hash.update(data);
+          yield data;
         }
         // The last byte is read and the blob store has not yet looked for an object with this digest:
         // pin it now, so that collecting an earlier file with the same bytes cannot delete that object
@@ -94,24 +86,7 @@ export function fileHandlers(deps: FileServiceDeps): Handlers {
         if (!(await runs.projectOf(id))) throw runNotFound(id, 'runId');
         throw Errors.NOT_FOUND(`Run ${id} has no file ${JSON.stringify(path)}. List its files with GET /api/v1/runs/${id}/files.`, [{ field: 'path', message: 'no such file' }]);
       }
-      const contentType = contentTypeOf(path);
-      const stream = await blobs.get(file.digest);
-      const stop = () => stream.destroy();
-      ctx.signal.addEventListener('abort', stop, { once: true });
-      let sent = false;
-      try {
-        for await (const chunk of stream as AsyncIterable<Buffer>) {
-          await send({ contentType, data: chunk });
-          sent = true;
-          if (ctx.signal.aborted) return;
-        }
-        if (!sent) await send({ contentType, data: new Uint8Array(0) });
-      } catch (err) {
-        if (!ctx.signal.aborted) throw err; // the caller left: not an error
-      } finally {
-        ctx.signal.removeEventListener('abort', stop);
-        stream.destroy();
-      }
+      await sendBlobs(blobs, [file.digest], contentTypeOf(path), send, ctx.signal);
     },
   };
 }
