@@ -4,7 +4,7 @@ export { newId, assertId, isId } from './ids.js';
 export { pageMeta, Problems, TEXT_LIMITS } from './validation/problems.js';
 export { checkFilePath, MAX_FILE_PATH } from './validation/file-path.js';
 export { contentTypeOf } from './validation/content-types.js';
-export { chunkData, sendBlobs } from './rpc/byte-streams.js';
+export { chunkData, httpRange, sendBlobs, serveBody, type BodyPart } from './rpc/byte-streams.js';
 export { slugify } from './slug.js';
 export { isoTime } from './time.js';
 export { loadConfig, redactUrl, CONFIG_ENV_VARS, type WanllmdbConfig, type LoadConfigOptions } from './config/config.js';
@@ -26,7 +26,7 @@ export {
 } from './rpc/auth.js';
 export { ResourceDirectory, type ResourceResolver, type ResolverOptions } from './rpc/resources.js';
 export { ACCESS_EPOCH_SQL, accessEpochTriggers, EpochCache, type TableEvent } from './rpc/access-epoch.js';
-export { localCallContext, type CallContext } from './rpc/call-context.js';
+export { localCallContext, type CallContext, type HttpAnswer } from './rpc/call-context.js';
 export { Contract, type MethodInfo, type HttpRoute } from './rpc/contract.js';
 export { normalize } from './rpc/codec.js';
 export { RpcHost } from './rpc/rpc-host.js';

@@ -26,6 +26,19 @@ export interface CallContext {
   authorize(permission: string, resources: ResourceRef[]): Promise<ResolvedResource[]>;
   /** What the caller may see, for handlers that list: narrow the query to it. */
   access(permission?: string): Promise<AccessScope>;
+  /**
+   * The status and headers of a raw answer (google.api.HttpBody) served over
+   * HTTP — a 206 for a byte range, a 302 to a presigned link — set before its
+   * first message. Over gRPC and in process it does nothing: check
+   * `transport` before answering in a way only HTTP can carry.
+   */
+  respond(answer: HttpAnswer): void;
+}
+
+/** What a handler may set on a raw HTTP answer. */
+export interface HttpAnswer {
+  status?: number;
+  headers?: Record<string, string>;
 }
 
 /**
@@ -47,5 +60,6 @@ export function localCallContext(method: string, logger: Logger, principal: Prin
     header: () => undefined,
     authorize: async (_permission, resources) => resources.map((r) => ({ type: r.type, id: r.id })),
     access: async () => FULL_ACCESS,
+    respond: () => {},
   };
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { maxHeaderSize } from 'node:http';
 import type { Socket } from 'node:net';
+import { Readable } from 'node:stream';
 import { basename } from 'node:path';
 import cors from '@fastify/cors';
 import fastifyStatic from '@fastify/static';
@@ -12,6 +13,7 @@ import type { Logger } from '../kernel/logger.js';
 import { assertNoProblems, checkJson, coerceText, normalize, toJsonForm } from './codec.js';
 import { answerRequestTimeouts, httpTimeBounds, rawHttpError, type ConnectionLimits, type TimeBounds } from './connection-limits.js';
 import type { HttpRoute } from './contract.js';
+import type { HttpAnswer } from './call-context.js';
 import type { MountedMethod, RpcHost } from './rpc-host.js';
 
 export interface HttpGatewayOptions {
@@ -203,12 +205,53 @@ export class HttpGateway {
     return e;
   }
 
-  /** Adds a route for every `(google.api.http)` binding of every mounted method. */
+  /**
+   * Adds a route for every `(google.api.http)` binding of every mounted
+   * method. A client stream is served over HTTP only when its binding's
+   * `body` names a bytes field (an upload): the raw request body, streamed.
+   */
   mountRoutes(): void {
     for (const m of this.host.mounted()) {
-      if (m.requestStream) continue; // client streams are gRPC-only; HTTP clients use the batch routes
-      for (const route of m.httpRoutes) this.addRoute(m, route);
+      for (const route of m.httpRoutes) {
+        if (!m.requestStream) this.addRoute(m, route);
+        else if (route.body && route.body !== '*' && fieldAt(m.requestType, route.body)?.type === 'bytes') this.addUploadRoute(m, route);
+        else throw Errors.PLUGIN_INVALID(`${m.fullName} is a client stream bound to ${route.verb} ${route.template}: over HTTP a client stream is an upload, so its binding's body must name a bytes field (body: "data").`);
+      }
     }
+    // Uploads read their body as it arrives; any other route refuses it (buildRequest).
+    if (this.uploadRoutes) this.app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
+  }
+
+  /**
+   * A client stream over HTTP: the path and query give the first message,
+   * and the raw request body (application/octet-stream, never buffered
+   * whole) arrives as the `route.body` bytes field of it and of the
+   * messages after it, one per chunk read.
+   */
+  private addUploadRoute(m: MountedMethod, route: HttpRoute): void {
+    const { path, params } = toFastifyPath(route.template);
+    const type = m.requestType;
+    const dataField = snakeToCamel(route.body!);
+    const boundFields = new Set([...params.values()].map((f) => snakeToCamel(f.split('.')[0]!)));
+    boundFields.add(dataField);
+    this.uploadRoutes = true;
+    this.app.route({
+      method: route.verb,
+      url: path,
+      handler: async (req: FastifyRequest, reply: FastifyReply) => {
+        const body = req.body;
+        try {
+          return await this.serveUpload(m, route, params, boundFields, dataField, req, reply);
+        } finally {
+          // Refused before its last byte (a wrong artifact, too large): the rest is never read, so the
+          // connection cannot carry another request: it closes once the answer is out.
+          if (body instanceof Readable && !body.readableEnded) {
+            reply.header('connection', 'close');
+            reply.raw.once('finish', () => req.raw.destroy());
+          }
+        }
+      },
+    });
   }
 
   private addRoute(m: MountedMethod, route: HttpRoute): void {
@@ -220,7 +263,7 @@ export class HttpGateway {
       method: route.verb,
       url: path,
       handler: async (req: FastifyRequest, reply: FastifyReply) => {
-        const request = this.buildRequest(m, route, type, params, boundFields, req);
+        const request = this.buildRequest(m, route, type, params, boundFields, req, req.body);
         const gone = new AbortController();
         // The response's 'close' comes once it is sent or its connection is gone; the request's
         // comes as soon as its body is read, long before a unary call is answered.
@@ -239,6 +282,34 @@ export class HttpGateway {
     });
   }
 
+  private async serveUpload(m: MountedMethod, route: HttpRoute, params: Map<string, string>, boundFields: Set<string>, dataField: string, req: FastifyRequest, reply: FastifyReply) {
+    const type = m.requestType;
+    const body = req.body;
+    if (!(body instanceof Readable)) {
+      throw Errors.UNSUPPORTED_MEDIA_TYPE(`${route.verb} ${route.template} takes the raw bytes as its body. Send them with "Content-Type: application/octet-stream".`);
+    }
+    const head = this.buildRequest(m, { ...route, body: '' }, type, params, boundFields, req, undefined) as Record<string, unknown>;
+    const gone = new AbortController();
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) gone.abort();
+    });
+    req.raw.once('aborted', () => gone.abort());
+    async function* messages() {
+      let first = true;
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        yield first ? { ...head, [dataField]: chunk } : { ...normalize(type, {}), [dataField]: chunk };
+        first = false;
+      }
+      if (first) yield { ...head, [dataField]: new Uint8Array(0) };
+    }
+    const origin = { transport: 'http' as const, headers: req.headers as Record<string, string | undefined>, requestId: String(req.id), address: req.ip, signal: gone.signal };
+    const result = await this.host.invoke(m, messages(), origin);
+    return reply.code(m.httpStatus || 200).send(toJsonForm(m.responseType, result));
+  }
+
+  /** Set once an upload route exists: octet-stream bodies are then passed on as streams. */
+  private uploadRoutes = false;
+
   private buildRequest(
     m: MountedMethod,
     route: HttpRoute,
@@ -246,11 +317,13 @@ export class HttpGateway {
     params: Map<string, string>,
     boundFields: Set<string>,
     req: FastifyRequest,
+    /** The parsed body: undefined when none was sent (an upload's bytes are not it). */
+    body: unknown,
   ): unknown {
     const problems: ErrorDetail[] = [];
     let merged: Record<string, unknown> = {};
     // undefined: no body was sent; null: the body was the JSON text `null`, which is not an object.
-    const body = req.body;
+    if (body instanceof Readable) throw Errors.UNSUPPORTED_MEDIA_TYPE('The request body must be JSON. Send it with "Content-Type: application/json".');
     if (route.body === '*') {
       if (body !== undefined) {
         if (body === null || typeof body !== 'object' || Array.isArray(body)) {
@@ -332,22 +405,26 @@ export class HttpGateway {
   private async serveRaw(m: MountedMethod, request: unknown, origin: Parameters<RpcHost['invoke']>[2], req: FastifyRequest, reply: FastifyReply): Promise<void> {
     const raw = reply.raw;
     let started = false;
+    // What the handler set (CallContext.respond): a 206 with its Content-Range, a 302 to a link, a length.
+    let answer: HttpAnswer = {};
+    const head = (contentType: string | undefined) => {
+      reply.hijack();
+      raw.writeHead(answer.status ?? 200, { ...answer.headers, 'content-type': answer.headers?.['content-type'] ?? (contentType || 'application/octet-stream'), 'x-request-id': String(req.id) });
+      started = true;
+    };
     const send = async (msg: unknown) => {
       const body = msg as { contentType?: string; data?: Uint8Array };
-      if (!started) {
-        reply.hijack();
-        raw.writeHead(200, { 'content-type': body.contentType || 'application/octet-stream', 'x-request-id': String(req.id) });
-        started = true;
-      }
+      if (!started) head(body.contentType);
       if (body.data?.length && !raw.destroyed && !raw.write(body.data)) await new Promise((r) => raw.once('drain', r));
     };
+    const respond = (a: HttpAnswer) => {
+      if (started) throw Errors.INTERNAL(`${m.fullName} set its HTTP answer after its first bytes were sent.`);
+      answer = { status: a.status ?? answer.status, headers: { ...answer.headers, ...a.headers } };
+    };
     try {
-      if (m.responseStream) await this.host.invoke(m, request, origin, send);
-      else await send(await this.host.invoke(m, request, origin));
-      if (!started) {
-        reply.hijack();
-        raw.writeHead(200, { 'content-type': 'application/octet-stream', 'x-request-id': String(req.id) });
-      }
+      if (m.responseStream) await this.host.invoke(m, request, { ...origin, respond }, send);
+      else await send(await this.host.invoke(m, request, { ...origin, respond }));
+      if (!started) head(undefined);
       raw.end();
     } catch (err) {
       if (!started) throw err;
@@ -361,8 +438,20 @@ export class HttpGateway {
     return typeof addr === 'object' && addr ? addr.port : port;
   }
 
-  /** Stops accepting connections; waits for requests in flight. */
+  /**
+   * Stops accepting connections; waits for requests in flight. A keep-alive
+   * connection whose last answer was still being flushed when the close
+   * began (a client that has its Content-Length of bytes moves on before the
+   * server's write completes) turns idle only afterwards: it is closed then,
+   * not left open until its keep-alive timeout.
+   */
   async close(): Promise<void> {
-    await this.app.close();
+    const closing = this.app.close();
+    const sweep = setInterval(() => this.app.server.closeIdleConnections(), 50);
+    try {
+      await closing;
+    } finally {
+      clearInterval(sweep);
+    }
   }
 }

@@ -3,7 +3,7 @@ import type { StreamSender } from '@wanllmdb/proto';
 import { Errors, toWldbError, type WldbError } from '../errors.js';
 import type { Logger } from '../kernel/logger.js';
 import { ANONYMOUS_PRINCIPAL, isReadPermission, type Auth, type AuditRecord, type Principal, type ResolvedResource, type ResourceRef } from './auth.js';
-import type { CallContext } from './call-context.js';
+import type { CallContext, HttpAnswer } from './call-context.js';
 import { storageErrorForCaller } from '../storage/metadata/sql-errors.js';
 import { checkClosedSets } from './closed-sets.js';
 import { checkRequestObject, UndecodableRequest, withDefaults } from './codec.js';
@@ -46,6 +46,8 @@ export interface CallOrigin {
    * Transports never set it.
    */
   principal?: Principal;
+  /** HTTP only: takes what a raw answer's handler sets (CallContext.respond). */
+  respond?: (answer: HttpAnswer) => void;
 }
 
 /**
@@ -176,6 +178,7 @@ export class RpcHost {
           return this.auth.authorize({ principal: who, permission, method: method.fullName, resources, resolved });
         },
         access: (permission) => this.auth.access(who, permission ?? method.permission),
+        respond: (answer) => origin.respond?.(answer),
       };
       return method.handler(request, ctx, send);
     };

@@ -105,4 +105,35 @@ describe.each(metadataBackends())('artifacts over HTTP and gRPC, signed in, on $
     expect((await http('POST', `/api/v1/artifacts/${shared}/commit`, 'ada', { draftId: bobsOwn })).status).toBe(404);
     await expect(grpcUpload('ada', shared, bobsOwn, secret)).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
   });
+  it('uploads bodies over plain HTTP (PUT raw bytes), verified, size-capped and authorised like the gRPC stream', async () => {
+    const id = (await http('POST', `/api/v1/projects/${projects.ada}/artifacts`, 'ada', { name: 'http-upload', type: 'dataset' })).body.data.id as string;
+    const draftId = (await http('POST', `/api/v1/artifacts/${id}/drafts`, 'ada', {})).body.data.id as string;
+    const body = randomBytes(300_000);
+    const other = randomBytes(1000);
+    await http('POST', `/api/v1/artifacts/${id}/files`, 'ada', { draftId, files: [entryOf('a.bin', body), entryOf('b.bin', other)] });
+    const put = (who: string, digest: string, bytes: Uint8Array, contentType = 'application/octet-stream') =>
+      fetch(`${base}/api/v1/artifacts/${id}/blobs/${digest}?draftId=${draftId}`, { method: 'PUT', headers: { authorization: `Bearer ${tokens[who]}`, 'content-type': contentType }, body: bytes });
+
+    // Another body's bytes under this digest: refused, nothing kept.
+    const wrong = await put('ada', sha256(other), randomBytes(1000));
+    expect(wrong.status).toBe(422);
+    expect((await wrong.json()).error.code).toBe('WLDB_ERR_BLOB_DIGEST_MISMATCH');
+    // More bytes than the manifest declares: refused as they arrive.
+    const over = await put('ada', sha256(other), randomBytes(5000));
+    expect(over.status).toBe(413);
+    expect((await over.json()).error.code).toBe('WLDB_ERR_BODY_TOO_LARGE');
+    // JSON is not a body; a stranger may not write here.
+    expect((await put('ada', sha256(other), Buffer.from('{}'), 'application/json')).status).toBe(415);
+    expect((await put('bob', sha256(other), other)).status).toBe(404);
+    expect((await http('POST', `/api/v1/artifacts/${id}/commit`, 'ada', { draftId })).status).toBe(400); // two bodies still missing
+
+    for (const b of [body, other]) {
+      const ok = await put('ada', sha256(b), b);
+      expect(ok.status).toBe(200);
+      expect(await ok.json()).toEqual({ digest: sha256(b), size: b.length });
+    }
+    expect((await http('POST', `/api/v1/artifacts/${id}/commit`, 'ada', { draftId })).body.data).toMatchObject({ version: 'v0', size: body.length + other.length });
+    const res = await fetch(`${base}/api/v1/artifacts/${id}/versions/v0/download?path=a.bin`, { headers: { authorization: `Bearer ${tokens.ada}` } });
+    expect(Buffer.from(await res.arrayBuffer()).equals(body)).toBe(true);
+  });
 });

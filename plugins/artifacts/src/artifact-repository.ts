@@ -2,6 +2,7 @@ import { Errors, isoTime, newId, type MetadataStore, type SqlExecutor } from '@w
 import type { JsonObject } from '@wanllmdb/proto';
 import type { artifacts } from './gen/index.js';
 import { decodeChunks, encodeChunks, type ManifestFile } from './manifest.js';
+import { decodeRef, encodeRef } from './references.js';
 
 type Artifact = artifacts.v1.Artifact;
 type Version = artifacts.v1.Version;
@@ -41,6 +42,8 @@ type FileRow = {
   size: number;
   mode: number;
   chunks: string;
+  /** '' for a stored body; a reference's recorded fields otherwise (references.ts). */
+  ref: string;
 };
 
 export type DraftRow = {
@@ -90,7 +93,10 @@ const toArtifact = (r: ArtifactRow): Artifact => ({
   updatedAt: isoTime(r.updated_at),
 });
 
-const toFile = (r: FileRow): ManifestFile => ({ path: r.path, digest: r.digest, size: Number(r.size), mode: Number(r.mode), chunks: decodeChunks(r.chunks) });
+const toFile = (r: FileRow): ManifestFile => {
+  const ref = decodeRef(r.ref);
+  return { path: r.path, digest: r.digest, size: Number(r.size), mode: Number(r.mode), chunks: decodeChunks(r.chunks), ...(ref ? { ref } : {}) };
+};
 
 /** `items` in slices of `size` (statements keep well under every database's parameter limit). */
 function* slices<T>(items: readonly T[], size = IN_BATCH): Generator<T[]> {
@@ -242,23 +248,29 @@ export class ArtifactRepository {
       }
       await tx.insertMany(
         'artifact_draft_files',
-        ['draft_id', 'path', 'digest', 'size', 'mode', 'chunks'],
-        files.map((f) => [draftId, f.path, f.digest, f.size, f.mode, encodeChunks(f.chunks)]),
+        ['draft_id', 'path', 'digest', 'size', 'mode', 'chunks', 'ref'],
+        files.map((f) => [draftId, f.path, f.digest, f.size, f.mode, encodeChunks(f.chunks), encodeRef(f.ref)]),
       );
       return true;
     });
   }
 
   async draftFiles(draftId: string): Promise<ManifestFile[]> {
-    return (await this.db.query<FileRow>('SELECT path, digest, size, mode, chunks FROM artifact_draft_files WHERE draft_id = ?', [draftId])).map(toFile);
+    return (await this.db.query<FileRow>('SELECT path, digest, size, mode, chunks, ref FROM artifact_draft_files WHERE draft_id = ?', [draftId])).map(toFile);
   }
 
   /** Whether the draft's manifest names `digest` as a body (a whole file or one of its chunks). */
-  async draftNeeds(draftId: string, digest: string): Promise<boolean> {
-    const whole = await this.db.query('SELECT 1 AS x FROM artifact_draft_files WHERE draft_id = ? AND digest = ? AND chunks = ? LIMIT 1', [draftId, digest, '']);
-    if (whole.length) return true;
+  /** The size of body `digest` (a whole file or one chunk) when the draft's manifest names it. */
+  async draftBodySize(draftId: string, digest: string): Promise<number | undefined> {
+    const [whole] = await this.db.query<{ size: number | string }>('SELECT size FROM artifact_draft_files WHERE draft_id = ? AND digest = ? AND chunks = ? LIMIT 1', [draftId, digest, '']);
+    if (whole) return Number(whole.size);
     const chunked = await this.db.query<{ chunks: string }>("SELECT chunks FROM artifact_draft_files WHERE draft_id = ? AND chunks <> ''", [draftId]);
-    return chunked.some((r) => r.chunks.includes(`"${digest}"`));
+    for (const r of chunked) {
+      if (!r.chunks.includes(`"${digest}"`)) continue;
+      const chunk = decodeChunks(r.chunks).find((c) => c.digest === digest);
+      if (chunk) return chunk.size;
+    }
+    return undefined;
   }
 
   // ---------------------------------------------------------------- bodies a project holds
@@ -379,7 +391,7 @@ export class ArtifactRepository {
           [row.id, row.artifact_id, row.version, row.digest, row.size, row.file_count, row.description, row.metadata, row.run_id, row.created_by, row.created_at],
         );
         await tx.run(
-          'INSERT INTO artifact_files (version_id, path, digest, size, mode, chunks) SELECT ?, path, digest, size, mode, chunks FROM artifact_draft_files WHERE draft_id = ?',
+          'INSERT INTO artifact_files (version_id, path, digest, size, mode, chunks, ref) SELECT ?, path, digest, size, mode, chunks, ref FROM artifact_draft_files WHERE draft_id = ?',
           [row.id, draft.id],
         );
         await tx.run('UPDATE artifacts SET version_count = version_count + 1 WHERE id = ?', [v.artifactId]);
@@ -446,16 +458,16 @@ export class ArtifactRepository {
     const params: (string | number)[] = [versionId];
     if (prefix) where.push('substr(path, 1, ?) = ?'), params.push([...prefix].length, prefix); // both databases count characters, not UTF-16 units
     if (after) where.push('path > ?'), params.push(after);
-    const rows = await this.db.query<FileRow>(`SELECT path, digest, size, mode, chunks FROM artifact_files WHERE ${where.join(' AND ')} ORDER BY path LIMIT ?`, [...params, limit]);
+    const rows = await this.db.query<FileRow>(`SELECT path, digest, size, mode, chunks, ref FROM artifact_files WHERE ${where.join(' AND ')} ORDER BY path LIMIT ?`, [...params, limit]);
     return rows.map(toFile);
   }
 
   async file(versionId: string, path: string): Promise<ManifestFile | undefined> {
-    const [row] = await this.db.query<FileRow>('SELECT path, digest, size, mode, chunks FROM artifact_files WHERE version_id = ? AND path = ?', [versionId, path]);
+    const [row] = await this.db.query<FileRow>('SELECT path, digest, size, mode, chunks, ref FROM artifact_files WHERE version_id = ? AND path = ?', [versionId, path]);
     return row && toFile(row);
   }
 
-  /** Files added, removed and changed (by digest or mode) from one version to another, computed in the database. */
+  /** Files added, removed and changed (by digest, mode or reference) from one version to another, computed in the database. */
   async diff(fromId: string, toId: string, limit: number): Promise<{ entries: artifacts.v1.DiffEntry[]; added: number; removed: number; changed: number; sizeDelta: number }> {
     const one = async (status: 'added' | 'removed' | 'changed') => {
       const body =
@@ -463,7 +475,7 @@ export class ArtifactRepository {
           ? 'FROM artifact_files t WHERE t.version_id = ? AND NOT EXISTS (SELECT 1 FROM artifact_files f WHERE f.version_id = ? AND f.path = t.path)'
           : status === 'removed'
             ? 'FROM artifact_files f WHERE f.version_id = ? AND NOT EXISTS (SELECT 1 FROM artifact_files t WHERE t.version_id = ? AND t.path = f.path)'
-            : 'FROM artifact_files f JOIN artifact_files t ON t.path = f.path AND t.version_id = ? WHERE f.version_id = ? AND (t.digest <> f.digest OR t.mode <> f.mode)';
+            : 'FROM artifact_files f JOIN artifact_files t ON t.path = f.path AND t.version_id = ? WHERE f.version_id = ? AND (t.digest <> f.digest OR t.mode <> f.mode OR t.ref <> f.ref)';
       const params = status === 'added' ? [toId, fromId] : status === 'removed' ? [fromId, toId] : [toId, fromId];
       const cols =
         status === 'added'

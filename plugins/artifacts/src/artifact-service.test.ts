@@ -120,8 +120,10 @@ describe.each(metadataBackends())('ArtifactService on $name', (backend) => {
     const { missing } = await t.call<artifacts.v1.AddFilesResponse>('AddFiles', { artifactId: art.id, draftId: draft.id, files: [good] });
     expect(missing).toEqual([good.digest]);
     // Bytes that hash otherwise are refused, and the body is still missing.
-    const wrong = await rejection(t.upload(art.id, draft.id, bytes('not ok'), good.digest));
+    const wrong = await rejection(t.upload(art.id, draft.id, bytes('no'), good.digest));
     expect(wrong.code).toBe('WLDB_ERR_BLOB_DIGEST_MISMATCH');
+    // More bytes than the manifest declares are refused as they arrive.
+    expect((await rejection(t.upload(art.id, draft.id, bytes('not ok'), good.digest))).code).toBe('WLDB_ERR_BODY_TOO_LARGE');
     // A body the manifest does not name is not taken.
     expect((await rejection(t.upload(art.id, draft.id, bytes('stray')))).details).toEqual([{ field: 'digest', message: 'not in the draft' }]);
     const early = await rejection(t.call('Commit', { artifactId: art.id, draftId: draft.id }));

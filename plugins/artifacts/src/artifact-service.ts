@@ -5,7 +5,7 @@ import {
   Errors,
   pageMeta,
   Problems,
-  sendBlobs,
+  serveBody,
   type BlobStore,
   type CallContext,
   type Clock,
@@ -18,6 +18,8 @@ import type { artifacts } from './gen/index.js';
 import type { ArtifactCollector } from './collector.js';
 import { lineage, runNode, versionNode, type Visible } from './lineage.js';
 import { bodyDigests, canonicalManifest, checkEntries, type ManifestFile } from './manifest.js';
+import { referenceNotStored } from './references.js';
+import { sendVersionArchive } from './version-archive.js';
 
 type Handlers = artifacts.v1.ArtifactServiceHandlers<CallContext>;
 
@@ -44,6 +46,8 @@ export interface ArtifactServiceDeps {
   clock: Clock;
   /** Files a draft may hold. */
   maxFilesPerVersion: number;
+  /** Seconds a presigned download link lives (S3); 0: downloads always go through the server. */
+  presignSeconds: number;
 }
 
 const notFound = (id: string, field = 'id') =>
@@ -94,8 +98,22 @@ function checkTags(problems: Problems, tags: readonly string[] | undefined): str
   return list;
 }
 
+/** The bytes of an upload, refused (nothing kept) past the size the manifest gave its body. */
+async function* atMost(size: number, digest: string, bytes: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  let seen = 0;
+  for await (const b of bytes) {
+    seen += b.length;
+    if (seen > size) {
+      throw Errors.BODY_TOO_LARGE(`The upload of ${digest} runs past the ${size} bytes its manifest entry declares; nothing was stored. Send the body the manifest names.`, [
+        { field: 'data', message: `more than ${size} bytes` },
+      ]);
+    }
+    yield b;
+  }
+}
+
 export function artifactHandlers(deps: ArtifactServiceDeps): Handlers {
-  const { repo, blobs, resources, clock } = deps;
+  const { repo, blobs, resources, clock, presignSeconds } = deps;
 
   /** The project a request names, as the host placed it (or, without the auth plugin, which passes the ref on unplaced, looked up the same way). */
   async function projectOf(ctx: CallContext, ref: string): Promise<string> {
@@ -277,7 +295,8 @@ export function artifactHandlers(deps: ArtifactServiceDeps): Handlers {
       const draft = await draftOf(artifact.id, head.draftId, ctx);
       const digest = String(head.digest ?? '').toLowerCase();
       if (!/^[0-9a-f]{64}$/.test(digest)) throw Errors.VALIDATION('digest must be the sha256 of the body, 64 hex digits.', [{ field: 'digest', message: 'not a sha256' }]);
-      if (!(await repo.draftNeeds(draft.id, digest))) {
+      const size = await repo.draftBodySize(draft.id, digest);
+      if (size === undefined) {
         throw Errors.VALIDATION(`The draft's manifest names no body ${digest}. Add the file with AddFiles first; upload only the digests it answers as missing.`, [
           { field: 'digest', message: 'not in the draft' },
         ]);
@@ -291,7 +310,7 @@ export function artifactHandlers(deps: ArtifactServiceDeps): Handlers {
       // Pinned before the store looks for the object, so a collection cannot delete it under this upload.
       await repo.touchDraft(draft.id, now());
       await repo.pinBody(artifact.projectId, digest, 0, now(), () => blobs.delete(digest));
-      const blob = await blobs.put(chunkData(head, chunks, ctx.signal, sameBody), { expectedDigest: digest });
+      const blob = await blobs.put(atMost(size, digest, chunkData(head, chunks, ctx.signal, sameBody)), { expectedDigest: digest });
       if (!(await repo.confirmBody(artifact.projectId, blob.digest, blob.size))) throw claimTaken(digest);
       return { digest: blob.digest, size: blob.size };
     },
@@ -368,7 +387,7 @@ export function artifactHandlers(deps: ArtifactServiceDeps): Handlers {
       const { id } = await versionIdOf(artifact.id, req.version);
       const files = await repo.files(id, prefix, cursor, limit);
       return {
-        data: files.map((f) => ({ path: f.path, digest: f.digest, size: f.size, mode: f.mode, chunks: f.chunks })),
+        data: files.map((f) => ({ path: f.path, digest: f.digest, size: f.size, mode: f.mode, chunks: f.chunks, ...(f.ref ? { ref: f.ref } : {}) })),
         nextCursor: files.length === limit ? files.at(-1)!.path : '',
       };
     },
@@ -378,15 +397,32 @@ export function artifactHandlers(deps: ArtifactServiceDeps): Handlers {
       const { id, version } = await versionIdOf(artifact.id, req.version);
       const problems = new Problems('The request');
       const path = problems.text('path', req.path, 1024);
-      if (!path) problems.add('path', 'is required');
       problems.throwIfAny();
+      if (!path) return sendVersionArchive(blobs, repo, id, `${artifact.name}-${version}`, send, ctx.signal); // the whole version, one tar
       const file = await repo.file(id, path);
       if (!file) {
         throw Errors.NOT_FOUND(`Version ${version} of artifact ${artifact.name} has no file ${JSON.stringify(path.slice(0, 200))}. List its files with GET /api/v1/artifacts/${artifact.id}/versions/${version}/files.`, [
           { field: 'path', message: 'no such file' },
         ]);
       }
-      await sendBlobs(blobs, bodyDigests(file), contentTypeOf(path), send, ctx.signal);
+      if (file.ref) {
+        // No body here: an HTTP caller is sent on to a web reference; anyone else is told where to fetch it (the SDK fetches and checks it).
+        if (ctx.transport === 'http' && !req.noRedirect && /^https?:\/\//.test(file.ref.uri)) {
+          ctx.respond({ status: 302, headers: { location: file.ref.uri, 'cache-control': 'no-store' } });
+          return;
+        }
+        throw referenceNotStored(artifact.name, version, file.path, file.ref.uri);
+      }
+      const parts = file.chunks.length ? file.chunks : [{ digest: file.digest, size: file.size }];
+      const contentType = contentTypeOf(path);
+      const filename = path.slice(path.lastIndexOf('/') + 1);
+      // One-blob bodies on S3: the caller reads them from S3 itself (the seed's 302), the server moves no bytes.
+      if (ctx.transport === 'http' && !req.noRedirect && presignSeconds > 0 && parts.length === 1 && blobs.link) {
+        const location = await blobs.link(parts[0]!.digest, { expiresSeconds: presignSeconds, filename, contentType });
+        ctx.respond({ status: 302, headers: { location, 'cache-control': 'no-store' } });
+        return;
+      }
+      await serveBody(blobs, { parts, size: file.size, etag: file.digest, contentType, filename }, ctx, send);
     },
 
     async deleteVersion(req, ctx) {

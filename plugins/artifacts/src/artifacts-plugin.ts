@@ -4,6 +4,8 @@ import { projectEvent } from '@wanllmdb/plugin-projects';
 import { ArtifactRepository } from './artifact-repository.js';
 import { artifactHandlers } from './artifact-service.js';
 import { ArtifactCollector } from './collector.js';
+import { AnnotationRepository } from './datasets/annotation-repository.js';
+import { datasetHandlers } from './datasets/dataset-service.js';
 import { artifacts } from './gen/index.js';
 import { artifactMigrations } from './migrations.js';
 
@@ -17,6 +19,8 @@ export interface ArtifactsPluginOptions {
   gcGraceSeconds?: number;
   /** Seconds after which an untouched draft is abandoned (wins over WANLLMDB_ARTIFACT_DRAFT_TTL_SECONDS). */
   draftTtlSeconds?: number;
+  /** Seconds a presigned download link lives on S3, 0 for none (wins over WANLLMDB_ARTIFACT_PRESIGN_SECONDS). */
+  presignSeconds?: number;
 }
 
 /**
@@ -33,6 +37,7 @@ export function createArtifactsPlugin(opts: ArtifactsPluginOptions = {}) {
     settings: {
       gcGrace: setting.int({ env: 'WANLLMDB_ARTIFACT_GC_GRACE_SECONDS', default: 24 * 3600, min: 0, max: 365 * 24 * 3600, doc: 'seconds a garbage collection spares bodies that uploads and commits under way have claimed', value: opts.gcGraceSeconds }),
       draftTtl: setting.int({ env: 'WANLLMDB_ARTIFACT_DRAFT_TTL_SECONDS', default: 7 * 24 * 3600, min: 0, max: 365 * 24 * 3600, doc: 'seconds after which an untouched artifact draft is abandoned (a collection deletes it)', value: opts.draftTtlSeconds }),
+      presign: setting.int({ env: 'WANLLMDB_ARTIFACT_PRESIGN_SECONDS', default: 300, min: 0, max: 7 * 24 * 3600, doc: 'seconds a presigned S3 link lives: an HTTP download of a file answers 302 to S3 (0: bytes always go through the server, for S3 endpoints clients cannot reach)', value: opts.presignSeconds }),
       maxFiles: setting.int({ env: 'WANLLMDB_ARTIFACT_MAX_FILES', default: 1_000_000, min: 1, max: 100_000_000, doc: 'files one artifact version may hold', value: opts.maxFilesPerVersion }),
     },
     async init(ctx) {
@@ -53,10 +58,10 @@ export function createArtifactsPlugin(opts: ArtifactsPluginOptions = {}) {
         unsubscribe = () => sub.unsubscribe();
       });
       ctx.onStop(async () => unsubscribe?.());
-      ctx.service(
-        artifacts.v1.ArtifactService,
-        artifactHandlers({ repo, blobs, resources, clock, collector, maxFilesPerVersion: ctx.settings.maxFiles, gcGraceMs: ctx.settings.gcGrace * 1000, draftTtlMs: ctx.settings.draftTtl * 1000 }),
-      );
+      const artifactApi = artifactHandlers({ repo, blobs, resources, clock, collector, maxFilesPerVersion: ctx.settings.maxFiles, gcGraceMs: ctx.settings.gcGrace * 1000, draftTtlMs: ctx.settings.draftTtl * 1000, presignSeconds: ctx.settings.presign });
+      ctx.service(artifacts.v1.ArtifactService, artifactApi);
+      // Datasets are artifacts of type dataset: a second service on the same tables and bodies (proto/…/datasets.proto).
+      ctx.service(artifacts.v1.DatasetService, datasetHandlers({ repo, annotations: new AnnotationRepository(db), blobs, clock, artifacts: artifactApi }));
       // An artifact sits in its project; it never moves, and its removal moves the access epoch (migration 2).
       resources.define('artifacts', 'artifact', async (ref, principal) => {
         const id = assertId(ref, 'artifact id');

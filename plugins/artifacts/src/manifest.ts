@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { checkFilePath, Problems, toWldbError } from '@wanllmdb/core';
 import type { artifacts } from './gen/index.js';
+import { checkReference, encodeRef, type ManifestRef } from './references.js';
 
 type FileEntry = artifacts.v1.FileEntry;
 
@@ -18,6 +19,8 @@ export interface ManifestFile {
   size: number;
   mode: number;
   chunks: { digest: string; size: number }[];
+  /** A reference to an object kept elsewhere (`digest` is '' and `chunks` empty: no body). */
+  ref?: ManifestRef;
 }
 
 /** Checks AddFiles entries, every problem at once with its field path: paths (no traversal), digests, sizes, duplicates. */
@@ -42,7 +45,11 @@ export function checkEntries(files: readonly FileEntry[] | undefined, problems: 
     if (before !== undefined) problems.add(`${at}.path`, `repeats files[${before}].path "${path.slice(0, 100)}"; a manifest names each path once`);
     seen.set(path, i);
     const digest = String(f.digest ?? '').toLowerCase();
-    if (!DIGEST.test(digest)) problems.add(`${at}.digest`, 'must be the sha256 of the file, 64 hex digits');
+    const ref = f.ref ? checkReference(f.ref, at, problems) : undefined;
+    if (ref) {
+      if (digest) problems.add(`${at}.digest`, 'must be empty for a reference (no body is stored; put a sha256 of the object in ref.sha256)');
+      if (f.chunks?.length) problems.add(`${at}.chunks`, 'must be empty for a reference (no body is stored)');
+    } else if (!DIGEST.test(digest)) problems.add(`${at}.digest`, 'must be the sha256 of the file, 64 hex digits');
     const size = f.size;
     if (!Number.isSafeInteger(size) || size < 0 || size > MAX_SIZE) problems.add(`${at}.size`, 'must be a byte count, 0 or more');
     const mode = f.mode ?? 0;
@@ -56,13 +63,13 @@ export function checkEntries(files: readonly FileEntry[] | undefined, problems: 
       sum += c.size;
     });
     if (chunks.length && sum !== size) problems.add(`${at}.chunks`, `add up to ${sum} bytes, but size is ${size}`);
-    out.push({ path, digest, size, mode, chunks: chunks.map((c) => ({ digest: c.digest.toLowerCase(), size: c.size })) });
+    out.push({ path, digest, size, mode, chunks: chunks.map((c) => ({ digest: c.digest.toLowerCase(), size: c.size })), ...(ref ? { ref } : {}) });
   });
   return out;
 }
 
-/** The blobs a file's body is made of. */
-export const bodyDigests = (f: Pick<ManifestFile, 'digest' | 'chunks'>): string[] => (f.chunks.length ? f.chunks.map((c) => c.digest) : [f.digest]);
+/** The blobs a file's body is made of (none for a reference). */
+export const bodyDigests = (f: Pick<ManifestFile, 'digest' | 'chunks' | 'ref'>): string[] => (f.ref ? [] : f.chunks.length ? f.chunks.map((c) => c.digest) : [f.digest]);
 
 /** `chunks` as stored in a TEXT column: '' for a one-blob body. */
 export const encodeChunks = (chunks: ManifestFile['chunks']): string => (chunks.length ? JSON.stringify(chunks.map((c) => [c.digest, c.size])) : '');
@@ -82,7 +89,10 @@ export function canonicalManifest(files: readonly ManifestFile[]): { text: strin
   const parts: string[] = [FORMAT];
   let size = 0;
   for (const f of sorted) {
-    parts.push(`${JSON.stringify([f.path, f.digest, f.size, f.mode, f.chunks.map((c) => [c.digest, c.size])])}\n`);
+    // A reference adds its recorded fields (so a changed target makes a new version); a file with a body keeps the v1 form.
+    const line: unknown[] = [f.path, f.digest, f.size, f.mode, f.chunks.map((c) => [c.digest, c.size])];
+    if (f.ref) line.push(JSON.parse(encodeRef(f.ref)));
+    parts.push(`${JSON.stringify(line)}\n`);
     size += f.size;
   }
   const text = parts.join('');

@@ -135,4 +135,34 @@ export const artifactMigrations: Migration[] = [
       CREATE INDEX idx_artifact_edges_version ON artifact_edges (version_id, direction)
     `,
   },
+  {
+    version: 4,
+    // A file that is a reference (s3://, file://, http(s)://) carries what was recorded of its object, as a JSON array; '' for a stored body.
+    name: 'artifact file references',
+    up: `
+      ALTER TABLE artifact_files ADD COLUMN ref TEXT NOT NULL DEFAULT '';
+      ALTER TABLE artifact_draft_files ADD COLUMN ref TEXT NOT NULL DEFAULT ''
+    `,
+  },
+  {
+    version: 5,
+    // Row-level dataset annotations live beside a version (not in its manifest) and go with it.
+    name: 'dataset annotations',
+    up: `
+      CREATE TABLE artifact_annotations (
+        id TEXT PRIMARY KEY,
+        artifact_id TEXT NOT NULL REFERENCES artifacts (id) ON DELETE CASCADE,
+        version_id TEXT NOT NULL REFERENCES artifact_versions (id) ON DELETE CASCADE,
+        version BIGINT NOT NULL,
+        path TEXT NOT NULL,
+        row_index BIGINT NOT NULL,
+        label TEXT NOT NULL,
+        note TEXT NOT NULL DEFAULT '',
+        author TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+      );
+      CREATE INDEX idx_artifact_annotations_version ON artifact_annotations (version_id, path, row_index);
+      CREATE INDEX idx_artifact_annotations_artifact ON artifact_annotations (artifact_id, version, path, row_index)
+    `,
+  },
 ];

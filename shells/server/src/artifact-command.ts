@@ -54,16 +54,19 @@ export function registerArtifactCommand(program: Command): void {
     artifact
       .command('put')
       .description('Store a file or a folder as the next version of an artifact (only what the project lacks is sent).')
-      .argument('<path>', 'file or folder')
+      .argument('[path]', 'file or folder (optional with --reference)')
       .requiredOption('--name <name>', 'artifact name')
       .option('--type <type>', 'dataset, model, result, or any kebab-case word', 'dataset')
       .option('--alias <alias>', 'alias to point at the version (repeatable)', collect)
-      .option('--description <text>', 'what this version is'),
-  ).action(async (path: string, o: StoreFlags & { name: string; type: string; alias?: string[]; description?: string }) => {
+      .option('--description <text>', 'what this version is')
+      .option('--reference <uri>', 'record an s3://, file:// or http(s):// object or prefix without copying it (repeatable; S3 from the AWS environment)', collect),
+  ).action(async (path: string | undefined, o: StoreFlags & { name: string; type: string; alias?: string[]; description?: string; reference?: string[] }) => {
     const { Artifact } = await import('@wanllmdb/sdk');
     const art = new Artifact(o.name, o.type, { description: o.description });
-    if ((await stat(path)).isDirectory()) await art.addDir(path);
-    else await art.addFile(path);
+    if (!path && !o.reference?.length) throw new Error('give a file or folder to store, or --reference <uri> (or both)');
+    if (path && (await stat(path)).isDirectory()) await art.addDir(path);
+    else if (path) await art.addFile(path);
+    for (const uri of o.reference ?? []) art.addReference(uri);
     const progress = transferProgress();
     const res = await withClient(o, (c, project) => c.log(project, art, { aliases: o.alias ?? [], onProgress: progress.onProgress })).finally(() => progress.done());
     const v = res.version;
@@ -75,7 +78,7 @@ export function registerArtifactCommand(program: Command): void {
   storeOptions(
     artifact
       .command('get')
-      .description('Download a version into a folder (verified, through the local cache).')
+      .description('Download a version into a folder (verified, through the local cache; references are fetched from their source and checked).')
       .argument('<ref>', 'name, name:alias, name:v3 or project/name:alias')
       .option('--out <dir>', 'folder to write (default ./artifacts/<name>:<version>)'),
   ).action(async (ref: string, o: StoreFlags & { out?: string }) => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { normalize, toWldbError, type Kernel, type MountedMethod } from '@wanllmdb/core';
 import { metadataBackends, startTestKernel, type TestKernel } from '@wanllmdb/core/testing';
 import { authAdminRef, BUILTIN_PERMISSIONS, setGrants } from '@wanllmdb/plugin-auth';
@@ -33,10 +34,16 @@ const HANDLER_RESOURCES: Record<string, { type: string; field: string }> = {
  */
 const NON_CREATOR_NEEDS: Record<string, string> = {
   'wanllmdb.tracking.v1.ViewService/DeleteView': 'projects:admin',
+  'wanllmdb.artifacts.v1.DatasetService/DeleteAnnotation': 'artifacts:write',
+};
+
+/** Request fields besides the declared resources that a method needs to reach its handler's own check: field → the id of `ids`. */
+const EXTRA_FIELDS: Record<string, Record<string, string>> = {
+  'wanllmdb.artifacts.v1.DatasetService/DeleteAnnotation': { id: 'annotated', annotationId: 'annotation' },
 };
 
 /** Methods that remove the resource they name: each call gets a fresh one. */
-const DESTRUCTIVE = /\/(Delete(Run|Project|Team|View|Artifact)|Logout)$/;
+const DESTRUCTIVE = /\/(Delete(Run|Project|Team|View|Artifact|Annotation)|Logout)$/;
 
 const backend = metadataBackends()[0]!; // SQLite; the auth plugin's own suites run on every backend
 
@@ -73,6 +80,7 @@ describe('authorisation matrix: every method × role × resource', () => {
       const team = (await call('wanllmdb.auth.v1.OrgService/CreateTeam', { orgId: org.id, name: `team ${side}` }, token)).data;
       const view = (await call('wanllmdb.tracking.v1.ViewService/CreateView', { projectId: project.id, name: `view ${side}`, scope: 'shared' }, token)).data;
       const artifact = (await call('wanllmdb.artifacts.v1.ArtifactService/CreateArtifact', { projectId: project.id, name: `data-${side}`, type: 'dataset' }, token)).data;
+      await logDatasetFile(artifact.id, token);
       Object.assign(ids[side], { org: org.id, project: project.id, run: run.id, team: team.id, view: view.id, artifact: artifact.id });
     };
     await make(ownerToken, 'own');
@@ -84,6 +92,16 @@ describe('authorisation matrix: every method × role × resource', () => {
 
   afterAll(() => started?.close());
 
+  /** One committed version holding d.jsonl, so rows of the dataset can be annotated. */
+  async function logDatasetFile(artifactId: string, token: string) {
+    const body = Buffer.from('{"text":"a"}\n');
+    const digest = createHash('sha256').update(body).digest('hex');
+    const draft = (await call('wanllmdb.artifacts.v1.ArtifactService/CreateDraft', { artifactId }, token)).data;
+    await call('wanllmdb.artifacts.v1.ArtifactService/AddFiles', { artifactId, draftId: draft.id, files: [{ path: 'd.jsonl', digest, size: body.length }] }, token);
+    await kernel.call('wanllmdb.artifacts.v1.ArtifactService/UploadBlob', (async function* () { yield { artifactId, draftId: draft.id, digest, data: body }; })(), { authorization: `Bearer ${token}` });
+    await call('wanllmdb.artifacts.v1.ArtifactService/Commit', { artifactId, draftId: draft.id }, token);
+  }
+
   /** A fresh resource for a destructive call, made by the organisation's owner. */
   async function freshIds(target: Target): Promise<Record<string, string>> {
     const token = target === 'own' ? ownerToken : tokens.get('outsider')!;
@@ -93,7 +111,8 @@ describe('authorisation matrix: every method × role × resource', () => {
     const team = (await call('wanllmdb.auth.v1.OrgService/CreateTeam', { orgId: base.org, name: `doomed ${Math.random()}` }, token)).data;
     const view = (await call('wanllmdb.tracking.v1.ViewService/CreateView', { projectId: base.project, name: 'doomed', scope: 'shared' }, token)).data;
     const artifact = (await call('wanllmdb.artifacts.v1.ArtifactService/CreateArtifact', { projectId: base.project, name: `doomed-${Math.random().toString(36).slice(2)}`, type: 'dataset' }, token)).data;
-    return { ...base, project: project.id, run: run.id, team: team.id, view: view.id, artifact: artifact.id };
+    const annotation = (await call('wanllmdb.artifacts.v1.DatasetService/CreateAnnotation', { id: base.artifact, path: 'd.jsonl', row: 0, label: 'doomed' }, token)).data;
+    return { ...base, project: project.id, run: run.id, team: team.id, view: view.id, artifact: artifact.id, annotated: base.artifact!, annotation: annotation.id };
   }
 
   /** What the declared permission, the named resources and the built-in roles say should happen. */
@@ -127,6 +146,7 @@ describe('authorisation matrix: every method × role × resource', () => {
     const req: Record<string, unknown> = {};
     const specs = m.resources.length ? m.resources : HANDLER_RESOURCES[m.fullName] ? [{ ...HANDLER_RESOURCES[m.fullName]!, repeated: false }] : [];
     for (const s of specs) req[s.field] = s.repeated ? [use[s.type]] : use[s.type];
+    for (const [field, kind] of Object.entries(EXTRA_FIELDS[m.fullName] ?? {})) req[field] = use[kind];
     const message = normalize(m.requestType, req);
     const token = role === 'anonymous' ? undefined : role === 'outsider' || role === 'admin' || role === 'member' || role === 'viewer' ? tokens.get(role) : undefined;
     const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
@@ -161,6 +181,10 @@ describe('authorisation matrix: every method × role × resource', () => {
     // Deleting an organisation goes last: the outsider's own organisation B is the "other" resource of every cell.
     const methods = kernel.rpcHost.mounted().sort((a, b) => Number(a.name === 'DeleteOrg') - Number(b.name === 'DeleteOrg'));
     expect(methods.length).toBeGreaterThan(60);
+    // The artifacts plugin's second contract file (datasets.proto) is mounted and so in the matrix.
+    expect(methods.filter((m) => m.fullName.startsWith('wanllmdb.artifacts.v1.DatasetService/')).map((m) => m.name).sort()).toEqual(
+      ['CreateAnnotation', 'CreateDataset', 'DeleteAnnotation', 'GetDataset', 'GetDatasetLineage', 'ListAnnotations', 'ListDatasetVersions', 'ListDatasets', 'PreviewDataset', 'ProfileDataset', 'ValidateDataset'],
+    );
     const mismatches: string[] = [];
     let cells = 0;
     for (const m of methods) {

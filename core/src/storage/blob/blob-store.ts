@@ -43,7 +43,21 @@ export interface BlobStore {
    * kebab-case word; the caller closes the child.
    */
   namespace(name: string): Promise<BlobStore>;
+  /**
+   * A URL from which a client reads the object directly, valid for
+   * `expiresSeconds` (S3: a presigned GET). Absent on stores that cannot
+   * hand one out (the folder): serve the bytes instead.
+   */
+  link?(digest: string, opts: BlobLinkOptions): Promise<string>;
   close(): Promise<void>;
+}
+
+export interface BlobLinkOptions {
+  expiresSeconds: number;
+  /** The name a browser saves it under (Content-Disposition). */
+  filename?: string;
+  /** The Content-Type the link answers with. */
+  contentType?: string;
 }
 
 /** A namespace name: kebab-case, as plugin ids are. */

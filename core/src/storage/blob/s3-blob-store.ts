@@ -17,8 +17,9 @@ import {
   type GetObjectCommandOutput,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Errors, WldbError } from '../../errors.js';
-import { assertNamespace, type BlobInfo, type BlobSource, type BlobStore, type ByteRange } from './blob-store.js';
+import { assertNamespace, type BlobInfo, type BlobLinkOptions, type BlobSource, type BlobStore, type ByteRange } from './blob-store.js';
 import { assertRangeShape, formatRange, resolveRange } from './byte-range.js';
 import { DigestingSource, assertDigest, assertDigestPrefix, blobNotFound, digestMismatch, isDigest } from './digest.js';
 
@@ -153,6 +154,25 @@ export class S3BlobStore implements BlobStore {
     } catch (err) {
       out.Body.destroy();
       throw this.#failed('read a blob', err);
+    }
+  }
+
+  /**
+   * A presigned GET of the object, valid `expiresSeconds`: the caller reads
+   * straight from S3. Signing is local (no request); a missing object is
+   * the link's 404, so check first when it matters.
+   */
+  async link(digest: string, opts: BlobLinkOptions): Promise<string> {
+    assertDigest(digest);
+    const disposition = opts.filename === undefined ? undefined : `attachment; filename*=UTF-8''${encodeURIComponent(opts.filename)}`;
+    try {
+      return await getSignedUrl(
+        this.#client,
+        new GetObjectCommand({ Bucket: this.#bucket, Key: this.#keyOf(digest), ResponseContentType: opts.contentType, ResponseContentDisposition: disposition }),
+        { expiresIn: opts.expiresSeconds },
+      );
+    } catch (err) {
+      throw this.#failed('sign a link to a blob', err);
     }
   }
 

@@ -8,6 +8,7 @@ import { fromPayload, sdkError, toPayload } from '../errors.js';
 import type { MethodCalls } from '../transport/transport.js';
 import type { Artifact } from './artifact.js';
 import { hashFile, type FileChunk } from './chunking.js';
+import { fetchReference, resolveReferences, s3Client, type S3ReferenceOptions } from './references.js';
 
 const SERVICE = 'wanllmdb.artifacts.v1.ArtifactService';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -33,6 +34,8 @@ export interface ArtifactClientOptions {
   /** Bodies uploaded or downloaded at once (default 4). */
   concurrency?: number;
   onProgress?: (p: TransferProgress) => void;
+  /** Where s3:// references are read (default: the standard AWS environment variables). */
+  s3?: S3ReferenceOptions;
 }
 
 /** `name`, `name:alias`, `name:v3`, or `project/name:alias`. */
@@ -97,6 +100,17 @@ export class ArtifactClient {
     o: { aliases?: string[]; runId?: string; onProgress?: (p: TransferProgress) => void } = {},
   ): Promise<{ version: Version; created: boolean; uploadedBytes: number }> {
     const progress = o.onProgress ?? this.opts.onProgress;
+    // References first: a bad or unreachable one fails the call before anything is made on the server.
+    const references = artifact.references.length ? await resolveReferences(artifact.references, { s3: this.opts.s3 }) : [];
+    const seen = new Set(artifact.entries.keys());
+    for (const r of references) {
+      if (seen.has(r.path)) {
+        throw await sdkError('VALIDATION', `The artifact has two entries at ${JSON.stringify(r.path)} (a reference, ${r.ref!.uri}, and another file or reference); give one of them another path ({ name }).`, [
+          { field: 'path', message: 'repeated' },
+        ]);
+      }
+      seen.add(r.path);
+    }
     const create = () =>
       this.call<artifacts.v1.ArtifactResponse>('CreateArtifact', {
         projectId,
@@ -131,6 +145,7 @@ export class ArtifactClient {
       else bodies.set(h.digest, { source: e.source, offset: 0, size: h.size });
       progress?.({ phase: 'hashing', done: ++hashed, total, bytes: 0 });
     });
+    manifest.push(...references); // no body: nothing to upload
     const draft = (await this.call<artifacts.v1.DraftResponse>('CreateDraft', { artifactId: art.id, description: artifact.options.description ?? '' })).data!;
     const missing = new Set<string>();
     for (let i = 0; i < manifest.length; i += ENTRIES_PER_CALL) {
@@ -227,7 +242,9 @@ export class ArtifactClient {
   /**
    * Downloads a version into `dir` (created if needed): every file through
    * the cache, verified by sha256, written only inside `dir`. Resolves to
-   * `dir`. Files already in the cache are not fetched again.
+   * `dir`. Files already in the cache are not fetched again. References are
+   * fetched from their source and checked against what the version
+   * recorded (WLDB_ERR_BLOB_DIGEST_MISMATCH when the target changed).
    */
   async download(artifactId: string, version: Version, dir: string, o: { onProgress?: (p: TransferProgress) => void } = {}): Promise<string> {
     const progress = o.onProgress ?? this.opts.onProgress;
@@ -242,18 +259,28 @@ export class ArtifactClient {
     }
     let done = 0;
     let bytes = 0;
-    await pool(files, this.concurrency, async (f) => {
-      const into = resolve(target, ...f.path.split('/'));
-      // Zip-slip: a path that would land outside the folder is refused, whatever the server sent.
-      if (!into.startsWith(target + sep)) throw await sdkError('VALIDATION', `The artifact names a file outside the download folder (${JSON.stringify(f.path)}); nothing was written for it.`, [{ field: 'path', message: 'outside the folder' }]);
-      const cached = await this.cached(artifactId, version.version, f, (n) => {
-        bytes += n;
-        progress?.({ phase: 'downloading', done, total: files.length, bytes });
+    let s3: ReturnType<typeof s3Client> | undefined;
+    try {
+      await pool(files, this.concurrency, async (f) => {
+        const into = resolve(target, ...f.path.split('/'));
+        // Zip-slip: a path that would land outside the folder is refused, whatever the server sent.
+        if (!into.startsWith(target + sep)) throw await sdkError('VALIDATION', `The artifact names a file outside the download folder (${JSON.stringify(f.path)}); nothing was written for it.`, [{ field: 'path', message: 'outside the folder' }]);
+        const moved = (n: number) => {
+          bytes += n;
+          progress?.({ phase: 'downloading', done, total: files.length, bytes });
+        };
+        await mkdir(dirname(into), { recursive: true });
+        if (f.ref) {
+          // A reference: fetched from its source and checked against what the version recorded.
+          await fetchReference(f, into, { cacheDir: this.cacheDir, s3Client: () => (s3 ??= s3Client(this.opts.s3)), moved });
+        } else {
+          await copyFile(await this.cached(artifactId, version.version, f, moved), into);
+        }
+        progress?.({ phase: 'downloading', done: ++done, total: files.length, bytes });
       });
-      await mkdir(dirname(into), { recursive: true });
-      await copyFile(cached, into);
-      progress?.({ phase: 'downloading', done: ++done, total: files.length, bytes });
-    });
+    } finally {
+      if (s3) (await s3).destroy();
+    }
     await this.trimCache();
     return target;
   }

@@ -2,6 +2,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import type { JsonObject } from '@wanllmdb/proto';
 import { sdkError } from '../errors.js';
+import { DEFAULT_MAX_OBJECTS, type PendingReference, type ReferenceOptions } from './references.js';
 
 export interface ArtifactOptions {
   description?: string;
@@ -28,6 +29,8 @@ export interface LocalEntry {
  */
 export class Artifact {
   readonly entries = new Map<string, LocalEntry>();
+  /** References added (resolved into entries when the artifact is logged). */
+  readonly references: PendingReference[] = [];
 
   constructor(
     readonly name: string,
@@ -58,6 +61,20 @@ export class Artifact {
       const path = prefix + relative(root, source).split(sep).join('/');
       this.entries.set(path, { path, source, size: fst.size, mode: fst.mode & 0o7777 });
     }
+    return this;
+  }
+
+  /**
+   * Adds a reference: entries recorded in the version without copying their
+   * bytes — `s3://bucket/key`, `s3://bucket/prefix/` (one entry per object),
+   * `file:///path` (a file or a folder), `http(s)://…`. What each object is
+   * (size, ETag and S3 version id, or sha256, or size and modification
+   * time with `checksum: false` on file://) is looked up when the artifact
+   * is logged; a download fetches it from its source and fails with
+   * WLDB_ERR_BLOB_DIGEST_MISMATCH if it changed since.
+   */
+  addReference(uri: string, opts: ReferenceOptions = {}): this {
+    this.references.push({ uri: String(uri), ...(opts.name !== undefined ? { name: opts.name } : {}), checksum: opts.checksum ?? true, maxObjects: opts.maxObjects ?? DEFAULT_MAX_OBJECTS });
     return this;
   }
 }
