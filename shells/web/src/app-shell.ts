@@ -2,7 +2,7 @@ import { LitElement, css, html, nothing } from 'lit';
 import type { auth } from '@wanllmdb/proto/client';
 import { api, type AuthMode } from './api/client.js';
 import { authApi } from './api/services.js';
-import { loadPluginModules, onPanelsChange, pageTypes } from './plugins.js';
+import { loadPluginModules, onPanelsChange, pageTypes, registerUiPlugin } from './plugins.js';
 import { interceptLinks, navigate, Router, type Match } from './router.js';
 import { routes } from './routes.js';
 import { shared } from './styles.js';
@@ -82,7 +82,7 @@ export class WlApp extends LitElement {
   override connectedCallback(): void {
     super.connectedCallback();
     document.documentElement.dataset.theme = this.theme;
-    for (const p of uiPlugins) p.register?.();
+    for (const p of uiPlugins) registerUiPlugin(p);
     window.addEventListener('popstate', this.route);
     window.addEventListener('wl-navigate', this.route);
     this.disconnect = [

@@ -1,7 +1,7 @@
 import { LitElement, css, html, nothing } from 'lit';
 import type { tracking } from '@wanllmdb/proto/client';
 import '../components/workspace.js';
-import { factList, runDuration, shared, tabBar, tabBarStyles } from '@wanllmdb/web/kit';
+import { errorMessage, factList, runDuration, shared, tabBar, tabBarStyles, tabElement, tabTypes, type TabType } from '@wanllmdb/web/kit';
 import { chartsTab } from './run-charts.js';
 import { filesTab } from './run-files.js';
 import { formatDuration, stateColor } from './run-format.js';
@@ -10,10 +10,12 @@ import { overviewTab } from './run-overview.js';
 import { RunPageData } from './run-page-data.js';
 
 const TABS = ['overview', 'charts', 'logs', 'files', 'workspace'] as const;
-type Tab = (typeof TABS)[number];
+/** A built-in tab, or the name of one a plugin added (`registerTab({ host: 'run', … })`). */
+type Tab = (typeof TABS)[number] | (string & {});
 
 /**
- * <wl-run-page> for `/runs/:id/:tab?`: overview | charts | logs | files | workspace.
+ * <wl-run-page> for `/runs/:id/:tab?`: overview | charts | logs | files | workspace,
+ * then the tabs plugins add (the artifacts plugin's inputs and outputs).
  * The run and what it loads are `RunPageData`'s; each tab renders from its own module.
  */
 export class WlRunPage extends LitElement {
@@ -28,6 +30,8 @@ export class WlRunPage extends LitElement {
     xKey: { state: true },
     logScale: { state: true },
     ignoreOutliers: { state: true },
+    tabsLoaded: { state: true },
+    tabError: { state: true },
   };
 
   static override styles = [
@@ -162,6 +166,9 @@ export class WlRunPage extends LitElement {
   declare xKey: string;
   declare logScale: boolean;
   declare ignoreOutliers: boolean;
+  /** Plugins' tabs whose element is defined, and why one failed to load. */
+  declare tabsLoaded: ReadonlySet<string>;
+  declare tabError: string;
   private readonly data = new RunPageData(this, () => (this.editing = ''));
 
   constructor() {
@@ -176,6 +183,13 @@ export class WlRunPage extends LitElement {
     this.xKey = 'step';
     this.logScale = false;
     this.ignoreOutliers = false;
+    this.tabsLoaded = new Set();
+    this.tabError = '';
+  }
+
+  /** Tabs plugins add after the page's own. */
+  private get pluginTabs(): TabType[] {
+    return tabTypes('run', TABS);
   }
 
   get runId(): string {
@@ -183,13 +197,29 @@ export class WlRunPage extends LitElement {
   }
 
   get tab(): Tab {
-    const t = this.params?.tab as Tab | undefined;
-    return t && TABS.includes(t) ? t : 'overview';
+    const t = this.params?.tab;
+    return t && ((TABS as readonly string[]).includes(t) || this.pluginTabs.some((p) => p.name === t)) ? t : 'overview';
   }
 
   protected override willUpdate(): void {
     this.data.open(this.runId);
     if (this.tab === 'files') this.data.wantFiles();
+    const contributed = this.pluginTabs.find((t) => t.name === this.tab);
+    if (contributed && !this.tabsLoaded.has(contributed.name)) {
+      void Promise.resolve(contributed.load?.())
+        .then(() => customElements.whenDefined(contributed.element))
+        .then(
+          () => (this.tabsLoaded = new Set([...this.tabsLoaded, contributed.name])),
+          (e: unknown) => (this.tabError = `The ${contributed.name} tab failed to load: ${errorMessage(e)}`),
+        );
+    }
+  }
+
+  /** A plugin's tab: its element, given the run and the address's query. */
+  private pluginTab(run: tracking.v1.Run, tab: TabType) {
+    if (this.tabError) return html`<p class="error">${this.tabError}</p>`;
+    if (!this.tabsLoaded.has(tab.name)) return html`<p class="muted">Loading…</p>`;
+    return tabElement(this, tab, { runId: run.id, projectId: run.projectId, run, query: this.query });
   }
 
   private rename(name: string): void {
@@ -240,7 +270,7 @@ export class WlRunPage extends LitElement {
         <span class="muted">${formatDuration(runDuration(run, this.data.now))}</span>
       </div>
       ${error ? html`<p class="error">${error}</p>` : nothing}
-      ${tabBar(TABS, tab, (t) => `/runs/${encodeURIComponent(run.id)}/${t}`)}
+      ${tabBar([...TABS, ...this.pluginTabs.map((t) => t.name)], tab, (t) => `/runs/${encodeURIComponent(run.id)}/${t}`)}
       ${tab === 'overview'
         ? this.overview(run)
         : tab === 'charts'
@@ -249,7 +279,9 @@ export class WlRunPage extends LitElement {
             ? html`<wl-run-logs .runId=${run.id} .running=${run.state === 'running'}></wl-run-logs>`
             : tab === 'files'
               ? filesTab(run, this.data.files, (runId, path) => this.data.download(runId, path))
-              : html`<wl-workspace .projectId=${run.projectId} .runIds=${[run.id]}></wl-workspace>`}
+              : tab === 'workspace'
+                ? html`<wl-workspace .projectId=${run.projectId} .runIds=${[run.id]}></wl-workspace>`
+                : this.pluginTab(run, this.pluginTabs.find((t) => t.name === tab)!)}
     </div>`;
   }
 }

@@ -152,11 +152,31 @@ export class Api implements HttpTransport {
     return parse<T>(await this.fetchWithSession(path, init, body === undefined ? {} : { 'content-type': 'application/json' }, opts.anonymous));
   }
 
-  /** GETs a file's bytes with the session's credentials (a plain link cannot send them); rejects with the server's error. */
-  async download(path: string): Promise<Blob> {
-    const res = await this.fetchWithSession(path, {});
+  /**
+   * GETs a file's bytes with the session's credentials (a plain link cannot
+   * send them); rejects with the server's error. With `maxBytes`, only the
+   * first bytes (a preview): asked for as a range and cut there, the rest of
+   * the answer never read.
+   */
+  async download(path: string, opts: { maxBytes?: number; signal?: AbortSignal } = {}): Promise<Blob> {
+    const max = opts.maxBytes;
+    const res = await this.fetchWithSession(path, { signal: opts.signal }, max === undefined ? {} : { range: `bytes=0-${max - 1}` });
     if (!res.ok) await parse(res);
-    return res.blob();
+    if (max === undefined || !res.body) return res.blob();
+    const parts: Uint8Array[] = [];
+    let have = 0;
+    const reader = res.body.getReader();
+    try {
+      while (have < max) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        parts.push(value.subarray(0, max - have));
+        have += Math.min(value.length, max - have);
+      }
+    } finally {
+      reader.cancel().catch(() => undefined);
+    }
+    return new Blob(parts as BlobPart[]);
   }
 
   /**

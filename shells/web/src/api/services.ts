@@ -5,6 +5,7 @@
  * with `api.stream`, `httpRoute` gives a method's path instead.
  */
 import { auth, httpClient, projects, tracking } from '@wanllmdb/proto/client';
+import { artifacts } from '@wanllmdb/plugin-artifacts/client';
 import { api } from './client.js';
 
 export { httpRoute } from '@wanllmdb/proto/client';
@@ -16,6 +17,9 @@ export const metricsApi = httpClient(tracking.v1.MetricService, api);
 export const runLogsApi = httpClient(tracking.v1.RunLogService, api);
 export const runFilesApi = httpClient(tracking.v1.RunFileService, api);
 export const viewsApi = httpClient(tracking.v1.ViewService, api);
+
+/** The artifacts plugin's service (its own contract, `plugins/artifacts/proto`). */
+export const artifactsApi = httpClient(artifacts.v1.ArtifactService, api);
 
 export const authApi = httpClient(auth.v1.AuthService, api);
 /** Sign-up without the session's token (a stale one must not refuse it); sign-in is `api.login`. */

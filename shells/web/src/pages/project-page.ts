@@ -8,12 +8,14 @@ import { loadCompareView, loadRunsTable, loadWorkspace, type WlRunsTable } from 
 import { formatDuration, runDuration } from '../util/format.js';
 import { tabBar, tabBarStyles } from '../components/tab-bar.js';
 import { errorMessage } from '../util/errors.js';
+import { tabElement, tabTypes, type TabType } from '../plugins.js';
 
 // The tracking plugin's runs table and workspace, which this page's tabs embed, are defined before the page renders.
 await Promise.all([loadRunsTable(), loadWorkspace()]);
 
 const TABS = ['overview', 'runs', 'workspace', 'compare', 'members'] as const;
-type Tab = (typeof TABS)[number];
+/** A built-in tab, or the name of one a plugin added (`registerTab({ host: 'project', … })`). */
+type Tab = (typeof TABS)[number] | (string & {});
 const STATES = ['running', 'finished', 'crashed', 'killed'] as const;
 const STATE_COLOURS: Record<(typeof STATES)[number], string> = {
   running: 'var(--wl-accent)',
@@ -43,6 +45,7 @@ export class WlProjectPage extends LitElement {
     compareLoaded: { state: true },
     membersLoaded: { state: true },
     org: { state: true },
+    tabsLoaded: { state: true },
   };
 
   static override styles = [
@@ -94,6 +97,8 @@ export class WlProjectPage extends LitElement {
   declare membersLoaded: boolean;
   /** The project's organisation, when the caller may read it. */
   declare org: auth.v1.Organization | undefined;
+  /** Plugins' tabs whose element is defined. */
+  declare tabsLoaded: ReadonlySet<string>;
 
   constructor() {
     super();
@@ -107,11 +112,17 @@ export class WlProjectPage extends LitElement {
     this.compareLoaded = false;
     this.membersLoaded = false;
     this.org = undefined;
+    this.tabsLoaded = new Set();
+  }
+
+  /** Tabs plugins add after the page's own. */
+  private get pluginTabs(): TabType[] {
+    return tabTypes('project', TABS);
   }
 
   get tab(): Tab {
-    const t = this.params.tab as Tab | undefined;
-    return t && (TABS as readonly string[]).includes(t) ? t : 'overview';
+    const t = this.params.tab;
+    return t && ((TABS as readonly string[]).includes(t) || this.pluginTabs.some((p) => p.name === t)) ? t : 'overview';
   }
 
   /** The selection survives tab changes (each tab is a new page element) for the browser tab's session. */
@@ -135,6 +146,15 @@ export class WlProjectPage extends LitElement {
         () => (this.compareLoaded = true),
         (e: unknown) => (this.error = `The compare view failed to load: ${errorMessage(e)}`),
       );
+    }
+    const contributed = this.pluginTabs.find((t) => t.name === this.tab);
+    if (contributed && !this.tabsLoaded.has(contributed.name)) {
+      void Promise.resolve(contributed.load?.())
+        .then(() => customElements.whenDefined(contributed.element))
+        .then(
+          () => (this.tabsLoaded = new Set([...this.tabsLoaded, contributed.name])),
+          (e: unknown) => (this.error = `The ${contributed.name} tab failed to load: ${errorMessage(e)}`),
+        );
     }
     if (this.tab === 'members' && !this.membersLoaded) {
       void import('../components/project-members.js').then(
@@ -284,6 +304,14 @@ export class WlProjectPage extends LitElement {
     `;
   }
 
+  /** A plugin's tab: its element, given the project and the address's query. */
+  private renderPluginTab(p: projects.v1.Project) {
+    const tab = this.pluginTabs.find((t) => t.name === this.tab);
+    if (!tab) return nothing;
+    if (!this.tabsLoaded.has(tab.name)) return html`<p class="muted">Loading…</p>`;
+    return tabElement(this, tab, { projectId: p.id, project: p, query: this.query });
+  }
+
   override render() {
     if (this.error && !this.project) return html`<div class="page"><p class="error" data-testid="project-error">${this.error}</p><a href="/projects">All projects</a></div>`;
     const p = this.project;
@@ -297,7 +325,7 @@ export class WlProjectPage extends LitElement {
         ${p.organizationId ? html`<span class="muted">in ${this.renderOrgLink()}</span>` : nothing}
         ${p.description ? html`<span class="muted">${p.description}</span>` : nothing}
       </div>
-      ${tabBar(TABS, tab, (t) => this.tabHref(t))}
+      ${tabBar([...TABS, ...this.pluginTabs.map((t) => t.name)], tab, (t) => this.tabHref(t))}
       ${this.error ? html`<p class="error">${this.error}</p>` : nothing}
       ${tab === 'overview' ? this.renderOverview() : nothing}
       ${tab === 'runs' ? this.renderRuns() : nothing}
@@ -317,6 +345,7 @@ export class WlProjectPage extends LitElement {
           ? html`<wl-project-members .projectId=${p.id} .orgId=${p.organizationId ?? ''} .orgName=${this.org?.name ?? ''}></wl-project-members>`
           : html`<p class="muted">Loading…</p>`
         : nothing}
+      ${this.renderPluginTab(p)}
     </div>`;
   }
 }
