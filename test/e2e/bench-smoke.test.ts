@@ -33,6 +33,7 @@ const BENCHES: Record<string, Entry> = {
       'resume.sentShare',
     ],
   },
+  'artifact-many-files.ts': { args: ['--tiny'], figures: ['limit.copyFilesPerSec', 'remote.filesPerSec', 'remote.ratioToCopy', 'remote.recommitMs'] },
   'metadata-insert.ts': { args: ['--tiny'], figures: perBackend(['sqlite', 'postgres'], ['portRowsPerSec', 'rawRowsPerSec', 'ratio']) },
   'metric-chart-query.ts': {
     args: ['--tiny'],

@@ -408,8 +408,9 @@ export class HttpGateway {
     // What the handler set (CallContext.respond): a 206 with its Content-Range, a 302 to a link, a length.
     let answer: HttpAnswer = {};
     const head = (contentType: string | undefined) => {
-      reply.hijack();
+      // Headers first: one they cannot carry throws here, while the answer can still be an error envelope.
       raw.writeHead(answer.status ?? 200, { ...answer.headers, 'content-type': answer.headers?.['content-type'] ?? (contentType || 'application/octet-stream'), 'x-request-id': String(req.id) });
+      reply.hijack();
       started = true;
     };
     const send = async (msg: unknown) => {

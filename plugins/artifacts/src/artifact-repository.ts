@@ -199,6 +199,7 @@ export class ArtifactRepository {
     return this.db.transaction(async (tx) => {
       const n = (await tx.run('DELETE FROM artifacts WHERE project_id = ?', [projectId])).changes;
       await tx.run('DELETE FROM artifact_project_blobs WHERE project_id = ?', [projectId]);
+      await tx.run('DELETE FROM artifact_type_retention WHERE project_id = ?', [projectId]); // its per-type retention defaults (retention.ts)
       return n;
     });
   }
@@ -278,15 +279,21 @@ export class ArtifactRepository {
   /** Of `digests`, those the project does not hold (it must be sent the bytes: knowing a digest is no proof of having them). */
   async missingBodies(projectId: string, digests: Iterable<string>, tx: SqlExecutor = this.db): Promise<string[]> {
     const wanted = [...new Set(digests)];
-    const held = new Set<string>();
-    for (const slice of slices(wanted)) {
-      const rows = await tx.query<{ digest: string }>(`SELECT digest FROM artifact_project_blobs WHERE project_id = ? AND confirmed = 1 AND digest IN (${marks(slice.length)})`, [
-        projectId,
-        ...slice,
-      ]);
-      for (const r of rows) held.add(r.digest);
-    }
+    const held = await this.heldBodies(projectId, wanted, tx);
     return wanted.filter((d) => !held.has(d));
+  }
+
+  /** Of `digests`, those the project holds, with their sizes as stored. */
+  async heldBodies(projectId: string, digests: Iterable<string>, tx: SqlExecutor = this.db): Promise<Map<string, number>> {
+    const held = new Map<string, number>();
+    for (const slice of slices([...new Set(digests)])) {
+      const rows = await tx.query<{ digest: string; size: number | string }>(
+        `SELECT digest, size FROM artifact_project_blobs WHERE project_id = ? AND confirmed = 1 AND digest IN (${marks(slice.length)})`,
+        [projectId, ...slice],
+      );
+      for (const r of rows) held.set(r.digest, Number(r.size));
+    }
+    return held;
   }
 
   /**
@@ -306,6 +313,72 @@ export class ArtifactRepository {
         [projectId, digest, size, now],
       );
       await tx.run('DELETE FROM artifact_gc_locks WHERE digest = ?', [digest]);
+    });
+  }
+
+  /** Of `digests`, the whole-file bodies the draft's manifest names, with their sizes. */
+  async draftBodySizes(draftId: string, digests: readonly string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (const slice of slices([...new Set(digests)])) {
+      const rows = await this.db.query<{ digest: string; size: number | string }>(
+        `SELECT digest, size FROM artifact_draft_files WHERE draft_id = ? AND chunks = '' AND ref = '' AND digest IN (${marks(slice.length)})`,
+        [draftId, ...slice],
+      );
+      for (const r of rows) out.set(r.digest, Number(r.size));
+    }
+    return out;
+  }
+
+  /**
+   * pinBody for many bodies at once (a pack's): in digest order, a slice per
+   * transaction, each digest locked, tombstones finished, claims pinned
+   * with their sizes.
+   */
+  async pinBodies(projectId: string, bodies: readonly { digest: string; size: number }[], now: number, remove: (digest: string) => Promise<unknown>): Promise<void> {
+    const sorted = [...new Map(bodies.map((b) => [b.digest, b])).values()].sort((a, b) => (a.digest < b.digest ? -1 : 1));
+    for (const slice of slices(sorted)) {
+      const digests = slice.map((b) => b.digest);
+      await this.db.transaction(async (tx) => {
+        await tx.run(`INSERT INTO artifact_gc_locks (digest) VALUES ${slice.map(() => '(?)').join(', ')} ON CONFLICT (digest) DO NOTHING`, digests);
+        for (const t of await tx.query<{ digest: string }>(`SELECT digest FROM artifact_gc_tombstones WHERE digest IN (${marks(slice.length)})`, digests)) {
+          await this.finishTombstone(tx, t.digest, () => remove(t.digest));
+        }
+        await tx.run(
+          `INSERT INTO artifact_project_blobs (project_id, digest, size, confirmed, pinned_at) VALUES ${slice.map(() => '(?, ?, ?, 0, ?)').join(', ')}
+           ON CONFLICT (project_id, digest) DO UPDATE SET pinned_at = excluded.pinned_at`,
+          slice.flatMap((b) => [projectId, b.digest, b.size, now]),
+        );
+        await tx.run(`DELETE FROM artifact_gc_locks WHERE digest IN (${marks(slice.length)})`, digests);
+      });
+    }
+  }
+
+  /**
+   * After a pack's bytes were stored and verified: where each body lies, and
+   * the project's claims on them confirmed (the pack's own claim, which kept
+   * it from the collector until now, goes). A body already in another pack
+   * stays there. Resolves to the bodies whose claim a collection took
+   * meanwhile, and whether no body is indexed in this pack (so it is dead).
+   */
+  async indexPack(projectId: string, pack: { digest: string; size: number }, bodies: readonly { digest: string; size: number; offset: number }[], now: number): Promise<{ lost: string[]; unused: boolean }> {
+    return this.db.transaction(async (tx) => {
+      await tx.run('INSERT INTO artifact_packs (digest, size, created_at, dead) VALUES (?, ?, ?, 0) ON CONFLICT (digest) DO UPDATE SET dead = 0', [pack.digest, pack.size, now]);
+      const unique = [...new Map(bodies.map((b) => [b.digest, b])).values()];
+      for (const slice of slices(unique)) {
+        await tx.run(
+          `INSERT INTO artifact_packed_bodies (digest, pack, pos, size) VALUES ${slice.map(() => '(?, ?, ?, ?)').join(', ')} ON CONFLICT (digest) DO NOTHING`,
+          slice.flatMap((b) => [b.digest, pack.digest, b.offset, b.size]),
+        );
+      }
+      let confirmed = 0;
+      for (const slice of slices(unique.map((b) => b.digest))) {
+        confirmed += (await tx.run(`UPDATE artifact_project_blobs SET confirmed = 1 WHERE project_id = ? AND digest IN (${marks(slice.length)})`, [projectId, ...slice])).changes;
+      }
+      await tx.run('DELETE FROM artifact_project_blobs WHERE project_id = ? AND digest = ? AND confirmed = 0', [projectId, pack.digest]);
+      const lost = confirmed === unique.length ? [] : (await this.missingBodies(projectId, unique.map((b) => b.digest), tx));
+      const [used] = await tx.query('SELECT 1 AS x FROM artifact_packed_bodies WHERE pack = ? LIMIT 1', [pack.digest]);
+      if (!used) await tx.run('UPDATE artifact_packs SET dead = 1 WHERE digest = ?', [pack.digest]);
+      return { lost, unused: !used };
     });
   }
 
@@ -502,20 +575,40 @@ export class ArtifactRepository {
       await tx.run('UPDATE artifacts SET updated_at = ? WHERE id = ?', [now, artifactId]);
       const row = await this.versionRow(artifactId, ref, tx);
       if (!row) return false;
-      const aliases = await tx.query<{ alias: string }>('SELECT alias FROM artifact_aliases WHERE version_id = ?', [row.id]);
-      for (const { alias } of aliases) {
-        if (alias !== LATEST) await this.recordAlias(tx, artifactId, alias, '', versionName(Number(row.version)), actor, now);
-      }
-      await tx.run('DELETE FROM artifact_aliases WHERE version_id = ?', [row.id]);
-      await tx.run('DELETE FROM artifact_files WHERE version_id = ?', [row.id]);
-      await tx.run('DELETE FROM artifact_versions WHERE id = ?', [row.id]);
-      if (aliases.some((a) => a.alias === LATEST)) {
-        const [newest] = await tx.query<VersionRow>(`SELECT ${VERSION_COLUMNS} FROM artifact_versions v WHERE v.artifact_id = ? ORDER BY v.version DESC LIMIT 1`, [artifactId]);
-        if (newest) await tx.run('INSERT INTO artifact_aliases (artifact_id, alias, version_id, updated_at) VALUES (?, ?, ?, ?)', [artifactId, LATEST, newest.id, now]);
-        await this.recordAlias(tx, artifactId, LATEST, newest ? versionName(Number(newest.version)) : '', versionName(Number(row.version)), actor, now);
-      }
+      await this.deleteVersionRows(tx, artifactId, [row], actor, now);
       return true;
     });
+  }
+
+  /**
+   * Inside a transaction holding the artifact's lock (`UPDATE artifacts SET
+   * updated_at`): deletes these versions of the artifact, a few statements
+   * per 500. Their aliases go with a history event each; "latest", if it was
+   * one of them, moves to the newest version left. Lineage edges stay (they
+   * show the version deleted); the number is never given again (version_count
+   * does not move); bodies are freed by the next collection. The one path
+   * of DeleteVersion, DeleteVersions and retention (retention.ts).
+   */
+  async deleteVersionRows(tx: SqlExecutor, artifactId: string, rows: readonly { id: string; version: number | string }[], actor: string, now: number): Promise<void> {
+    const numberOf = new Map(rows.map((r) => [r.id, Number(r.version)]));
+    let latestWas: number | undefined;
+    for (const slice of slices(rows.map((r) => r.id))) {
+      if (!slice.length) continue;
+      const m = marks(slice.length);
+      const aliases = await tx.query<{ version_id: string; alias: string }>(`SELECT version_id, alias FROM artifact_aliases WHERE version_id IN (${m}) ORDER BY alias`, slice);
+      for (const a of aliases) {
+        if (a.alias === LATEST) latestWas = numberOf.get(a.version_id);
+        else await this.recordAlias(tx, artifactId, a.alias, '', versionName(numberOf.get(a.version_id)!), actor, now);
+      }
+      await tx.run(`DELETE FROM artifact_aliases WHERE version_id IN (${m})`, slice);
+      await tx.run(`DELETE FROM artifact_files WHERE version_id IN (${m})`, slice);
+      await tx.run(`DELETE FROM artifact_versions WHERE id IN (${m})`, slice);
+    }
+    if (latestWas !== undefined) {
+      const [newest] = await tx.query<VersionRow>(`SELECT ${VERSION_COLUMNS} FROM artifact_versions v WHERE v.artifact_id = ? ORDER BY v.version DESC LIMIT 1`, [artifactId]);
+      if (newest) await tx.run('INSERT INTO artifact_aliases (artifact_id, alias, version_id, updated_at) VALUES (?, ?, ?, ?)', [artifactId, LATEST, newest.id, now]);
+      await this.recordAlias(tx, artifactId, LATEST, newest ? versionName(Number(newest.version)) : '', versionName(latestWas), actor, now);
+    }
   }
 
   // ---------------------------------------------------------------- aliases

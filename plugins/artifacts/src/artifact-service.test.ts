@@ -124,6 +124,8 @@ describe.each(metadataBackends())('ArtifactService on $name', (backend) => {
     expect(wrong.code).toBe('WLDB_ERR_BLOB_DIGEST_MISMATCH');
     // More bytes than the manifest declares are refused as they arrive.
     expect((await rejection(t.upload(art.id, draft.id, bytes('not ok'), good.digest))).code).toBe('WLDB_ERR_BODY_TOO_LARGE');
+    // Fewer bytes than declared (here none) are refused too, whatever they hash to.
+    expect((await rejection(t.upload(art.id, draft.id, bytes(''), good.digest))).details).toEqual([{ field: 'data', message: '0 of 2 bytes' }]);
     // A body the manifest does not name is not taken.
     expect((await rejection(t.upload(art.id, draft.id, bytes('stray')))).details).toEqual([{ field: 'digest', message: 'not in the draft' }]);
     const early = await rejection(t.call('Commit', { artifactId: art.id, draftId: draft.id }));
@@ -133,6 +135,13 @@ describe.each(metadataBackends())('ArtifactService on $name', (backend) => {
     expect((await t.call<{ data: Version }>('Commit', { artifactId: art.id, draftId: draft.id })).data.version).toBe('v0');
     // A committed draft is gone.
     expect((await rejection(t.call('Commit', { artifactId: art.id, draftId: draft.id }))).code).toBe('WLDB_ERR_NOT_FOUND');
+    // A size is part of a body: one the project holds cannot be named with another size, nor one digest with two sizes in a manifest.
+    const next = (await t.call<{ data: { id: string } }>('CreateDraft', { artifactId: art.id })).data;
+    const sized = await rejection(t.call('AddFiles', { artifactId: art.id, draftId: next.id, files: [{ ...good, path: 'big.txt', size: 3 }] }));
+    expect(sized.details).toEqual([{ field: 'files[0].size', message: `is 3, but body ${good.digest} has 2 bytes` }]);
+    const fresh = entryOf('x.txt', bytes('xyz'));
+    const twice = await rejection(t.call('AddFiles', { artifactId: art.id, draftId: next.id, files: [fresh, { ...fresh, path: 'y.txt', size: 4 }] }));
+    expect(twice.details).toEqual([{ field: 'files[1].size', message: `is 4, but body ${fresh.digest} has 3 bytes` }]);
     expect((await rejection(t.call('CreateDraft', { artifactId: '11111111-1111-4111-8111-111111111111' }))).code).toBe('WLDB_ERR_NOT_FOUND');
   });
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   assertId,
   chunkData,
@@ -17,8 +18,9 @@ import type { ArtifactRepository, DraftRow } from './artifact-repository.js';
 import type { artifacts } from './gen/index.js';
 import type { ArtifactCollector } from './collector.js';
 import { lineage, runNode, versionNode, type Visible } from './lineage.js';
-import { bodyDigests, canonicalManifest, checkEntries, type ManifestFile } from './manifest.js';
+import { bodyDigests, bodyParts, canonicalManifest, checkEntries, type ManifestFile } from './manifest.js';
 import { referenceNotStored } from './references.js';
+import type { RetentionMethods } from './retention.js';
 import { sendVersionArchive } from './version-archive.js';
 
 type Handlers = artifacts.v1.ArtifactServiceHandlers<CallContext>;
@@ -98,8 +100,8 @@ function checkTags(problems: Problems, tags: readonly string[] | undefined): str
   return list;
 }
 
-/** The bytes of an upload, refused (nothing kept) past the size the manifest gave its body. */
-async function* atMost(size: number, digest: string, bytes: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+/** The bytes of an upload, refused (nothing kept) past the size the manifest gave its body, or short of it. */
+async function* exactly(size: number, digest: string, bytes: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
   let seen = 0;
   for await (const b of bytes) {
     seen += b.length;
@@ -110,9 +112,76 @@ async function* atMost(size: number, digest: string, bytes: AsyncIterable<Uint8A
     }
     yield b;
   }
+  if (seen < size) {
+    throw Errors.VALIDATION(`The upload of ${digest} ended after ${seen} of the ${size} bytes its manifest entry declares; nothing was stored. Send the whole body.`, [
+      { field: 'data', message: `${seen} of ${size} bytes` },
+    ]);
+  }
 }
 
-export function artifactHandlers(deps: ArtifactServiceDeps): Handlers {
+/** Bodies one pack may hold, the largest body, and the largest pack. */
+export const PACK_LIMITS = { bodies: 10_000, bodySize: 4 * 1024 * 1024, size: 64 * 1024 * 1024 };
+
+/** A pack upload's first message: the pack's digest and its bodies, checked. */
+function checkPackBodies(bodies: readonly artifacts.v1.PackBody[] | undefined, packDigest: string): { digest: string; size: number }[] {
+  const problems = new Problems('The pack');
+  if (!/^[0-9a-f]{64}$/.test(packDigest)) problems.add('digest', "must be the sha256 of the pack (the bodies' bytes one after the other), 64 hex digits");
+  const list = bodies ?? [];
+  if (!list.length) problems.add('bodies', 'names no body; a pack holds at least one');
+  if (list.length > PACK_LIMITS.bodies) problems.add('bodies', `has ${list.length} bodies; a pack holds at most ${PACK_LIMITS.bodies}`);
+  let total = 0;
+  const out = list.slice(0, PACK_LIMITS.bodies).map((b, i) => {
+    const digest = String(b.digest ?? '').toLowerCase();
+    if (!/^[0-9a-f]{64}$/.test(digest)) problems.add(`bodies[${i}].digest`, 'must be a sha256, 64 hex digits');
+    if (!Number.isSafeInteger(b.size) || b.size < 0 || b.size > PACK_LIMITS.bodySize) problems.add(`bodies[${i}].size`, `must be a byte count from 0 to ${PACK_LIMITS.bodySize}; send larger bodies by UploadBlob`);
+    total += Number(b.size) || 0;
+    return { digest, size: Number(b.size) };
+  });
+  if (total > PACK_LIMITS.size) problems.add('bodies', `add up to ${total} bytes; a pack holds at most ${PACK_LIMITS.size}`);
+  problems.throwIfAny();
+  return out;
+}
+
+/**
+ * A pack's bytes, each body checked against its digest and size as it
+ * passes (the blob store checks the pack's own digest): a wrong body, or
+ * bytes past the last one or short of it, refuse the pack and keep nothing.
+ */
+async function* checkedPack(bodies: readonly { digest: string; size: number }[], bytes: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  let i = 0;
+  let left = bodies[0]?.size ?? 0;
+  let hash = createHash('sha256');
+  const settle = () => {
+    // Bodies done: each whose bytes are all in (empty ones too) is checked now.
+    while (i < bodies.length && left === 0) {
+      const got = hash.digest('hex');
+      if (got !== bodies[i]!.digest) {
+        throw Errors.BLOB_DIGEST_MISMATCH(`Body ${i} of the pack hashes to ${got}, not ${bodies[i]!.digest}; nothing was stored. Send each body's own bytes, in the order named.`, [
+          { field: `bodies[${i}].digest`, message: 'bytes hash otherwise' },
+        ]);
+      }
+      i++;
+      hash = createHash('sha256');
+      left = bodies[i]?.size ?? 0;
+    }
+  };
+  settle();
+  for await (const b of bytes) {
+    let at = 0;
+    while (at < b.length) {
+      if (i >= bodies.length) throw Errors.BODY_TOO_LARGE('The pack runs past its last body; nothing was stored. Send exactly the bodies named.', [{ field: 'data', message: 'more bytes than the bodies' }]);
+      const take = Math.min(left, b.length - at);
+      hash.update(b.subarray(at, at + take));
+      at += take;
+      left -= take;
+      settle();
+    }
+    yield b;
+  }
+  if (i < bodies.length) throw Errors.VALIDATION(`The pack ended inside body ${i} of ${bodies.length}; nothing was stored. Send every body whole.`, [{ field: 'data', message: 'short' }]);
+}
+
+export function artifactHandlers(deps: ArtifactServiceDeps): Omit<Handlers, RetentionMethods> {
   const { repo, blobs, resources, clock, presignSeconds } = deps;
 
   /** The project a request names, as the host placed it (or, without the auth plugin, which passes the ref on unplaced, looked up the same way). */
@@ -272,6 +341,18 @@ export function artifactHandlers(deps: ArtifactServiceDeps): Handlers {
       const problems = new Problems('The manifest');
       const files = checkEntries(req.files, problems);
       problems.throwIfAny();
+      // A body's size is part of it: the sizes given must be the ones the bytes have (downloads, ranges and archives rely on them).
+      const held = await repo.heldBodies(artifact.projectId, files.flatMap(bodyDigests));
+      const sizes = new Map<string, number>();
+      files.forEach((f, i) => {
+        for (const [j, part] of bodyParts(f).entries()) {
+          const field = f.chunks.length ? `files[${i}].chunks[${j}].size` : `files[${i}].size`;
+          const known = held.get(part.digest) ?? sizes.get(part.digest);
+          if (known !== undefined && known !== part.size) problems.add(field, `is ${part.size}, but body ${part.digest} has ${known} bytes`);
+          sizes.set(part.digest, part.size);
+        }
+      });
+      problems.throwIfAny();
       const before = await repo.draftStats(draft.id);
       if (before.files + files.length > deps.maxFilesPerVersion) {
         throw Errors.LIMIT_EXCEEDED(`A version holds at most ${deps.maxFilesPerVersion} files (WANLLMDB_ARTIFACT_MAX_FILES); this draft would hold up to ${before.files + files.length}. Split the data into several artifacts.`, [
@@ -310,9 +391,46 @@ export function artifactHandlers(deps: ArtifactServiceDeps): Handlers {
       // Pinned before the store looks for the object, so a collection cannot delete it under this upload.
       await repo.touchDraft(draft.id, now());
       await repo.pinBody(artifact.projectId, digest, 0, now(), () => blobs.delete(digest));
-      const blob = await blobs.put(atMost(size, digest, chunkData(head, chunks, ctx.signal, sameBody)), { expectedDigest: digest });
+      const blob = await blobs.put(exactly(size, digest, chunkData(head, chunks, ctx.signal, sameBody)), { expectedDigest: digest });
       if (!(await repo.confirmBody(artifact.projectId, blob.digest, blob.size))) throw claimTaken(digest);
       return { digest: blob.digest, size: blob.size };
+    },
+
+    async uploadPack(requests, ctx) {
+      const messages = requests[Symbol.asyncIterator]();
+      const first = await messages.next();
+      if (first.done) throw Errors.VALIDATION('The pack upload carried no messages. The first names artifactId, draftId, digest and bodies.', [{ field: 'bodies', message: 'no messages' }]);
+      const head = first.value;
+      const artifactId = assertId(String(head.artifactId ?? ''), 'artifactId');
+      await ctx.authorize('artifacts:write', [{ type: 'artifact', id: artifactId }]); // the stream names its artifact only in its first message
+      const artifact = await artifactOf(artifactId);
+      const draft = await draftOf(artifact.id, head.draftId, ctx);
+      const packDigest = String(head.digest ?? '').toLowerCase();
+      const bodies = checkPackBodies(head.bodies, packDigest);
+      const declared = await repo.draftBodySizes(draft.id, bodies.map((b) => b.digest));
+      const problems = new Problems('The pack');
+      bodies.forEach((b, i) => {
+        const size = declared.get(b.digest);
+        if (size === undefined) problems.add(`bodies[${i}].digest`, "is not a whole file of the draft's manifest; add it with AddFiles first (chunks of large files go by UploadBlob)");
+        else if (size !== b.size) problems.add(`bodies[${i}].size`, `is ${b.size}, but the manifest gives ${size}`);
+      });
+      problems.throwIfAny();
+      const size = bodies.reduce((n, b) => n + b.size, 0);
+      await repo.touchDraft(draft.id, now());
+      // The bodies' claims and the pack's own, pinned before anything is stored, so a collection spares them until indexPack.
+      await repo.pinBodies(artifact.projectId, [...bodies, { digest: packDigest, size }], now(), (d) => blobs.delete(d));
+      const sameUpload = (m: artifacts.v1.PackChunk, n: number) => {
+        if ((m.digest && m.digest.toLowerCase() !== packDigest) || (m.draftId && m.draftId.toLowerCase() !== draft.id) || m.bodies?.length) {
+          throw Errors.VALIDATION(`Message ${n} of the pack upload names another pack or draft, or bodies again. Only the first message names them.`, [{ field: 'digest', message: 'differs from the first message' }]);
+        }
+      };
+      const stored = await blobs.put(checkedPack(bodies, chunkData(head, messages, ctx.signal, sameUpload)), { expectedDigest: packDigest });
+      let offset = 0;
+      const placed = bodies.map((b) => ({ ...b, offset: (offset += b.size) - b.size }));
+      const { lost, unused } = await repo.indexPack(artifact.projectId, { digest: stored.digest, size: stored.size }, placed, now());
+      if (unused) await blobs.delete(stored.digest); // every body was in another pack already
+      if (lost.length) throw claimTaken(lost[0]!);
+      return { digest: stored.digest, size: stored.size, bodies: bodies.length };
     },
 
     async commit(req, ctx) {
@@ -407,18 +525,18 @@ export function artifactHandlers(deps: ArtifactServiceDeps): Handlers {
       }
       if (file.ref) {
         // No body here: an HTTP caller is sent on to a web reference; anyone else is told where to fetch it (the SDK fetches and checks it).
-        if (ctx.transport === 'http' && !req.noRedirect && /^https?:\/\//.test(file.ref.uri)) {
-          ctx.respond({ status: 302, headers: { location: file.ref.uri, 'cache-control': 'no-store' } });
+        if (ctx.transport === 'http' && !req.noRedirect && /^https?:\/\//i.test(file.ref.uri)) {
+          ctx.respond({ status: 302, headers: { location: new URL(file.ref.uri).href, 'cache-control': 'no-store' } }); // percent-encoded: a header carries no other characters
           return;
         }
         throw referenceNotStored(artifact.name, version, file.path, file.ref.uri);
       }
-      const parts = file.chunks.length ? file.chunks : [{ digest: file.digest, size: file.size }];
+      const parts = bodyParts(file);
       const contentType = contentTypeOf(path);
       const filename = path.slice(path.lastIndexOf('/') + 1);
       // One-blob bodies on S3: the caller reads them from S3 itself (the seed's 302), the server moves no bytes.
-      if (ctx.transport === 'http' && !req.noRedirect && presignSeconds > 0 && parts.length === 1 && blobs.link) {
-        const location = await blobs.link(parts[0]!.digest, { expiresSeconds: presignSeconds, filename, contentType });
+      const location = ctx.transport === 'http' && !req.noRedirect && presignSeconds > 0 && parts.length === 1 ? await blobs.link?.(parts[0]!.digest, { expiresSeconds: presignSeconds, filename, contentType }) : undefined;
+      if (location) {
         ctx.respond({ status: 302, headers: { location, 'cache-control': 'no-store' } });
         return;
       }

@@ -4,10 +4,12 @@ import { projectEvent } from '@wanllmdb/plugin-projects';
 import { ArtifactRepository } from './artifact-repository.js';
 import { artifactHandlers } from './artifact-service.js';
 import { ArtifactCollector } from './collector.js';
+import { PackedBlobStore } from './packs.js';
 import { AnnotationRepository } from './datasets/annotation-repository.js';
 import { datasetHandlers } from './datasets/dataset-service.js';
 import { artifacts } from './gen/index.js';
 import { artifactMigrations } from './migrations.js';
+import { RetentionRepository, withRetention } from './retention.js';
 
 /** The plugin's own contract: proto/wanllmdb/artifacts/v1/artifacts.proto. */
 export const ARTIFACTS_PROTO_DIR = fileURLToPath(new URL('../proto', import.meta.url));
@@ -44,7 +46,8 @@ export function createArtifactsPlugin(opts: ArtifactsPluginOptions = {}) {
       const { db, blobs: root, clock, resources, logger, events } = ctx.deps;
       ctx.migrations(artifactMigrations);
       const repo = new ArtifactRepository(db);
-      const blobs = await root.namespace('artifacts');
+      // Small bodies arrive packed (UploadPack): readers and the collector see every body alike through the pack index.
+      const blobs = new PackedBlobStore(await root.namespace('artifacts'), db);
       ctx.onStop(() => blobs.close());
       const collector = new ArtifactCollector(repo, blobs, clock, logger);
       // A deleted project takes its artifacts and its claims on bodies with it (the next collection frees the bytes).
@@ -58,7 +61,8 @@ export function createArtifactsPlugin(opts: ArtifactsPluginOptions = {}) {
         unsubscribe = () => sub.unsubscribe();
       });
       ctx.onStop(async () => unsubscribe?.());
-      const artifactApi = artifactHandlers({ repo, blobs, resources, clock, collector, maxFilesPerVersion: ctx.settings.maxFiles, gcGraceMs: ctx.settings.gcGrace * 1000, draftTtlMs: ctx.settings.draftTtl * 1000, presignSeconds: ctx.settings.presign });
+      // Retention rules and bulk version deletion (retention.ts): new methods, applied after each commit and by each collection.
+      const artifactApi = withRetention(artifactHandlers({ repo, blobs, resources, clock, collector, maxFilesPerVersion: ctx.settings.maxFiles, gcGraceMs: ctx.settings.gcGrace * 1000, draftTtlMs: ctx.settings.draftTtl * 1000, presignSeconds: ctx.settings.presign }), { repo, retention: new RetentionRepository(db, repo), resources, clock, logger });
       ctx.service(artifacts.v1.ArtifactService, artifactApi);
       // Datasets are artifacts of type dataset: a second service on the same tables and bodies (proto/…/datasets.proto).
       ctx.service(artifacts.v1.DatasetService, datasetHandlers({ repo, annotations: new AnnotationRepository(db), blobs, clock, artifacts: artifactApi }));

@@ -1,5 +1,6 @@
 import type { BlobStore, Clock, Logger } from '@wanllmdb/core';
 import type { ArtifactRepository } from './artifact-repository.js';
+import { PackedBlobStore } from './packs.js';
 
 export interface CollectOptions {
   /** Report what would go, delete nothing. */
@@ -21,6 +22,9 @@ export interface Collection {
   bytes: number;
   /** Abandoned drafts deleted (would be). */
   draftsExpired: number;
+  /** Versions the retention rules deleted first, and the bytes only they used (set by retention.ts, which runs the rules before this collection). */
+  retentionVersions: number;
+  retentionBytes: number;
 }
 
 const PAGE = 500;
@@ -44,9 +48,11 @@ export class ArtifactCollector {
     const now = this.clock.now();
     const pinnedAfter = now - opts.graceMs;
     const draftsAfter = now - opts.draftTtlMs;
-    const out: Collection = { dryRun: opts.dryRun, blobs: 0, deleted: 0, bytes: 0, draftsExpired: await this.repo.expireDrafts(draftsAfter, opts.dryRun) };
-    // Deletions a crash cut short: their claims are gone already; the bytes go now.
+    const out: Collection = { dryRun: opts.dryRun, blobs: 0, deleted: 0, bytes: 0, draftsExpired: await this.repo.expireDrafts(draftsAfter, opts.dryRun), retentionVersions: 0, retentionBytes: 0 };
+    // Packs whose last body went before a crash let them be deleted, and deletions a crash cut short
+    // (their claims are gone already): the bytes go now.
     for (const digest of await this.repo.tombstones()) if (!opts.dryRun) await this.repo.finish(digest, () => this.blobs.delete(digest));
+    if (!opts.dryRun && this.blobs instanceof PackedBlobStore) await this.blobs.finishDeadPacks();
     const chunks = await this.repo.chunkDigests(draftsAfter);
     let page: { digest: string; size: number }[] = [];
     const settle = async () => {

@@ -68,8 +68,12 @@ export function checkEntries(files: readonly FileEntry[] | undefined, problems: 
   return out;
 }
 
+/** The blobs a file's body is made of, in order, with their sizes (none for a reference). */
+export const bodyParts = (f: Pick<ManifestFile, 'digest' | 'size' | 'chunks' | 'ref'>): { digest: string; size: number }[] =>
+  f.ref ? [] : f.chunks.length ? f.chunks : [{ digest: f.digest, size: f.size }];
+
 /** The blobs a file's body is made of (none for a reference). */
-export const bodyDigests = (f: Pick<ManifestFile, 'digest' | 'chunks' | 'ref'>): string[] => (f.ref ? [] : f.chunks.length ? f.chunks.map((c) => c.digest) : [f.digest]);
+export const bodyDigests = (f: Pick<ManifestFile, 'digest' | 'size' | 'chunks' | 'ref'>): string[] => bodyParts(f).map((c) => c.digest);
 
 /** `chunks` as stored in a TEXT column: '' for a one-blob body. */
 export const encodeChunks = (chunks: ManifestFile['chunks']): string => (chunks.length ? JSON.stringify(chunks.map((c) => [c.digest, c.size])) : '');

@@ -165,4 +165,50 @@ export const artifactMigrations: Migration[] = [
       CREATE INDEX idx_artifact_annotations_artifact ON artifact_annotations (artifact_id, version, path, row_index)
     `,
   },
+  {
+    version: 6,
+    // Retention (retention.ts): an artifact's own rule goes with it; a project's per-type defaults go with the project (deleteProject).
+    name: 'artifact retention rules',
+    up: `
+      CREATE TABLE artifact_retention (
+        artifact_id TEXT PRIMARY KEY REFERENCES artifacts (id) ON DELETE CASCADE,
+        keep_last BIGINT NOT NULL DEFAULT 0,
+        keep_aliased INTEGER NOT NULL DEFAULT 1,
+        max_age_seconds BIGINT NOT NULL DEFAULT 0,
+        updated_by TEXT NOT NULL DEFAULT '',
+        updated_at BIGINT NOT NULL
+      );
+      CREATE TABLE artifact_type_retention (
+        project_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        keep_last BIGINT NOT NULL DEFAULT 0,
+        keep_aliased INTEGER NOT NULL DEFAULT 1,
+        max_age_seconds BIGINT NOT NULL DEFAULT 0,
+        updated_by TEXT NOT NULL DEFAULT '',
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (project_id, type)
+      );
+      CREATE INDEX idx_artifact_versions_age ON artifact_versions (artifact_id, created_at)
+    `,
+  },
+  {
+    version: 7,
+    // Packs (packs.ts, ADR 0025): many small bodies stored as one blob, and where each lies in it.
+    name: 'artifact packs',
+    up: `
+      CREATE TABLE artifact_packs (
+        digest TEXT PRIMARY KEY,
+        size BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        dead INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE TABLE artifact_packed_bodies (
+        digest TEXT PRIMARY KEY,
+        pack TEXT NOT NULL,
+        pos BIGINT NOT NULL,
+        size BIGINT NOT NULL
+      );
+      CREATE INDEX idx_artifact_packed_bodies_pack ON artifact_packed_bodies (pack)
+    `,
+  },
 ];

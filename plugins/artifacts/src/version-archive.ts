@@ -3,6 +3,7 @@ import { sendBlobs } from '@wanllmdb/core';
 import type { BlobStore } from '@wanllmdb/core';
 import tar from 'tar-stream';
 import type { ArtifactRepository } from './artifact-repository.js';
+import { bodyParts } from './manifest.js';
 
 const PAGE = 1000;
 
@@ -40,7 +41,7 @@ export async function sendVersionArchive(
         const written = new Promise<void>((resolve, reject) => {
           entry = pack.entry({ name: `${root}/${f.path}`, size: f.size, mode: f.mode || 0o644, type: 'file' }, (err) => (err ? reject(err) : resolve()));
         });
-        const parts = f.chunks.length ? f.chunks : [{ digest: f.digest, size: f.size }];
+        const parts = bodyParts(f);
         await sendBlobs(blobs, parts, contentType, async ({ data }) => {
           if (data.length && !entry.write(data)) await once(entry, 'drain');
         }, signal);

@@ -16,7 +16,8 @@ const TABLE_ROWS = 50;
 type FileEntry = artifacts.v1.FileEntry;
 
 /** Where a version's file downloads from (a link's href, what `api.download` fetches). */
-export const fileHref = (artifactId: string, version: string, path: string): string => httpRoute(artifacts.v1.ArtifactService, 'downloadFile', { artifactId, version, path }).path;
+/** A file's bytes through this server (`noRedirect`: a presigned S3 link would be a cross-origin fetch the bucket's CORS may refuse). */
+export const fileHref = (artifactId: string, version: string, path: string): string => httpRoute(artifacts.v1.ArtifactService, 'downloadFile', { artifactId, version, path, noRedirect: true }).path;
 
 /**
  * <wl-artifact-files>: a version's files under a directory (`dir`, folded

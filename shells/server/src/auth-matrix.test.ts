@@ -34,7 +34,7 @@ const HANDLER_RESOURCES: Record<string, { type: string; field: string }> = {
  */
 const NON_CREATOR_NEEDS: Record<string, string> = {
   'wanllmdb.tracking.v1.ViewService/DeleteView': 'projects:admin',
-  'wanllmdb.artifacts.v1.DatasetService/DeleteAnnotation': 'artifacts:write',
+  'wanllmdb.artifacts.v1.DatasetService/DeleteAnnotation': 'artifacts:delete',
 };
 
 /** Request fields besides the declared resources that a method needs to reach its handler's own check: field → the id of `ids`. */

@@ -46,9 +46,10 @@ export interface BlobStore {
   /**
    * A URL from which a client reads the object directly, valid for
    * `expiresSeconds` (S3: a presigned GET). Absent on stores that cannot
-   * hand one out (the folder): serve the bytes instead.
+   * hand one out (the folder), undefined for an object with no link of its
+   * own: serve the bytes instead.
    */
-  link?(digest: string, opts: BlobLinkOptions): Promise<string>;
+  link?(digest: string, opts: BlobLinkOptions): Promise<string | undefined>;
   close(): Promise<void>;
 }
 

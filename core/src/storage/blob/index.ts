@@ -1,4 +1,4 @@
-export type { BlobInfo, BlobSource, BlobStore, ByteRange } from './blob-store.js';
+export type { BlobInfo, BlobLinkOptions, BlobSource, BlobStore, ByteRange } from './blob-store.js';
 export { FsBlobStore } from './fs-blob-store.js';
 // A type here: createBlobStore loads the S3 adapter (and the AWS SDK) only when configured.
 export type { S3BlobStore, S3BlobStoreOptions } from './s3-blob-store.js';

@@ -32,7 +32,8 @@ describe.each(metadataBackends())('datasets over HTTP, signed in, on $name', (ba
     const id = made.body.data.id as string;
     await t.logVersion(id, { 'train.jsonl': jsonl([{ instruction: 'a', input: '', output: 'b' }, { instruction: 'c' }]) }, { headers: { authorization: `Bearer ${tokens.member}` } });
 
-    expect((await http('GET', `/api/v1/projects/${projectId}/datasets`, 'viewer')).body).toMatchObject({ data: [{ id }], meta: { total: 1 } });
+    // Other tests of this file add datasets to the same project: look for this one, not for a count.
+    expect((await http('GET', `/api/v1/projects/${projectId}/datasets`, 'viewer')).body.data.map((d: { id: string }) => d.id)).toContain(id);
     expect((await http('GET', `/api/v1/datasets/${id}`, 'viewer')).body).toMatchObject({ data: { id, latestVersion: 'v0' }, latest: { version: 'v0' } });
     expect((await http('GET', `/api/v1/datasets/${id}/versions`, 'viewer')).body.data.map((v: { version: string }) => v.version)).toEqual(['v0']);
     expect((await http('GET', `/api/v1/datasets/${id}/lineage?version=v0`, 'viewer')).body.nodes).toHaveLength(1);

@@ -236,8 +236,8 @@ export function datasetHandlers(deps: DatasetServiceDeps): Handlers {
       const annotation = await annotations.get(dataset.id, id);
       const missing = () => Errors.NOT_FOUND(`The dataset has no annotation ${id}. List them with GET /api/v1/datasets/${dataset.id}/annotations.`, [{ field: 'annotationId', message: 'no such annotation' }]);
       if (!annotation) throw missing();
-      // Its author may delete it; anyone else needs to be able to write the dataset.
-      if (annotation.author !== ctx.principal.id) await ctx.authorize('artifacts:write', [{ type: 'artifact', id: dataset.id }]);
+      // A writer may delete their own annotations; someone else's needs the right to delete from the dataset.
+      if (annotation.author !== ctx.principal.id) await ctx.authorize('artifacts:delete', [{ type: 'artifact', id: dataset.id }]);
       if (!(await annotations.delete(dataset.id, id))) throw missing();
       return {};
     },

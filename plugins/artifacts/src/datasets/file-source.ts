@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { Errors, type BlobStore } from '@wanllmdb/core';
-import { bodyDigests, type ManifestFile } from '../manifest.js';
+import { bodyDigests, bodyParts, type ManifestFile } from '../manifest.js';
 
 /** A version's file as the dataset readers see it: its bytes come from the blob store, chunk by chunk. */
 export interface FileSource {
@@ -20,7 +20,7 @@ export function fileSource(blobs: BlobStore, file: ManifestFile): FileSource {
       { field: 'path', message: 'a reference, not a stored file' },
     ]);
   }
-  const parts = file.chunks.length ? file.chunks : [{ digest: file.digest, size: file.size }];
+  const parts = bodyParts(file);
   const digests = bodyDigests(file);
   return {
     path: file.path,

@@ -13,6 +13,43 @@ import { fetchReference, resolveReferences, s3Client, type S3ReferenceOptions } 
 const SERVICE = 'wanllmdb.artifacts.v1.ArtifactService';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ENTRIES_PER_CALL = 10_000;
+/** Bodies up to this size are sent SMALL_CONCURRENCY at once: each costs a round trip and a durable write on the server, not bandwidth. */
+const SMALL_BODY = 64 * 1024;
+const SMALL_CONCURRENCY = 16;
+/** A pack holds at most this many bodies, or this many bytes (the server takes 10,000 and 64 MiB). */
+const PACK_BODIES = 2_000;
+const PACK_BYTES = 8 * 1024 * 1024;
+
+/** Small bodies grouped into packs, in order. */
+function packBodies<T extends { size: number }>(bodies: readonly T[]): T[][] {
+  const packs: T[][] = [];
+  let current: T[] = [];
+  let bytes = 0;
+  for (const b of bodies) {
+    if (current.length && (current.length >= PACK_BODIES || bytes + b.size > PACK_BYTES)) packs.push(current), (current = []), (bytes = 0);
+    current.push(b);
+    bytes += b.size;
+  }
+  if (current.length) packs.push(current);
+  return packs;
+}
+
+/** `size` bytes of a file from `offset`. */
+async function readRange(path: string, offset: number, size: number): Promise<Buffer> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(size);
+    let got = 0;
+    while (got < size) {
+      const { bytesRead } = await fh.read(buf, got, size - got, offset + got);
+      if (!bytesRead) throw await sdkError('VALIDATION', `${path} is shorter than when it was added to the artifact; add it again.`, [{ field: 'path', message: 'changed' }]);
+      got += bytesRead;
+    }
+    return buf;
+  } finally {
+    await fh.close();
+  }
+}
 const UPLOAD_PIECE = 1 << 20;
 
 type Version = artifacts.v1.Version;
@@ -63,6 +100,8 @@ export class ArtifactClient {
   private readonly cacheDir: string;
   private readonly cacheMaxBytes: number;
   private readonly concurrency: number;
+  /** Small files hashed, and small bodies uploaded, at once. */
+  private readonly smallConcurrency: number;
 
   constructor(
     private readonly calls: MethodCalls,
@@ -71,6 +110,7 @@ export class ArtifactClient {
     this.cacheDir = opts.cacheDir ? resolve(opts.cacheDir) : defaultCacheDir();
     this.cacheMaxBytes = opts.cacheMaxBytes ?? (Number(process.env.WANLLMDB_CACHE_MAX_BYTES) || 10 * 2 ** 30);
     this.concurrency = opts.concurrency ?? 4;
+    this.smallConcurrency = Math.max(this.concurrency, SMALL_CONCURRENCY);
   }
 
   /** A call whose failure is the catalogued WldbError, wherever it happened. */
@@ -138,7 +178,7 @@ export class ArtifactClient {
     const bodies = new Map<string, { source: string; offset: number; size: number }>();
     const manifest: artifacts.v1.FileEntry[] = [];
     let hashed = 0;
-    await pool(entries, this.concurrency, async (e) => {
+    await pool(entries, this.smallConcurrency, async (e) => {
       const h = await hashFile(e.source, e.size);
       manifest.push({ path: e.path, digest: h.digest, size: h.size, mode: e.mode, chunks: h.chunks.map((c: FileChunk) => ({ digest: c.digest, size: c.size })) });
       if (h.chunks.length) for (const c of h.chunks) bodies.set(c.digest, { source: e.source, offset: c.offset, size: c.size });
@@ -155,15 +195,47 @@ export class ArtifactClient {
     const todo = [...missing].map((digest) => ({ digest, ...bodies.get(digest)! }));
     let uploaded = 0;
     let bytes = 0;
-    await pool(todo, this.concurrency, async (b) => {
+    const send = async (b: (typeof todo)[number]) => {
       await this.upload(art.id, draft.id, b, (n) => {
         bytes += n;
         progress?.({ phase: 'uploading', done: uploaded, total: todo.length, bytes });
       });
       progress?.({ phase: 'uploading', done: ++uploaded, total: todo.length, bytes });
-    });
+    };
+    // Small bodies cost round trips and durable writes, not bandwidth: they go in packs, many per stream and per stored object.
+    const packs = packBodies(todo.filter((b) => b.size <= SMALL_BODY));
+    const sendPack = async (pack: (typeof packs)[number]) => {
+      bytes += await this.uploadPack(art.id, draft.id, pack);
+      uploaded += pack.length;
+      progress?.({ phase: 'uploading', done: uploaded, total: todo.length, bytes });
+    };
+    await Promise.all([pool(packs, this.concurrency, sendPack), pool(todo.filter((b) => b.size > SMALL_BODY), this.concurrency, send)]);
     const committed = await this.call<artifacts.v1.CommitResponse>('Commit', { artifactId: art.id, draftId: draft.id, aliases: o.aliases ?? [], runId: o.runId ?? '' });
     return { version: committed.data!, created: committed.created, uploadedBytes: bytes };
+  }
+
+  /** Sends small bodies as one pack (read whole: a pack is a few MiB); resolves to the bytes sent. */
+  private async uploadPack(artifactId: string, draftId: string, pack: readonly { digest: string; source: string; offset: number; size: number }[]): Promise<number> {
+    const parts: Buffer[] = new Array<Buffer>(pack.length);
+    await pool([...pack.keys()], SMALL_CONCURRENCY, async (i) => {
+      parts[i] = await readRange(pack[i]!.source, pack[i]!.offset, pack[i]!.size);
+    });
+    const digest = createHash('sha256');
+    for (const p of parts) digest.update(p);
+    const head = { artifactId, draftId, digest: digest.digest('hex'), bodies: pack.map((b) => ({ digest: b.digest, size: b.size })) };
+    const whole = Buffer.concat(parts);
+    async function* messages() {
+      for (let at = 0; at < whole.length || at === 0; at += UPLOAD_PIECE) {
+        yield at === 0 ? { ...head, data: whole.subarray(0, UPLOAD_PIECE) } : { artifactId: '', draftId: '', digest: '', bodies: [], data: whole.subarray(at, at + UPLOAD_PIECE) };
+        if (!whole.length) return;
+      }
+    }
+    try {
+      await this.calls.clientStream(`${SERVICE}/UploadPack`, messages());
+    } catch (err) {
+      throw await fromPayload(toPayload(err));
+    }
+    return whole.length;
   }
 
   private async upload(artifactId: string, draftId: string, b: { digest: string; source: string; offset: number; size: number }, moved: (n: number) => void): Promise<void> {
@@ -217,6 +289,79 @@ export class ArtifactClient {
 
   async deleteArtifact(artifactId: string): Promise<void> {
     await this.call('DeleteArtifact', { id: artifactId });
+  }
+
+  // ---------------------------------------------------------------- retention (by artifact name within a project)
+
+  /** The artifact named `name` (`name` or `project/name`) in `projectId`, or NOT_FOUND. */
+  private async named(projectId: string, name: string): Promise<artifacts.v1.Artifact> {
+    const parsed = parseArtifactRef(name);
+    const artifact = await this.find(parsed.project ?? projectId, parsed.name);
+    if (!artifact) throw await sdkError('NOT_FOUND', `There is no artifact "${parsed.name}" in project ${parsed.project ?? projectId}.`, [{ field: 'name', message: 'no such artifact' }]);
+    return artifact;
+  }
+
+  /**
+   * Sets the artifact's own retention rule (it replaces its type's project
+   * default): keep the `keepLast` newest, versions with an alias
+   * (`keepAliased`, default true), and none older than `maxAgeSeconds`
+   * unless kept so. Applied after each commit and by each collection; `applyRetention` applies it now.
+   */
+  async setRetention(projectId: string, name: string, rules: { keepLast?: number; keepAliased?: boolean; maxAgeSeconds?: number }): Promise<artifacts.v1.RetentionResponse> {
+    const a = await this.named(projectId, name);
+    return this.call('SetRetention', { artifactId: a.id, keepLast: rules.keepLast ?? 0, maxAgeSeconds: rules.maxAgeSeconds ?? 0, ...(rules.keepAliased === undefined ? {} : { keepAliased: rules.keepAliased }) });
+  }
+
+  /** The artifact's own rule (`data`), the rule in force (`effective`) and where it comes from (`source`). */
+  async getRetention(projectId: string, name: string): Promise<artifacts.v1.RetentionResponse> {
+    return this.call('GetRetention', { artifactId: (await this.named(projectId, name)).id });
+  }
+
+  /** Removes the artifact's own rule: its type's project default (if any) applies again. */
+  async deleteRetention(projectId: string, name: string): Promise<void> {
+    await this.call('DeleteRetention', { artifactId: (await this.named(projectId, name)).id });
+  }
+
+  /** A project's default rules, one per artifact type. */
+  async typeRetention(projectId: string): Promise<artifacts.v1.RetentionRule[]> {
+    return (await this.call<artifacts.v1.ListTypeRetentionResponse>('ListTypeRetention', { projectId })).data;
+  }
+
+  async deleteTypeRetention(projectId: string, type: string): Promise<void> {
+    await this.call('DeleteTypeRetention', { projectId, type });
+  }
+
+  /** A project's default rule for every artifact of `type` that has none of its own. */
+  async setTypeRetention(projectId: string, type: string, rules: { keepLast?: number; keepAliased?: boolean; maxAgeSeconds?: number }): Promise<artifacts.v1.RetentionRule> {
+    const req = { projectId, type, keepLast: rules.keepLast ?? 0, maxAgeSeconds: rules.maxAgeSeconds ?? 0, ...(rules.keepAliased === undefined ? {} : { keepAliased: rules.keepAliased }) };
+    return (await this.call<artifacts.v1.TypeRetentionResponse>('SetTypeRetention', req)).data!;
+  }
+
+  /** Applies the rule in force now; `dryRun` only reports the versions it would delete and the bytes the next gc would free. */
+  async applyRetention(projectId: string, name: string, o: { dryRun?: boolean } = {}): Promise<artifacts.v1.VersionDeletionResponse> {
+    return this.call('ApplyRetention', { artifactId: (await this.named(projectId, name)).id, dryRun: !!o.dryRun });
+  }
+
+  /**
+   * Deletes many versions on the server: `versions` (up to 10,000 names
+   * such as "v3"), or a filter — `olderThan` (a Date or RFC 3339) and/or
+   * `keepLast`, with `keepAliased` (default true); a filter never deletes
+   * the latest version. Bodies go at the next gc.
+   */
+  async deleteVersions(
+    projectId: string,
+    name: string,
+    filter: { versions?: string[]; olderThan?: Date | string; keepLast?: number; keepAliased?: boolean; dryRun?: boolean },
+  ): Promise<artifacts.v1.VersionDeletionResponse> {
+    const olderThan = filter.olderThan instanceof Date ? filter.olderThan.toISOString() : (filter.olderThan ?? '');
+    return this.call('DeleteVersions', {
+      artifactId: (await this.named(projectId, name)).id,
+      versions: filter.versions ?? [],
+      olderThan,
+      keepLast: filter.keepLast ?? 0,
+      dryRun: !!filter.dryRun,
+      ...(filter.keepAliased === undefined ? {} : { keepAliased: filter.keepAliased }),
+    });
   }
 
   /** Deletes the bodies nothing needs (a site administrator's call); `dryRun` only reports. */

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 
 /** Files at least this large are stored as content-defined chunks. */
 export const CHUNKED_FROM = 32 * 1024 * 1024;
@@ -59,8 +60,16 @@ export interface HashedFile {
  * middle of a file changes only the chunks around it, and an insertion does
  * not shift every later boundary as fixed-size chunks would).
  */
+/** Files up to this size are read whole. */
+const SMALL_FILE = 1 << 20;
+
 export async function hashFile(path: string, size: number): Promise<HashedFile> {
   const whole = createHash('sha256');
+  // A small file is read in one call: a stream's buffers and ticks cost more than its bytes.
+  if (size <= SMALL_FILE) {
+    const bytes = await readFile(path);
+    return { digest: whole.update(bytes).digest('hex'), size: bytes.length, chunks: [] };
+  }
   if (size < CHUNKED_FROM) {
     for await (const buf of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) whole.update(buf);
     return { digest: whole.digest('hex'), size, chunks: [] };

@@ -161,6 +161,7 @@ export class Api implements HttpTransport {
   async download(path: string, opts: { maxBytes?: number; signal?: AbortSignal } = {}): Promise<Blob> {
     const max = opts.maxBytes;
     const res = await this.fetchWithSession(path, { signal: opts.signal }, max === undefined ? {} : { range: `bytes=0-${max - 1}` });
+    if (res.status === 416) return new Blob([]); // a range of an empty file: nothing to show
     if (!res.ok) await parse(res);
     if (max === undefined || !res.body) return res.blob();
     const parts: Uint8Array[] = [];
