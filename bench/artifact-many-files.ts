@@ -70,13 +70,25 @@ try {
     const client = opened.client;
     try {
       let last = 0;
+      // When each phase began: hashing → manifest (AddFiles) → uploading (absent when nothing is missing) → committing.
+      const began: Record<string, number> = {};
       const onProgress = (p: { phase: string; done: number; total: number }) => {
         const now = performance.now();
+        began[p.phase] ??= now;
         if (now - last > 2000) (last = now), log(`${p.phase} ${p.done}/${p.total}`);
       };
       const t1 = performance.now();
       const first = await client.log('bench', await new Artifact('many', 'dataset').addDir(src), { onProgress });
       const commitMs = performance.now() - t1;
+      const end = performance.now();
+      const until = (next: string[]) => began[next.find((n) => began[n] !== undefined) ?? ''] ?? end;
+      const phases = {
+        hashMs: round(until(['manifest']) - began.hashing!, 1),
+        manifestMs: round(until(['uploading', 'committing']) - began.manifest!, 1),
+        uploadMs: round(began.uploading === undefined ? 0 : until(['committing']) - began.uploading, 1),
+        commitMs: round(end - began.committing!, 1),
+      };
+      log(`phases: ${JSON.stringify(phases)}`);
       if (first.version.fileCount !== count) throw new Error(`committed ${first.version.fileCount} files, expected ${count}`);
       const filesPerSec = count / (commitMs / 1000);
       log(`remote: ${Math.round(filesPerSec)} files/s (${round(commitMs / 1000, 1)} s)`);
@@ -92,7 +104,7 @@ try {
           bench: 'artifact-many-files',
           files: count,
           limit: { copyFilesPerSec: round(copyFilesPerSec, 1) },
-          remote: { filesPerSec: round(filesPerSec, 1), ratioToCopy: round(filesPerSec / copyFilesPerSec), recommitMs: round(recommitMs, 1) },
+          remote: { filesPerSec: round(filesPerSec, 1), ratioToCopy: round(filesPerSec / copyFilesPerSec), recommitMs: round(recommitMs, 1), phases },
           targets: { filesPerSec: 5000, recommitMs: 2000 },
         })}\n`,
       );

@@ -240,11 +240,14 @@ export class ArtifactRepository {
   }
 
   /** Adds entries to a draft (a path given again replaces its entry) and moves its revision, in one transaction. */
+  /** Adds (or, for paths it has, replaces) files of a draft. */
   async addDraftFiles(draftId: string, files: readonly ManifestFile[], now: number): Promise<boolean> {
     return this.db.transaction(async (tx) => {
       const moved = await tx.run('UPDATE artifact_drafts SET revision = revision + 1, updated_at = ? WHERE id = ?', [now, draftId]);
       if (!moved.changes) return false; // committed or deleted meanwhile
-      for (const slice of slices(files)) {
+      // Under the draft's row lock: an empty draft (the first call) has no paths to replace.
+      const [any] = await tx.query('SELECT 1 AS x FROM artifact_draft_files WHERE draft_id = ? LIMIT 1', [draftId]);
+      if (any) for (const slice of slices(files)) {
         await tx.run(`DELETE FROM artifact_draft_files WHERE draft_id = ? AND path IN (${marks(slice.length)})`, [draftId, ...slice.map((f) => f.path)]);
       }
       await tx.insertMany(
@@ -260,7 +263,6 @@ export class ArtifactRepository {
     return (await this.db.query<FileRow>('SELECT path, digest, size, mode, chunks, ref FROM artifact_draft_files WHERE draft_id = ?', [draftId])).map(toFile);
   }
 
-  /** Whether the draft's manifest names `digest` as a body (a whole file or one of its chunks). */
   /** The size of body `digest` (a whole file or one chunk) when the draft's manifest names it. */
   async draftBodySize(draftId: string, digest: string): Promise<number | undefined> {
     const [whole] = await this.db.query<{ size: number | string }>('SELECT size FROM artifact_draft_files WHERE draft_id = ? AND digest = ? AND chunks = ? LIMIT 1', [draftId, digest, '']);

@@ -361,7 +361,7 @@ export function artifactHandlers(deps: ArtifactServiceDeps): Omit<Handlers, Rete
       }
       if (files.length && !(await repo.addDraftFiles(draft.id, files, now()))) throw draftNotFound(draft.id);
       const stats = await repo.draftStats(draft.id);
-      const missing = await repo.missingBodies(artifact.projectId, files.flatMap(bodyDigests));
+      const missing = [...new Set(files.flatMap(bodyDigests))].filter((d) => !held.has(d));
       return { data: { id: draft.id, artifactId: artifact.id, fileCount: stats.files, size: stats.size, createdAt: new Date(draft.created_at).toISOString() }, missing };
     },
 

@@ -17,7 +17,7 @@ function transferProgress() {
   return {
     onProgress(p: TransferProgress) {
       const pct = p.total ? Math.floor((100 * p.done) / p.total) : 100;
-      const what = p.phase === 'uploading' ? 'bodies' : 'files';
+      const what = p.phase === 'uploading' ? 'bodies' : p.phase === 'committing' ? 'version' : 'files';
       const changed = p.phase !== phase;
       if (changed) bar.done();
       phase = p.phase;

@@ -8,6 +8,7 @@ import { fromPayload, sdkError, toPayload } from '../errors.js';
 import type { MethodCalls } from '../transport/transport.js';
 import type { Artifact } from './artifact.js';
 import { hashFile, type FileChunk } from './chunking.js';
+import { HashCache } from './hash-cache.js';
 import { fetchReference, resolveReferences, s3Client, type S3ReferenceOptions } from './references.js';
 
 const SERVICE = 'wanllmdb.artifacts.v1.ArtifactService';
@@ -56,7 +57,8 @@ type Version = artifacts.v1.Version;
 
 /** What a long transfer reports as it goes (the CLI draws a bar from it). */
 export interface TransferProgress {
-  phase: 'hashing' | 'uploading' | 'downloading';
+  /** hashing the files, sending the manifest (AddFiles), uploading bodies, committing; or downloading. */
+  phase: 'hashing' | 'manifest' | 'uploading' | 'committing' | 'downloading';
   done: number;
   total: number;
   /** Bytes moved so far (uploads and downloads). */
@@ -98,6 +100,8 @@ async function pool<T>(items: readonly T[], n: number, work: (item: T) => Promis
  */
 export class ArtifactClient {
   private readonly cacheDir: string;
+  /** Digests of local files hashed before, by path and stamp. */
+  private readonly hashes: HashCache;
   private readonly cacheMaxBytes: number;
   private readonly concurrency: number;
   /** Small files hashed, and small bodies uploaded, at once. */
@@ -108,6 +112,7 @@ export class ArtifactClient {
     private readonly opts: ArtifactClientOptions = {},
   ) {
     this.cacheDir = opts.cacheDir ? resolve(opts.cacheDir) : defaultCacheDir();
+    this.hashes = new HashCache(this.cacheDir);
     this.cacheMaxBytes = opts.cacheMaxBytes ?? (Number(process.env.WANLLMDB_CACHE_MAX_BYTES) || 10 * 2 ** 30);
     this.concurrency = opts.concurrency ?? 4;
     this.smallConcurrency = Math.max(this.concurrency, SMALL_CONCURRENCY);
@@ -178,17 +183,24 @@ export class ArtifactClient {
     const bodies = new Map<string, { source: string; offset: number; size: number }>();
     const manifest: artifacts.v1.FileEntry[] = [];
     let hashed = 0;
+    const hashedAt = BigInt(Date.now()) * 1_000_000n;
     await pool(entries, this.smallConcurrency, async (e) => {
-      const h = await hashFile(e.source, e.size);
+      let h = e.stamp && (await this.hashes.get(e.source, e.stamp));
+      if (!h) {
+        h = await hashFile(e.source, e.size);
+        if (e.stamp && h.size === e.stamp.size) await this.hashes.set(e.source, e.stamp, h, hashedAt);
+      }
       manifest.push({ path: e.path, digest: h.digest, size: h.size, mode: e.mode, chunks: h.chunks.map((c: FileChunk) => ({ digest: c.digest, size: c.size })) });
       if (h.chunks.length) for (const c of h.chunks) bodies.set(c.digest, { source: e.source, offset: c.offset, size: c.size });
       else bodies.set(h.digest, { source: e.source, offset: 0, size: h.size });
       progress?.({ phase: 'hashing', done: ++hashed, total, bytes: 0 });
     });
     manifest.push(...references); // no body: nothing to upload
+    await this.hashes.save().catch(() => undefined); // a cache: failing to keep it costs a re-hash next time, nothing else
     const draft = (await this.call<artifacts.v1.DraftResponse>('CreateDraft', { artifactId: art.id, description: artifact.options.description ?? '' })).data!;
     const missing = new Set<string>();
     for (let i = 0; i < manifest.length; i += ENTRIES_PER_CALL) {
+      progress?.({ phase: 'manifest', done: i, total: manifest.length, bytes: 0 });
       const res = await this.call<artifacts.v1.AddFilesResponse>('AddFiles', { artifactId: art.id, draftId: draft.id, files: manifest.slice(i, i + ENTRIES_PER_CALL) });
       for (const d of res.missing) missing.add(d);
     }
@@ -210,6 +222,7 @@ export class ArtifactClient {
       progress?.({ phase: 'uploading', done: uploaded, total: todo.length, bytes });
     };
     await Promise.all([pool(packs, this.concurrency, sendPack), pool(todo.filter((b) => b.size > SMALL_BODY), this.concurrency, send)]);
+    progress?.({ phase: 'committing', done: 0, total: 1, bytes });
     const committed = await this.call<artifacts.v1.CommitResponse>('Commit', { artifactId: art.id, draftId: draft.id, aliases: o.aliases ?? [], runId: o.runId ?? '' });
     return { version: committed.data!, created: committed.created, uploadedBytes: bytes };
   }

@@ -2,6 +2,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import type { JsonObject } from '@wanllmdb/proto';
 import { sdkError } from '../errors.js';
+import type { FileStamp } from './hash-cache.js';
 import { DEFAULT_MAX_OBJECTS, type PendingReference, type ReferenceOptions } from './references.js';
 
 export interface ArtifactOptions {
@@ -16,7 +17,18 @@ export interface LocalEntry {
   source: string;
   size: number;
   mode: number;
+  /** What the file looked like when added: an unchanged file is not hashed again (HashCache). */
+  stamp?: FileStamp;
 }
+
+/** A local file's entry, from its stat. */
+async function localEntry(path: string, source: string): Promise<LocalEntry> {
+  const st = await stat(source, { bigint: true });
+  return { path, source, size: Number(st.size), mode: Number(st.mode) & 0o7777, stamp: { size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino } };
+}
+
+/** Files stat'ed at once by addDir. */
+const STAT_CONCURRENCY = 32;
 
 /**
  * A new version of an artifact, built locally and stored by
@@ -44,7 +56,7 @@ export class Artifact {
     const st = await stat(source).catch(() => undefined);
     if (!st?.isFile()) throw await sdkError('VALIDATION', `Artifact.addFile(): ${localPath} is not a file.`, [{ field: 'path', message: 'not a file' }]);
     const path = opts.name ?? source.split(sep).pop()!;
-    this.entries.set(path, { path, source, size: st.size, mode: st.mode & 0o7777 });
+    this.entries.set(path, await localEntry(path, source));
     return this;
   }
 
@@ -54,13 +66,15 @@ export class Artifact {
     const st = await stat(root).catch(() => undefined);
     if (!st?.isDirectory()) throw await sdkError('VALIDATION', `Artifact.addDir(): ${localDir} is not a folder.`, [{ field: 'path', message: 'not a folder' }]);
     const prefix = opts.prefix ? `${opts.prefix.replace(/\/+$/, '')}/` : '';
-    for (const e of await readdir(root, { recursive: true, withFileTypes: true })) {
-      if (!e.isFile()) continue;
-      const source = join(e.parentPath, e.name);
-      const fst = await stat(source);
-      const path = prefix + relative(root, source).split(sep).join('/');
-      this.entries.set(path, { path, source, size: fst.size, mode: fst.mode & 0o7777 });
-    }
+    const files = (await readdir(root, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+    const found: LocalEntry[] = new Array<LocalEntry>(files.length);
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(STAT_CONCURRENCY, files.length) }, async () => {
+        for (let i = next++; i < files.length; i = next++) found[i] = await localEntry(prefix + relative(root, files[i]!).split(sep).join('/'), files[i]!);
+      }),
+    );
+    for (const e of found) this.entries.set(e.path, e);
     return this;
   }
 
