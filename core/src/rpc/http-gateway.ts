@@ -416,7 +416,14 @@ export class HttpGateway {
     const send = async (msg: unknown) => {
       const body = msg as { contentType?: string; data?: Uint8Array };
       if (!started) head(body.contentType);
-      if (body.data?.length && !raw.destroyed && !raw.write(body.data)) await new Promise((r) => raw.once('drain', r));
+      if (body.data?.length && !raw.destroyed && !raw.write(body.data)) {
+        // A socket closed while full never drains: its close ends the wait too.
+        await new Promise<void>((resolve) => {
+          const done = () => (raw.off('drain', done), raw.off('close', done), resolve());
+          raw.once('drain', done);
+          raw.once('close', done);
+        });
+      }
     };
     const respond = (a: HttpAnswer) => {
       if (started) throw Errors.INTERNAL(`${m.fullName} set its HTTP answer after its first bytes were sent.`);

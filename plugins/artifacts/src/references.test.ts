@@ -148,6 +148,8 @@ describe.each(metadataBackends())('artifact references on $name', (backend) => {
       ref({ checksum: 'sha256', sha256: '' }, { path: 'h' }),
       ref({ uri: 'not a uri' }, { path: 'i' }),
       ref({ uri: 'file://otherhost/x' }, { path: 'j' }),
+      ref({ uri: 'https://example.com/k', checksum: 'mtime', lastModified: '2026-01-01T00:00:00Z' }, { path: 'k' }), // only file:// has a checkable mtime
+      ref({ uri: 'https://example.com/l', versionId: 'v1' }, { path: 'l' }), // only S3 has object versions
     ];
     const bad = await rejection(t.call('AddFiles', { artifactId: art.id, draftId: draft.id, files }));
     expect(bad.code).toBe('WLDB_ERR_VALIDATION');
@@ -162,6 +164,8 @@ describe.each(metadataBackends())('artifact references on $name', (backend) => {
       'files[7].ref.sha256',
       'files[8].ref.uri',
       'files[9].ref.uri',
+      'files[10].ref.checksum',
+      'files[11].ref.versionId',
     ]);
     expect(bad.details[0]!.message).toMatch(/s3:\/\/, file:\/\/, http:\/\/ or https:\/\//);
     // A checksum kind outside the closed set.

@@ -70,6 +70,10 @@ export function checkReference(ref: artifacts.v1.FileReference, at: string, prob
   else if (checksum === 'sha256' && !sha256) problems.add(`${at}.ref.sha256`, 'is required with checksum "sha256"');
   else if (checksum === 'etag' && !etag && !versionId) problems.add(`${at}.ref.etag`, 'is required with checksum "etag"');
   else if (checksum === 'mtime' && !lastModified) problems.add(`${at}.ref.lastModified`, 'is required with checksum "mtime"');
+  // Only what a download can check for that kind of source.
+  const scheme = uri.slice(0, Math.max(uri.indexOf(':'), 0)).toLowerCase();
+  if (checksum === 'mtime' && scheme !== 'file') problems.add(`${at}.ref.checksum`, '"mtime" checks only file:// references; use "sha256" or "etag"');
+  if (versionId && scheme !== 's3') problems.add(`${at}.ref.versionId`, 'names an S3 object version; only s3:// references have one');
   return { uri, checksum, etag, versionId, sha256, lastModified };
 }
 

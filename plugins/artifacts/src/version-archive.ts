@@ -27,6 +27,9 @@ export async function sendVersionArchive(
   const pumped = (async () => {
     for await (const chunk of pack as AsyncIterable<Buffer>) await send({ contentType, data: chunk });
   })();
+  // Rejects when sending failed (the caller went away); never settles otherwise.
+  const pumpFailed = pumped.then(() => new Promise<never>(() => {}));
+  pumpFailed.catch(() => {});
   const fail = (err: unknown) => {
     pack.destroy(err as Error);
     return pumped.catch(() => {});
@@ -43,7 +46,8 @@ export async function sendVersionArchive(
         });
         const parts = bodyParts(f);
         await sendBlobs(blobs, parts, contentType, async ({ data }) => {
-          if (data.length && !entry.write(data)) await once(entry, 'drain');
+          // Waits for the pack to want more — or for its reader to have failed or the caller to have left, which end the archive.
+          if (data.length && !entry.write(data)) await Promise.race([once(entry, 'drain', { signal }), pumpFailed]);
         }, signal);
         entry.end(undefined);
         await written;

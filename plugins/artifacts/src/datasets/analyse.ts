@@ -51,8 +51,9 @@ export async function validateFile(src: FileSource, fileFormat: FileFormat, requ
       if (!format) {
         format = detectFormat(item.value);
         if (!format) {
-          if (undetected.length < 1000) undetected.push({ row: item.row, line: item.line, value: item.value });
-          else overflow++; // beyond 1,000 such rows: counted, not listed
+          // Kept to check once the format is known: few, since a row may be a 16 MiB line.
+          if (undetected.length < MAX_UNDETECTED) undetected.push({ row: item.row, line: item.line, value: item.value });
+          else overflow++; // beyond them: counted, not listed
           continue;
         }
         result.format = format;
@@ -123,6 +124,8 @@ const jsonType = (v: unknown): string =>
 
 /** Columns profiled per file at most. */
 const MAX_COLUMNS = 1000;
+/** Rows of no recognisable format kept, before the format is known, to be checked against it. */
+const MAX_UNDETECTED = 100;
 
 /** Rows, columns (nulls, types, string lengths) and the distribution of text lengths of one file, streamed. */
 export async function profileFile(src: FileSource, fileFormat: FileFormat, maxRows: number, signal?: AbortSignal): Promise<FileProfile> {

@@ -247,7 +247,7 @@ async function parquetReader(src: FileSource, offset: number): Promise<RowReader
         const groupEnd = groupStart + Number(group.num_rows);
         for (let from = Math.max(groupStart, offset); from < groupEnd; from += PARQUET_WINDOW) {
           const to = Math.min(groupEnd, from + PARQUET_WINDOW);
-          const rows = await parquetReadObjects({ file, metadata, rowStart: from, rowEnd: to });
+          const rows = await parquetReadObjects({ file, metadata, rowStart: from, rowEnd: to, useOffsetIndex: true }); // only the pages of these rows, where the file has an offset index
           for (let i = 0; i < rows.length; i++) yield { row: from + i, line: 0, value: rows[i] };
         }
         groupStart = groupEnd;

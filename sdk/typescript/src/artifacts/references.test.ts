@@ -196,7 +196,7 @@ describe('artifact references from the SDK (embedded store, loopback S3, file://
     expect(over).toMatchObject({ code: 'WLDB_ERR_LIMIT_EXCEEDED', details: [{ field: 'maxObjects' }] });
     expect(over.message).toMatch(/more than 2 objects/);
 
-    for (const uri of ['ftp://example.com/x', 'gs://bucket/x', 'not a uri', `https://user:pw@127.0.0.1/x`]) {
+    for (const uri of ['ftp://example.com/x', 'gs://bucket/x', 'not a uri', `https://user:pw@127.0.0.1/x`, 's3://bucket/bad%zzescape']) {
       const bad = await rejection(client.log('refs', new Artifact('bad-scheme', 'dataset').addReference(uri)));
       expect(bad.code, uri).toBe('WLDB_ERR_VALIDATION');
     }

@@ -67,6 +67,11 @@ async function parse(uri: string): Promise<URL> {
       { field: 'uri', message: 'must be s3://, file://, http:// or https://' },
     ]);
   }
+  try {
+    decodeURIComponent(url.pathname); // paths are decoded below: a malformed escape is refused here, with a code
+  } catch {
+    throw await sdkError('VALIDATION', `Artifact.addReference(): ${JSON.stringify(uri.slice(0, 200))} has a malformed percent-escape in its path; write "%" as %25.`, [{ field: 'uri', message: 'malformed percent-escape' }]);
+  }
   if (url.username || url.password) {
     throw await sdkError('VALIDATION', 'Artifact.addReference(): the URI carries a user name or password, which would be stored in the manifest. Give credentials to the client (AWS environment, or a URL the server accepts without them).', [
       { field: 'uri', message: 'no user:password@' },
