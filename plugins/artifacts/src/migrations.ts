@@ -211,4 +211,10 @@ export const artifactMigrations: Migration[] = [
       CREATE INDEX idx_artifact_packed_bodies_pack ON artifact_packed_bodies (pack)
     `,
   },
+  {
+    version: 8,
+    // A pack upload looks its bodies up by digest within one draft (draftBodySizes); the planners otherwise walk the whole draft.
+    name: 'artifact draft files by draft and digest',
+    up: `CREATE INDEX idx_artifact_draft_files_draft_digest ON artifact_draft_files (draft_id, digest)`,
+  },
 ];

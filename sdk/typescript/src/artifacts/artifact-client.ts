@@ -215,6 +215,7 @@ export class ArtifactClient {
       progress?.({ phase: 'uploading', done: ++uploaded, total: todo.length, bytes });
     };
     // Small bodies cost round trips and durable writes, not bandwidth: they go in packs, many per stream and per stored object.
+    progress?.({ phase: 'uploading', done: 0, total: todo.length, bytes: 0 });
     const packs = packBodies(todo.filter((b) => b.size <= SMALL_BODY));
     const sendPack = async (pack: (typeof packs)[number]) => {
       bytes += await this.uploadPack(art.id, draft.id, pack);

@@ -20,7 +20,7 @@ const stampText = (s: FileStamp) => `${s.size}:${s.mtimeNs}:${s.ctimeNs}:${s.ino
 /** A file modified this close to its hashing may change again within the same time stamp: not remembered. */
 const RACY_NS = 2_000_000_000n;
 /** Files remembered; the oldest entries go first beyond it. */
-const MAX_ENTRIES = 2_000_000;
+const MAX_ENTRIES = 1_000_000;
 
 interface Entry {
   stamp: string;
@@ -37,21 +37,20 @@ interface Entry {
  */
 export class HashCache {
   readonly #file: string;
-  #entries: Map<string, Entry> | undefined;
+  #loading: Promise<Map<string, Entry>> | undefined;
   #dirty = false;
 
   constructor(cacheDir: string) {
     this.#file = join(cacheDir, 'hashes.json');
   }
 
-  async #load(): Promise<Map<string, Entry>> {
-    if (this.#entries) return this.#entries;
-    try {
-      this.#entries = new Map(Object.entries(JSON.parse(await readFile(this.#file, 'utf8')) as Record<string, Entry>));
-    } catch {
-      this.#entries = new Map(); // absent or unreadable: start afresh
-    }
-    return this.#entries;
+  /** Loaded once, however many lookups start at once. */
+  #load(): Promise<Map<string, Entry>> {
+    this.#loading ??= readFile(this.#file, 'utf8').then(
+      (text) => new Map(Object.entries(JSON.parse(text) as Record<string, Entry>)),
+      () => new Map<string, Entry>(), // absent: start afresh
+    ).catch(() => new Map<string, Entry>()); // unreadable: start afresh
+    return this.#loading;
   }
 
   async get(source: string, stamp: FileStamp): Promise<HashedFile | undefined> {
@@ -71,8 +70,8 @@ export class HashCache {
 
   /** Writes the cache (whole, atomically: a crash leaves the old one or the new one). */
   async save(): Promise<void> {
-    if (!this.#dirty || !this.#entries) return;
-    const entries = [...this.#entries];
+    if (!this.#dirty || !this.#loading) return;
+    const entries = [...(await this.#loading)];
     const kept = entries.length > MAX_ENTRIES ? entries.slice(entries.length - MAX_ENTRIES) : entries;
     const tmp = `${this.#file}.${randomUUID()}.tmp`;
     await mkdir(join(this.#file, '..'), { recursive: true });
