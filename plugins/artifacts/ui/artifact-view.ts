@@ -1,6 +1,7 @@
 import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
 import type { artifacts } from '@wanllmdb/plugin-artifacts/client';
 import { artifactsApi, badge, controlBar, dataOf, describeError, factList, navigate, pager, pagerStyles, shared, shortTime, tabBarStyles } from '@wanllmdb/web/kit';
+import './dataset-validate.js';
 import './diff-view.js';
 import './files-browser.js';
 import { runNamesOf } from './lineage-view.js';
@@ -14,7 +15,8 @@ const VERSIONS_PAGE = 100;
  * then (by `state.view`) its versions (with the selected version's
  * metadata, aliases to set, move or remove, and delete), the selected
  * version's files, a diff of two versions, the selected version's lineage,
- * or the history of its aliases.
+ * or the history of its aliases. A dataset's version (or file) can be
+ * validated (<wl-dataset-validate>).
  */
 export class WlArtifactView extends LitElement {
   static override properties = {
@@ -267,7 +269,8 @@ export class WlArtifactView extends LitElement {
       case 'files':
         return version
           ? html`${this.versionPicker()}
-              <wl-artifact-files .artifactId=${a.id} .version=${version} .dir=${this.state.dir ?? ''} .file=${this.state.file ?? ''} .go=${(c: Partial<ArtifactsState>) => this.go(c)}></wl-artifact-files>`
+              <wl-artifact-files .artifactId=${a.id} .version=${version} .dir=${this.state.dir ?? ''} .file=${this.state.file ?? ''} .go=${(c: Partial<ArtifactsState>) => this.go(c)}></wl-artifact-files>
+              ${a.type === 'dataset' ? html`<wl-dataset-validate style="display:block;margin-top:var(--wl-gap)" .datasetId=${a.id} .version=${version} .path=${this.state.file ?? ''}></wl-dataset-validate>` : nothing}`
           : needVersion('files');
       case 'diff':
         return html`<wl-artifact-diff .artifactId=${a.id} .versions=${this.versions ?? []} .from=${this.state.from ?? ''} .to=${this.state.to ?? ''} .go=${(c: Partial<ArtifactsState>) => this.go(c, true)}></wl-artifact-diff>`;
@@ -345,6 +348,7 @@ export class WlArtifactView extends LitElement {
           ${metadataBlock(a.metadata, 'artifact-metadata')}
         </section>
       </div>
+      ${a.type === 'dataset' && selected ? html`<wl-dataset-validate .datasetId=${a.id} .version=${selected.version} .path=${''}></wl-dataset-validate>` : nothing}
     `;
   }
 

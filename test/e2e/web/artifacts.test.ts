@@ -17,7 +17,9 @@ import { pagesPerTest } from './pages.js';
  * (dataset → run 2 → model, run 1 → dataset) and leads to the run page,
  * whose Artifacts tab lists the run's inputs and outputs; the files browser
  * previews JSON, CSV and JSON Lines; the diff of the two dataset versions
- * shows the one changed file. The data is made once and only read.
+ * shows the one changed file; a third run's alpaca dataset, one row of
+ * which lacks "output", validates to a report of that row. The data is made
+ * once and only read.
  */
 
 const PROJECT = 'e2e-web-artifacts';
@@ -31,6 +33,7 @@ describe('artifacts (browser)', { timeout: 90_000 }, () => {
   let data = { artifactId: '', v0: '', v1: '' };
   let model = { artifactId: '', v0: '' };
   let aliases = '';
+  let alpaca = '';
   const pages = pagesPerTest(() => ({ base: server.base, browser }));
 
   beforeAll(async () => {
@@ -78,12 +81,25 @@ describe('artifacts (browser)', { timeout: 90_000 }, () => {
     const m0 = await train.logArtifact(weights);
     await train.finish();
 
+    // Run 3 logs an alpaca dataset whose second line lacks "output".
+    const curate = await init({ ...sdk, name: 'curate' });
+    const sft = new Artifact('e2e-alpaca', 'dataset');
+    await sft.addDir(
+      folder('alpaca-v0', {
+        'train.jsonl': '{"instruction":"add","input":"1+1","output":"2"}\n{"instruction":"greet","input":""}\n{"instruction":"sub","input":"3-1","output":"2"}\n',
+        'README.md': '# alpaca\n',
+      }),
+    );
+    const s0 = await curate.logArtifact(sft);
+    await curate.finish();
+
     projectId = prepare.projectId;
     run1 = prepare.id;
     run2 = train.id;
     data = { artifactId: d0.artifactId, v0: d0.id, v1: d1.id };
     model = { artifactId: m0.artifactId, v0: m0.id };
     aliases = a0.artifactId;
+    alpaca = s0.artifactId;
   }, 180_000);
 
   afterAll(async () => {
@@ -227,5 +243,40 @@ describe('artifacts (browser)', { timeout: 90_000 }, () => {
     await page.getByTestId('version-delete').click();
     await page.getByTestId('version-delete-confirm').click();
     await expect.poll(() => page.locator('[data-testid=version-row]').evaluateAll((els) => els.map((e) => e.getAttribute('data-version')))).toEqual(['v1']);
+  });
+
+  it('validates a dataset version: one bad row, with its line, field and reason', async () => {
+    const page = await open();
+    await page.goto(tab({ artifact: alpaca, v: 'v0' }));
+    await page.locator('[data-testid=version-card][data-version=v0]').waitFor();
+    await page.getByTestId('dataset-validate').click();
+    const report = page.getByTestId('validation-report');
+    await report.waitFor();
+    expect(await report.getAttribute('data-valid')).toBe('false');
+    expect(await page.getByTestId('validation-format').textContent()).toBe('alpaca');
+    expect(await page.getByTestId('validation-rows').textContent()).toBe('3');
+    expect(await page.getByTestId('validation-invalid').textContent()).toBe('1');
+    const bad = page.locator('[data-testid=validation-error]');
+    expect(await bad.count()).toBe(1);
+    expect(await bad.first().getAttribute('data-path')).toBe('train.jsonl');
+    expect(await bad.first().getAttribute('data-line')).toBe('2');
+    expect(await bad.first().locator('td').allTextContents()).toEqual(['train.jsonl', '2', 'output', 'is missing']);
+    await screenshot(page, 'artifacts-dataset-validation');
+
+    // A good dataset's version says so: the e2e dataset's JSON Lines file alone.
+    await page.goto(tab({ artifact: data.artifactId, v: 'v0', view: 'files', dir: 'train/', file: 'train/part-0.jsonl' }));
+    await page.getByTestId('dataset-validate').click();
+    await page.getByTestId('validation-ok').waitFor();
+    expect(await page.getByTestId('validation-rows').textContent()).toBe('2');
+    expect(await page.getByTestId('validation-invalid').textContent()).toBe('0');
+    // A file that is not data: the server's refusal shows in the page.
+    await page.goto(tab({ artifact: alpaca, v: 'v0', view: 'files', file: 'README.md' }));
+    await page.getByTestId('dataset-validate').click();
+    await expect.poll(() => page.getByTestId('validation-error-message').textContent()).toContain('README.md is not a data file');
+    expect(await page.getByTestId('validation-report').count()).toBe(0);
+    // Not a dataset: no Validate action.
+    await page.goto(tab({ artifact: model.artifactId, v: 'v0' }));
+    await page.locator('[data-testid=version-card][data-version=v0]').waitFor();
+    expect(await page.getByTestId('dataset-validate').count()).toBe(0);
   });
 });

@@ -20,6 +20,8 @@ export const viewsApi = httpClient(tracking.v1.ViewService, api);
 
 /** The artifacts plugin's service (its own contract, `plugins/artifacts/proto`). */
 export const artifactsApi = httpClient(artifacts.v1.ArtifactService, api);
+/** The artifacts plugin's dataset calls (validation, preview, profile, annotations). */
+export const datasetsApi = httpClient(artifacts.v1.DatasetService, api);
 
 export const authApi = httpClient(auth.v1.AuthService, api);
 /** Sign-up without the session's token (a stale one must not refuse it); sign-in is `api.login`. */
