@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { Errors } from '../errors.js';
 import type { BlobStore, ByteRange } from '../storage/blob/blob-store.js';
+import { attachmentDisposition } from '../validation/content-types.js';
 import type { CallContext } from './call-context.js';
 
 /**
@@ -110,7 +111,7 @@ export async function serveBody(
 ): Promise<void> {
   if (ctx.transport !== 'http') return sendBlobs(blobs, body.parts, body.contentType, send, ctx.signal);
   const headers: Record<string, string> = { 'accept-ranges': 'bytes', etag: `"${body.etag}"` };
-  if (body.filename) headers['content-disposition'] = `attachment; filename*=UTF-8''${encodeURIComponent(body.filename)}`;
+  if (body.filename) headers['content-disposition'] = attachmentDisposition(body.filename);
   // If-Range: a range only of the same body; another answer sends it whole.
   const ifRange = ctx.header('if-range');
   const range = ifRange && ifRange !== headers.etag ? undefined : httpRange(ctx.header('range'), body.size);

@@ -44,3 +44,8 @@ export function contentTypeOf(path: string): string {
   const dot = name.lastIndexOf('.');
   return (dot > 0 && BY_EXTENSION[name.slice(dot + 1).toLowerCase()]) || 'application/octet-stream';
 }
+
+/** A Content-Disposition that makes a browser save the body as `filename` (any characters: RFC 6266's UTF-8 form). */
+export function attachmentDisposition(filename: string): string {
+  return `attachment; filename*=UTF-8''${encodeURIComponent(filename)}`;
+}

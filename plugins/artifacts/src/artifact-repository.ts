@@ -1,6 +1,7 @@
 import { Errors, isoTime, newId, type MetadataStore, type SqlExecutor } from '@wanllmdb/core';
 import type { JsonObject } from '@wanllmdb/proto';
 import type { artifacts } from './gen/index.js';
+import { IN_BATCH, marks, slices } from './sql.js';
 import { decodeChunks, encodeChunks, type ManifestFile } from './manifest.js';
 import { decodeRef, encodeRef } from './references.js';
 
@@ -70,7 +71,6 @@ export type EdgeRow = {
 };
 
 const LATEST = 'latest';
-const IN_BATCH = 500;
 
 const ARTIFACT_COLUMNS = `a.id, a.project_id, a.name, a.type, a.description, a.metadata, a.tags, a.version_count, a.created_by, a.created_at, a.updated_at,
   (SELECT v.version FROM artifact_aliases al JOIN artifact_versions v ON v.id = al.version_id WHERE al.artifact_id = a.id AND al.alias = '${LATEST}') AS latest`;
@@ -98,11 +98,6 @@ const toFile = (r: FileRow): ManifestFile => {
   return { path: r.path, digest: r.digest, size: Number(r.size), mode: Number(r.mode), chunks: decodeChunks(r.chunks), ...(ref ? { ref } : {}) };
 };
 
-/** `items` in slices of `size` (statements keep well under every database's parameter limit). */
-function* slices<T>(items: readonly T[], size = IN_BATCH): Generator<T[]> {
-  for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
-}
-const marks = (n: number) => Array.from({ length: n }, () => '?').join(', ');
 
 export interface NewArtifact {
   projectId: string;

@@ -18,7 +18,7 @@ import type { ArtifactRepository, DraftRow } from './artifact-repository.js';
 import type { artifacts } from './gen/index.js';
 import type { ArtifactCollector } from './collector.js';
 import { lineage, runNode, versionNode, type Visible } from './lineage.js';
-import { bodyDigests, bodyParts, canonicalManifest, checkEntries, type ManifestFile } from './manifest.js';
+import { bodyDigests, bodyParts, canonicalManifest, DIGEST, checkEntries, type ManifestFile } from './manifest.js';
 import { referenceNotStored } from './references.js';
 import type { RetentionMethods } from './retention.js';
 import { sendVersionArchive } from './version-archive.js';
@@ -125,14 +125,14 @@ export const PACK_LIMITS = { bodies: 10_000, bodySize: 4 * 1024 * 1024, size: 64
 /** A pack upload's first message: the pack's digest and its bodies, checked. */
 function checkPackBodies(bodies: readonly artifacts.v1.PackBody[] | undefined, packDigest: string): { digest: string; size: number }[] {
   const problems = new Problems('The pack');
-  if (!/^[0-9a-f]{64}$/.test(packDigest)) problems.add('digest', "must be the sha256 of the pack (the bodies' bytes one after the other), 64 hex digits");
+  if (!DIGEST.test(packDigest)) problems.add('digest', "must be the sha256 of the pack (the bodies' bytes one after the other), 64 hex digits");
   const list = bodies ?? [];
   if (!list.length) problems.add('bodies', 'names no body; a pack holds at least one');
   if (list.length > PACK_LIMITS.bodies) problems.add('bodies', `has ${list.length} bodies; a pack holds at most ${PACK_LIMITS.bodies}`);
   let total = 0;
   const out = list.slice(0, PACK_LIMITS.bodies).map((b, i) => {
     const digest = String(b.digest ?? '').toLowerCase();
-    if (!/^[0-9a-f]{64}$/.test(digest)) problems.add(`bodies[${i}].digest`, 'must be a sha256, 64 hex digits');
+    if (!DIGEST.test(digest)) problems.add(`bodies[${i}].digest`, 'must be a sha256, 64 hex digits');
     if (!Number.isSafeInteger(b.size) || b.size < 0 || b.size > PACK_LIMITS.bodySize) problems.add(`bodies[${i}].size`, `must be a byte count from 0 to ${PACK_LIMITS.bodySize}; send larger bodies by UploadBlob`);
     total += Number(b.size) || 0;
     return { digest, size: Number(b.size) };
@@ -375,7 +375,7 @@ export function artifactHandlers(deps: ArtifactServiceDeps): Omit<Handlers, Rete
       const artifact = await artifactOf(artifactId);
       const draft = await draftOf(artifact.id, head.draftId, ctx);
       const digest = String(head.digest ?? '').toLowerCase();
-      if (!/^[0-9a-f]{64}$/.test(digest)) throw Errors.VALIDATION('digest must be the sha256 of the body, 64 hex digits.', [{ field: 'digest', message: 'not a sha256' }]);
+      if (!DIGEST.test(digest)) throw Errors.VALIDATION('digest must be the sha256 of the body, 64 hex digits.', [{ field: 'digest', message: 'not a sha256' }]);
       const size = await repo.draftBodySize(draft.id, digest);
       if (size === undefined) {
         throw Errors.VALIDATION(`The draft's manifest names no body ${digest}. Add the file with AddFiles first; upload only the digests it answers as missing.`, [

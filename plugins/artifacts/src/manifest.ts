@@ -9,7 +9,8 @@ type FileEntry = artifacts.v1.FileEntry;
 export const MAX_ENTRIES_PER_CALL = 10_000;
 /** Chunks one file may have (64 MiB chunks: 6.4 TB). */
 export const MAX_CHUNKS_PER_FILE = 100_000;
-const DIGEST = /^[0-9a-f]{64}$/;
+/** A sha256 in hex, as bodies are named. */
+export const DIGEST = /^[0-9a-f]{64}$/;
 const MAX_SIZE = Number.MAX_SAFE_INTEGER;
 
 /** A checked manifest entry, as stored: `chunks` is empty or the blobs of the body in order. */

@@ -1,13 +1,8 @@
 import { Readable } from 'node:stream';
 import type { BlobInfo, BlobLinkOptions, BlobSource, BlobStore, ByteRange, MetadataStore, SqlExecutor } from '@wanllmdb/core';
 import { Errors } from '@wanllmdb/core';
+import { IN_BATCH as SLICE, marks, slices } from './sql.js';
 
-/** Rows per IN (…) list. */
-const SLICE = 500;
-const marks = (n: number) => Array.from({ length: n }, () => '?').join(', ');
-function* slices<T>(items: readonly T[]): Generator<T[]> {
-  for (let i = 0; i < items.length; i += SLICE) yield items.slice(i, i + SLICE);
-}
 
 /** Where a packed body lies: its pack (a blob) and its bytes in it. */
 export interface PackedBody {

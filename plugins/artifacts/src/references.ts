@@ -1,5 +1,6 @@
 import { Errors, type Problems } from '@wanllmdb/core';
 import type { artifacts } from './gen/index.js';
+import { DIGEST } from './manifest.js';
 
 /**
  * References: manifest entries that name an object kept elsewhere (S3, a
@@ -20,7 +21,6 @@ export interface ManifestRef {
 export const REFERENCE_SCHEMES = ['s3:', 'file:', 'http:', 'https:'] as const;
 const MAX_URI = 4096;
 const MAX_FIELD = 1024;
-const DIGEST = /^[0-9a-f]{64}$/;
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
 

@@ -19,6 +19,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Errors, WldbError } from '../../errors.js';
+import { attachmentDisposition } from '../../validation/content-types.js';
 import { assertNamespace, type BlobInfo, type BlobLinkOptions, type BlobSource, type BlobStore, type ByteRange } from './blob-store.js';
 import { assertRangeShape, formatRange, resolveRange } from './byte-range.js';
 import { DigestingSource, assertDigest, assertDigestPrefix, blobNotFound, digestMismatch, isDigest } from './digest.js';
@@ -164,7 +165,7 @@ export class S3BlobStore implements BlobStore {
    */
   async link(digest: string, opts: BlobLinkOptions): Promise<string> {
     assertDigest(digest);
-    const disposition = opts.filename === undefined ? undefined : `attachment; filename*=UTF-8''${encodeURIComponent(opts.filename)}`;
+    const disposition = opts.filename === undefined ? undefined : attachmentDisposition(opts.filename);
     try {
       return await getSignedUrl(
         this.#client,

@@ -45,7 +45,7 @@ export function datasetHandlers(deps: DatasetServiceDeps): Handlers {
   const versionOf = async (ctx: CallContext, artifactId: string, text: string): Promise<artifacts.v1.Version> => (await api.getVersion({ artifactId, version: text.trim() || 'latest' }, ctx)).data!;
 
   /** The bytes of a stored file; undefined for a reference (an object kept elsewhere). */
-  const readable = (file: ManifestFile) => ((file as { ref?: unknown }).ref ? undefined : fileSource(blobs, file));
+  const readable = (file: ManifestFile) => (file.ref ? undefined : fileSource(blobs, file));
 
   const checkPath = (problems: Problems, value: unknown) => problems.text('path', value, 1024);
 

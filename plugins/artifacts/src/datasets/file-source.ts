@@ -14,7 +14,7 @@ export interface FileSource {
 
 /** The file of a manifest entry; a reference (an object kept elsewhere) has no bytes here. */
 export function fileSource(blobs: BlobStore, file: ManifestFile): FileSource {
-  const ref = (file as { ref?: { uri?: string } }).ref;
+  const { ref } = file;
   if (ref) {
     throw Errors.VALIDATION(`${file.path} is a reference to ${ref.uri ?? 'an object kept elsewhere'}; its bytes are not stored here, so it cannot be read on the server. Download it with the SDK, or log the file itself.`, [
       { field: 'path', message: 'a reference, not a stored file' },
